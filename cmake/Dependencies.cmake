@@ -1,0 +1,40 @@
+# Finds the system libraries and names the Debian package when one is missing.
+find_package(PkgConfig REQUIRED)
+
+function(mail_missing what package)
+  message(FATAL_ERROR "${what} not found: install the Debian package ${package} "
+                      "(apt-get install ${package}), or run scripts/deps.sh")
+endfunction()
+
+pkg_check_modules(LIBUV IMPORTED_TARGET libuv>=1.44)
+if(NOT LIBUV_FOUND)
+  mail_missing("libuv >= 1.44" libuv1-dev)
+endif()
+
+pkg_check_modules(SQLITE3 IMPORTED_TARGET sqlite3>=3.35)
+if(NOT SQLITE3_FOUND)
+  mail_missing("SQLite >= 3.35" libsqlite3-dev)
+endif()
+
+pkg_check_modules(LIBXCRYPT IMPORTED_TARGET libxcrypt>=4.4)
+if(NOT LIBXCRYPT_FOUND)
+  mail_missing("libxcrypt >= 4.4" libcrypt-dev)
+endif()
+
+# mbedTLS 2.28 ships neither a pkg-config file nor a CMake config.
+find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h)
+find_library(MBEDTLS_LIB mbedtls)
+find_library(MBEDX509_LIB mbedx509)
+find_library(MBEDCRYPTO_LIB mbedcrypto)
+if(NOT MBEDTLS_INCLUDE_DIR OR NOT MBEDTLS_LIB OR NOT MBEDX509_LIB OR NOT MBEDCRYPTO_LIB)
+  mail_missing("mbedTLS" libmbedtls-dev)
+endif()
+add_library(mail_mbedtls INTERFACE)
+target_include_directories(mail_mbedtls INTERFACE ${MBEDTLS_INCLUDE_DIR})
+target_link_libraries(mail_mbedtls INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
+
+find_package(Threads REQUIRED)
+
+if(BUILD_TESTING OR NOT DEFINED BUILD_TESTING)
+  pkg_check_modules(CMOCKA IMPORTED_TARGET cmocka)
+endif()

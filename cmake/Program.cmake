@@ -1,0 +1,17 @@
+# mail_program(NAME): NAME_core is a static library of every NAME/*.c but main.c,
+# so unit tests can link the parsers and state machines; NAME is main.c on top.
+function(mail_program name)
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
+  list(REMOVE_ITEM sources ${CMAKE_CURRENT_SOURCE_DIR}/main.c)
+  if(sources)
+    add_library(${name}_core STATIC ${sources})
+    target_include_directories(${name}_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+    target_link_libraries(${name}_core PUBLIC mailcommon mailstore)
+  else()
+    add_library(${name}_core INTERFACE)
+    target_include_directories(${name}_core INTERFACE ${CMAKE_CURRENT_SOURCE_DIR})
+    target_link_libraries(${name}_core INTERFACE mailcommon mailstore)
+  endif()
+  add_executable(${name} main.c)
+  target_link_libraries(${name} PRIVATE ${name}_core)
+endfunction()

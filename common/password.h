@@ -1,0 +1,32 @@
+/*
+ * password.h - crypt(3) password hashes through libxcrypt.
+ *
+ * New hashes are yescrypt ($y$). Verification accepts every method
+ * libxcrypt enables, including $2b$ (bcrypt) and $6$ (sha512-crypt), so
+ * imported hashes keep working. Both calls are slow on purpose (tens of
+ * milliseconds): run them on a worker thread, never on the event loop.
+ */
+#ifndef MAIL_PASSWORD_H
+#define MAIL_PASSWORD_H
+
+#include <stddef.h>
+
+#define PASSWORD_HASH_MAX 256 /* CRYPT_OUTPUT_SIZE is 384 but every method we use fits */
+
+/* Hashes `password` with a fresh yescrypt salt into hash_r. Returns 0 or -1. */
+int password_hash(const char *password, char *hash_r, size_t hashlen);
+
+/*
+ * Returns 1 when `password` matches `hash`, 0 when not. When hash is NULL
+ * (unknown or disabled user), a fixed dummy yescrypt hash is checked
+ * instead, so the call costs the same and always returns 0.
+ */
+int password_verify(const char *password, const char *hash);
+
+/*
+ * Returns 0 when `hash` is a crypt(3) string libxcrypt accepts for
+ * verification (crypt_checksalt), -1 otherwise. Used by imports.
+ */
+int password_hash_valid(const char *hash);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * store.h - the mailbox database behind one header.
+ *
+ * Everything the daemons and mailctl know about persistence goes through
+ * these calls. The SQLite backend lives in the store/ sources; a PostgreSQL backend
+ * will sit behind the same header later, so nothing SQLite-specific leaks
+ * through it (no sqlite3 types, no SQL).
+ *
+ * Threading: every call blocks. A store_t is a single database connection
+ * and must be used by one thread at a time; a daemon opens one per worker
+ * thread. Never call these functions on the event-loop thread.
+ *
+ * Errors: every function that can fail returns 0 (STORE_OK) or a negative
+ * enum store_err. The text of the last failure on a handle is available
+ * from store_errmsg() until the next call on that handle. No function
+ * aborts on an I/O error.
+ *
+ * Addresses: user and alias addresses are stored as "local@domain" with the
+ * domain in lower case and the local part as given. Lookups compare the
+ * domain case-insensitively and the local part exactly.
+ *
+ * Time: lease expiry and queue due times are taken from the database's own
+ * clock, never from the caller, so processes on several hosts agree.
+ */
+#ifndef MAIL_STORE_H
+#define MAIL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ENOTFOUND = -1, /* no such domain/user/alias/entry/lease */
+	STORE_EEXIST = -2,    /* it already exists */
+	STORE_EBUSY = -3,     /* held by someone else (lease), or database locked past the timeout */
+	STORE_EIO = -4,       /* I/O error, disk full, failed sync: temporary for the client */
+	STORE_EINVAL = -5,    /* bad argument (malformed address, unknown domain for a user) */
+	STORE_ECORRUPT = -6,  /* the database is damaged or from a newer version */
+	STORE_ENOMEM = -7,
+	STORE_ELIMIT = -8,    /* a size limit would be exceeded (quota, message size) */
+};
+
+/* Returns a static English description of an error code. */
+const char *store_strerror(int err);
+
+typedef struct store store_t;
+
+/* Open flags. */
+#define STORE_OPEN_CREATE  0x1 /* create the file if it does not exist */
+#define STORE_OPEN_MIGRATE 0x2 /* bring the schema up to date (mailctl db migrate, daemons at start) */
+
+/*
+ * Opens the database at `path` (a file name; later also a postgresql:// URI).
+ * Without STORE_OPEN_MIGRATE an out-of-date schema is STORE_ECORRUPT with a
+ * message that says to run `mailctl db migrate`. A schema newer than this
+ * program is always STORE_ECORRUPT. On failure *store_r is NULL and `err`
+ * (if not NULL) holds a message of at most errlen bytes.
+ */
+int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen);
+
+/* Closes the handle and sets *store to NULL. Safe on NULL. */
+void store_close(store_t **store);
+
+/* Message of the last failure on this handle; never NULL. */
+const char *store_errmsg(const store_t *store);
+
+/* The schema version this program writes, and the one the file has. */
+int store_schema_version(void);
+int store_file_version(store_t *store, int *version_r);
+
+/*
+ * Runs the database's integrity checks plus our own (orphaned chunks,
+ * bodies without references, sizes that disagree with their chunks). Each
+ * problem is reported through `cb`; returns 0 when none was found,
+ * STORE_ECORRUPT when some were, another error if the check itself failed.
+ */
+typedef void store_problem_cb(void *ctx, const char *problem);
+int store_check(store_t *store, store_problem_cb *cb, void *ctx);
+
+/* ---- domains --------------------------------------------------------- */
+
+typedef void store_name_cb(void *ctx, const char *name);
+
+/* Adds a local domain (stored lower-case). STORE_EEXIST if present. */
+int store_domain_add(store_t *store, const char *domain);
+/* Removes a domain. STORE_EBUSY if users or aliases still belong to it. */
+int store_domain_del(store_t *store, const char *domain);
+int store_domain_list(store_t *store, store_name_cb *cb, void *ctx);
+/* 0 if the domain is local, STORE_ENOTFOUND if not. */
+int store_domain_exists(store_t *store, const char *domain);
+
+/* ---- users ----------------------------------------------------------- */
+
+struct store_user {
+	int64_t id;
+	char address[256];
+	char hash[256];  /* crypt(3) string */
+	int disabled;
+	uint64_t quota;  /* octets; 0 = unlimited */
+};
+
+/* Adds a user. STORE_EINVAL when the domain is not a local domain or the
+ * address is malformed; STORE_EEXIST when the address exists as a user or alias. */
+int store_user_add(store_t *store, const char *address, const char *hash);
+/* Removes a user and their mailbox (bodies freed when unreferenced). */
+int store_user_del(store_t *store, const char *address);
+int store_user_set_hash(store_t *store, const char *address, const char *hash);
+int store_user_set_disabled(store_t *store, const char *address, int disabled);
+/* Fills *user_r. STORE_ENOTFOUND if there is no such user. */
+int store_user_get(store_t *store, const char *address, struct store_user *user_r);
+/* Lists users, of one domain or of all when domain is NULL. */
+int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void *ctx);
+
+/* ---- aliases --------------------------------------------------------- */
+
+/* Adds alias `from` -> `to`. `from` must be in a local domain; `to` may be
+ * any address (local user, another alias, or remote). */
+int store_alias_add(store_t *store, const char *from, const char *to);
+int store_alias_del(store_t *store, const char *from, const char *to);
+typedef void store_alias_cb(void *ctx, const char *from, const char *to);
+int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx);
+/* Addresses the user may use as a sender: their own and every alias that
+ * resolves to them. Calls cb once per address. */
+int store_user_sender_addresses(store_t *store, const char *user, store_name_cb *cb, void *ctx);
+
+/* ---- recipient resolution -------------------------------------------- */
+
+enum store_rcpt_kind {
+	STORE_RCPT_LOCAL,   /* a local mailbox */
+	STORE_RCPT_REMOTE,  /* not one of our domains: relay decision is the caller's */
+};
+
+/* Called once per final destination. */
+typedef void store_rcpt_cb(void *ctx, enum store_rcpt_kind kind, const char *address);
+
+/*
+ * Resolves a recipient address through aliases (depth-limited, loops are
+ * STORE_EINVAL) to local mailboxes and remote addresses. A domain-less
+ * "postmaster" and postmaster@<any local domain> always resolve: to the
+ * alias if one exists, else to the first user of postmaster@ of the domain,
+ * else to the first user of the first domain with a postmaster alias.
+ * Returns 0 and calls `cb` for each destination; STORE_ENOTFOUND when the
+ * domain is local but the local part is neither a user nor an alias (SMTP
+ * 550 5.1.1) or the user is disabled. An address in a non-local domain
+ * gives one STORE_RCPT_REMOTE callback with the address itself.
+ */
+int store_resolve(store_t *store, const char *address, store_rcpt_cb *cb, void *ctx);
+
+/* ---- delivery -------------------------------------------------------- */
+
+/*
+ * A delivery is one accepted message on its way into the store: a body
+ * written in pieces, the envelope sender and the resolved recipients. It
+ * is built without a store handle (so the protocol thread can fill it) and
+ * committed later, alone or in a batch. The body is held in memory up to a
+ * threshold and spilled to an unlinked temporary file beyond it, so a large
+ * message is never whole in memory.
+ *
+ * The body passed in is exactly what POP3 will serve: CRLF lines, trace
+ * headers included, no dot-stuffing. Its size is counted here.
+ */
+typedef struct store_delivery store_delivery_t;
+
+/* sender may be "" (null reverse-path). tmpdir NULL means $TMPDIR or /tmp. */
+int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t **delivery_r);
+/* Adds a local mailbox (as returned by store_resolve). Duplicates are ignored. */
+int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox);
+/* Adds a remote recipient (a queue row). Duplicates are ignored. */
+int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient);
+/* Appends body bytes. STORE_EIO if spilling to the temp file fails. */
+int store_delivery_write(store_delivery_t *delivery, const void *data, size_t len);
+/* Octets written so far. */
+uint64_t store_delivery_size(const store_delivery_t *delivery);
+/* Frees the delivery (and its temp file) and sets *delivery to NULL. */
+void store_delivery_free(store_delivery_t **delivery);
+
+/*
+ * Commits one delivery: the body, one mailbox entry per local mailbox and
+ * one queue row per remote recipient, in one transaction that is synced to
+ * disk before this returns 0. After an error nothing of it is stored.
+ */
+int store_deliver(store_t *store, store_delivery_t *delivery);
+
+/*
+ * Group commit: commits `n` deliveries in one transaction and one sync.
+ * results_r[i] receives each delivery's outcome; a delivery that fails
+ * (e.g. a mailbox deleted meanwhile) is rolled back alone and the others
+ * still commit. Returns 0 when the transaction committed (check results_r),
+ * or an error when it did not, in which case every results_r[i] is that
+ * error and nothing was stored.
+ */
+int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, size_t n, int *results_r);
+
+/* ---- mailboxes (POP3) ------------------------------------------------ */
+
+struct store_entry {
+	int64_t id;         /* mailbox entry id: stable forever, unique in the store (POP3 UIDL) */
+	int64_t message_id; /* the body */
+	uint64_t size;      /* exact octets of the stored CRLF form */
+};
+
+/*
+ * Takes the snapshot of a mailbox, oldest first. *entries_r is allocated
+ * with malloc (NULL when empty) and owned by the caller. STORE_ENOTFOUND if
+ * there is no such user.
+ */
+int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_entry **entries_r,
+                           size_t *count_r);
+
+/*
+ * Deletes the given entries of one mailbox in one synced transaction, and
+ * frees each body no longer referenced by any mailbox entry or queue row.
+ * Ids that are already gone are ignored (another session cannot hold the
+ * lease, but an operator may have deleted the user).
+ */
+int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *entry_ids, size_t n);
+
+/*
+ * A message reader returns a body chunk by chunk. Each read is its own short
+ * query, so a slow client never holds a database snapshot open.
+ */
+typedef struct store_reader store_reader_t;
+
+int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reader_r);
+/*
+ * Returns the next chunk in *data_r / *len_r, valid until the next call on
+ * the reader. *len_r == 0 means the end of the body.
+ */
+int store_reader_next(store_reader_t *reader, const void **data_r, size_t *len_r);
+void store_reader_close(store_reader_t **reader);
+
+/* ---- maildrop leases (RFC 1939 exclusive access) --------------------- */
+
+/*
+ * Takes the lease on a mailbox for `owner` (unique per session and host,
+ * e.g. "host:pid:session") for ttl_seconds. STORE_EBUSY when another owner
+ * holds an unexpired lease. Re-acquiring one's own lease renews it.
+ */
+int store_lease_acquire(store_t *store, const char *mailbox, const char *owner, int ttl_seconds);
+/* Extends the lease. STORE_ENOTFOUND when the owner no longer holds it. */
+int store_lease_renew(store_t *store, const char *mailbox, const char *owner, int ttl_seconds);
+/* Releases the lease if `owner` holds it; otherwise does nothing and returns 0. */
+int store_lease_release(store_t *store, const char *mailbox, const char *owner);
+
+/* ---- outbound queue -------------------------------------------------- */
+
+enum store_queue_state {
+	STORE_QUEUE_PENDING = 0,  /* waiting for its next attempt */
+	STORE_QUEUE_FAILED = 1,   /* permanent failure; awaiting a bounce or deletion */
+};
+
+struct store_queue_item {
+	int64_t id;
+	int64_t message_id;
+	char sender[256];
+	char recipient[256];
+	int attempts;
+	int64_t created;      /* unix seconds, database clock */
+	int64_t next_attempt; /* unix seconds, database clock */
+	enum store_queue_state state;
+	char last_error[512];
+};
+
+typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
+int store_queue_list(store_t *store, store_queue_cb *cb, void *ctx);
+
+/*
+ * Claims up to `max` pending items that are due and not leased by anyone,
+ * leasing them to `owner` for lease_seconds. Safe with several processes:
+ * an item is claimed by one owner at a time. *items_r is malloc'ed (NULL
+ * when nothing is due) and owned by the caller.
+ */
+int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size_t max,
+                      struct store_queue_item **items_r, size_t *count_r);
+/* The claimed item was delivered: remove it (and its body when unreferenced). */
+int store_queue_delivered(store_t *store, int64_t id, const char *owner);
+/* Temporary failure: retry after delay_seconds; records the error, counts the attempt. */
+int store_queue_defer(store_t *store, int64_t id, const char *owner, int delay_seconds,
+                      const char *error);
+/* Permanent failure: state FAILED, records the error. */
+int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *error);
+/* Operator: make an item (or all items when id == 0) due now and pending. */
+int store_queue_retry(store_t *store, int64_t id);
+/* Operator: delete an item (or all when id == 0), freeing unreferenced bodies. */
+int store_queue_delete(store_t *store, int64_t id);
+
+/* ---- test hooks ------------------------------------------------------ */
+
+/*
+ * Fault injection for tests: when the environment variable
+ * MAIL_STORE_FAIL_COMMIT=N is set, the Nth commit (counted per process from
+ * 1) fails with STORE_EIO after its writes and before COMMIT, and is rolled
+ * back. Read once at store_open.
+ */
+
+#endif

@@ -1,0 +1,19 @@
+/* testutil.h - helpers shared by the cmocka unit tests. */
+#ifndef MAIL_TESTUTIL_H
+#define MAIL_TESTUTIL_H
+
+#include <stddef.h>
+
+/*
+ * Creates a fresh empty directory for one test under $MAIL_TEST_TMP (or
+ * /tmp) and writes its path to dir_r. Aborts the test on failure.
+ */
+void testutil_mkdtemp(char *dir_r, size_t len);
+
+/* Removes a directory tree created by testutil_mkdtemp. */
+void testutil_rmtree(const char *dir);
+
+/* Joins dir and name into out. */
+void testutil_path(char *out, size_t len, const char *dir, const char *name);
+
+#endif
