@@ -1,0 +1,160 @@
+/*
+ * conn.h - one client connection: TCP on libuv, optional TLS (mbedTLS),
+ * a line reader with a hard limit, a raw-bytes mode, a write queue with
+ * backpressure, an idle timer, and off-loop work that finds its way back.
+ *
+ * Protocol sessions (smtpd/, pop3d/) see events, never libuv or mbedTLS
+ * types (OpenSMTPD's ioev is the model). All calls and callbacks happen on
+ * the loop thread.
+ *
+ * Lifetime: the server creates a conn on accept and calls handler->open.
+ * The session attaches its state with conn_set_data(). The conn is freed
+ * after handler->close has been called; after that callback the session
+ * must not touch the conn again. Every path that ends a connection (peer
+ * hang-up, error, conn_close, timeout without a reply, shutdown deadline)
+ * ends in exactly one close callback.
+ */
+#ifndef MAIL_CONN_H
+#define MAIL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct conn conn_t;
+
+/* Default read limits. RFC 5321 4.5.3.1.4: a command line is at most 512
+ * octets including CRLF; RFC 2449 4 allows 255 for POP3 commands but SASL
+ * responses are longer, so daemons pick their own with conn_set_line_max. */
+#define CONN_LINE_MAX_DEFAULT 1024
+
+/* Output above this many queued octets stops the producer (conn_output_full
+ * turns true); handler->drain fires when the queue falls below half of it. */
+#define CONN_OUTPUT_HIGH_WATER (256 * 1024)
+
+/* Input buffered beyond this while paused stops reading from the socket. */
+#define CONN_INPUT_HIGH_WATER (64 * 1024)
+
+enum conn_read_mode {
+	CONN_READ_LINES, /* handler->line per line */
+	CONN_READ_RAW,   /* handler->data with whatever bytes arrived */
+};
+
+struct conn_handler {
+	/* The connection is ready (for implicit TLS: after the handshake). Send the greeting. */
+	void (*open)(conn_t *conn);
+	/*
+	 * One input line in CONN_READ_LINES mode, without its terminator.
+	 * `crlf` tells whether it ended in CRLF (true) or a bare LF (false).
+	 * `too_long` is set, once, for a line longer than the limit: `line`
+	 * then holds its first bytes and the rest of the line up to its LF is
+	 * discarded without further callbacks. The line is valid only during
+	 * the call and may contain NUL bytes.
+	 */
+	void (*line)(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long);
+	/* Bytes in CONN_READ_RAW mode; valid only during the call. */
+	void (*data)(conn_t *conn, const char *buf, size_t len);
+	/* Queued output fell below half the high water mark: continue long output. */
+	void (*drain)(conn_t *conn);
+	/* The STARTTLS / STLS handshake succeeded. */
+	void (*tls_ready)(conn_t *conn);
+	/*
+	 * No input for the idle timeout. The session usually replies (421 /
+	 * -ERR) and calls conn_close(). If NULL, the conn is closed.
+	 */
+	void (*timeout)(conn_t *conn);
+	/*
+	 * The server is shutting down (SIGTERM). The session should finish the
+	 * current transaction and close; sessions still open at the deadline
+	 * are closed. May be NULL (closed at once after a flush).
+	 */
+	void (*shutdown)(conn_t *conn);
+	/* The connection is gone: free the session. Always called exactly once. */
+	void (*close)(conn_t *conn, const char *reason);
+};
+
+/* ---- identity -------------------------------------------------------- */
+
+/* Process-unique session id, for logs and for finding a session again. */
+uint64_t conn_id(const conn_t *conn);
+/* The peer's address as text ("192.0.2.1", "2001:db8::1"). */
+const char *conn_peer_ip(const conn_t *conn);
+/* The role the listener was configured with (an int the daemon defines). */
+int conn_role(const conn_t *conn);
+void conn_set_data(conn_t *conn, void *data);
+void *conn_data(const conn_t *conn);
+
+/* ---- input ----------------------------------------------------------- */
+
+void conn_set_read_mode(conn_t *conn, enum conn_read_mode mode);
+/* Line limit in octets, terminator excluded. */
+void conn_set_line_max(conn_t *conn, size_t max);
+/*
+ * Pause stops input callbacks (input stays buffered; the socket stops being
+ * read once CONN_INPUT_HIGH_WATER is buffered). Use it while off-loop work
+ * for the current command runs, so pipelined commands wait their turn.
+ * Resume delivers buffered input on the next loop iteration, not inside
+ * the call. Pauses do not nest.
+ */
+void conn_pause(conn_t *conn);
+void conn_resume(conn_t *conn);
+/* Idle timeout in seconds (0 = none). Restarted by every read. */
+void conn_set_idle_timeout(conn_t *conn, unsigned seconds);
+
+/* ---- output ---------------------------------------------------------- */
+
+/* Queues bytes (copied). Never fails short of out-of-memory, which closes the conn. */
+void conn_write(conn_t *conn, const void *data, size_t len);
+void conn_printf(conn_t *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Octets queued and not yet written to the socket. */
+size_t conn_output_queued(const conn_t *conn);
+/* True when queued output is above the high water mark: stop producing, wait for drain. */
+bool conn_output_full(const conn_t *conn);
+
+/*
+ * Closes the connection once queued output has been written (or at once if
+ * the peer is gone). Input is ignored from now on. The close callback comes
+ * later, from the loop; the session stays valid until then.
+ */
+void conn_close(conn_t *conn);
+
+/* ---- TLS ------------------------------------------------------------- */
+
+/* True when the server has a certificate, i.e. STARTTLS may be offered. */
+bool conn_tls_available(const conn_t *conn);
+bool conn_tls_active(const conn_t *conn);
+/*
+ * Starts the TLS handshake once queued output (the "220 ready" reply) has
+ * been flushed. Every input byte received before this call and not yet
+ * consumed is discarded: plaintext sent ahead of the handshake must never
+ * be read as a command after it (CVE-2011-0411 class). handler->tls_ready
+ * follows on success; on failure the conn is closed.
+ */
+void conn_starttls(conn_t *conn);
+/* "TLSv1.2" and the cipher suite name, for Received headers; NULL when no TLS. */
+const char *conn_tls_version(const conn_t *conn);
+const char *conn_tls_cipher(const conn_t *conn);
+
+/*
+ * Calls cb(conn) after `ms` milliseconds (one pending timer per conn; a new
+ * call replaces it). Used for delayed replies after failed logins. Input is
+ * paused meanwhile; cb usually replies and calls conn_resume(). Not called
+ * if the conn closes first.
+ */
+void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
+
+/* ---- off-loop work --------------------------------------------------- */
+
+/*
+ * Runs work(arg) on the libuv thread pool, then done(conn, arg, status) on
+ * the loop. If the connection closed meanwhile, done is called with
+ * conn == NULL so it can free arg (found by id, never a dangling pointer).
+ * status is 0, or UV_ECANCELED when the server is shutting down and the
+ * work never ran. Returns 0, or a negative libuv error, in which case
+ * neither function is ever called.
+ */
+typedef void conn_work_fn(void *arg);
+typedef void conn_done_fn(conn_t *conn, void *arg, int status);
+int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *arg);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * server.h - listeners, connection limits, TLS credentials and signals for
+ * one daemon process on one libuv loop.
+ *
+ *   struct server *srv;
+ *   server_new(&srv, &cfg, "smtpd", err, sizeof(err));
+ *   server_listen(srv, &cfg.smtp_listen, ROLE_MX, false, &smtp_handler,
+ *                 "421 4.7.0 Too many connections, try later\r\n", err, errlen);
+ *   server_run(srv);      // until SIGTERM/SIGINT and the drain are over
+ *   server_free(&srv);
+ *
+ * Limits: max_connections in total and max_connections_per_ip per client
+ * address; a connection over either limit gets the listener's reject line
+ * and is closed without reaching the session. SIGTERM/SIGINT stop the
+ * listeners, call handler->shutdown on every connection and give them
+ * shutdown_timeout seconds; server_run then returns 0. SIGHUP reloads the
+ * TLS certificate and key (new connections use the new ones; a bad file
+ * keeps the old ones and logs an error).
+ */
+#ifndef MAIL_SERVER_H
+#define MAIL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "conn.h"
+
+struct server;
+
+/*
+ * Creates the loop and loads the TLS credentials when tls_cert/tls_key are
+ * set (TLS 1.2 minimum, AEAD suites only, TLS 1.3 where mbedTLS has it).
+ * `name` is used in logs. Returns 0 or -1 with a message in err.
+ */
+int server_new(struct server **srv_r, const struct mail_config *cfg, const char *name,
+               char *err, size_t errlen);
+
+/*
+ * Binds every address of `addrs` (an empty list is a no-op) for `role`
+ * (a daemon-defined int, see conn_role). implicit_tls makes the handshake
+ * happen before handler->open (RFC 8314); it fails when no certificate is
+ * configured. reject_line is sent to connections over the limits.
+ * Returns 0 or -1 with a message naming the address in err.
+ */
+int server_listen(struct server *srv, const struct config_listen *addrs, int role,
+                  bool implicit_tls, const struct conn_handler *handler, const char *reject_line,
+                  char *err, size_t errlen);
+
+/*
+ * Drops privileges to the configured `user` if one is set (after binding).
+ * Returns 0 or -1 with a message.
+ */
+int server_drop_privileges(struct server *srv, char *err, size_t errlen);
+
+/* Runs the loop until shutdown completes. Returns 0 on a clean drain. */
+int server_run(struct server *srv);
+
+/* True once SIGTERM/SIGINT has been received (sessions should not start new transactions). */
+bool server_stopping(const struct server *srv);
+
+/* Frees everything (the loop must have stopped) and sets *srv to NULL. */
+void server_free(struct server **srv);
+
+#endif
