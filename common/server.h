@@ -59,6 +59,9 @@ int server_run(struct server *srv);
 /* True once SIGTERM/SIGINT has been received (sessions should not start new transactions). */
 bool server_stopping(const struct server *srv);
 
+/* The server's libuv loop, for daemon-level timers and async handles. */
+struct uv_loop_s *server_loop(struct server *srv);
+
 /* Frees everything (the loop must have stopped) and sets *srv to NULL. */
 void server_free(struct server **srv);
 
