@@ -34,7 +34,7 @@ struct config_listen {
 
 struct mail_config {
 	char db[1024];
-	char hostname[256];
+	char hostname[256];            /* never empty after config_load: gethostname(), else "localhost" */
 
 	struct config_listen smtp_listen;       /* MX: no AUTH, local recipients from anyone */
 	struct config_listen submission_listen; /* AUTH required before MAIL */
@@ -59,7 +59,8 @@ struct mail_config {
 	char user[64];                 /* drop privileges to this user after binding */
 	char relay_host[256];
 	char routes[1024];
-	char tmpdir[1024];             /* spool for large incoming messages */
+	char tmpdir[1024];             /* spool for large incoming messages; never empty after
+	                                  config_load ($TMPDIR, else /tmp) */
 	int log_level;                 /* enum log_level */
 };
 
@@ -67,12 +68,26 @@ struct mail_config {
  * Fills *cfg with defaults, then the file at `path` (may be NULL: no file;
  * a path given explicitly must exist), then MAIL_* environment overrides,
  * then validates. Returns 0, or -1 with a one-line message in err
- * ("mail.conf:12: unknown key 'foo'").
+ * ("mail.conf:12: unknown key 'foo'", "MAIL_IDLE_TIMEOUT: bad number 'x'");
+ * *cfg is then unspecified.
+ *
+ * Validation covers each value's syntax and bounds, and tls_cert/tls_key
+ * being set together. Whether a listener needs TLS that is not configured
+ * (smtps_listen, pop3s_listen) is for the daemon opening it to decide:
+ * mailctl reads the same file and must not fail on it.
  */
 int config_load(struct mail_config *cfg, enum config_program program, const char *path,
                 char *err, size_t errlen);
 
 /* Writes the key reference (key, default, description) as a Markdown table. */
 void config_print_reference(FILE *out);
+
+/*
+ * Splits one listen address ("127.0.0.1:25", "[::1]:25", "mx.example:25")
+ * into host (without brackets, NUL-terminated in host_r of hostlen bytes)
+ * and port (1-65535). Addresses in a loaded config always split. Host
+ * names are allowed: the listener resolves them. Returns 0 or -1.
+ */
+int config_listen_split(const char *addr, char *host_r, size_t hostlen, unsigned *port_r);
 
 #endif

@@ -26,7 +26,12 @@ void log_set_level(enum log_level level);
 int log_level_parse(const char *name);
 const char *log_level_name(enum log_level level);
 
-/* Writes one line; thread-safe (one write(2) per line). */
+/*
+ * Writes one line; thread-safe (one write(2) per line, at most 2047 bytes so
+ * a pipe never interleaves lines). Pairs that do not fit end in "...";
+ * control bytes in the formatted pairs become '?' so an event is always one
+ * line. errno is preserved.
+ */
 void log_event(enum log_level level, uint64_t sid, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 

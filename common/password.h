@@ -17,15 +17,19 @@
 int password_hash(const char *password, char *hash_r, size_t hashlen);
 
 /*
- * Returns 1 when `password` matches `hash`, 0 when not. When hash is NULL
- * (unknown or disabled user), a fixed dummy yescrypt hash is checked
- * instead, so the call costs the same and always returns 0.
+ * Returns 1 when `password` (never NULL) matches `hash`, 0 when not. When
+ * hash is NULL (unknown or disabled user), a fixed dummy yescrypt hash is
+ * checked instead, so the call costs the same and always returns 0; so is
+ * a hash that password_hash_valid() would refuse.
  */
 int password_verify(const char *password, const char *hash);
 
 /*
  * Returns 0 when `hash` is a crypt(3) string libxcrypt accepts for
  * verification (crypt_checksalt), -1 otherwise. Used by imports.
+ * Legacy methods (DES, MD5) and incomplete strings (a bare "$6$salt" or a
+ * cut-off checksum) are refused. Fast for $y$, $6$, $5$ and $2b$ (a shape
+ * check); other methods cost one hash computation.
  */
 int password_hash_valid(const char *hash);
 
