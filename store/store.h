@@ -61,6 +61,14 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 /* Closes the handle and sets *store to NULL. Safe on NULL. */
 void store_close(store_t **store);
 
+/*
+ * This thread's handle on the database at `path`, opened on first use with
+ * the given flags and closed when the thread exits. For the daemons' worker
+ * threads, which each need their own connection. Returns NULL with a
+ * message in err on failure. All threads of a process must use one path.
+ */
+store_t *store_thread_handle(const char *path, int flags, char *err, size_t errlen);
+
 /* Message of the last failure on this handle; never NULL. */
 const char *store_errmsg(const store_t *store);
 

@@ -1,0 +1,296 @@
+/*
+ * store-private.h - what the SQLite backend's files share and nobody else
+ * sees: the handle, the statement cache, transactions, error mapping,
+ * address normalisation and the delivery object's insides.
+ *
+ * Ownership: the handle (store_db.c) owns the sqlite3 connection, every
+ * cached statement and one chunk-sized scratch buffer. Statements returned
+ * by store__stmt() stay owned by the handle; callers bind, step and always
+ * reset them (store__reset) before the next use of the same statement, and
+ * never hold one across a call that may reuse it (resolution is recursive:
+ * read every row first, reset, then recurse).
+ *
+ * Error convention: internal functions return 0 or a negative enum
+ * store_err and have already written the handle's message when they fail,
+ * so a caller only propagates the code.
+ */
+#ifndef MAIL_STORE_PRIVATE_H
+#define MAIL_STORE_PRIVATE_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+/* Bodies are stored in rows of this many octets, so neither writing nor
+ * reading a message ever needs more than one chunk in memory. */
+#define STORE__CHUNK_SIZE (64 * 1024)
+
+/* A delivery keeps its body in memory up to this size, then spills it to an
+ * unlinked temporary file: most mail is small, big mail never sits in RAM. */
+#define STORE__SPILL_THRESHOLD (256 * 1024)
+
+/* How long a connection waits for another process's write lock before a
+ * call gives up with STORE_EBUSY. */
+#define STORE__BUSY_TIMEOUT_MS 5000
+
+/* Alias chains longer than this are treated as configuration loops. */
+#define STORE__ALIAS_DEPTH 8
+
+/* Longest address we store (RFC 5321 4.5.3.1.3: 256 octets for a path,
+ * minus the angle brackets) and the size of the buffers that hold one. */
+#define STORE__ADDRESS_MAX 254
+#define STORE__ADDRESS_BUF (STORE__ADDRESS_MAX + 1)
+/* RFC 1035 2.3.4: 255 octets on the wire, 253 in text form. */
+#define STORE__DOMAIN_MAX 253
+
+/* The database's own clock in unix seconds; every time in the schema comes
+ * from here so that processes on several hosts agree (store.h "Time"). */
+#define STORE__SQL_NOW "CAST(strftime('%s','now') AS INTEGER)"
+
+/* Every statement the backend runs, prepared once per handle on first use
+ * (store_sql.c holds their text). */
+enum store__stmt_id {
+	STORE__BEGIN_READ,
+	STORE__BEGIN_WRITE,
+	STORE__COMMIT,
+	STORE__ROLLBACK,
+	STORE__SAVEPOINT,
+	STORE__ROLLBACK_TO,
+	STORE__RELEASE,
+
+	STORE__DOMAIN_ADD,
+	STORE__DOMAIN_DEL,
+	STORE__DOMAIN_ID,
+	STORE__DOMAIN_IN_USE,
+	STORE__DOMAIN_LIST,
+
+	STORE__USER_ADD,
+	STORE__USER_GET,
+	STORE__USER_ID,
+	STORE__USER_DEL,
+	STORE__USER_SET_HASH,
+	STORE__USER_SET_DISABLED,
+	STORE__USER_LIST_ALL,
+	STORE__USER_LIST_DOMAIN,
+	STORE__USER_ENTRIES_DEL,
+	STORE__USER_LEASE_DEL,
+	STORE__USER_FIRST_OF_DOMAIN,
+	STORE__USER_FIRST,
+
+	STORE__ALIAS_ADD,
+	STORE__ALIAS_DEL,
+	STORE__ALIAS_EXISTS,
+	STORE__ALIAS_TARGETS,
+	STORE__ALIAS_SOURCES,
+	STORE__ALIAS_LIST_ALL,
+	STORE__ALIAS_LIST_DOMAIN,
+	STORE__POSTMASTER_DOMAIN,
+
+	STORE__MESSAGE_ADD,
+	STORE__CHUNK_ADD,
+	STORE__ENTRY_ADD,
+	STORE__QUEUE_ADD,
+
+	STORE__SNAPSHOT,
+	STORE__ENTRY_DEL,
+	STORE__BODY_REFERENCED,
+	STORE__BODY_CHUNKS_DEL,
+	STORE__BODY_MESSAGE_DEL,
+	STORE__MESSAGE_SIZE,
+	STORE__CHUNK_GET,
+
+	STORE__LEASE_ACQUIRE,
+	STORE__LEASE_RENEW,
+	STORE__LEASE_RELEASE,
+
+	STORE__QUEUE_LIST,
+	STORE__QUEUE_CLAIM,
+	STORE__QUEUE_DELIVERED,
+	STORE__QUEUE_DEFER,
+	STORE__QUEUE_FAIL,
+	STORE__QUEUE_RETRY_ONE,
+	STORE__QUEUE_RETRY_ALL,
+	STORE__QUEUE_DELETE_ONE,
+	STORE__QUEUE_DELETE_ALL,
+
+	STORE__CHECK_INTEGRITY,
+	STORE__CHECK_FOREIGN_KEYS,
+	STORE__CHECK_ORPHAN_CHUNKS,
+	STORE__CHECK_MESSAGE_SIZES,
+	STORE__CHECK_CHUNK_SEQUENCE,
+	STORE__CHECK_ENTRY_SIZES,
+	STORE__CHECK_UNREFERENCED,
+
+	STORE__STMT_COUNT
+};
+
+/* store_sql.c: the SQL text of a statement id. */
+const char *store__sql(enum store__stmt_id id);
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STORE__STMT_COUNT];
+	/* Scratch space for one body chunk read back from a spill file; kept
+	 * for the handle's lifetime so a commit allocates nothing per chunk. */
+	unsigned char *chunk_buf;
+	/* MAIL_STORE_FAIL_COMMIT as read at open; 0 when unset. */
+	long fail_commit_at;
+	char errmsg[512];
+};
+
+/* ---- store_db.c: errors, statements, transactions --------------------- */
+
+/* Formats the handle's message and returns err. */
+int store__fail(store_t *store, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Maps an SQLite result code to a store error, copying sqlite3_errmsg()
+ * into the handle's message at once, prefixed by `what`. */
+int store__sqlite_fail(store_t *store, int rc, const char *what);
+/* The store error for an SQLite result code (no message). */
+int store__map_rc(int rc);
+
+/* The cached statement for id, prepared on first use; NULL after setting
+ * the handle's message if preparing failed. */
+sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id);
+/* Fetches the cached statement into `stmt`, or returns the error from the
+ * enclosing function. */
+#define STORE__STMT_OR_RETURN(stmt, store, id)                          \
+	do {                                                            \
+		(stmt) = store__stmt((store), (id));                    \
+		if ((stmt) == NULL)                                     \
+			return store__map_rc(sqlite3_errcode((store)->db)); \
+	} while (0)
+/* Resets a statement and drops its bindings' references (SQLITE_STATIC
+ * blobs must not outlive their buffer inside the statement). */
+void store__reset(sqlite3_stmt *stmt);
+/* Runs a statement that returns no rows (or whose rows are ignored) to
+ * the end and resets it. */
+int store__exec(store_t *store, enum store__stmt_id id, const char *what);
+/* Binds text, or NULL when s is NULL. */
+int store__bind_text(sqlite3_stmt *stmt, int col, const char *s);
+/* Copies a text column into a buffer of dstlen bytes, cutting at a UTF-8
+ * character boundary when it does not fit. */
+void store__column_text(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen);
+
+/*
+ * Transactions. Writes use BEGIN IMMEDIATE so the write lock is taken up
+ * front and a busy database is waited for (busy_timeout) instead of failing
+ * half-way; reads use a deferred BEGIN for a consistent view over several
+ * queries. store__commit applies fault injection and rolls back when COMMIT
+ * fails; store__rollback is safe when no transaction is open.
+ */
+int store__begin_write(store_t *store);
+int store__begin_read(store_t *store);
+int store__commit(store_t *store);
+/* Ends a read transaction (no fault injection: nothing is written). */
+void store__end_read(store_t *store);
+void store__rollback(store_t *store);
+/* Ends a transaction: commits when err is 0, otherwise rolls back and
+ * returns err unchanged. */
+int store__finish(store_t *store, int err);
+
+/*
+ * Test hook: when set, called inside every write transaction of the
+ * process right before COMMIT, after all of its writes. The crash tests use
+ * it to stop a writer in the middle of a transaction and kill it.
+ */
+extern void (*store__before_commit_hook)(void);
+
+/* ---- store_account.c --------------------------------------------------- */
+
+/* The id of a normalised local domain; STORE_ENOTFOUND if not local. */
+int store__domain_id(store_t *store, const char *domain, int64_t *id_r);
+/* The id and disabled flag of a user by normalised address;
+ * STORE_ENOTFOUND if there is no such user. */
+int store__user_lookup(store_t *store, const char *address, int64_t *id_r, int *disabled_r);
+
+/* ---- store_schema.c ---------------------------------------------------- */
+
+/* Reads the file's schema version and refuses files that are not ours or
+ * are newer than this program. Changes nothing in the file. */
+int store__schema_identify(store_t *store, int *version_r);
+/* Brings a file of `version` up to date when `migrate` is set; an older
+ * file is STORE_ECORRUPT otherwise. */
+int store__schema_prepare(store_t *store, int version, int migrate);
+
+/* ---- store_address.c --------------------------------------------------- */
+
+/* Validates an address ("local@domain": one '@', non-empty parts, no
+ * spaces or control bytes, at most STORE__ADDRESS_MAX octets) and writes it
+ * with the domain lower-cased into out (STORE__ADDRESS_BUF bytes). Returns
+ * 0 or STORE_EINVAL. */
+int store__address_normalize(const char *in, char out[STORE__ADDRESS_BUF]);
+/* The same for a domain name alone. */
+int store__domain_normalize(const char *in, char out[STORE__ADDRESS_BUF]);
+/* Points at the domain part of a normalised address. */
+const char *store__address_domain(const char *address);
+/* 1 when the local part of a normalised address is "postmaster" in any
+ * case (RFC 5321 4.5.1: the reserved name is case-insensitive). */
+int store__address_is_postmaster(const char *address);
+
+/* ---- store_body.c ------------------------------------------------------ */
+
+/* Inside a write transaction: deletes the body (chunks and message row)
+ * when no mailbox entry and no queue row references it any more. */
+int store__body_release(store_t *store, int64_t message_id);
+
+/* A growable list of message ids to release after a bulk delete. */
+struct store__ids {
+	int64_t *ids;
+	size_t count, cap;
+};
+int store__ids_push(store_t *store, struct store__ids *list, int64_t id);
+/* Steps a bound statement to its end, pushing column 0 of every row (a
+ * DELETE ... RETURNING message_id), and resets it. */
+int store__ids_collect(store_t *store, sqlite3_stmt *stmt, struct store__ids *list,
+                       const char *what);
+/* Releases every body in the list (the caller still frees the list). */
+int store__ids_release_all(store_t *store, struct store__ids *list);
+void store__ids_free(struct store__ids *list);
+
+/* ---- store_strings.c ---------------------------------------------------- */
+
+/* A growable list of owned strings. Listing calls gather their rows here
+ * and call back only after the statement is reset, so a callback may call
+ * the store again and never runs while a read snapshot is open. */
+struct store__strings {
+	char **items;
+	size_t count, cap;
+};
+/* Appends a copy of s. Returns 0 or STORE_ENOMEM. */
+int store__strings_push(struct store__strings *list, const char *s);
+int store__strings_contains(const struct store__strings *list, const char *s);
+void store__strings_free(struct store__strings *list);
+/* Frees the items from index `count` on, keeping the first `count`. */
+void store__strings_truncate(struct store__strings *list, size_t count);
+/* Steps a bound statement to its end, pushing its text columns 0 .. ncols-1
+ * of every row, and resets it. */
+int store__strings_collect(store_t *store, sqlite3_stmt *stmt, int ncols,
+                           struct store__strings *list, const char *what);
+
+/* ---- store_delivery.c: the delivery object ---------------------------- */
+
+struct store_delivery {
+	char sender[STORE__ADDRESS_BUF];
+	char *tmpdir;                 /* NULL: $TMPDIR or /tmp */
+	struct store__strings local;  /* normalised mailbox addresses */
+	struct store__strings remote; /* normalised remote recipients */
+	uint64_t size;                /* octets written */
+	/* In memory: the whole body. Spilled: bytes not yet written to fd. */
+	unsigned char *buf;
+	size_t buf_len, buf_cap;
+	int fd;                       /* spill file, -1 while in memory */
+	int spill_failed;             /* spilling failed: writes and commits refuse */
+};
+
+/* Makes every byte written so far readable through store__delivery_pread. */
+int store__delivery_flush(store_delivery_t *delivery);
+/* Reads up to len octets of the body at offset into buf (spilled bodies
+ * only). Returns the count read, or -1 with errno set. */
+ssize_t store__delivery_pread(store_delivery_t *delivery, void *buf, size_t len, uint64_t offset);
+
+#endif

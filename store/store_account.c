@@ -1,0 +1,394 @@
+/*
+ * store_account.c - domains, users and aliases: the operator's data.
+ *
+ * Every write is its own IMMEDIATE transaction so that a check and the
+ * change it guards (a user's domain exists, an alias does not shadow a
+ * user) cannot be separated by another process's write.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+
+int store__domain_id(store_t *store, const char *domain, int64_t *id_r)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_ID);
+	store__bind_text(stmt, 1, domain);
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc == SQLITE_ROW)
+		*id_r = sqlite3_column_int64(stmt, 0);
+	else if (rc == SQLITE_DONE)
+		err = store__fail(store, STORE_ENOTFOUND, "%s is not a local domain", domain);
+	else
+		err = store__sqlite_fail(store, rc, "look up domain");
+	store__reset(stmt);
+	return err;
+}
+
+int store__user_lookup(store_t *store, const char *address, int64_t *id_r, int *disabled_r)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_ID);
+	store__bind_text(stmt, 1, address);
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		*id_r = sqlite3_column_int64(stmt, 0);
+		*disabled_r = sqlite3_column_int(stmt, 1);
+	} else if (rc == SQLITE_DONE) {
+		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", address);
+	} else {
+		err = store__sqlite_fail(store, rc, "look up user");
+	}
+	store__reset(stmt);
+	return err;
+}
+
+/* Runs a bound write statement; STORE_ENOTFOUND (with `missing` as the
+ * message) when it changed no row. */
+static int exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing)
+{
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, what);
+	else if (sqlite3_changes(store->db) == 0)
+		err = store__fail(store, STORE_ENOTFOUND, "%s", missing);
+	store__reset(stmt);
+	return err;
+}
+
+/* Calls cb for every gathered name (after the statement was reset). */
+static int list_names(store_t *store, sqlite3_stmt *stmt, store_name_cb *cb, void *ctx,
+                      const char *what)
+{
+	struct store__strings names = { 0 };
+	int err = store__strings_collect(store, stmt, 1, &names, what);
+	for (size_t i = 0; err == STORE_OK && i < names.count; i++)
+		cb(ctx, names.items[i]);
+	store__strings_free(&names);
+	return err;
+}
+
+/* ---- domains ----------------------------------------------------------- */
+
+int store_domain_add(store_t *store, const char *domain)
+{
+	char name[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	if (store__domain_normalize(domain, name) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed domain name");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_ADD);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, name);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, "add domain");
+	store__reset(stmt);
+	if (err == STORE_EEXIST)
+		store__fail(store, err, "domain %s already exists", name);
+	return store__finish(store, err);
+}
+
+int store_domain_del(store_t *store, const char *domain)
+{
+	char name[STORE__ADDRESS_BUF];
+	sqlite3_stmt *in_use, *del;
+	int64_t id = 0;
+	if (store__domain_normalize(domain, name) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed domain name");
+	STORE__STMT_OR_RETURN(in_use, store, STORE__DOMAIN_IN_USE);
+	STORE__STMT_OR_RETURN(del, store, STORE__DOMAIN_DEL);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	err = store__domain_id(store, name, &id);
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(in_use, 1, id);
+		int rc = sqlite3_step(in_use);
+		if (rc != SQLITE_ROW)
+			err = store__sqlite_fail(store, rc, "check domain use");
+		else if (sqlite3_column_int(in_use, 0) != 0)
+			err = store__fail(store, STORE_EBUSY, "domain %s still has users or aliases", name);
+		store__reset(in_use);
+	}
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(del, 1, id);
+		err = exec_changes(store, del, "delete domain", "no such domain");
+	}
+	return store__finish(store, err);
+}
+
+int store_domain_list(store_t *store, store_name_cb *cb, void *ctx)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_LIST);
+	return list_names(store, stmt, cb, ctx, "list domains");
+}
+
+int store_domain_exists(store_t *store, const char *domain)
+{
+	char name[STORE__ADDRESS_BUF];
+	int64_t id;
+	if (store__domain_normalize(domain, name) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed domain name");
+	return store__domain_id(store, name, &id);
+}
+
+/* ---- users ------------------------------------------------------------- */
+
+static int valid_hash(const char *hash)
+{
+	return hash != NULL && *hash != '\0' && strlen(hash) < sizeof(((struct store_user *)0)->hash);
+}
+
+/* STORE_EEXIST when `address` is the source of an alias. */
+static int check_not_alias(store_t *store, const char *address)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_EXISTS);
+	store__bind_text(stmt, 1, address);
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc != SQLITE_ROW)
+		err = store__sqlite_fail(store, rc, "look up alias");
+	else if (sqlite3_column_int(stmt, 0) != 0)
+		err = store__fail(store, STORE_EEXIST, "%s is an alias", address);
+	store__reset(stmt);
+	return err;
+}
+
+int store_user_add(store_t *store, const char *address, const char *hash)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	int64_t domain_id = 0;
+	if (store__address_normalize(address, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	if (!valid_hash(hash))
+		return store__fail(store, STORE_EINVAL, "password hash missing or too long");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_ADD);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	err = store__domain_id(store, store__address_domain(addr), &domain_id);
+	if (err == STORE_ENOTFOUND)
+		err = STORE_EINVAL; /* the message already names the domain */
+	if (err == STORE_OK)
+		err = check_not_alias(store, addr);
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(stmt, 1, domain_id);
+		store__bind_text(stmt, 2, addr);
+		store__bind_text(stmt, 3, hash);
+		int rc = sqlite3_step(stmt);
+		if (rc != SQLITE_DONE)
+			err = store__sqlite_fail(store, rc, "add user");
+		store__reset(stmt);
+		if (err == STORE_EEXIST)
+			store__fail(store, err, "user %s already exists", addr);
+	}
+	return store__finish(store, err);
+}
+
+int store_user_del(store_t *store, const char *address)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *entries, *user, *lease;
+	struct store__ids bodies = { 0 };
+	int64_t id = 0;
+	int disabled;
+	if (store__address_normalize(address, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	STORE__STMT_OR_RETURN(entries, store, STORE__USER_ENTRIES_DEL);
+	STORE__STMT_OR_RETURN(user, store, STORE__USER_DEL);
+	STORE__STMT_OR_RETURN(lease, store, STORE__USER_LEASE_DEL);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	err = store__user_lookup(store, addr, &id, &disabled);
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(entries, 1, id);
+		err = store__ids_collect(store, entries, &bodies, "delete mailbox");
+	}
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(user, 1, id);
+		err = exec_changes(store, user, "delete user", "no such user");
+	}
+	if (err == STORE_OK) {
+		store__bind_text(lease, 1, addr);
+		int rc = sqlite3_step(lease);
+		if (rc != SQLITE_DONE)
+			err = store__sqlite_fail(store, rc, "delete lease");
+		store__reset(lease);
+	}
+	if (err == STORE_OK)
+		err = store__ids_release_all(store, &bodies);
+	store__ids_free(&bodies);
+	return store__finish(store, err);
+}
+
+/* One UPDATE of a user's column: ?2 is `text` when given, else `value`. */
+static int user_update(store_t *store, enum store__stmt_id id, const char *address,
+                       const char *text, int value, const char *what)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	if (store__address_normalize(address, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	STORE__STMT_OR_RETURN(stmt, store, id);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, addr);
+	if (text != NULL)
+		store__bind_text(stmt, 2, text);
+	else
+		sqlite3_bind_int(stmt, 2, value);
+	err = exec_changes(store, stmt, what, "no such user");
+	return store__finish(store, err);
+}
+
+int store_user_set_hash(store_t *store, const char *address, const char *hash)
+{
+	if (!valid_hash(hash))
+		return store__fail(store, STORE_EINVAL, "password hash missing or too long");
+	return user_update(store, STORE__USER_SET_HASH, address, hash, 0, "set password");
+}
+
+int store_user_set_disabled(store_t *store, const char *address, int disabled)
+{
+	return user_update(store, STORE__USER_SET_DISABLED, address, NULL, disabled != 0,
+	                   "set disabled");
+}
+
+int store_user_get(store_t *store, const char *address, struct store_user *user_r)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	if (store__address_normalize(address, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_GET);
+	store__bind_text(stmt, 1, addr);
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc == SQLITE_ROW) {
+		memset(user_r, 0, sizeof(*user_r));
+		user_r->id = sqlite3_column_int64(stmt, 0);
+		store__column_text(stmt, 1, user_r->address, sizeof(user_r->address));
+		store__column_text(stmt, 2, user_r->hash, sizeof(user_r->hash));
+		user_r->disabled = sqlite3_column_int(stmt, 3) != 0;
+		user_r->quota = (uint64_t)sqlite3_column_int64(stmt, 4);
+	} else if (rc == SQLITE_DONE) {
+		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", addr);
+	} else {
+		err = store__sqlite_fail(store, rc, "get user");
+	}
+	store__reset(stmt);
+	return err;
+}
+
+/* Binds the domain filter of a listing: STORE_ENOTFOUND for an unknown
+ * domain, so a typo is not reported as an empty list. */
+static int bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain)
+{
+	char name[STORE__ADDRESS_BUF];
+	int64_t id = 0;
+	if (store__domain_normalize(domain, name) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed domain name");
+	int err = store__domain_id(store, name, &id);
+	if (err == STORE_OK)
+		sqlite3_bind_int64(stmt, 1, id);
+	return err;
+}
+
+int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void *ctx)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__USER_LIST_DOMAIN : STORE__USER_LIST_ALL);
+	if (domain != NULL) {
+		int err = bind_domain_filter(store, stmt, domain);
+		if (err != STORE_OK)
+			return err;
+	}
+	return list_names(store, stmt, cb, ctx, "list users");
+}
+
+/* ---- aliases ----------------------------------------------------------- */
+
+int store_alias_add(store_t *store, const char *from, const char *to)
+{
+	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	int64_t domain_id = 0, user_id;
+	int disabled;
+	if (store__address_normalize(from, src) != STORE_OK ||
+	    store__address_normalize(to, dst) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	if (strcmp(src, dst) == 0)
+		return store__fail(store, STORE_EINVAL, "an alias cannot point at itself");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_ADD);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	err = store__domain_id(store, store__address_domain(src), &domain_id);
+	if (err == STORE_ENOTFOUND)
+		err = STORE_EINVAL;
+	if (err == STORE_OK) {
+		/* A user and an alias of one address would make delivery ambiguous. */
+		err = store__user_lookup(store, src, &user_id, &disabled);
+		if (err == STORE_OK)
+			err = store__fail(store, STORE_EEXIST, "%s is a user", src);
+		else if (err == STORE_ENOTFOUND)
+			err = STORE_OK;
+	}
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(stmt, 1, domain_id);
+		store__bind_text(stmt, 2, src);
+		store__bind_text(stmt, 3, dst);
+		int rc = sqlite3_step(stmt);
+		if (rc != SQLITE_DONE)
+			err = store__sqlite_fail(store, rc, "add alias");
+		store__reset(stmt);
+		if (err == STORE_EEXIST)
+			store__fail(store, err, "alias %s -> %s already exists", src, dst);
+	}
+	return store__finish(store, err);
+}
+
+int store_alias_del(store_t *store, const char *from, const char *to)
+{
+	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	if (store__address_normalize(from, src) != STORE_OK ||
+	    store__address_normalize(to, dst) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_DEL);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, src);
+	store__bind_text(stmt, 2, dst);
+	err = exec_changes(store, stmt, "delete alias", "no such alias");
+	return store__finish(store, err);
+}
+
+int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx)
+{
+	sqlite3_stmt *stmt;
+	struct store__strings pairs = { 0 };
+	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__ALIAS_LIST_DOMAIN : STORE__ALIAS_LIST_ALL);
+	if (domain != NULL) {
+		int err = bind_domain_filter(store, stmt, domain);
+		if (err != STORE_OK)
+			return err;
+	}
+	int err = store__strings_collect(store, stmt, 2, &pairs, "list aliases");
+	for (size_t i = 0; err == STORE_OK && i + 1 < pairs.count; i += 2)
+		cb(ctx, pairs.items[i], pairs.items[i + 1]);
+	store__strings_free(&pairs);
+	return err;
+}

@@ -1,0 +1,83 @@
+/*
+ * store_body.c - freeing message bodies once nothing refers to them.
+ *
+ * A body is stored once however many mailboxes and queue rows point at it.
+ * Whoever removes a reference (POP3 delete, user removal, queue completion
+ * or deletion) calls store__body_release in the same transaction, so a
+ * crash can never leave a body without references behind.
+ */
+#include <stdlib.h>
+
+#include "store-private.h"
+
+static int step_done(store_t *store, enum store__stmt_id id, int64_t message_id, const char *what)
+{
+	sqlite3_stmt *stmt = store__stmt(store, id);
+	if (stmt == NULL)
+		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_bind_int64(stmt, 1, message_id);
+	int rc = sqlite3_step(stmt);
+	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, what);
+	store__reset(stmt);
+	return err;
+}
+
+int store__body_release(store_t *store, int64_t message_id)
+{
+	sqlite3_stmt *stmt = store__stmt(store, STORE__BODY_REFERENCED);
+	if (stmt == NULL)
+		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_bind_int64(stmt, 1, message_id);
+	int rc = sqlite3_step(stmt);
+	int referenced = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	int err = rc == SQLITE_ROW ? STORE_OK : store__sqlite_fail(store, rc, "check body references");
+	store__reset(stmt);
+	if (err != STORE_OK || referenced)
+		return err;
+	/* Chunks first: they reference the message row. */
+	err = step_done(store, STORE__BODY_CHUNKS_DEL, message_id, "delete body chunks");
+	if (err == STORE_OK)
+		err = step_done(store, STORE__BODY_MESSAGE_DEL, message_id, "delete body");
+	return err;
+}
+
+int store__ids_push(store_t *store, struct store__ids *list, int64_t id)
+{
+	if (list->count == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 16;
+		int64_t *ids = realloc(list->ids, cap * sizeof(*ids));
+		if (ids == NULL)
+			return store__fail(store, STORE_ENOMEM, "out of memory");
+		list->ids = ids;
+		list->cap = cap;
+	}
+	list->ids[list->count++] = id;
+	return STORE_OK;
+}
+
+int store__ids_collect(store_t *store, sqlite3_stmt *stmt, struct store__ids *list,
+                       const char *what)
+{
+	int rc, err = STORE_OK;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && err == STORE_OK)
+		err = store__ids_push(store, list, sqlite3_column_int64(stmt, 0));
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, what);
+	store__reset(stmt);
+	return err;
+}
+
+int store__ids_release_all(store_t *store, struct store__ids *list)
+{
+	int err = STORE_OK;
+	for (size_t i = 0; i < list->count && err == STORE_OK; i++)
+		err = store__body_release(store, list->ids[i]);
+	return err;
+}
+
+void store__ids_free(struct store__ids *list)
+{
+	free(list->ids);
+	list->ids = NULL;
+	list->count = list->cap = 0;
+}

@@ -1,0 +1,414 @@
+/*
+ * store_db.c - the SQLite connection: open and close, per-connection
+ * settings, the statement cache, transactions with busy handling, error
+ * mapping and commit fault injection.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store-private.h"
+
+void (*store__before_commit_hook)(void);
+
+/* Commits of this process, for MAIL_STORE_FAIL_COMMIT. A forked child is a
+ * new process and counts from 1 again (commit_pid tells them apart). */
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+static long commit_count;
+static pid_t commit_pid;
+
+const char *store_strerror(int err)
+{
+	switch (err) {
+	case STORE_OK:
+		return "success";
+	case STORE_ENOTFOUND:
+		return "not found";
+	case STORE_EEXIST:
+		return "already exists";
+	case STORE_EBUSY:
+		return "busy";
+	case STORE_EIO:
+		return "input/output error";
+	case STORE_EINVAL:
+		return "invalid argument";
+	case STORE_ECORRUPT:
+		return "database corrupt or from a newer version";
+	case STORE_ENOMEM:
+		return "out of memory";
+	case STORE_ELIMIT:
+		return "size limit exceeded";
+	default:
+		return "unknown store error";
+	}
+}
+
+const char *store_errmsg(const store_t *store)
+{
+	if (store == NULL)
+		return "no store handle";
+	return store->errmsg;
+}
+
+int store__fail(store_t *store, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(store->errmsg, sizeof(store->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+int store__map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_EBUSY;
+	case SQLITE_NOMEM:
+		return STORE_ENOMEM;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return STORE_ECORRUPT;
+	case SQLITE_TOOBIG:
+		return STORE_ELIMIT;
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			return STORE_EEXIST;
+		return STORE_EINVAL;
+	default:
+		/* SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY and
+		 * the rest: the client should try again later. */
+		return STORE_EIO;
+	}
+}
+
+int store__sqlite_fail(store_t *store, int rc, const char *what)
+{
+	/* sqlite3_errmsg() is overwritten by the next call on the connection
+	 * (including the ROLLBACK that usually follows), so copy it now. */
+	return store__fail(store, store__map_rc(rc), "%s: %s", what, sqlite3_errmsg(store->db));
+}
+
+sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id)
+{
+	if (store->stmts[id] != NULL)
+		return store->stmts[id];
+	int rc = sqlite3_prepare_v3(store->db, store__sql(id), -1, SQLITE_PREPARE_PERSISTENT,
+	                            &store->stmts[id], NULL);
+	if (rc != SQLITE_OK) {
+		store__sqlite_fail(store, rc, "prepare");
+		store->stmts[id] = NULL;
+		return NULL;
+	}
+	return store->stmts[id];
+}
+
+void store__reset(sqlite3_stmt *stmt)
+{
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+}
+
+int store__exec(store_t *store, enum store__stmt_id id, const char *what)
+{
+	sqlite3_stmt *stmt = store__stmt(store, id);
+	if (stmt == NULL)
+		return store__map_rc(sqlite3_errcode(store->db));
+	int rc;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		;
+	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, what);
+	store__reset(stmt);
+	return err;
+}
+
+int store__bind_text(sqlite3_stmt *stmt, int col, const char *s)
+{
+	if (s == NULL)
+		return sqlite3_bind_null(stmt, col);
+	return sqlite3_bind_text(stmt, col, s, -1, SQLITE_STATIC);
+}
+
+void store__column_text(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+	if (dstlen == 0)
+		return;
+	if (s == NULL)
+		len = 0;
+	if (len >= dstlen) {
+		len = dstlen - 1;
+		/* Do not leave half a UTF-8 sequence at the end. */
+		while (len > 0 && (s[len] & 0xc0) == 0x80)
+			len--;
+	}
+	if (len > 0)
+		memcpy(dst, s, len);
+	dst[len] = '\0';
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Runs a BEGIN (or an open-time statement) until it gets past SQLITE_BUSY.
+ * busy_timeout covers most waits, but SQLite returns SQLITE_BUSY without
+ * calling the busy handler in some cases (WAL recovery by another
+ * connection, changing the journal mode), so we retry those ourselves
+ * within the same overall budget.
+ */
+static int step_retrying(store_t *store, sqlite3_stmt *stmt)
+{
+	int64_t deadline = monotonic_ms() + STORE__BUSY_TIMEOUT_MS;
+	for (;;) {
+		int rc = sqlite3_step(stmt);
+		if ((rc & 0xff) != SQLITE_BUSY || monotonic_ms() >= deadline)
+			return rc;
+		sqlite3_reset(stmt);
+		struct timespec pause = { 0, 10 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+}
+
+static int begin(store_t *store, enum store__stmt_id id)
+{
+	sqlite3_stmt *stmt = store__stmt(store, id);
+	if (stmt == NULL)
+		return store__map_rc(sqlite3_errcode(store->db));
+	int rc = step_retrying(store, stmt);
+	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, "begin transaction");
+	sqlite3_reset(stmt);
+	return err;
+}
+
+int store__begin_write(store_t *store)
+{
+	return begin(store, STORE__BEGIN_WRITE);
+}
+
+int store__begin_read(store_t *store)
+{
+	return begin(store, STORE__BEGIN_READ);
+}
+
+void store__rollback(store_t *store)
+{
+	/* SQLite may already have rolled back by itself (SQLITE_FULL, IOERR). */
+	if (sqlite3_get_autocommit(store->db))
+		return;
+	sqlite3_stmt *stmt = store__stmt(store, STORE__ROLLBACK);
+	if (stmt == NULL)
+		return;
+	sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+}
+
+void store__end_read(store_t *store)
+{
+	if (sqlite3_get_autocommit(store->db))
+		return;
+	sqlite3_stmt *stmt = store__stmt(store, STORE__COMMIT);
+	if (stmt == NULL)
+		return;
+	/* A read-only COMMIT cannot lose data; if it fails, roll back. */
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		sqlite3_reset(stmt);
+		store__rollback(store);
+		return;
+	}
+	sqlite3_reset(stmt);
+}
+
+/* True when this commit is the one MAIL_STORE_FAIL_COMMIT asks to fail. */
+static int commit_should_fail(store_t *store)
+{
+	pthread_mutex_lock(&commit_lock);
+	pid_t pid = getpid();
+	if (commit_pid != pid) {
+		commit_pid = pid;
+		commit_count = 0;
+	}
+	long n = ++commit_count;
+	pthread_mutex_unlock(&commit_lock);
+	return store->fail_commit_at > 0 && n == store->fail_commit_at;
+}
+
+int store__commit(store_t *store)
+{
+	if (sqlite3_get_autocommit(store->db)) {
+		/* A statement error made SQLite roll back on its own. */
+		return store__fail(store, STORE_EIO, "commit: the transaction was rolled back");
+	}
+	if (store__before_commit_hook != NULL)
+		store__before_commit_hook();
+	if (commit_should_fail(store)) {
+		store__rollback(store);
+		return store__fail(store, STORE_EIO, "commit: failed by MAIL_STORE_FAIL_COMMIT");
+	}
+	sqlite3_stmt *stmt = store__stmt(store, STORE__COMMIT);
+	if (stmt == NULL) {
+		int err = store__map_rc(sqlite3_errcode(store->db));
+		store__rollback(store);
+		return err;
+	}
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE) {
+		int err = store__sqlite_fail(store, rc, "commit");
+		store__rollback(store);
+		return err;
+	}
+	return STORE_OK;
+}
+
+int store__finish(store_t *store, int err)
+{
+	if (err != STORE_OK) {
+		store__rollback(store);
+		return err;
+	}
+	return store__commit(store);
+}
+
+static long fail_commit_from_env(void)
+{
+	const char *s = getenv("MAIL_STORE_FAIL_COMMIT");
+	if (s == NULL || *s == '\0')
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || n < 0)
+		return 0;
+	return n;
+}
+
+/* Runs one open-time statement (PRAGMA); when value_r is given, copies the
+ * first column of the first row there. */
+static int exec_setup(store_t *store, const char *sql, char *value_r, size_t value_len)
+{
+	sqlite3_stmt *stmt;
+	int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return store__sqlite_fail(store, rc, sql);
+	rc = step_retrying(store, stmt);
+	if (rc == SQLITE_ROW && value_r != NULL)
+		store__column_text(stmt, 0, value_r, value_len);
+	while (rc == SQLITE_ROW)
+		rc = sqlite3_step(stmt);
+	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, sql);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+static int configure(store_t *store)
+{
+	char mode[16] = "";
+	/* WAL: readers (POP3 sessions) never block the writer and vice versa. */
+	int err = exec_setup(store, "PRAGMA journal_mode = WAL", mode, sizeof(mode));
+	if (err != STORE_OK)
+		return err;
+	if (strcmp(mode, "wal") != 0)
+		return store__fail(store, STORE_EIO, "cannot switch the database to WAL mode (got %s)",
+		                   mode);
+	/* FULL: a commit is synced before it returns, which is what lets smtpd
+	 * answer 250 (DESIGN.md "Durability contract"). */
+	err = exec_setup(store, "PRAGMA synchronous = FULL", NULL, 0);
+	if (err == STORE_OK)
+		err = exec_setup(store, "PRAGMA foreign_keys = ON", NULL, 0);
+	/* A big message grows the WAL by its size; give the space back after
+	 * the next checkpoint instead of keeping the high-water mark. */
+	if (err == STORE_OK)
+		err = exec_setup(store, "PRAGMA journal_size_limit = 67108864", NULL, 0);
+	return err;
+}
+
+static int open_sqlite(store_t *store, const char *path, int flags)
+{
+	if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
+		return store__fail(store, STORE_EINVAL, "%s: the PostgreSQL backend is not built", path);
+	struct stat st;
+	if (!(flags & STORE_OPEN_CREATE) && stat(path, &st) != 0 && errno == ENOENT)
+		return store__fail(store, STORE_ENOTFOUND, "%s: no such database file", path);
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+	if (flags & STORE_OPEN_CREATE)
+		oflags |= SQLITE_OPEN_CREATE;
+	int rc = sqlite3_open_v2(path, &store->db, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		if (store->db == NULL)
+			return store__fail(store, STORE_ENOMEM, "%s: out of memory", path);
+		return store__fail(store, store__map_rc(rc), "%s: %s", path, sqlite3_errmsg(store->db));
+	}
+	sqlite3_extended_result_codes(store->db, 1);
+	sqlite3_busy_timeout(store->db, STORE__BUSY_TIMEOUT_MS);
+	/* Identify the file before configuring it: switching a stranger's
+	 * database to WAL would already change it. */
+	int version = 0;
+	int err = store__schema_identify(store, &version);
+	if (err == STORE_OK)
+		err = configure(store);
+	if (err == STORE_OK)
+		err = store__schema_prepare(store, version, (flags & STORE_OPEN_MIGRATE) != 0);
+	if (err != STORE_OK) {
+		/* Say which file: the caller shows this to an operator. */
+		char msg[sizeof(store->errmsg)];
+		memcpy(msg, store->errmsg, sizeof(msg));
+		store__fail(store, err, "%s: %s", path, msg);
+	}
+	return err;
+}
+
+int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen)
+{
+	*store_r = NULL;
+	if (path == NULL || *path == '\0') {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "no database path given");
+		return STORE_EINVAL;
+	}
+	store_t *store = calloc(1, sizeof(*store));
+	if (store == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "out of memory");
+		return STORE_ENOMEM;
+	}
+	store->fail_commit_at = fail_commit_from_env();
+	int rc = open_sqlite(store, path, flags);
+	if (rc != STORE_OK) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", store->errmsg);
+		store_close(&store);
+		return rc;
+	}
+	*store_r = store;
+	return STORE_OK;
+}
+
+void store_close(store_t **storep)
+{
+	store_t *store = *storep;
+	if (store == NULL)
+		return;
+	for (size_t i = 0; i < STORE__STMT_COUNT; i++)
+		sqlite3_finalize(store->stmts[i]);
+	/* close_v2 would defer; every statement is finalized, so close now. */
+	sqlite3_close(store->db);
+	free(store->chunk_buf);
+	free(store);
+	*storep = NULL;
+}

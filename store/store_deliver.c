@@ -1,0 +1,179 @@
+/*
+ * store_deliver.c - committing deliveries: one body, its chunks, one
+ * mailbox entry per local mailbox and one queue row per remote recipient,
+ * in one transaction; and the group commit of many deliveries, each under
+ * its own savepoint, with one COMMIT (one sync) for all.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+
+/* Reasons a delivery cannot even be tried, checked before any write. */
+static int precheck(const store_delivery_t *d)
+{
+	if (d == NULL || d->local.count + d->remote.count == 0)
+		return STORE_EINVAL;
+	if (d->spill_failed)
+		return STORE_EIO;
+	return STORE_OK;
+}
+
+static int precheck_fail(store_t *store, int err)
+{
+	if (err == STORE_EINVAL)
+		return store__fail(store, err, "a delivery needs at least one recipient");
+	return store__fail(store, err, "writing the message body to its temporary file failed");
+}
+
+/* Inserts the body in chunks: straight from memory, or read back from the
+ * spill file one chunk at a time into the handle's scratch buffer. */
+static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__CHUNK_ADD);
+	if (d->fd >= 0 && store__delivery_flush(d) != STORE_OK)
+		return store__fail(store, STORE_EIO, "writing the message body to its temporary file failed");
+	if (d->fd >= 0 && store->chunk_buf == NULL &&
+	    (store->chunk_buf = malloc(STORE__CHUNK_SIZE)) == NULL)
+		return store__fail(store, STORE_ENOMEM, "out of memory");
+	uint64_t offset = 0;
+	for (int64_t seq = 0; offset < d->size; seq++) {
+		size_t len = d->size - offset < STORE__CHUNK_SIZE ? (size_t)(d->size - offset)
+		                                                  : STORE__CHUNK_SIZE;
+		const void *data;
+		if (d->fd < 0) {
+			data = d->buf + offset;
+		} else {
+			ssize_t n = store__delivery_pread(d, store->chunk_buf, len, offset);
+			if (n != (ssize_t)len)
+				return store__fail(store, STORE_EIO,
+				                   "reading the message body back from its temporary file failed");
+			data = store->chunk_buf;
+		}
+		sqlite3_bind_int64(stmt, 1, message_id);
+		sqlite3_bind_int64(stmt, 2, seq);
+		/* STATIC: the buffer outlives the step; store__reset drops it. */
+		sqlite3_bind_blob(stmt, 3, data, (int)len, SQLITE_STATIC);
+		int rc = sqlite3_step(stmt);
+		store__reset(stmt);
+		if (rc != SQLITE_DONE)
+			return store__sqlite_fail(store, rc, "store body chunk");
+		offset += len;
+	}
+	return STORE_OK;
+}
+
+static int insert_entries(store_t *store, const store_delivery_t *d, int64_t message_id)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__ENTRY_ADD);
+	for (size_t i = 0; i < d->local.count; i++) {
+		store__bind_text(stmt, 1, d->local.items[i]);
+		sqlite3_bind_int64(stmt, 2, message_id);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)d->size);
+		int rc = sqlite3_step(stmt);
+		store__reset(stmt);
+		if (rc != SQLITE_DONE)
+			return store__sqlite_fail(store, rc, "add mailbox entry");
+		if (sqlite3_changes(store->db) == 0)
+			return store__fail(store, STORE_ENOTFOUND, "mailbox %s no longer exists",
+			                   d->local.items[i]);
+	}
+	return STORE_OK;
+}
+
+static int insert_queue(store_t *store, const store_delivery_t *d, int64_t message_id)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_ADD);
+	for (size_t i = 0; i < d->remote.count; i++) {
+		sqlite3_bind_int64(stmt, 1, message_id);
+		store__bind_text(stmt, 2, d->sender);
+		store__bind_text(stmt, 3, d->remote.items[i]);
+		int rc = sqlite3_step(stmt);
+		store__reset(stmt);
+		if (rc != SQLITE_DONE)
+			return store__sqlite_fail(store, rc, "queue remote recipient");
+	}
+	return STORE_OK;
+}
+
+/* All writes of one delivery, inside the caller's transaction. */
+static int write_delivery(store_t *store, store_delivery_t *d)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ADD);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)d->size);
+	int rc = sqlite3_step(stmt);
+	store__reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store__sqlite_fail(store, rc, "add message");
+	int64_t message_id = sqlite3_last_insert_rowid(store->db);
+	int err = insert_chunks(store, d, message_id);
+	if (err == STORE_OK)
+		err = insert_entries(store, d, message_id);
+	if (err == STORE_OK)
+		err = insert_queue(store, d, message_id);
+	return err;
+}
+
+int store_deliver(store_t *store, store_delivery_t *delivery)
+{
+	int err = precheck(delivery);
+	if (err != STORE_OK)
+		return precheck_fail(store, err);
+	err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	err = write_delivery(store, delivery);
+	return store__finish(store, err);
+}
+
+/* One member of a group commit under its savepoint. Returns the member's
+ * outcome in *result_r, and an error only when the whole transaction is
+ * lost (SQLite rolled it back, or a savepoint statement failed). */
+static int deliver_member(store_t *store, store_delivery_t *d, int *result_r)
+{
+	int err = store__exec(store, STORE__SAVEPOINT, "savepoint");
+	if (err != STORE_OK)
+		return err;
+	*result_r = write_delivery(store, d);
+	if (*result_r == STORE_OK)
+		return store__exec(store, STORE__RELEASE, "release savepoint");
+	if (sqlite3_get_autocommit(store->db))
+		return *result_r;
+	/* Keep the member's message: the savepoint statements overwrite it. */
+	char msg[sizeof(store->errmsg)];
+	memcpy(msg, store->errmsg, sizeof(msg));
+	err = store__exec(store, STORE__ROLLBACK_TO, "rollback to savepoint");
+	if (err == STORE_OK)
+		err = store__exec(store, STORE__RELEASE, "release savepoint");
+	if (err == STORE_OK)
+		memcpy(store->errmsg, msg, sizeof(msg));
+	return err;
+}
+
+int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, size_t n,
+                        int *results_r)
+{
+	size_t todo = 0;
+	for (size_t i = 0; i < n; i++) {
+		results_r[i] = precheck(deliveries[i]);
+		if (results_r[i] == STORE_OK)
+			todo++;
+		else
+			precheck_fail(store, results_r[i]);
+	}
+	if (todo == 0)
+		return STORE_OK;
+	int err = store__begin_write(store);
+	for (size_t i = 0; err == STORE_OK && i < n; i++)
+		if (results_r[i] == STORE_OK)
+			err = deliver_member(store, deliveries[i], &results_r[i]);
+	err = store__finish(store, err);
+	if (err != STORE_OK)
+		for (size_t i = 0; i < n; i++)
+			results_r[i] = err;
+	return err;
+}

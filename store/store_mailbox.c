@@ -1,0 +1,80 @@
+/*
+ * store_mailbox.c - what POP3 does to a mailbox: take its snapshot at
+ * login, delete the marked entries at QUIT (RFC 1939 6, UPDATE state).
+ */
+#include <stdlib.h>
+
+#include "store-private.h"
+
+int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_entry **entries_r,
+                           size_t *count_r)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	struct store_entry *entries = NULL;
+	size_t count = 0, cap = 0;
+	int found_user = 0, rc, err = STORE_OK;
+	*entries_r = NULL;
+	*count_r = 0;
+	if (store__address_normalize(mailbox, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__SNAPSHOT);
+	store__bind_text(stmt, 1, addr);
+	/* One statement: the user's existence and the entries come from the
+	 * same read snapshot. An empty mailbox is one row of NULLs. */
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		found_user = 1;
+		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+			continue;
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct store_entry *grown = realloc(entries, ncap * sizeof(*grown));
+			if (grown == NULL) {
+				err = store__fail(store, STORE_ENOMEM, "out of memory");
+				break;
+			}
+			entries = grown;
+			cap = ncap;
+		}
+		entries[count].id = sqlite3_column_int64(stmt, 0);
+		entries[count].message_id = sqlite3_column_int64(stmt, 1);
+		entries[count].size = (uint64_t)sqlite3_column_int64(stmt, 2);
+		count++;
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, "read mailbox");
+	store__reset(stmt);
+	if (err == STORE_OK && !found_user)
+		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", addr);
+	if (err != STORE_OK) {
+		free(entries);
+		return err;
+	}
+	*entries_r = entries;
+	*count_r = count;
+	return STORE_OK;
+}
+
+int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *entry_ids, size_t n)
+{
+	char addr[STORE__ADDRESS_BUF];
+	sqlite3_stmt *stmt;
+	struct store__ids bodies = { 0 };
+	if (store__address_normalize(mailbox, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	if (n == 0)
+		return STORE_OK;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__ENTRY_DEL);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	for (size_t i = 0; err == STORE_OK && i < n; i++) {
+		sqlite3_bind_int64(stmt, 1, entry_ids[i]);
+		store__bind_text(stmt, 2, addr);
+		err = store__ids_collect(store, stmt, &bodies, "delete mailbox entry");
+	}
+	if (err == STORE_OK)
+		err = store__ids_release_all(store, &bodies);
+	store__ids_free(&bodies);
+	return store__finish(store, err);
+}

@@ -1,0 +1,258 @@
+/*
+ * store_queue.c - the outbound queue: listing, claiming with leases, and
+ * the outcomes a queue runner reports back.
+ *
+ * Claiming is one UPDATE ... RETURNING under BEGIN IMMEDIATE: rows are
+ * marked for the owner and read back in the same statement, so two runners
+ * (processes or hosts) can never claim the same row, and a runner that dies
+ * loses its rows only until their lease expires. Every outcome call checks
+ * the owner, so a runner whose lease expired and was taken over cannot
+ * touch the row any more.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store-private.h"
+
+/* Longest last_error kept, as in struct store_queue_item. */
+#define QUEUE_ERROR_MAX (sizeof(((struct store_queue_item *)0)->last_error) - 1)
+
+/* Reads a row of id, message_id, sender, recipient, attempts, created,
+ * next_attempt, state, last_error. */
+static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
+{
+	memset(item, 0, sizeof(*item));
+	item->id = sqlite3_column_int64(stmt, 0);
+	item->message_id = sqlite3_column_int64(stmt, 1);
+	store__column_text(stmt, 2, item->sender, sizeof(item->sender));
+	store__column_text(stmt, 3, item->recipient, sizeof(item->recipient));
+	item->attempts = sqlite3_column_int(stmt, 4);
+	item->created = sqlite3_column_int64(stmt, 5);
+	item->next_attempt = sqlite3_column_int64(stmt, 6);
+	item->state = sqlite3_column_int(stmt, 7) == STORE_QUEUE_FAILED ? STORE_QUEUE_FAILED
+	                                                                  : STORE_QUEUE_PENDING;
+	store__column_text(stmt, 8, item->last_error, sizeof(item->last_error));
+}
+
+/* Steps a bound statement, gathering its rows into a malloc'ed array. */
+static int collect_items(store_t *store, sqlite3_stmt *stmt, struct store_queue_item **items_r,
+                         size_t *count_r, const char *what)
+{
+	struct store_queue_item *items = NULL;
+	size_t count = 0, cap = 0;
+	int rc, err = STORE_OK;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			struct store_queue_item *grown = realloc(items, ncap * sizeof(*grown));
+			if (grown == NULL) {
+				err = store__fail(store, STORE_ENOMEM, "out of memory");
+				break;
+			}
+			items = grown;
+			cap = ncap;
+		}
+		read_item(stmt, &items[count++]);
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, what);
+	store__reset(stmt);
+	if (err != STORE_OK) {
+		free(items);
+		return err;
+	}
+	*items_r = items;
+	*count_r = count;
+	return STORE_OK;
+}
+
+int store_queue_list(store_t *store, store_queue_cb *cb, void *ctx)
+{
+	sqlite3_stmt *stmt;
+	struct store_queue_item *items = NULL;
+	size_t count = 0;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_LIST);
+	int err = collect_items(store, stmt, &items, &count, "list queue");
+	for (size_t i = 0; err == STORE_OK && i < count; i++)
+		cb(ctx, &items[i]);
+	free(items);
+	return err;
+}
+
+/* RETURNING gives rows in no defined order; hand them out oldest due first. */
+static int item_cmp(const void *a, const void *b)
+{
+	const struct store_queue_item *x = a, *y = b;
+	if (x->next_attempt != y->next_attempt)
+		return x->next_attempt < y->next_attempt ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size_t max,
+                      struct store_queue_item **items_r, size_t *count_r)
+{
+	sqlite3_stmt *stmt;
+	*items_r = NULL;
+	*count_r = 0;
+	if (owner == NULL || *owner == '\0' || lease_seconds < 0)
+		return store__fail(store, STORE_EINVAL, "a claim needs an owner and a lease time");
+	if (max == 0)
+		return STORE_OK;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_CLAIM);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, owner);
+	sqlite3_bind_int(stmt, 2, lease_seconds);
+	sqlite3_bind_int64(stmt, 3, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	struct store_queue_item *items = NULL;
+	size_t count = 0;
+	err = collect_items(store, stmt, &items, &count, "claim queue items");
+	err = store__finish(store, err);
+	if (err != STORE_OK) {
+		free(items);
+		return err;
+	}
+	if (count == 0) {
+		free(items);
+		return STORE_OK;
+	}
+	qsort(items, count, sizeof(*items), item_cmp);
+	*items_r = items;
+	*count_r = count;
+	return STORE_OK;
+}
+
+static int check_owner(store_t *store, const char *owner)
+{
+	if (owner == NULL || *owner == '\0')
+		return store__fail(store, STORE_EINVAL, "no lease owner given");
+	return STORE_OK;
+}
+
+/* Binds an error text cut to what struct store_queue_item can show. */
+static void bind_error(sqlite3_stmt *stmt, int col, const char *error)
+{
+	if (error == NULL)
+		error = "";
+	size_t len = strlen(error);
+	if (len > QUEUE_ERROR_MAX) {
+		len = QUEUE_ERROR_MAX;
+		while (len > 0 && ((unsigned char)error[len] & 0xc0) == 0x80)
+			len--;
+	}
+	sqlite3_bind_text(stmt, col, error, (int)len, SQLITE_STATIC);
+}
+
+/* Runs a bound owner-checked statement inside the caller's transaction:
+ * STORE_ENOTFOUND when the row is gone or leased by someone else. */
+static int exec_owned(store_t *store, sqlite3_stmt *stmt, int64_t id, const char *what)
+{
+	int rc = sqlite3_step(stmt);
+	int err = STORE_OK;
+	if (rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, what);
+	else if (sqlite3_changes(store->db) == 0)
+		err = store__fail(store, STORE_ENOTFOUND,
+		                  "queue item %lld does not exist or is not leased to us", (long long)id);
+	store__reset(stmt);
+	return err;
+}
+
+int store_queue_delivered(store_t *store, int64_t id, const char *owner)
+{
+	sqlite3_stmt *stmt;
+	struct store__ids bodies = { 0 };
+	int err = check_owner(store, owner);
+	if (err != STORE_OK)
+		return err;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DELIVERED);
+	err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	sqlite3_bind_int64(stmt, 1, id);
+	store__bind_text(stmt, 2, owner);
+	err = store__ids_collect(store, stmt, &bodies, "remove queue item");
+	if (err == STORE_OK && bodies.count == 0)
+		err = store__fail(store, STORE_ENOTFOUND,
+		                  "queue item %lld does not exist or is not leased to us", (long long)id);
+	if (err == STORE_OK)
+		err = store__ids_release_all(store, &bodies);
+	store__ids_free(&bodies);
+	return store__finish(store, err);
+}
+
+int store_queue_defer(store_t *store, int64_t id, const char *owner, int delay_seconds,
+                      const char *error)
+{
+	sqlite3_stmt *stmt;
+	int err = check_owner(store, owner);
+	if (err != STORE_OK)
+		return err;
+	if (delay_seconds < 0)
+		return store__fail(store, STORE_EINVAL, "negative retry delay");
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DEFER);
+	err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	sqlite3_bind_int64(stmt, 1, id);
+	store__bind_text(stmt, 2, owner);
+	sqlite3_bind_int(stmt, 3, delay_seconds);
+	bind_error(stmt, 4, error);
+	err = exec_owned(store, stmt, id, "defer queue item");
+	return store__finish(store, err);
+}
+
+int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *error)
+{
+	sqlite3_stmt *stmt;
+	int err = check_owner(store, owner);
+	if (err != STORE_OK)
+		return err;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_FAIL);
+	err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	sqlite3_bind_int64(stmt, 1, id);
+	store__bind_text(stmt, 2, owner);
+	bind_error(stmt, 3, error);
+	err = exec_owned(store, stmt, id, "fail queue item");
+	return store__finish(store, err);
+}
+
+int store_queue_retry(store_t *store, int64_t id)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_RETRY_ALL : STORE__QUEUE_RETRY_ONE);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	if (id != 0)
+		sqlite3_bind_int64(stmt, 1, id);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, "retry queue item");
+	else if (id != 0 && sqlite3_changes(store->db) == 0)
+		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
+	store__reset(stmt);
+	return store__finish(store, err);
+}
+
+int store_queue_delete(store_t *store, int64_t id)
+{
+	sqlite3_stmt *stmt;
+	struct store__ids bodies = { 0 };
+	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_DELETE_ALL : STORE__QUEUE_DELETE_ONE);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	if (id != 0)
+		sqlite3_bind_int64(stmt, 1, id);
+	err = store__ids_collect(store, stmt, &bodies, "delete queue item");
+	if (err == STORE_OK && id != 0 && bodies.count == 0)
+		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
+	if (err == STORE_OK)
+		err = store__ids_release_all(store, &bodies);
+	store__ids_free(&bodies);
+	return store__finish(store, err);
+}

@@ -1,0 +1,189 @@
+/* test_store_open.c - opening, creating, migrating and refusing databases. */
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_store_util.h"
+
+static void open_fail(const char *path, int flags, int want, const char *needle)
+{
+	char err[512] = "";
+	store_t *store = (store_t *)&err; /* must be reset to NULL */
+	int rc = store_open(path, flags, &store, err, sizeof(err));
+	if (rc != want || strstr(err, needle) == NULL)
+		print_error("store_open(%s) = %s, message \"%s\"; want %s with \"%s\"\n", path,
+		            store_strerror(rc), err, store_strerror(want), needle);
+	assert_int_equal(rc, want);
+	assert_null(store);
+	assert_non_null(strstr(err, needle));
+}
+
+static void expect_journal_mode(const char *path, const char *want)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(stmt, 0), want);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+}
+
+static void test_missing_file(void **state)
+{
+	char dir[1024], path[1100];
+	testutil_mkdtemp(dir, sizeof(dir));
+	testutil_path(path, sizeof(path), dir, "none.db");
+	open_fail(path, STORE_OPEN_MIGRATE, STORE_ENOTFOUND, "no such database");
+	assert_int_equal(access(path, F_OK), -1); /* not created by the attempt */
+	open_fail("", STORE_OPEN_CREATE, STORE_EINVAL, "no database path");
+	open_fail("postgresql://db/mail", STORE_OPEN_CREATE, STORE_EINVAL, "PostgreSQL");
+	/* NULL err buffer is allowed. */
+	store_t *store = NULL;
+	assert_int_equal(store_open(path, 0, &store, NULL, 0), STORE_ENOTFOUND);
+	assert_null(store);
+	testutil_rmtree(dir);
+}
+
+static void test_create_needs_migrate(void **state)
+{
+	char dir[1024], path[1100];
+	testutil_mkdtemp(dir, sizeof(dir));
+	testutil_path(path, sizeof(path), dir, "mail.db");
+	/* A new file is version 0: out of date until migrated. */
+	open_fail(path, STORE_OPEN_CREATE, STORE_ECORRUPT, "mailctl db migrate");
+	store_t *store = tsu_open(path, STORE_OPEN_MIGRATE);
+	int version = -1;
+	TSU_OK(store, store_file_version(store, &version));
+	assert_int_equal(version, store_schema_version());
+	assert_true(store_schema_version() >= 1);
+	store_close(&store);
+	assert_null(store);
+	store_close(&store); /* safe on NULL */
+
+	/* Up to date: opens without MIGRATE; WAL is persistent in the file. */
+	store = tsu_open(path, 0);
+	store_close(&store);
+	assert_int_equal(tsu_query_int(path, "PRAGMA user_version"), store_schema_version());
+	expect_journal_mode(path, "wal");
+	testutil_rmtree(dir);
+}
+
+static void test_old_file(void **state)
+{
+	char dir[1024], path[1100];
+	testutil_mkdtemp(dir, sizeof(dir));
+	testutil_path(path, sizeof(path), dir, "old.db");
+	/* An empty SQLite file with version 0, as an old program would leave. */
+	int fd = open(path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	open_fail(path, 0, STORE_ECORRUPT, "older");
+	store_t *store = tsu_open(path, STORE_OPEN_MIGRATE);
+	TSU_OK(store, store_domain_add(store, "example.test"));
+	store_close(&store);
+	/* Migrating an up-to-date file keeps its data. */
+	store = tsu_open(path, STORE_OPEN_MIGRATE);
+	TSU_OK(store, store_domain_exists(store, "example.test"));
+	store_close(&store);
+	testutil_rmtree(dir);
+}
+
+static void test_newer_file(void **state)
+{
+	struct store_fixture *f = *state;
+	store_close(&f->store);
+	tsu_exec(f->db, "PRAGMA user_version = 999");
+	open_fail(f->db, 0, STORE_ECORRUPT, "newer");
+	open_fail(f->db, STORE_OPEN_MIGRATE | STORE_OPEN_CREATE, STORE_ECORRUPT, "newer");
+	assert_int_equal(tsu_query_int(f->db, "PRAGMA user_version"), 999);
+}
+
+static void test_foreign_files(void **state)
+{
+	char dir[1024], path[1100], junk[1100];
+	testutil_mkdtemp(dir, sizeof(dir));
+	testutil_path(path, sizeof(path), dir, "other.db");
+	tsu_exec(path, "CREATE TABLE t (x)");
+	open_fail(path, STORE_OPEN_MIGRATE, STORE_ECORRUPT, "not a mail database");
+	assert_int_equal(tsu_query_int(path, "SELECT COUNT(*) FROM sqlite_master"), 1);
+	expect_journal_mode(path, "delete"); /* refused before being touched */
+	/* Right version number, wrong application. */
+	tsu_exec(path, "PRAGMA user_version = 1");
+	open_fail(path, 0, STORE_ECORRUPT, "application id");
+
+	testutil_path(junk, sizeof(junk), dir, "junk.db");
+	int fd = open(junk, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	char bytes[4096];
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (char)(i * 7 + 3);
+	assert_int_equal(write(fd, bytes, sizeof(bytes)), (ssize_t)sizeof(bytes));
+	close(fd);
+	open_fail(junk, STORE_OPEN_MIGRATE, STORE_ECORRUPT, junk);
+	testutil_rmtree(dir);
+}
+
+static void test_strerror_errmsg(void **state)
+{
+	static const int codes[] = { STORE_OK, STORE_ENOTFOUND, STORE_EEXIST, STORE_EBUSY,
+		                     STORE_EIO, STORE_EINVAL, STORE_ECORRUPT, STORE_ENOMEM,
+		                     STORE_ELIMIT };
+	const size_t n = sizeof(codes) / sizeof(codes[0]);
+	for (size_t i = 0; i < n; i++) {
+		assert_non_null(store_strerror(codes[i]));
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(store_strerror(codes[i]), store_strerror(codes[j]));
+	}
+	assert_string_equal(store_strerror(-1000), "unknown store error");
+	assert_non_null(store_errmsg(NULL));
+	struct store_fixture *f = *state;
+	assert_non_null(store_errmsg(f->store));
+	TSU_EXPECT(f->store, STORE_EINVAL, store_domain_add(f->store, "bad domain"));
+	assert_non_null(strstr(store_errmsg(f->store), "malformed"));
+}
+
+/* Two processes creating and migrating the same new file at once: the
+ * version is re-read under the write lock, so one migrates, one waits. */
+static void test_concurrent_migrate(void **state)
+{
+	char dir[1024], path[1100];
+	testutil_mkdtemp(dir, sizeof(dir));
+	testutil_path(path, sizeof(path), dir, "race.db");
+	pid_t pids[2];
+	for (int i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			store_t *store = NULL;
+			int rc = store_open(path, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, NULL, 0);
+			if (rc == STORE_OK)
+				rc = store_domain_add(store, i == 0 ? "a.test" : "b.test");
+			store_close(&store);
+			_exit(rc == STORE_OK ? 0 : 1);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		int status = 0;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(tsu_query_int(path, "SELECT COUNT(*) FROM domains"), 2);
+	testutil_rmtree(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_create_needs_migrate),
+		cmocka_unit_test(test_old_file),
+		cmocka_unit_test_setup_teardown(test_newer_file, tsu_setup_empty, tsu_teardown),
+		cmocka_unit_test(test_foreign_files),
+		cmocka_unit_test_setup_teardown(test_strerror_errmsg, tsu_setup_empty, tsu_teardown),
+		cmocka_unit_test(test_concurrent_migrate),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
