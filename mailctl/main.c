@@ -1,4 +1,7 @@
-int main(void)
+/* main.c - mailctl's entry point; everything else is in mailctl_core. */
+#include "mailctl.h"
+
+int main(int argc, char **argv)
 {
-	return 0;
+	return mailctl_main(argc, argv);
 }

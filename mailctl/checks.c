@@ -1,0 +1,64 @@
+/*
+ * checks.c - argument checks that run before the store is opened, so a
+ * typo is a usage error (exit 2) that leaves no database behind.
+ */
+#include <string.h>
+
+#include "mailctl.h"
+
+static int domain_ok(struct mailctl *ctx, const char *domain)
+{
+	char err[256];
+
+	if (mailctl_check_domain(domain, err, sizeof(err)) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "%s", err);
+	return 0;
+}
+
+static int address_ok(struct mailctl *ctx, const char *address)
+{
+	char err[512];
+
+	if (mailctl_check_address(address, err, sizeof(err)) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "%s", err);
+	return 0;
+}
+
+int check_arg_domain(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	return args->argc > 0 ? domain_ok(ctx, args->argv[0]) : 0;
+}
+
+int check_arg_address(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	return address_ok(ctx, args->argv[0]);
+}
+
+int check_arg_addresses(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < args->argc; i++)
+		rc = address_ok(ctx, args->argv[i]);
+	return rc;
+}
+
+int mailctl_parse_queue_id(const char *arg, int64_t *id_r)
+{
+	if (strcmp(arg, "all") == 0) {
+		*id_r = 0;
+		return 0;
+	}
+	return mailctl_parse_int(arg, 1, INT64_MAX, id_r);
+}
+
+int check_arg_queue_id(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	int64_t id;
+
+	if (mailctl_parse_queue_id(args->argv[0], &id) != 0) {
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "invalid queue id '%s' (a number or 'all')",
+		                    args->argv[0]);
+	}
+	return 0;
+}
