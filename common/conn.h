@@ -52,7 +52,10 @@ struct conn_handler {
 	 * the call and may contain NUL bytes.
 	 */
 	void (*line)(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long);
-	/* Bytes in CONN_READ_RAW mode; valid only during the call. */
+	/*
+	 * Bytes in CONN_READ_RAW mode; valid only during the call. All of them
+	 * count as consumed unless the handler calls conn_data_consumed().
+	 */
 	void (*data)(conn_t *conn, const char *buf, size_t len);
 	/* Queued output fell below half the high water mark: continue long output. */
 	void (*drain)(conn_t *conn);
@@ -69,7 +72,11 @@ struct conn_handler {
 	 * are closed. May be NULL (closed at once after a flush).
 	 */
 	void (*shutdown)(conn_t *conn);
-	/* The connection is gone: free the session. Always called exactly once. */
+	/*
+	 * The connection is gone: free the session. Called exactly once for
+	 * every conn whose open was called (a connection rejected over a
+	 * limit or failing implicit TLS before open reaches neither).
+	 */
 	void (*close)(conn_t *conn, const char *reason);
 };
 
@@ -86,7 +93,20 @@ void *conn_data(const conn_t *conn);
 
 /* ---- input ----------------------------------------------------------- */
 
+/*
+ * Takes effect for the very next input byte, also when called from inside
+ * handler->line or handler->data for bytes that arrived in the same packet
+ * (a pipelined "DATA\r\n" followed by the body).
+ */
 void conn_set_read_mode(conn_t *conn, enum conn_read_mode mode);
+/*
+ * Only for handler->data: just the first n bytes of its buffer were used
+ * (e.g. up to the end of a DATA body or a BDAT chunk). The rest is offered
+ * again after the callback returns, in the read mode then in force, so
+ * pipelined commands after a body reach handler->line. If n is 0 and the
+ * mode is still RAW, the bytes wait until more arrive.
+ */
+void conn_data_consumed(conn_t *conn, size_t n);
 /* Line limit in octets, terminator excluded. */
 void conn_set_line_max(conn_t *conn, size_t max);
 /*
@@ -98,7 +118,12 @@ void conn_set_line_max(conn_t *conn, size_t max);
  */
 void conn_pause(conn_t *conn);
 void conn_resume(conn_t *conn);
-/* Idle timeout in seconds (0 = none). Restarted by every read. */
+/*
+ * Idle timeout in seconds (0 = none). Restarted by every read; it does not
+ * expire while the conn is paused (the client is waiting for us), but it
+ * does while output is full (a peer that stopped reading). It also bounds
+ * a TLS handshake.
+ */
 void conn_set_idle_timeout(conn_t *conn, unsigned seconds);
 
 /* ---- output ---------------------------------------------------------- */

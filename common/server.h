@@ -32,6 +32,8 @@ struct server;
  * Creates the loop and loads the TLS credentials when tls_cert/tls_key are
  * set (TLS 1.2 minimum, AEAD suites only, TLS 1.3 where mbedTLS has it).
  * `name` is used in logs. Returns 0 or -1 with a message in err.
+ * Also ignores SIGPIPE and sets UV_THREADPOOL_SIZE=32 unless the
+ * environment sets it (libuv's default 4 would serialise store jobs).
  */
 int server_new(struct server **srv_r, const struct mail_config *cfg, const char *name,
                char *err, size_t errlen);
@@ -53,8 +55,29 @@ int server_listen(struct server *srv, const struct config_listen *addrs, int rol
  */
 int server_drop_privileges(struct server *srv, char *err, size_t errlen);
 
-/* Runs the loop until shutdown completes. Returns 0 on a clean drain. */
+/*
+ * Runs the loop until shutdown completes. Returns 0 when every connection
+ * closed within shutdown_timeout, -1 when some had to be cut at the
+ * deadline (or a second SIGTERM/SIGINT asked for it).
+ */
 int server_run(struct server *srv);
+
+/* Starts the graceful shutdown, as SIGTERM does (for tests and daemons). */
+void server_shutdown(struct server *srv);
+
+/*
+ * Registers cb(arg), called once when the shutdown drain is over (every
+ * connection closed), from the loop. Daemon-level handles on server_loop()
+ * (timers, async) must be closed there, or server_run never returns.
+ * Thread-pool jobs still running complete before server_run returns.
+ */
+void server_set_stop_cb(struct server *srv, void (*cb)(void *arg), void *arg);
+
+/*
+ * The port the index-th bound address listens on (in server_listen call
+ * and address order, from 0), useful after binding port 0. -1 if none.
+ */
+int server_listen_port(const struct server *srv, size_t index);
 
 /* True once SIGTERM/SIGINT has been received (sessions should not start new transactions). */
 bool server_stopping(const struct server *srv);

@@ -1,4 +1,117 @@
-int main(void)
+/*
+ * pop3d - the POP3 daemon.
+ *
+ *   pop3d [-c FILE]
+ *
+ * Start-up follows Postfix's order: load and validate the configuration,
+ * bring the database schema up to date, bind the listeners, drop
+ * privileges, then serve until SIGTERM/SIGINT. Exit codes (DESIGN.md):
+ * 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage or
+ * configuration error.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "pop3.h"
+#include "server.h"
+#include "store.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
 {
+	fprintf(out, "usage: pop3d [-c FILE]\n"
+	             "Serves POP3 (RFC 1939) on pop3_listen (STLS) and pop3s_listen (implicit TLS).\n"
+	             "Configuration keys can also be set as MAIL_<KEY> environment variables.\n");
+}
+
+/* Creates or migrates the schema once, so worker threads can open it plainly. */
+static int prepare_store(const struct mail_config *cfg)
+{
+	char err[512];
+	store_t *store = NULL;
+
+	if (store_open(cfg->db, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "pop3d: %s: %s\n", cfg->db, err);
+		return -1;
+	}
+	store_close(&store);
 	return 0;
+}
+
+static int listen_all(struct server *srv, const struct mail_config *cfg, char *err, size_t errlen)
+{
+	bool pop3s = cfg->pop3s_listen.count > 0;
+
+	if (pop3s && cfg->tls_cert[0] == '\0') {
+		/* The default pop3s_listen must not stop a local run without certificates. */
+		log_warn(0, "pop3s_disabled", "reason=\"no tls_cert and tls_key configured\"");
+		pop3s = false;
+	}
+	if (server_listen(srv, &cfg->pop3_listen, POP3_ROLE_PLAIN, false, &pop3_handler,
+	                  POP3_REJECT_LINE, err, errlen) != 0)
+		return -1;
+	if (!pop3s)
+		return 0;
+	return server_listen(srv, &cfg->pop3s_listen, POP3_ROLE_TLS, true, &pop3_handler,
+	                     POP3_REJECT_LINE, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+	static struct mail_config cfg; /* sessions keep a pointer until exit */
+	const char *path = NULL;
+	char err[512];
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (config_load(&cfg, CONFIG_PROGRAM_POP3D, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pop3d: %s\n", err);
+		return EXIT_USAGE;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	if (cfg.pop3_listen.count == 0 && cfg.pop3s_listen.count == 0) {
+		fprintf(stderr, "pop3d: pop3_listen and pop3s_listen are both empty: nothing to serve\n");
+		return EXIT_USAGE;
+	}
+
+	struct server *srv = NULL;
+	if (prepare_store(&cfg) != 0)
+		return EXIT_RUNTIME;
+	if (server_new(&srv, &cfg, "pop3d", err, sizeof(err)) != 0 ||
+	    pop3_init(&cfg, server_loop(srv), err, sizeof(err)) != 0 ||
+	    listen_all(srv, &cfg, err, sizeof(err)) != 0 ||
+	    server_drop_privileges(srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "pop3d: %s\n", err);
+		if (srv != NULL)
+			server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	log_info(0, "pop3d_start", "db=%s", cfg.db);
+	int rc = server_run(srv);
+	server_free(&srv);
+	log_info(0, "pop3d_stop", "status=%d", rc);
+	return rc == 0 ? 0 : EXIT_RUNTIME;
 }

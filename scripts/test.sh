@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing Debian packages, builds, runs ctest
-# (unit tests and end-to-end tests with real clients), then does it again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
-# Usage: scripts/test.sh [--plain|--sanitize] [ctest args...]
+# (unit tests, end-to-end tests with real clients, fuzz targets replayed over
+# their seeds and past crashes), then does it again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then runs every libFuzzer target for a bounded
+# time (scripts/fuzz.sh).
+# Usage: scripts/test.sh [--plain|--sanitize|--fuzz] [--no-fuzz]
+#                        [--fuzz-seconds N] [ctest args...]
+#   --plain, --sanitize, --fuzz  run that stage only
+#   --no-fuzz                    skip the fuzz stage
+#   --fuzz-seconds N             seconds per fuzz target (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-modes=(plain sanitize)
-case "${1:-}" in
-  --plain) modes=(plain); shift ;;
-  --sanitize) modes=(sanitize); shift ;;
-esac
+modes=(plain sanitize fuzz)
+fuzz_seconds=20
+while [ $# -gt 0 ]; do
+  case $1 in
+    --plain) modes=(plain) ;;
+    --sanitize) modes=(sanitize) ;;
+    --fuzz) modes=(fuzz) ;;
+    --no-fuzz) modes=("${modes[@]/fuzz/}") ;;
+    --fuzz-seconds)
+      if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then
+        echo "test.sh: --fuzz-seconds needs a number of seconds (at least 1)" >&2
+        exit 2
+      fi
+      fuzz_seconds=$2
+      shift ;;
+    *) break ;;
+  esac
+  shift
+done
 scripts/deps.sh test
 jobs=$(nproc)
+ran=()
 for mode in "${modes[@]}"; do
+  [ -n "$mode" ] || continue
+  ran+=("$mode")
+  if [ "$mode" = fuzz ]; then
+    echo "== fuzz (${fuzz_seconds}s per target)"
+    scripts/fuzz.sh "$fuzz_seconds"
+    continue
+  fi
   dir=build/$mode
   flags=(-DMAIL_WERROR=ON)
   [ "$mode" = sanitize ] && flags+=(-DMAIL_SANITIZE=ON)
@@ -23,4 +51,4 @@ for mode in "${modes[@]}"; do
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
 done
-echo "== all tests passed (${modes[*]})"
+echo "== all tests passed (${ran[*]})"

@@ -1,4 +1,168 @@
-int main(void)
+/*
+ * smtpd - the SMTP daemon: reads the config, brings the database schema up
+ * to date, binds the MX, submission and smtps listeners, drops privileges,
+ * and serves until SIGTERM/SIGINT have drained the sessions.
+ *
+ * Exit codes: 0 after a clean shutdown, 1 on a runtime failure (database,
+ * bind, TLS files), 2 on a usage or configuration error.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "smtp_session.h"
+#include "store.h"
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/*
+ * libuv's thread pool runs every store call. A group commit keeps one
+ * thread per waiting message busy (smtp_commit.h), so the pool bounds how
+ * many messages can share one sync; libuv's default of 4 would cap batches
+ * at 4. Each thread holds one database connection. An operator's
+ * UV_THREADPOOL_SIZE wins.
+ */
+#define SMTPD_THREADPOOL_SIZE "32"
+
+static void usage(FILE *out)
 {
+	fprintf(out, "usage: smtpd [-c FILE]\n");
+}
+
+static void metrics_log_cb(void *ctx, const char *name, uint64_t value)
+{
+	(void)ctx;
+	log_debug(0, "metric", "name=%s value=%llu", name, (unsigned long long)value);
+}
+
+/* The counters at exit: a summary line, and each one at debug level. */
+static void metrics_log(const struct smtp_metrics *m)
+{
+	uint64_t rejections = 0;
+
+	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++)
+		rejections += m->rejections[i];
+	log_info(0, "stats", "connections=%llu messages=%llu bytes=%llu recipients=%llu "
+	         "batches=%llu auth_ok=%llu auth_failed=%llu rejections=%llu",
+	         (unsigned long long)m->connections, (unsigned long long)m->messages,
+	         (unsigned long long)m->message_bytes, (unsigned long long)m->recipients,
+	         (unsigned long long)m->commit_batches, (unsigned long long)m->auth_successes,
+	         (unsigned long long)m->auth_failures, (unsigned long long)rejections);
+	smtp_metrics_foreach(m, metrics_log_cb, NULL);
+}
+
+/* Creates or migrates the schema once, here, before any worker thread opens the file. */
+static int open_store(const struct mail_config *cfg)
+{
+	char err[512];
+	store_t *store;
+
+	if (store_open(cfg->db, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, err, sizeof(err)) !=
+	    STORE_OK) {
+		fprintf(stderr, "smtpd: %s: %s\n", cfg->db, err);
+		return -1;
+	}
+	store_close(&store);
 	return 0;
+}
+
+struct listener {
+	const struct config_listen *addrs;
+	enum smtp_role role;
+	bool implicit_tls;
+};
+
+static int listen_all(struct server *srv, const struct mail_config *cfg)
+{
+	const struct listener listeners[] = {
+		{ &cfg->smtp_listen, SMTP_ROLE_MX, false },
+		{ &cfg->submission_listen, SMTP_ROLE_SUBMISSION, false },
+		{ &cfg->smtps_listen, SMTP_ROLE_SMTPS, true },
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+		if (listeners[i].implicit_tls && listeners[i].addrs->count > 0 &&
+		    cfg->tls_cert[0] == '\0') {
+			/* The default smtps_listen must not stop a local run without TLS. */
+			log_warn(0, "listener_skipped", "key=smtps_listen reason=\"no tls_cert\"");
+			continue;
+		}
+		if (server_listen(srv, listeners[i].addrs, listeners[i].role, listeners[i].implicit_tls,
+		                  &smtp_session_handler, "421 4.7.0 Too many connections, try later\r\n",
+		                  err, sizeof(err)) != 0) {
+			fprintf(stderr, "smtpd: %s\n", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct mail_config cfg;
+	static struct smtp_env env;
+	const char *path = NULL;
+	struct server *srv = NULL;
+	char err[512];
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:h")) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (config_load(&cfg, CONFIG_PROGRAM_SMTPD, path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtpd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	setenv("UV_THREADPOOL_SIZE", SMTPD_THREADPOOL_SIZE, 0);
+
+	if (server_new(&srv, &cfg, "smtpd", err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtpd: %s\n", err);
+		return EXIT_RUNTIME;
+	}
+	env.cfg = &cfg;
+	smtp_session_setup(&env);
+	if (listen_all(srv, &cfg) != 0) {
+		server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	if (server_drop_privileges(srv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtpd: %s\n", err);
+		server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	/* As the service user, so the files SQLite creates belong to it. */
+	if (open_store(&cfg) != 0) {
+		server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	log_info(0, "start", "hostname=%s max_message_size=%llu max_recipients=%u", cfg.hostname,
+	         (unsigned long long)cfg.max_message_size, cfg.max_recipients);
+	int rc = server_run(srv);
+	metrics_log(&env.metrics);
+	server_free(&srv);
+	log_info(0, "stop", "rc=%d", rc);
+	return rc == 0 ? 0 : EXIT_RUNTIME;
 }

@@ -1,0 +1,256 @@
+/*
+ * conn-private.h - what conn*.c and server.c share behind conn.h and
+ * server.h. Nothing outside common/ includes this.
+ *
+ * Ownership: the server allocates a conn on accept (conn__new) and owns
+ * the list of all conns; conn*.c drives a conn through its states and
+ * frees it (conn__free_if_done) once its libuv handles are closed and no
+ * thread-pool work refers to it. A conn stays allocated while work is
+ * pending (a reference count, work_pending), which is how a finished
+ * job finds out that its connection is gone without a lookup by id:
+ * conn_queue_work's done callback then gets conn == NULL.
+ *
+ * States (one variable, changed only by the functions in conn.c):
+ *
+ *   accept -> [HANDSHAKE (implicit TLS)] -> OPEN
+ *   OPEN -> STARTTLS_FLUSH -> HANDSHAKE -> OPEN      (conn_starttls)
+ *   OPEN -> CLOSING -> LINGER -> CLOSED               (conn_close, EOF)
+ *   any  -> CLOSED                                     (errors, deadlines)
+ *
+ * CLOSING flushes the output (and close_notify), LINGER has sent FIN and
+ * reads until the peer's FIN so that unread input cannot turn our close
+ * into a reset that destroys the last reply, and CLOSED means uv_close
+ * has been called on every handle; handler->close runs in the last close
+ * callback, never inside a call the session made.
+ */
+#ifndef MAIL_CONN_PRIVATE_H
+#define MAIL_CONN_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "conn.h"
+#include "config.h"
+#include "linereader.h"
+#include "peercount.h"
+#include "writequeue.h"
+
+struct server;
+struct tls_conn;
+struct tls_server;
+
+#define conn__container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* An intrusive circular doubly linked list (libuv's QUEUE, spelled out). */
+struct conn_link {
+	struct conn_link *prev, *next;
+};
+
+static inline void conn__link_init(struct conn_link *l)
+{
+	l->prev = l->next = l;
+}
+
+static inline bool conn__link_empty(const struct conn_link *l)
+{
+	return l->next == l;
+}
+
+static inline void conn__link_add_tail(struct conn_link *head, struct conn_link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+/* Unlinks l from whatever list holds it; harmless on a self-linked node. */
+static inline void conn__link_remove(struct conn_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	conn__link_init(l);
+}
+
+/* Moves every node of `from` to the end of `to`. */
+static inline void conn__link_move_all(struct conn_link *from, struct conn_link *to)
+{
+	if (conn__link_empty(from))
+		return;
+	from->next->prev = to->prev;
+	from->prev->next = to;
+	to->prev->next = from->next;
+	to->prev = from->prev;
+	conn__link_init(from);
+}
+
+/* Callbacks (lines or data chunks) one conn gets per wake-up before it
+ * yields to the others (libuv itself reads at most 32 times per wake-up). */
+#define CONN_BUDGET 64
+
+/* Output spans handed to one uv_write. */
+#define CONN_WRITE_BATCH 16
+
+/* Initial input buffer; it grows to what is pending and is freed when empty. */
+#define CONN_INPUT_INITIAL (4 * 1024)
+
+/* How long a closing connection may take to flush its output. */
+#define CONN_CLOSE_TIMEOUT_MS (30 * 1000)
+
+/* How long we keep reading (and discarding) after our FIN, waiting for the peer's. */
+#define CONN_LINGER_MS (2 * 1000)
+
+/* TLS handshake deadline when the idle timeout is 0 (disabled). */
+#define CONN_HANDSHAKE_TIMEOUT_MS (60 * 1000)
+
+enum conn_state {
+	CONN_S_HANDSHAKE,
+	CONN_S_OPEN,
+	CONN_S_STARTTLS_FLUSH,
+	CONN_S_CLOSING,
+	CONN_S_LINGER,
+	CONN_S_CLOSED,
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;       /* idle; handshake, close and linger deadlines */
+	uv_timer_t after_timer; /* conn_after */
+	uv_write_t write_req;
+	uv_shutdown_t shutdown_req;
+
+	struct server *srv;
+	const struct conn_handler *handler;
+	struct conn_link link;       /* the server's list of all conns */
+	struct conn_link ready_link; /* the server's list of conns to resume */
+	uint64_t id;
+	uint64_t started_ms;
+	uint64_t bytes_in, bytes_out;
+	int role;
+	enum conn_state state;
+	void *data;
+	const char *close_reason;
+
+	/* Input: bytes not delivered yet (a partial line, or held while paused). */
+	struct linereader lr;
+	enum conn_read_mode mode;
+	char *in;
+	size_t in_len, in_cap;
+	unsigned budget;
+	size_t data_used; /* conn_data_consumed() inside handler->data */
+
+	/* Output: bytes for the socket (ciphertext with TLS). */
+	struct writequeue out;
+	size_t inflight; /* octets in the uv_write in progress */
+	struct tls_conn *tls;
+
+	unsigned idle_timeout; /* seconds, 0 = none */
+	void (*after_cb)(conn_t *conn);
+	unsigned handles_open; /* handles uv_close has not called back for yet */
+	unsigned work_pending; /* conn_queue_work jobs not yet done */
+	unsigned depth;        /* handler callbacks in progress (nesting) */
+
+	bool implicit_tls;
+	bool opened;      /* handler->open was called, so handler->close is owed */
+	bool rejected;    /* over a limit: reject line only, never the handler */
+	bool counted;     /* counted in the server's limits */
+	bool paused;
+	bool yielded;     /* budget spent: delivery resumes from the ready list */
+	bool eof;         /* the peer's FIN (or close_notify) arrived */
+	bool reading;
+	bool writing;     /* write_req in flight */
+	bool out_full;    /* went above CONN_OUTPUT_HIGH_WATER since the last drain */
+	bool shutting;    /* shutdown_req in flight */
+	bool delivering;  /* a delivery loop is walking the input */
+	bool in_data_cb;
+	bool finished;    /* handles closed, handler->close done */
+	char peer_ip[PEERCOUNT_ADDR_MAX];
+};
+
+/* ---- conn.c, for server.c ---------------------------------------------- */
+
+/*
+ * Allocates a conn and initialises its handles on the server's loop.
+ * Returns NULL when out of memory (nothing to clean up).
+ */
+struct conn *conn__new(struct server *srv, const struct conn_handler *handler, int role,
+                       bool implicit_tls, uint64_t id);
+/* Accepts from `listener` into conn and reads the peer address. Returns 0 or a libuv error. */
+int conn__accept(struct conn *conn, uv_stream_t *listener);
+/* Within the limits: greets (handler->open) or starts the implicit TLS handshake. */
+void conn__start(struct conn *conn);
+/* Over a limit: sends `line` (may be NULL) and closes; the handler never hears of it. */
+void conn__reject(struct conn *conn, const char *line);
+/* Graceful shutdown: handler->shutdown, or a close after the flush. */
+void conn__shutdown(struct conn *conn);
+/* Closes at once (shutdown deadline, accept failure); `reason` is a static string. */
+void conn__abort(struct conn *conn, const char *reason);
+/* Called from the server's ready list: continue delivering buffered input. */
+void conn__resume_delivery(struct conn *conn);
+/* Cancels a queued job that has not started (shutdown deadline). */
+void conn__work_cancel(struct conn_link *work_link);
+
+/* ---- between conn.c, conn-io.c and conn-tls.c -------------------------- */
+
+/* The only way to change conn->state (logs the transition at debug). */
+void conn__set_state(struct conn *conn, enum conn_state state);
+/*
+ * Bracket every handler callback. Output is flushed, the read state
+ * updated and pending closes acted on when the outermost one leaves, so a
+ * group of pipelined replies goes out in one write.
+ */
+void conn__enter(struct conn *conn);
+void conn__leave(struct conn *conn);
+/* Handshake over (or none): state OPEN, handler->open. */
+void conn__open(struct conn *conn);
+/* Starts the idle timer (OPEN) or arms conn->timer for a deadline in ms. */
+void conn__restart_idle(struct conn *conn);
+void conn__arm_deadline(struct conn *conn, uint64_t ms);
+/* Close after the flush; `reason` is a static string kept for handler->close. */
+void conn__begin_close(struct conn *conn, const char *reason);
+/* FIN sent: read and discard until the peer's FIN or CONN_LINGER_MS. */
+void conn__begin_linger(struct conn *conn);
+/* The one teardown path: closes every handle; handler->close follows from the loop. */
+void conn__teardown(struct conn *conn, const char *reason);
+
+/* conn-io.c */
+/* Flushes output and updates the read state; only at callback depth 0. */
+void conn__progress(struct conn *conn);
+void conn__update_reading(struct conn *conn);
+/* Plaintext from the peer: deliver what can be delivered, buffer the rest. */
+void conn__input(struct conn *conn, const char *data, size_t len);
+/* The peer's FIN or close_notify. */
+void conn__on_eof(struct conn *conn);
+/* Forgets buffered input (never while a delivery loop walks it). */
+void conn__drop_input(struct conn *conn);
+/* Queues bytes for the socket as they are. Returns 0, or -1 after tearing down (OOM). */
+int conn__queue_raw(struct conn *conn, const void *data, size_t len);
+
+/* conn-tls.c */
+/* Creates the TLS session and waits for the ClientHello (state HANDSHAKE). */
+void conn__tls_begin(struct conn *conn);
+/* Ciphertext from the peer: advances the handshake, decrypts, delivers. */
+void conn__tls_input(struct conn *conn, const char *data, size_t len);
+
+/* ---- server.c, for conn.c ---------------------------------------------- */
+
+uv_loop_t *server__loop(struct server *srv);
+const struct mail_config *server__config(const struct server *srv);
+struct tls_server *server__tls(const struct server *srv);
+/* One read buffer shared by every conn: libuv reads one socket at a time. */
+char *server__read_buffer(struct server *srv, size_t *len_r);
+/* Where TLS connections decrypt into, shared the same way. */
+char *server__plain_buffer(struct server *srv, size_t *len_r);
+/* Asks for conn__resume_delivery on the next loop iteration. */
+void server__ready_add(struct server *srv, struct conn *conn);
+void server__work_add(struct server *srv, struct conn_link *work_link);
+/* The conn stopped counting for the limits (teardown began). */
+void server__conn_closing(struct server *srv, struct conn *conn);
+/* handler->close has run; the server may finish its shutdown. */
+void server__conn_finished(struct server *srv, struct conn *conn);
+
+#endif

@@ -1,0 +1,144 @@
+/*
+ * conn-tls.c - TLS on a connection: STARTTLS, implicit TLS, and the
+ * ciphertext path between the socket and the line reader.
+ *
+ * mbedTLS never touches the socket. Ciphertext read by libuv is fed to
+ * the session (tls_conn_feed) and always used up before the read callback
+ * returns; ciphertext mbedTLS produces is appended to the conn's write
+ * queue by send_cb and flushed like any other output.
+ */
+#include "conn-private.h"
+
+#include "log.h"
+#include "tls.h"
+
+static int send_cb(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct conn *conn = ctx;
+	return writequeue_append(&conn->out, buf, len);
+}
+
+void conn_starttls(conn_t *conn)
+{
+	if (conn->state != CONN_S_OPEN)
+		return;
+	if (conn->tls != NULL || server__tls(conn->srv) == NULL) {
+		log_error(conn->id, "tls_error", "ip=%s error=%s", conn->peer_ip,
+		          conn->tls != NULL ? "starttls_twice" : "no_certificate");
+		conn__begin_close(conn, "tls_unavailable");
+		return;
+	}
+	/*
+	 * RFC 3207 4.2 / RFC 2595 4: nothing the client sent before the
+	 * handshake may be used after it (CVE-2011-0411). Input still
+	 * buffered is dropped here or, if a delivery loop is walking it, by
+	 * that loop as soon as the callback returns; reading stops at once
+	 * (before libuv's read loop can read more) and starts again only when
+	 * the handshake does, after our reply has been flushed.
+	 */
+	conn__set_state(conn, CONN_S_STARTTLS_FLUSH);
+	if (!conn->delivering)
+		conn__drop_input(conn);
+	conn->lr.skipping = false;
+	if (conn->depth == 0)
+		conn__progress(conn);
+	else
+		conn__update_reading(conn);
+}
+
+void conn__tls_begin(struct conn *conn)
+{
+	conn->tls = tls_conn_new(server__tls(conn->srv), send_cb, conn);
+	if (conn->tls == NULL) {
+		conn__teardown(conn, "out_of_memory");
+		return;
+	}
+	conn__set_state(conn, CONN_S_HANDSHAKE);
+	/* The whole handshake must fit in one idle period. */
+	conn__arm_deadline(conn, conn->idle_timeout > 0 ? (uint64_t)conn->idle_timeout * 1000
+	                                                 : CONN_HANDSHAKE_TIMEOUT_MS);
+}
+
+static void handshake_done(struct conn *conn)
+{
+	log_info(conn->id, "tls", "ip=%s version=%s cipher=%s", conn->peer_ip,
+	         tls_conn_version(conn->tls), tls_conn_cipher(conn->tls));
+	if (!conn->opened) {
+		conn__open(conn);
+		return;
+	}
+	conn__set_state(conn, CONN_S_OPEN);
+	conn__restart_idle(conn);
+	if (conn->handler->tls_ready != NULL) {
+		conn__enter(conn);
+		conn->handler->tls_ready(conn);
+		conn__leave(conn);
+	}
+}
+
+static void log_tls_error(struct conn *conn, const char *during, int rc)
+{
+	char msg[128];
+	log_info(conn->id, "tls_error", "ip=%s during=%s error=\"%s\"", conn->peer_ip, during,
+	         tls_strerror(rc, msg, sizeof(msg)));
+}
+
+void conn__tls_input(struct conn *conn, const char *data, size_t len)
+{
+	size_t cap;
+	char *plain = server__plain_buffer(conn->srv, &cap);
+
+	tls_conn_feed(conn->tls, data, len);
+	if (conn->state == CONN_S_HANDSHAKE) {
+		int rc = tls_conn_handshake(conn->tls);
+		if (rc == TLS_WANT_READ)
+			goto out;
+		if (rc != 0) {
+			log_tls_error(conn, "handshake", rc);
+			/* Closing after the flush sends the alert mbedTLS queued. */
+			conn__begin_close(conn, "tls_handshake_failed");
+			goto out;
+		}
+		handshake_done(conn);
+	}
+	/* Records that arrived with the end of the handshake, or in one read,
+	 * are all decrypted now: mbedTLS keeps no pointer into `data`. */
+	while (conn->state == CONN_S_OPEN) {
+		size_t n;
+		int rc = tls_conn_read(conn->tls, plain, cap, &n);
+		if (rc == 0) {
+			conn__input(conn, plain, n);
+		} else if (rc == TLS_WANT_READ) {
+			break;
+		} else if (rc == TLS_EOF) {
+			conn__on_eof(conn);
+			break;
+		} else {
+			log_tls_error(conn, "read", rc);
+			conn__teardown(conn, "tls_error");
+			break;
+		}
+	}
+out:
+	tls_conn_feed(conn->tls, NULL, 0);
+}
+
+bool conn_tls_available(const conn_t *conn)
+{
+	return server__tls(conn->srv) != NULL;
+}
+
+bool conn_tls_active(const conn_t *conn)
+{
+	return conn->tls != NULL && tls_conn_handshake_done(conn->tls);
+}
+
+const char *conn_tls_version(const conn_t *conn)
+{
+	return conn->tls != NULL ? tls_conn_version(conn->tls) : NULL;
+}
+
+const char *conn_tls_cipher(const conn_t *conn)
+{
+	return conn->tls != NULL ? tls_conn_cipher(conn->tls) : NULL;
+}

@@ -1,0 +1,406 @@
+/*
+ * pop3_session.c - the POP3 connection handler: session lifetime, the one
+ * state variable, the command table and dispatch, and the reply helper.
+ * Commands themselves live in pop3_auth.c, pop3_mailbox.c and pop3_retr.c.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pop3.h"
+#include "pop3_session.h"
+
+static struct pop3_context pop3_ctx;
+
+const struct pop3_context *pop3_context(void)
+{
+	return &pop3_ctx;
+}
+
+int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, char *err, size_t errlen)
+{
+	const char *ttl = getenv("MAIL_POP3_LEASE_TTL");
+
+	pop3_ctx.cfg = cfg;
+	pop3_ctx.loop = loop;
+	pop3_ctx.lease_ttl = POP3_LEASE_TTL_DEFAULT;
+	if (ttl != NULL && *ttl != '\0') {
+		char *end;
+		unsigned long v = strtoul(ttl, &end, 10);
+		if (*end != '\0' || v < 3 || v > 3600) {
+			snprintf(err, errlen, "MAIL_POP3_LEASE_TTL: expected 3 to 3600 seconds, got '%s'",
+			         ttl);
+			return -1;
+		}
+		pop3_ctx.lease_ttl = (unsigned)v;
+	}
+	/*
+	 * The start time tells apart two processes that got the same pid on
+	 * one host (a restarted container is always pid 1), so a new process
+	 * never mistakes a dead one's lease for its own.
+	 */
+	snprintf(pop3_ctx.owner_prefix, sizeof(pop3_ctx.owner_prefix), "%s:%ld:%lld", cfg->hostname,
+	         (long)getpid(), (long long)time(NULL));
+	return 0;
+}
+
+/* ---- state ------------------------------------------------------------ */
+
+static const char *const state_names[] = {
+	[POP3_STATE_AUTHORIZATION] = "AUTHORIZATION",
+	[POP3_STATE_SASL] = "SASL",
+	[POP3_STATE_TRANSACTION] = "TRANSACTION",
+	[POP3_STATE_UPDATE] = "UPDATE",
+	[POP3_STATE_CLOSING] = "CLOSING",
+};
+
+void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
+{
+	/* CLOSING is final: a late completion must not revive the session. */
+	if (s->state == state || s->state == POP3_STATE_CLOSING)
+		return;
+	log_debug(s->id, "pop3_state", "from=%s to=%s", state_names[s->state], state_names[state]);
+	s->state = state;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static const char *const resp_prefix[] = {
+	[POP3_OK] = "+OK",
+	[POP3_ERR] = "-ERR",
+	[POP3_ERR_IN_USE] = "-ERR [IN-USE]",
+	[POP3_ERR_AUTH] = "-ERR [AUTH]",
+	[POP3_ERR_SYS_TEMP] = "-ERR [SYS/TEMP]",
+	[POP3_ERR_SYS_PERM] = "-ERR [SYS/PERM]",
+};
+
+void pop3_reply(struct pop3_session *s, enum pop3_resp resp, const char *fmt, ...)
+{
+	/* RFC 2449 4: a response line is at most 512 octets including CRLF. */
+	char line[512];
+	const size_t cap = sizeof(line) - 2; /* CRLF always fits after the text */
+	size_t len = (size_t)snprintf(line, cap, "%s", resp_prefix[resp]);
+
+	if (fmt != NULL) {
+		line[len++] = ' ';
+		va_list ap;
+		va_start(ap, fmt);
+		int r = vsnprintf(line + len, cap - len, fmt, ap);
+		va_end(ap);
+		if (r > 0)
+			len += (size_t)r < cap - len ? (size_t)r : cap - len - 1;
+	}
+	line[len++] = '\r';
+	line[len++] = '\n';
+	conn_write(s->conn, line, len);
+
+	if (resp == POP3_ERR && ++s->errors >= POP3_ERRORS_MAX) {
+		log_info(s->id, "pop3_too_many_errors", "errors=%u", s->errors);
+		pop3_session_close(s);
+	}
+}
+
+enum pop3_resp pop3_store_resp(int store_err)
+{
+	return store_err == STORE_ECORRUPT ? POP3_ERR_SYS_PERM : POP3_ERR_SYS_TEMP;
+}
+
+void pop3_session_close(struct pop3_session *s)
+{
+	pop3_session_set_state(s, POP3_STATE_CLOSING);
+	conn_close(s->conn);
+}
+
+/* ---- commands in progress ------------------------------------------- */
+
+void pop3_session_busy(struct pop3_session *s)
+{
+	s->busy = true;
+	conn_pause(s->conn);
+}
+
+void pop3_session_done(struct pop3_session *s)
+{
+	s->busy = false;
+	if (s->state == POP3_STATE_CLOSING)
+		return;
+	if (s->stop_reply != NULL) {
+		conn_write(s->conn, s->stop_reply, strlen(s->stop_reply));
+		pop3_session_close(s);
+		return;
+	}
+	conn_resume(s->conn);
+}
+
+void pop3_session_stop(struct pop3_session *s, const char *reply)
+{
+	/* An UPDATE in progress finishes and closes by itself (RFC 1939 6). */
+	if (s->state == POP3_STATE_CLOSING || s->state == POP3_STATE_UPDATE)
+		return;
+	s->stop_reply = reply;
+	if (!s->busy)
+		pop3_session_done(s);
+}
+
+struct pop3_session *pop3_session_of(conn_t *conn)
+{
+	struct pop3_session *s = conn != NULL ? conn_data(conn) : NULL;
+
+	return s != NULL && s->state != POP3_STATE_CLOSING ? s : NULL;
+}
+
+/* ---- command table ----------------------------------------------------- */
+
+typedef void pop3_cmd_fn(struct pop3_session *s, const struct pop3_command *cmd);
+
+#define IN_AUTHORIZATION (1u << POP3_STATE_AUTHORIZATION)
+#define IN_TRANSACTION (1u << POP3_STATE_TRANSACTION)
+
+/* Refused before TLS unless allow_plaintext_auth (RFC 2595 2.1; RFC 8314 3). */
+#define POP3_CMD_LOGIN 0x1
+/* Carries credentials: the arguments are never logged. */
+#define POP3_CMD_SECRET 0x2
+
+#define ARGS_ANY SIZE_MAX
+
+struct pop3_cmd_def {
+	const char *verb;
+	pop3_cmd_fn *fn;
+	unsigned states; /* IN_* bits */
+	unsigned flags;  /* POP3_CMD_* */
+	size_t min_args, max_args;
+};
+
+/* RFC 1939 4-7, RFC 2449 5 (CAPA), RFC 2595 4 (STLS), RFC 5034 4 (AUTH). */
+static const struct pop3_cmd_def pop3_commands[] = {
+	{ "CAPA", pop3_cmd_capa, IN_AUTHORIZATION | IN_TRANSACTION, 0, 0, 0 },
+	{ "USER", pop3_cmd_user, IN_AUTHORIZATION, POP3_CMD_LOGIN, 1, 1 },
+	/* RFC 1939 7: a password may contain spaces; the handler takes the rest of the line. */
+	{ "PASS", pop3_cmd_pass, IN_AUTHORIZATION, POP3_CMD_LOGIN | POP3_CMD_SECRET, 1, ARGS_ANY },
+	/* AUTH without arguments lists the mechanisms (RFC 1734 clients). */
+	{ "AUTH", pop3_cmd_auth, IN_AUTHORIZATION, POP3_CMD_LOGIN | POP3_CMD_SECRET, 0, 2 },
+	{ "STLS", pop3_cmd_stls, IN_AUTHORIZATION, 0, 0, 0 },
+	{ "STAT", pop3_cmd_stat, IN_TRANSACTION, 0, 0, 0 },
+	{ "LIST", pop3_cmd_list, IN_TRANSACTION, 0, 0, 1 },
+	{ "UIDL", pop3_cmd_uidl, IN_TRANSACTION, 0, 0, 1 },
+	{ "RETR", pop3_cmd_retr, IN_TRANSACTION, 0, 1, 1 },
+	{ "TOP", pop3_cmd_top, IN_TRANSACTION, 0, 2, 2 },
+	{ "DELE", pop3_cmd_dele, IN_TRANSACTION, 0, 1, 1 },
+	{ "RSET", pop3_cmd_rset, IN_TRANSACTION, 0, 0, 0 },
+	{ "NOOP", pop3_cmd_noop, IN_TRANSACTION, 0, 0, 0 },
+	{ "QUIT", pop3_cmd_quit, IN_AUTHORIZATION | IN_TRANSACTION, 0, 0, 0 },
+};
+
+static const struct pop3_cmd_def *command_find(const char *verb)
+{
+	for (size_t i = 0; i < sizeof(pop3_commands) / sizeof(pop3_commands[0]); i++) {
+		if (strcmp(pop3_commands[i].verb, verb) == 0)
+			return &pop3_commands[i];
+	}
+	return NULL;
+}
+
+static void command_log(struct pop3_session *s, const struct pop3_cmd_def *def,
+                        const char *line, size_t len)
+{
+	char esc[160];
+
+	if (def->flags & POP3_CMD_SECRET)
+		log_debug(s->id, "pop3_command", "verb=%s args=masked", def->verb);
+	else
+		log_debug(s->id, "pop3_command", "line=%s", log_escape(esc, sizeof(esc), line, len));
+}
+
+static void command_dispatch(struct pop3_session *s, const char *line, size_t len)
+{
+	struct pop3_command cmd;
+	const struct pop3_cmd_def *def = NULL;
+
+	if (pop3_command_parse(line, len, &cmd))
+		def = command_find(cmd.verb);
+	if (def == NULL) {
+		char esc[64];
+		log_info(s->id, "pop3_unknown_command", "verb=%s",
+		         log_escape(esc, sizeof(esc), line, len < 8 ? len : 8));
+		pop3_reply(s, POP3_ERR, "unknown command");
+		return;
+	}
+	command_log(s, def, line, len);
+	if (!(def->states & (1u << s->state))) {
+		pop3_reply(s, POP3_ERR, "%s not valid in the %s state", def->verb,
+		           state_names[s->state]);
+		return;
+	}
+	if (cmd.argc < def->min_args || cmd.argc > def->max_args) {
+		pop3_reply(s, POP3_ERR, "wrong number of arguments for %s", def->verb);
+		return;
+	}
+	if ((def->flags & POP3_CMD_LOGIN) && !pop3_auth_allowed(s)) {
+		/*
+		 * RFC 3206 5: [AUTH] covers "an attempt to authenticate in
+		 * violation of policy"; sending a password in the clear is one.
+		 */
+		pop3_reply(s, POP3_ERR_AUTH,
+		           "plaintext authentication disallowed on an unencrypted connection; use STLS");
+		return;
+	}
+	def->fn(s, &cmd);
+}
+
+/* ---- connection handler ------------------------------------------------ */
+
+/* The lease timer's close callback: the last thing that references the session. */
+static void session_free(uv_handle_t *timer)
+{
+	struct pop3_session *s = timer->data;
+
+	free(s->entries);
+	free(s->deleted);
+	free(s);
+}
+
+static void handle_open(conn_t *conn)
+{
+	struct pop3_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		static const char oom[] = "-ERR [SYS/TEMP] out of memory\r\n";
+		log_error(conn_id(conn), "pop3_open_failed", "error=\"out of memory\"");
+		conn_write(conn, oom, sizeof(oom) - 1);
+		conn_close(conn);
+		return;
+	}
+	s->conn = conn;
+	s->id = conn_id(conn);
+	s->state = POP3_STATE_AUTHORIZATION;
+	uv_timer_init(pop3_ctx.loop, &s->lease_timer);
+	s->lease_timer.data = s;
+	conn_set_data(conn, s);
+	conn_set_line_max(conn, POP3_LINE_MAX);
+	conn_set_idle_timeout(conn, pop3_ctx.cfg->idle_timeout);
+	/* No timestamp: we do not offer APOP (RFC 1939 7), which needs one. */
+	pop3_reply(s, POP3_OK, "%s POP3 server ready", pop3_ctx.cfg->hostname);
+}
+
+static void handle_line(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long)
+{
+	struct pop3_session *s = conn_data(conn);
+
+	if (s == NULL || s->state == POP3_STATE_CLOSING || s->tls_starting)
+		return;
+	if (s->busy) {
+		/* conn_pause() stops input callbacks; reaching this is a conn bug. */
+		log_error(s->id, "pop3_input_while_busy", "state=%s", state_names[s->state]);
+		pop3_session_close(s);
+		return;
+	}
+	if (too_long) {
+		/* Within AUTH the over-long line was the response: the exchange fails. */
+		if (s->state == POP3_STATE_SASL)
+			pop3_session_set_state(s, POP3_STATE_AUTHORIZATION);
+		pop3_reply(s, POP3_ERR, "line too long");
+		return;
+	}
+	if (s->state == POP3_STATE_SASL)
+		pop3_auth_response(s, line, len);
+	else
+		command_dispatch(s, line, len);
+
+	/* Pipelined commands with a lot of output: read nothing more until it drains. */
+	if (!s->busy && s->state != POP3_STATE_CLOSING && conn_output_full(conn)) {
+		s->on_drain = pop3_session_done;
+		pop3_session_busy(s);
+	}
+}
+
+static void handle_drain(conn_t *conn)
+{
+	struct pop3_session *s = conn_data(conn);
+	void (*fn)(struct pop3_session *) = s != NULL ? s->on_drain : NULL;
+
+	if (s != NULL)
+		s->progress = true;
+	if (fn != NULL) {
+		s->on_drain = NULL;
+		fn(s);
+	}
+}
+
+static void handle_tls_ready(conn_t *conn)
+{
+	struct pop3_session *s = conn_data(conn);
+
+	if (s == NULL)
+		return;
+	/* RFC 2595 4: the session starts over; nothing said in the clear counts. */
+	s->tls_starting = false;
+	s->have_user = false;
+	log_info(s->id, "pop3_tls", "version=%s cipher=%s", conn_tls_version(conn),
+	         conn_tls_cipher(conn));
+}
+
+static void handle_timeout(conn_t *conn)
+{
+	struct pop3_session *s = conn_data(conn);
+
+	/*
+	 * RFC 1939 3: on the autologout timer the session does not enter
+	 * UPDATE, and the server closes without removing messages or sending
+	 * a response.
+	 */
+	if (s == NULL) {
+		conn_close(conn);
+		return;
+	}
+	/* Long output still moving: stay open for another period. */
+	if (s->busy && s->progress) {
+		s->progress = false;
+		return;
+	}
+	log_info(s->id, "pop3_timeout", "state=%s", state_names[s->state]);
+	/* An UPDATE in progress finishes and closes by itself. */
+	if (s->state != POP3_STATE_UPDATE && s->state != POP3_STATE_CLOSING)
+		pop3_session_close(s);
+}
+
+static void handle_shutdown(conn_t *conn)
+{
+	struct pop3_session *s = conn_data(conn);
+
+	if (s == NULL) {
+		conn_close(conn);
+		return;
+	}
+	pop3_session_stop(s, "-ERR [SYS/TEMP] server shutting down\r\n");
+}
+
+static void handle_close(conn_t *conn, const char *reason)
+{
+	struct pop3_session *s = conn_data(conn);
+
+	if (s == NULL)
+		return;
+	log_debug(s->id, "pop3_close", "state=%s reason=%s", state_names[s->state],
+	          reason != NULL ? reason : "-");
+	conn_set_data(conn, NULL);
+	s->conn = NULL;
+	pop3_retr_close(s);
+	pop3_mailbox_close(s);
+	uv_close((uv_handle_t *)&s->lease_timer, session_free);
+}
+
+const struct conn_handler pop3_handler = {
+	.open = handle_open,
+	.line = handle_line,
+	.data = NULL,
+	.drain = handle_drain,
+	.tls_ready = handle_tls_ready,
+	.timeout = handle_timeout,
+	.shutdown = handle_shutdown,
+	.close = handle_close,
+};

@@ -1,0 +1,213 @@
+/*
+ * pop3_session.h - internals shared by the pop3d modules (not for main.c,
+ * which uses pop3.h).
+ *
+ *   pop3_session.c  the connection handler, the state machine, the command
+ *                   table and dispatch, the reply helper, busy/continuation
+ *   pop3_auth.c     AUTHORIZATION: CAPA, USER, PASS, AUTH PLAIN, STLS
+ *   pop3_mailbox.c  the maildrop: lease, snapshot, STAT, LIST, UIDL, DELE,
+ *                   RSET, NOOP, QUIT and the UPDATE state
+ *   pop3_retr.c     RETR and TOP streamed from the store with backpressure
+ *
+ * Threading: everything here runs on the loop thread. Store calls happen
+ * only inside conn_queue_work() jobs (or, once the connection is gone,
+ * uv_queue_work() clean-up jobs); a job never touches the session, it
+ * carries copies in and results out, and its done callback finds the
+ * session through the conn (conn == NULL: the session is gone, the job
+ * frees itself and drops the result).
+ *
+ * Commands and asynchronous work: a command either replies at once, or
+ * calls pop3_session_busy() (input is paused, so pipelined commands wait
+ * their turn, RFC 2449 6.6) and later pop3_session_done() when its last
+ * reply is queued.
+ */
+#ifndef MAIL_POP3_SESSION_H
+#define MAIL_POP3_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "conn.h"
+#include "pop3_command.h"
+#include "store.h"
+
+/* Protocol errors (unknown commands, bad arguments) before we hang up;
+ * Postfix's smtpd_hard_error_limit plays the same role. */
+#define POP3_ERRORS_MAX 50
+
+/*
+ * Command line limit, CRLF excluded. RFC 2449 4 limits commands to 255
+ * octets, but the AUTH PLAIN initial response and SASL responses are
+ * longer (RFC 5034 4 exempts them); a PLAIN response with a 255-octet
+ * name and password is about 700 octets of base64.
+ */
+#define POP3_LINE_MAX 1024
+
+/* Maildrop lease (RFC 1939 8 exclusive access): renewed every third of its life. */
+#define POP3_LEASE_TTL_DEFAULT 60
+
+/* A mailbox name: a user's canonical address (struct store_user's address). */
+#define POP3_MAILBOX_MAX 256
+/* A lease owner: "hostname:pid:start:session", hostname at most 255 octets. */
+#define POP3_OWNER_MAX 320
+
+enum pop3_state {
+	POP3_STATE_AUTHORIZATION, /* RFC 1939 4 */
+	POP3_STATE_SASL,          /* AUTHORIZATION, waiting for a SASL response (RFC 5034 4) */
+	POP3_STATE_TRANSACTION,   /* RFC 1939 5: the maildrop is leased and snapshotted */
+	POP3_STATE_UPDATE,        /* RFC 1939 6: QUIT is deleting the marked messages */
+	POP3_STATE_CLOSING,       /* the last reply is queued; input is ignored */
+};
+
+/* Response codes, RFC 2449 8 and RFC 3206. */
+enum pop3_resp {
+	POP3_OK,
+	POP3_ERR,          /* a client mistake: counted towards POP3_ERRORS_MAX */
+	POP3_ERR_IN_USE,   /* [IN-USE]: the maildrop is leased by another session */
+	POP3_ERR_AUTH,     /* [AUTH]: credentials or login policy */
+	POP3_ERR_SYS_TEMP, /* [SYS/TEMP]: our problem, try again later */
+	POP3_ERR_SYS_PERM, /* [SYS/PERM]: our problem, ask the administrator */
+};
+
+struct pop3_stream; /* pop3_retr.c */
+
+/* The process-wide context set up by pop3_init(). */
+struct pop3_context {
+	const struct mail_config *cfg;
+	uv_loop_t *loop;
+	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 for ":session" */
+	unsigned lease_ttl;     /* seconds */
+};
+
+struct pop3_session {
+	conn_t *conn;
+	uint64_t id; /* conn_id(), for logs and lease owners */
+	enum pop3_state state;
+
+	/* A command is in progress (off-loop work or long output); input is paused. */
+	bool busy;
+	/* Long output waiting for the write queue to drain (LIST, UIDL, RETR). */
+	void (*on_drain)(struct pop3_session *s);
+	/* Shutdown or a lost lease: say stop_reply and close at the next command boundary. */
+	const char *stop_reply;
+
+	/* Output drained since the last idle timeout: a client reading a long
+	 * RETR slowly is not idle (RFC 1939 3 times out inactivity). */
+	bool progress;
+
+	unsigned errors;
+	unsigned auth_failures;
+	bool tls_starting; /* STLS accepted: nothing is read until tls_ready */
+
+	/* AUTHORIZATION (pop3_auth.c) */
+	char user[POP3_MAILBOX_MAX]; /* the USER argument, waiting for PASS */
+	bool have_user;
+	const char *delayed_reply; /* failed-login reply sent after the delay */
+	bool delayed_close;
+
+	/* TRANSACTION (pop3_mailbox.c) */
+	char mailbox[POP3_MAILBOX_MAX]; /* the user's canonical address, as stored */
+	char owner[POP3_OWNER_MAX];     /* lease owner: owner_prefix:session id */
+	bool lease_held;
+	bool renewing; /* a lease renewal job is in flight */
+	uv_timer_t lease_timer; /* initialised and closed by pop3_session.c; the close frees s */
+	struct store_entry *entries; /* the snapshot taken at login, oldest first */
+	bool *deleted;               /* marked by DELE, one per entry */
+	size_t count;
+	size_t live_count;  /* entries not marked deleted, for STAT */
+	uint64_t live_size; /* their octets */
+	size_t list_next; /* LIST/UIDL continuation: next index */
+	bool list_uidl;
+
+	/* RETR/TOP (pop3_retr.c) */
+	struct pop3_stream *stream; /* idle between commands, or NULL while a job owns it */
+};
+
+/* The process-wide context. */
+const struct pop3_context *pop3_context(void);
+
+/* Changes the state, logging the transition. The only writer of s->state. */
+void pop3_session_set_state(struct pop3_session *s, enum pop3_state state);
+
+/*
+ * Queues one reply line: "+OK text" or "-ERR [CODE] text". POP3_ERR
+ * counts a protocol error; at POP3_ERRORS_MAX the connection is closed
+ * after this reply. fmt may be NULL for a bare status.
+ */
+void pop3_reply(struct pop3_session *s, enum pop3_resp resp, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * The reply code for a failed store call: [SYS/PERM] for a damaged or too
+ * new database, which needs the administrator (RFC 3206 4), [SYS/TEMP]
+ * for everything else (busy, I/O, memory), which may pass.
+ */
+enum pop3_resp pop3_store_resp(int store_err);
+
+/* Queues the reply, then closes once it is written (state CLOSING). */
+void pop3_session_close(struct pop3_session *s);
+
+/* Starts a command that completes later: pauses input. */
+void pop3_session_busy(struct pop3_session *s);
+
+/*
+ * Ends the current command: resumes input, or, when a stop is pending
+ * (shutdown, lost lease), sends stop_reply and closes.
+ */
+void pop3_session_done(struct pop3_session *s);
+
+/* Asks the session to stop at the next command boundary (now if idle). */
+void pop3_session_stop(struct pop3_session *s, const char *reply);
+
+/*
+ * For done callbacks of conn_queue_work: the session to continue, or NULL
+ * when the connection is gone (conn == NULL) or closing, in which case the
+ * callback only releases what its job holds.
+ */
+struct pop3_session *pop3_session_of(conn_t *conn);
+
+/* ---- pop3_auth.c ---- */
+void pop3_cmd_capa(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd);
+/* A line in POP3_STATE_SASL: the client's SASL response or "*" to cancel. */
+void pop3_auth_response(struct pop3_session *s, const char *line, size_t len);
+/* True when USER/PASS/AUTH may be used on this connection now (TLS or allowed plaintext). */
+bool pop3_auth_allowed(const struct pop3_session *s);
+
+/* ---- pop3_mailbox.c ---- */
+/*
+ * Called by pop3_auth.c after a successful login (the session is busy):
+ * takes the lease and the snapshot, replies +OK (TRANSACTION) or -ERR
+ * [IN-USE] / [SYS/TEMP] (stays in AUTHORIZATION), then pop3_session_done.
+ */
+void pop3_mailbox_open(struct pop3_session *s, const char *mailbox);
+/* The session is going away: stop renewing and release the lease off-loop.
+ * The lease timer itself belongs to pop3_session.c, which closes it. */
+void pop3_mailbox_close(struct pop3_session *s);
+/*
+ * Validates a message-number argument; on failure replies -ERR and
+ * returns false. On success *index_r is the zero-based index.
+ */
+bool pop3_mailbox_msgno(struct pop3_session *s, const char *arg, size_t len, size_t *index_r);
+void pop3_cmd_stat(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_list(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_uidl(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_dele(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_rset(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_noop(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_quit(struct pop3_session *s, const struct pop3_command *cmd);
+
+/* ---- pop3_retr.c ---- */
+void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd);
+void pop3_cmd_top(struct pop3_session *s, const struct pop3_command *cmd);
+/* The session is going away: close its idle stream off-loop. */
+void pop3_retr_close(struct pop3_session *s);
+
+#endif

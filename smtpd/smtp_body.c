@@ -1,0 +1,266 @@
+/*
+ * smtp_body.c - DATA (RFC 5321 4.1.1.4) and BDAT (RFC 3030): reading the
+ * message into the transaction's delivery in raw mode, and handing it to
+ * the group commit. The 250 is sent only when the commit has synced.
+ */
+#include <time.h>
+
+#include "log.h"
+#include "smtp_commit.h"
+#include "smtp_received.h"
+#include "smtp_session_private.h"
+
+/* Checks shared by DATA and BDAT: a transaction with at least one recipient. */
+static bool body__check_txn(struct smtp_session *s, struct smtp_refusal *r)
+{
+	if (s->txn == NULL) {
+		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need MAIL command",
+		                            SMTP_REJECT_SEQUENCE };
+		return false;
+	}
+	if (s->txn->rcpts == 0) {
+		/* RFC 2920 3.1: after pipelined RCPTs that all failed, DATA gets 554. */
+		if (s->txn->rcpt_attempts > 0)
+			*r = (struct smtp_refusal){ 554, "5.5.1", "Error: no valid recipients",
+			                            SMTP_REJECT_SEQUENCE };
+		else
+			*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need RCPT command",
+			                            SMTP_REJECT_SEQUENCE };
+		return false;
+	}
+	return true;
+}
+
+/* Writes Return-Path and Received and starts the receiver. */
+static void body__begin(struct smtp_session *s, enum smtp_txn_body kind)
+{
+	const struct mail_config *cfg = s->env->cfg;
+	char trace[SMTP_TRACE_MAX];
+	bool tls = conn_tls_active(s->conn);
+	struct smtp_trace t = {
+		.sender = s->txn->sender,
+		.helo = s->helo,
+		.helo_valid = s->helo_valid,
+		.peer_ip = conn_peer_ip(s->conn),
+		.hostname = cfg->hostname,
+		.esmtp = s->esmtp,
+		.smtputf8 = s->txn->smtputf8,
+		.tls_version = tls ? conn_tls_version(s->conn) : NULL,
+		.tls_cipher = tls ? conn_tls_cipher(s->conn) : NULL,
+		.auth_user = s->authenticated ? s->auth_user : NULL,
+		.id = s->txn->id,
+		.rcpt = s->txn->rcpts == 1 ? s->txn->first_rcpt : NULL,
+		.when = time(NULL),
+	};
+	size_t len = smtp_received_format(&t, trace, sizeof(trace));
+
+	smtp_txn_begin_body(s->txn, kind, cfg->max_message_size, trace, len);
+}
+
+static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *r)
+{
+	if (conn == NULL)
+		return; /* the client left: nobody to tell (the message may be stored) */
+	struct smtp_session *s = conn_data(conn);
+	struct smtp_txn *txn = s->txn;
+
+	if (r->cancelled) {
+		log_info(s->id, "commit_cancelled", "id=%s", txn->id);
+		smtp_session_reset_txn(s);
+		smtp_session_command_done(s); /* stopping is set: sends 421 4.3.2 */
+		return;
+	}
+	if (r->batch_first)
+		s->env->metrics.commit_batches++;
+	if (r->status == STORE_OK) {
+		s->env->metrics.messages++;
+		s->env->metrics.message_bytes += txn->data.size;
+		log_info(s->id, "accepted", "id=%s size=%llu rcpts=%u remote=%u batch=%zu bare_lf=%llu",
+		         txn->id, (unsigned long long)txn->data.size, txn->rcpts, txn->remote_rcpts,
+		         r->batch_size, (unsigned long long)txn->data.bare_lf);
+		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", txn->id);
+	} else if (r->status == STORE_ELIMIT) {
+		log_info(s->id, "commit_refused", "id=%s error=\"%s\"", txn->id,
+		         store_strerror(r->status));
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 452, "4.2.2", "Mailbox full, try again later");
+	} else {
+		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
+		          store_strerror(r->status));
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+	}
+	smtp_session_reset_txn(s);
+	smtp_session_command_done(s);
+}
+
+/*
+ * The whole body is in: reply now if it cannot be kept, else commit it.
+ * Either way the transaction ends (RFC 5321 4.1.1.4: after the reply to
+ * the end of data, the buffers are cleared).
+ */
+static void body__complete(struct smtp_session *s)
+{
+	struct smtp_txn *txn = s->txn;
+
+	if (txn->data.too_big) {
+		log_info(s->id, "too_big", "id=%s size=%llu", txn->id, (unsigned long long)txn->data.size);
+		smtp_session_reject(s, SMTP_REJECT_SIZE);
+		smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
+		smtp_session_reset_txn(s);
+		return;
+	}
+	if (txn->write_err != 0) {
+		log_error(s->id, "spool_failed", "id=%s error=\"%s\"", txn->id,
+		          store_strerror(txn->write_err));
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_reset_txn(s);
+		return;
+	}
+	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
+	int rc = smtp_commit_start(s->conn, s->env->cfg->db, &delivery, body__commit_done_cb);
+	if (rc != 0) {
+		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_reset_txn(s);
+		return;
+	}
+	smtp_session_wait(s);
+}
+
+/* ---- DATA ------------------------------------------------------------ */
+
+void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
+{
+	struct smtp_refusal refusal;
+
+	if (!body__check_txn(s, &refusal)) {
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+	if (s->txn->body == SMTP_TXN_BODY_BDAT) {
+		/* RFC 3030 2: DATA and BDAT cannot be mixed in one transaction. */
+		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: DATA after BDAT",
+		                                 SMTP_REJECT_SEQUENCE };
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+	body__begin(s, SMTP_TXN_BODY_DATA);
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	smtp_session_enter_state(s, SMTP_STATE_DATA);
+	conn_set_read_mode(s->conn, CONN_READ_RAW);
+}
+
+static size_t body__data_input(struct smtp_session *s, const char *buf, size_t len)
+{
+	size_t used = smtp_txn_feed(s->txn, buf, len);
+
+	if (!s->txn->data.ended)
+		return used;
+	conn_set_read_mode(s->conn, CONN_READ_LINES);
+	smtp_session_enter_state(s, SMTP_STATE_MAIL);
+	body__complete(s);
+	return used;
+}
+
+/* ---- BDAT ------------------------------------------------------------ */
+
+static void body__chunk_end(struct smtp_session *s)
+{
+	struct smtp_chunk *c = &s->chunk;
+	struct smtp_txn *txn = s->txn;
+
+	conn_set_read_mode(s->conn, CONN_READ_LINES);
+	smtp_session_enter_state(s, c->resume);
+	if (c->discard) {
+		smtp_session_refuse(s, &c->refusal);
+		if (c->reset_after)
+			smtp_session_reset_txn(s);
+		return;
+	}
+	if (!c->last && !txn->data.too_big && txn->write_err == 0) {
+		smtp_reply(s, 250, "2.0.0", "Ok: %llu octets received",
+		           (unsigned long long)txn->data.size);
+		return;
+	}
+	if (c->last)
+		smtp_data_finish(&txn->data);
+	body__complete(s);
+}
+
+void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
+{
+	struct smtp_chunk *c = &s->chunk;
+	uint64_t size;
+	bool last;
+	enum smtp_parse_result pr = smtp_parse_bdat(args, len, &size, &last);
+
+	if (pr != SMTP_PARSE_OK) {
+		/* The chunk's length is unknown, so its octets cannot be skipped: any
+		 * of them would be read as commands. Hang up after the reply. */
+		const struct smtp_parse_error *e = smtp_parse_error(pr);
+
+		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
+		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_reply_close_after(s);
+		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+		return;
+	}
+	*c = (struct smtp_chunk){ .remaining = size, .last = last, .resume = s->state };
+	uint64_t max = s->env->cfg->max_message_size;
+	if (!smtp_session_check(s, SMTP_VERB_BDAT, &c->refusal) ||
+	    !body__check_txn(s, &c->refusal)) {
+		c->discard = true;
+	} else if (s->txn->body == SMTP_TXN_BODY_DATA) {
+		c->discard = true; /* cannot happen: DATA ends its transaction */
+		c->refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: BDAT after DATA",
+		                                    SMTP_REJECT_SEQUENCE };
+	} else if (size > max || (s->txn->body == SMTP_TXN_BODY_BDAT && s->txn->data.size > max - size)) {
+		/* RFC 3030 2: the chunk is still read; the transaction is over. */
+		c->discard = true;
+		c->reset_after = true;
+		c->refusal = (struct smtp_refusal){ 552, "5.3.4",
+		                                    "Error: message size exceeds fixed limit",
+		                                    SMTP_REJECT_SIZE };
+	}
+	if (!c->discard && s->txn->body == SMTP_TXN_BODY_NONE)
+		body__begin(s, SMTP_TXN_BODY_BDAT);
+	if (size == 0) {
+		body__chunk_end(s);
+		return;
+	}
+	smtp_session_enter_state(s, SMTP_STATE_BDAT);
+	conn_set_read_mode(s->conn, CONN_READ_RAW);
+}
+
+static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t len)
+{
+	struct smtp_chunk *c = &s->chunk;
+	size_t n = len;
+
+	if (n > c->remaining)
+		n = (size_t)c->remaining;
+	if (!c->discard)
+		smtp_txn_feed(s->txn, buf, n); /* BDAT mode consumes everything it is given */
+	c->remaining -= n;
+	if (c->remaining == 0)
+		body__chunk_end(s);
+	return n;
+}
+
+size_t smtp_body_input(struct smtp_session *s, const char *buf, size_t len)
+{
+	switch (s->state) {
+	case SMTP_STATE_DATA:
+		return body__data_input(s, buf, len);
+	case SMTP_STATE_BDAT:
+		return body__chunk_input(s, buf, len);
+	default:
+		/* Cannot happen: raw mode ends with the body. Should it, the bytes
+		 * are commands, so hand them back to the line reader. */
+		conn_set_read_mode(s->conn, CONN_READ_LINES);
+		return 0;
+	}
+}

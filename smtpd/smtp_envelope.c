@@ -1,0 +1,327 @@
+/*
+ * smtp_envelope.c - MAIL (RFC 5321 4.1.1.2) and RCPT (4.1.1.3): the
+ * envelope of a transaction. Recipients are resolved through the store on
+ * a worker thread, with input paused, so pipelined commands wait.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "smtp_session_private.h"
+
+/* ---- MAIL ------------------------------------------------------------ */
+
+/* The MAIL parameters this session advertised in EHLO (none after HELO). */
+static unsigned envelope__extensions(const struct smtp_session *s)
+{
+	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8;
+
+	if (!s->esmtp)
+		return 0;
+	if (smtp_auth_offered(s))
+		ext |= SMTP_EXT_AUTH;
+	return ext;
+}
+
+/* Addresses compare with the local part exact and the domain case-insensitive (store.h). */
+static bool envelope__same_address(const char *a, const char *b)
+{
+	const char *at_a = strrchr(a, '@');
+	const char *at_b = strrchr(b, '@');
+
+	if (at_a == NULL || at_b == NULL)
+		return strcmp(a, b) == 0;
+	return at_a - a == at_b - b && memcmp(a, b, (size_t)(at_a - a)) == 0 &&
+	       strcasecmp(at_a, at_b) == 0;
+}
+
+static bool envelope__sender_allowed(const struct smtp_session *s, const char *sender)
+{
+	for (size_t i = 0; i < s->senders.count; i++) {
+		if (envelope__same_address(s->senders.addr[i], sender))
+			return true;
+	}
+	return false;
+}
+
+static bool envelope__check_mail(struct smtp_session *s, const struct smtp_mail *mail,
+                                 const char *sender, struct smtp_refusal *r)
+{
+	if (mail->size_given && mail->size > s->env->cfg->max_message_size) {
+		/* RFC 1870 6.1: refuse at MAIL what could never be accepted. */
+		*r = (struct smtp_refusal){ 552, "5.3.4", "Error: message size exceeds fixed limit",
+		                            SMTP_REJECT_SIZE };
+		return false;
+	}
+	if (!s->authenticated)
+		return true;
+	if (mail->path.null) {
+		/*
+		 * Bounces (the null reverse-path, RFC 5321 4.5.5) are made by
+		 * mail servers, ours included, never by a user's client. One sent
+		 * by a logged-in user names no sender we can check the user
+		 * against, and nobody could answer or bounce it: refuse it like
+		 * any address the user does not own.
+		 */
+		*r = (struct smtp_refusal){ 553, "5.7.1",
+		                            "Error: null sender not allowed for authenticated users",
+		                            SMTP_REJECT_SENDER };
+		return false;
+	}
+	if (!envelope__sender_allowed(s, sender)) {
+		*r = (struct smtp_refusal){ 553, "5.7.1",
+		                            "Error: sender address not owned by the authenticated user",
+		                            SMTP_REJECT_SENDER };
+		return false;
+	}
+	return true;
+}
+
+void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
+{
+	struct smtp_mail mail;
+	struct smtp_refusal refusal;
+	char sender[SMTP_MAILBOX_MAX + 1];
+
+	if (s->txn != NULL) {
+		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: nested MAIL command",
+		                                 SMTP_REJECT_SEQUENCE };
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+	enum smtp_parse_result pr = smtp_parse_mail(args, len, envelope__extensions(s), &mail);
+	if (pr != SMTP_PARSE_OK) {
+		const struct smtp_parse_error *e = smtp_parse_error(pr);
+
+		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
+		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		return;
+	}
+	if (smtp_address_format(&mail.path.mailbox, sender, sizeof(sender)) < 0)
+		sender[0] = '\0'; /* cannot happen: a parsed path always fits */
+	if (!envelope__check_mail(s, &mail, sender, &refusal)) {
+		char esc[SMTP_MAILBOX_MAX * 2];
+
+		log_info(s->id, "mail_refused", "from=%s code=%d",
+		         log_escape(esc, sizeof(esc), sender, strlen(sender)), refusal.code);
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+
+	const struct mail_config *cfg = s->env->cfg;
+	int rc = smtp_txn_new(s->id, ++s->txn_seq, sender, mail.smtputf8, cfg->tmpdir, &s->txn);
+	if (rc != 0) {
+		log_error(s->id, "txn_failed", "error=\"%s\"", store_strerror(rc));
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		return;
+	}
+	char esc[SMTP_MAILBOX_MAX * 2];
+	log_info(s->id, "mail", "id=%s from=%s size=%llu body=%s smtputf8=%d", s->txn->id,
+	         log_escape(esc, sizeof(esc), sender, strlen(sender)),
+	         (unsigned long long)(mail.size_given ? mail.size : 0),
+	         mail.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", mail.smtputf8);
+	smtp_session_enter_state(s, SMTP_STATE_MAIL);
+	smtp_reply(s, 250, "2.1.0", "Ok");
+}
+
+/* ---- RCPT ------------------------------------------------------------ */
+
+struct resolve_dest {
+	enum store_rcpt_kind kind;
+	char address[SMTP_MAILBOX_MAX + 1];
+};
+
+/* A recipient lookup on a worker thread; owned by the work until done runs. */
+struct resolve_job {
+	const char *db_path;
+	char address[SMTP_MAILBOX_MAX + 1];
+	int rc;
+	char err[256];
+	struct resolve_dest *dests;
+	size_t count;
+	size_t cap;
+};
+
+static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
+{
+	struct resolve_job *job = ctx;
+
+	if (job->rc != 0)
+		return;
+	if (job->count == job->cap) {
+		size_t cap = job->cap == 0 ? 4 : job->cap * 2;
+		struct resolve_dest *d = realloc(job->dests, cap * sizeof(*d));
+
+		if (d == NULL) {
+			job->rc = STORE_ENOMEM;
+			return;
+		}
+		job->dests = d;
+		job->cap = cap;
+	}
+	job->dests[job->count].kind = kind;
+	snprintf(job->dests[job->count].address, sizeof(job->dests[0].address), "%s", address);
+	job->count++;
+}
+
+static void resolve__work(void *arg)
+{
+	struct resolve_job *job = arg;
+	store_t *store = store_thread_handle(job->db_path, 0, job->err, sizeof(job->err));
+
+	if (store == NULL) {
+		job->rc = STORE_EIO;
+		return;
+	}
+	int rc = store_resolve(store, job->address, resolve__dest_cb, job);
+	if (rc != STORE_OK && job->rc == 0) {
+		job->rc = rc;
+		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
+	}
+}
+
+static void resolve__free(struct resolve_job *job)
+{
+	free(job->dests);
+	free(job);
+}
+
+/*
+ * Relaying (RFC 5321 3.6.1): an address in a domain that is not ours comes
+ * back from store_resolve as a single remote destination equal to itself.
+ * Only an authenticated client may send there. Remote destinations reached
+ * through one of our aliases are forwarding the operator set up, allowed
+ * for anyone.
+ */
+static bool resolve__relay_denied(const struct smtp_session *s, const struct resolve_job *job)
+{
+	if (s->authenticated)
+		return false;
+	for (size_t i = 0; i < job->count; i++) {
+		if (job->dests[i].kind == STORE_RCPT_REMOTE &&
+		    strcasecmp(job->dests[i].address, job->address) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Adds every destination; returns 0 or the first store error. */
+static int resolve__add(struct smtp_txn *txn, const struct resolve_job *job)
+{
+	for (size_t i = 0; i < job->count; i++) {
+		int rc = job->dests[i].kind == STORE_RCPT_LOCAL
+		                 ? smtp_txn_add_local(txn, job->dests[i].address)
+		                 : smtp_txn_add_remote(txn, job->dests[i].address);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return 0;
+}
+
+static void resolve__done(conn_t *conn, void *arg, int status)
+{
+	struct resolve_job *job = arg;
+
+	if (conn == NULL) {
+		resolve__free(job);
+		return;
+	}
+	struct smtp_session *s = conn_data(conn);
+	char esc[SMTP_MAILBOX_MAX * 2];
+	const char *to = log_escape(esc, sizeof(esc), job->address, strlen(job->address));
+	int rc = status != 0 ? STORE_EIO : job->rc;
+
+	if (rc == 0 && job->count == 0)
+		rc = STORE_ENOTFOUND;
+	if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) {
+		/*
+		 * EINVAL: an address the store cannot hold (a quoted local part it
+		 * does not accept) or an alias loop. Neither will heal by
+		 * retrying, so it is permanent, like an unknown user.
+		 */
+		log_info(s->id, "rcpt_refused", "to=%s reason=unknown_user detail=\"%s\"", to,
+		         rc == STORE_EINVAL ? job->err : "");
+		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
+		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
+		           job->address);
+	} else if (rc != 0) {
+		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
+		          store_strerror(rc), job->err);
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "<%s>: Temporary lookup failure", job->address);
+	} else if (resolve__relay_denied(s, job)) {
+		log_info(s->id, "rcpt_refused", "to=%s reason=relay", to);
+		smtp_session_reject(s, SMTP_REJECT_RELAY);
+		smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", job->address);
+	} else if ((rc = resolve__add(s->txn, job)) != 0) {
+		log_error(s->id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+	} else {
+		smtp_txn_add_rcpt(s->txn, job->address);
+		s->env->metrics.recipients++;
+		log_info(s->id, "rcpt", "id=%s to=%s destinations=%zu", s->txn->id, to, job->count);
+		smtp_reply(s, 250, "2.1.5", "Ok");
+	}
+	resolve__free(job);
+	smtp_session_command_done(s);
+}
+
+static bool envelope__check_rcpt(struct smtp_session *s, struct smtp_refusal *r)
+{
+	if (s->txn == NULL) {
+		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need MAIL command",
+		                            SMTP_REJECT_SEQUENCE };
+		return false;
+	}
+	if (s->txn->body != SMTP_TXN_BODY_NONE) {
+		/* RFC 3030 2: once BDAT has started, the envelope is closed. */
+		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: RCPT after BDAT",
+		                            SMTP_REJECT_SEQUENCE };
+		return false;
+	}
+	return true;
+}
+
+void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
+{
+	struct smtp_refusal refusal;
+	struct smtp_rcpt rcpt;
+
+	if (!envelope__check_rcpt(s, &refusal)) {
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+	enum smtp_parse_result pr = smtp_parse_rcpt(args, len, s->txn->smtputf8, &rcpt);
+	if (pr != SMTP_PARSE_OK) {
+		const struct smtp_parse_error *e = smtp_parse_error(pr);
+
+		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
+		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		return;
+	}
+	s->txn->rcpt_attempts++;
+	if (s->txn->rcpts >= s->env->cfg->max_recipients) {
+		/* RFC 5321 4.5.3.1.10: 452 (not 552) so the client sends the rest later. */
+		smtp_session_reject(s, SMTP_REJECT_RCPT_LIMIT);
+		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
+
+	struct resolve_job *job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		return;
+	}
+	job->db_path = s->env->cfg->db;
+	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0 ||
+	    smtp_session_queue_work(s, resolve__work, resolve__done, job) != 0) {
+		resolve__free(job);
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+	}
+}

@@ -1,0 +1,46 @@
+/* smtp_metrics.c - names of the SMTP daemon's counters; see smtp_metrics.h. */
+#include "smtp_metrics.h"
+
+#include <stdio.h>
+
+static const char *const reject_names[SMTP_REJECT_COUNT] = {
+	[SMTP_REJECT_SYNTAX] = "syntax",
+	[SMTP_REJECT_SEQUENCE] = "sequence",
+	[SMTP_REJECT_LINE_TOO_LONG] = "line_too_long",
+	[SMTP_REJECT_AUTH_REQUIRED] = "auth_required",
+	[SMTP_REJECT_TLS_REQUIRED] = "tls_required",
+	[SMTP_REJECT_SENDER] = "sender",
+	[SMTP_REJECT_RELAY] = "relay",
+	[SMTP_REJECT_UNKNOWN_USER] = "unknown_user",
+	[SMTP_REJECT_RCPT_LIMIT] = "rcpt_limit",
+	[SMTP_REJECT_SIZE] = "size",
+	[SMTP_REJECT_TEMPFAIL] = "tempfail",
+	[SMTP_REJECT_TOO_MANY_ERRORS] = "too_many_errors",
+	[SMTP_REJECT_TIMEOUT] = "timeout",
+};
+
+const char *smtp_metrics_reject_name(enum smtp_reject reason)
+{
+	if ((unsigned)reason >= SMTP_REJECT_COUNT)
+		return "unknown";
+	return reject_names[reason];
+}
+
+void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx)
+{
+	emit(ctx, "smtp_connections_total", m->connections);
+	emit(ctx, "smtp_sessions_open", m->sessions_open);
+	emit(ctx, "smtp_tls_handshakes_total", m->tls_handshakes);
+	emit(ctx, "smtp_messages_total", m->messages);
+	emit(ctx, "smtp_message_bytes_total", m->message_bytes);
+	emit(ctx, "smtp_recipients_total", m->recipients);
+	emit(ctx, "smtp_commit_batches_total", m->commit_batches);
+	emit(ctx, "smtp_auth_successes_total", m->auth_successes);
+	emit(ctx, "smtp_auth_failures_total", m->auth_failures);
+	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "smtp_rejections_total{reason=\"%s\"}", reject_names[i]);
+		emit(ctx, name, m->rejections[i]);
+	}
+}

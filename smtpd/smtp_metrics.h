@@ -1,0 +1,60 @@
+/*
+ * smtp_metrics.h - counters of the SMTP daemon.
+ *
+ * One struct per process, owned by main.c and handed to the sessions in
+ * struct smtp_env. Every counter is incremented on the loop thread only
+ * (sessions run there; results of off-loop work are counted in their done
+ * callbacks), so plain integers suffice. Readers (the log line at exit,
+ * later the metrics listener) also run on the loop.
+ *
+ * Counters only ever grow, except `sessions_open`, a gauge.
+ */
+#ifndef SMTP_METRICS_H
+#define SMTP_METRICS_H
+
+#include <stdint.h>
+
+/* Why a command or message was refused; one counter each. */
+enum smtp_reject {
+	SMTP_REJECT_SYNTAX,        /* 500/501/555: unparsable command or argument */
+	SMTP_REJECT_SEQUENCE,      /* 503: command out of order */
+	SMTP_REJECT_LINE_TOO_LONG, /* 500 5.5.2 */
+	SMTP_REJECT_AUTH_REQUIRED, /* 530 on the submission listeners */
+	SMTP_REJECT_TLS_REQUIRED,  /* 538: AUTH before TLS */
+	SMTP_REJECT_SENDER,        /* 553: sender not owned by the authenticated user */
+	SMTP_REJECT_RELAY,         /* 554 5.7.1 relay access denied */
+	SMTP_REJECT_UNKNOWN_USER,  /* 550 5.1.1 */
+	SMTP_REJECT_RCPT_LIMIT,    /* 452 4.5.3 too many recipients */
+	SMTP_REJECT_SIZE,          /* 552 5.3.4 message too big */
+	SMTP_REJECT_TEMPFAIL,      /* 451/452: our own failure (store, disk) */
+	SMTP_REJECT_TOO_MANY_ERRORS, /* 421 hang-up after the error limit */
+	SMTP_REJECT_TIMEOUT,       /* 421 4.4.2 idle timeout */
+	SMTP_REJECT_COUNT
+};
+
+struct smtp_metrics {
+	uint64_t connections;        /* sessions opened since start */
+	uint64_t sessions_open;      /* gauge: sessions open now */
+	uint64_t tls_handshakes;     /* STARTTLS upgrades and implicit TLS sessions */
+	uint64_t messages;           /* messages committed (250 sent after DATA/BDAT LAST) */
+	uint64_t message_bytes;      /* client octets of those messages (trace headers excluded) */
+	uint64_t recipients;         /* RCPT commands accepted */
+	uint64_t commit_batches;     /* store_deliver_batch calls that carried our messages */
+	uint64_t auth_successes;
+	uint64_t auth_failures;
+	uint64_t rejections[SMTP_REJECT_COUNT];
+};
+
+/* A stable snake_case name for a reject reason, for logs and metric labels. */
+const char *smtp_metrics_reject_name(enum smtp_reject reason);
+
+/*
+ * Calls emit once per counter with a stable name ("smtp_messages_total",
+ * "smtp_rejections_total{reason=\"relay\"}") and its value, in a fixed
+ * order. The names follow Prometheus' text format so the metrics listener
+ * can print them as they come.
+ */
+typedef void smtp_metrics_emit_fn(void *ctx, const char *name, uint64_t value);
+void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx);
+
+#endif

@@ -1,0 +1,361 @@
+/*
+ * smtp_session.c - the session's life (open, input, TLS, timeout,
+ * shutdown, close), its state, and command dispatch through one static
+ * table. The commands themselves live in smtp_cmd.c, smtp_envelope.c,
+ * smtp_body.c and smtp_auth.c.
+ */
+#include "smtp_session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "smtp_parse.h"
+#include "smtp_session_private.h"
+#include "smtp_txn.h"
+
+static struct smtp_env *session_env;
+
+void smtp_session_setup(struct smtp_env *env)
+{
+	session_env = env;
+}
+
+/*
+ * Command flags. Checks that every command shares are made here, before
+ * the handler runs; BDAT makes them itself (smtp_session_check) because a
+ * refused BDAT must still read its chunk.
+ */
+#define CMD_NEEDS_HELO 0x01 /* 503 before EHLO/HELO (RFC 5321 4.1.4) */
+#define CMD_NEEDS_AUTH 0x02 /* 530 on the submission roles before AUTH (RFC 4954 6, RFC 6409 4.3) */
+#define CMD_SELF_CHECK 0x04 /* the handler calls smtp_session_check itself */
+
+struct command_def {
+	smtp_cmd_fn *handler;
+	unsigned flags;
+};
+
+/* Indexed by enum smtp_verb; SMTP_VERB_UNKNOWN never reaches the table. */
+static const struct command_def commands[SMTP_VERB_COUNT] = {
+	[SMTP_VERB_EHLO] = { smtp_cmd_ehlo, 0 },
+	[SMTP_VERB_HELO] = { smtp_cmd_helo, 0 },
+	[SMTP_VERB_MAIL] = { smtp_cmd_mail, CMD_NEEDS_HELO | CMD_NEEDS_AUTH },
+	[SMTP_VERB_RCPT] = { smtp_cmd_rcpt, CMD_NEEDS_HELO },
+	[SMTP_VERB_DATA] = { smtp_cmd_data, CMD_NEEDS_HELO },
+	[SMTP_VERB_BDAT] = { smtp_cmd_bdat, CMD_NEEDS_HELO | CMD_SELF_CHECK },
+	[SMTP_VERB_RSET] = { smtp_cmd_rset, 0 },
+	[SMTP_VERB_NOOP] = { smtp_cmd_noop, 0 },
+	[SMTP_VERB_QUIT] = { smtp_cmd_quit, 0 },
+	[SMTP_VERB_VRFY] = { smtp_cmd_vrfy, 0 },
+	[SMTP_VERB_EXPN] = { smtp_cmd_expn, 0 },
+	[SMTP_VERB_HELP] = { smtp_cmd_help, 0 },
+	[SMTP_VERB_STARTTLS] = { smtp_cmd_starttls, 0 },
+	[SMTP_VERB_AUTH] = { smtp_cmd_auth, CMD_NEEDS_HELO },
+};
+
+static const char *const state_names[] = {
+	[SMTP_STATE_INIT] = "init",
+	[SMTP_STATE_READY] = "ready",
+	[SMTP_STATE_MAIL] = "mail",
+	[SMTP_STATE_DATA] = "data",
+	[SMTP_STATE_BDAT] = "bdat",
+	[SMTP_STATE_AUTH] = "auth",
+	[SMTP_STATE_CLOSING] = "closing",
+};
+
+static const char *const role_names[] = {
+	[SMTP_ROLE_MX] = "mx",
+	[SMTP_ROLE_SUBMISSION] = "submission",
+	[SMTP_ROLE_SMTPS] = "smtps",
+};
+
+void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug(s->id, "state", "from=%s to=%s", state_names[s->state], state_names[state]);
+	s->state = state;
+}
+
+void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason)
+{
+	s->env->metrics.rejections[reason]++;
+}
+
+bool smtp_session_needs_auth(const struct smtp_session *s)
+{
+	return s->role == SMTP_ROLE_SUBMISSION || s->role == SMTP_ROLE_SMTPS;
+}
+
+void smtp_session_reset_txn(struct smtp_session *s)
+{
+	smtp_txn_free(&s->txn);
+	if (s->state == SMTP_STATE_MAIL || s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
+		smtp_session_enter_state(s, SMTP_STATE_READY);
+}
+
+/* A BDAT transaction is under way: more chunks may follow its replies. */
+static bool session__in_bdat(const struct smtp_session *s)
+{
+	return s->txn != NULL && s->txn->body == SMTP_TXN_BODY_BDAT;
+}
+
+/* RFC 5321 3.8: on shutdown a server replies 421 to the next command and closes. */
+static void session__shutdown_reply(struct smtp_session *s)
+{
+	smtp_reply(s, 421, "4.3.2", "%s Service shutting down, closing transmission channel",
+	           s->env->cfg->hostname);
+	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+}
+
+void smtp_session_command_done(struct smtp_session *s)
+{
+	s->busy = false;
+	if (smtp_reply_blocked(s))
+		return;
+	if (s->stopping && !session__in_bdat(s)) {
+		session__shutdown_reply(s);
+		return;
+	}
+	conn_resume(s->conn);
+}
+
+void smtp_session_wait(struct smtp_session *s)
+{
+	s->busy = true;
+	conn_pause(s->conn);
+}
+
+int smtp_session_queue_work(struct smtp_session *s, conn_work_fn *work, conn_done_fn *done,
+                            void *arg)
+{
+	int rc = conn_queue_work(s->conn, work, done, arg);
+
+	if (rc == 0) {
+		smtp_session_wait(s);
+	} else {
+		log_error(s->id, "queue_work_failed", "rc=%d", rc);
+	}
+	return rc;
+}
+
+bool smtp_session_check(struct smtp_session *s, enum smtp_verb verb, struct smtp_refusal *r)
+{
+	unsigned flags = commands[verb].flags;
+
+	if ((flags & CMD_NEEDS_HELO) && s->state == SMTP_STATE_INIT) {
+		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: send HELO/EHLO first",
+		                            SMTP_REJECT_SEQUENCE };
+		return false;
+	}
+	if ((flags & CMD_NEEDS_AUTH) && smtp_session_needs_auth(s) && !s->authenticated) {
+		*r = (struct smtp_refusal){ 530, "5.7.0", "Authentication required",
+		                            SMTP_REJECT_AUTH_REQUIRED };
+		return false;
+	}
+	return true;
+}
+
+void smtp_session_refuse(struct smtp_session *s, const struct smtp_refusal *r)
+{
+	smtp_session_reject(s, r->reason);
+	smtp_reply(s, r->code, r->esc, "%s", r->text);
+}
+
+/* The longest line this command may have, CRLF included (RFC 5321 4.5.3.1.4). */
+static size_t session__line_limit(enum smtp_verb verb)
+{
+	switch (verb) {
+	case SMTP_VERB_MAIL:
+		return SMTP_MAIL_LINE_MAX;
+	case SMTP_VERB_AUTH:
+		return SMTP_AUTH_LINE_MAX + 2;
+	default:
+		return SMTP_COMMAND_LINE_MAX;
+	}
+}
+
+static void session__log_command(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	char arg[256];
+
+	/* AUTH arguments carry credentials (RFC 4954 initial response): never logged. */
+	if (cmd->verb == SMTP_VERB_AUTH || cmd->arg_len == 0) {
+		log_debug(s->id, "command", "verb=%s", smtp_verb_name(cmd->verb));
+		return;
+	}
+	log_debug(s->id, "command", "verb=%s arg=%s", smtp_verb_name(cmd->verb),
+	          log_escape(arg, sizeof(arg), cmd->arg, cmd->arg_len));
+}
+
+static void session__line_too_long(struct smtp_session *s)
+{
+	const struct smtp_parse_error *e = smtp_parse_error(SMTP_PARSE_LINE_TOO_LONG);
+
+	smtp_session_reject(s, SMTP_REJECT_LINE_TOO_LONG);
+	smtp_reply(s, e->code, e->enh, "%s", e->text);
+}
+
+static void session__command(struct smtp_session *s, const char *line, size_t len, bool too_long)
+{
+	struct smtp_command cmd;
+	struct smtp_refusal refusal;
+	enum smtp_parse_result r = smtp_parse_command(line, len, &cmd);
+
+	if (too_long || (cmd.verb == SMTP_VERB_UNKNOWN && len + 2 > SMTP_COMMAND_LINE_MAX) ||
+	    (cmd.verb != SMTP_VERB_UNKNOWN && len + 2 > session__line_limit(cmd.verb))) {
+		session__line_too_long(s);
+		return;
+	}
+	if (r != SMTP_PARSE_OK) {
+		const struct smtp_parse_error *e = smtp_parse_error(r);
+		char text[64];
+
+		/* An AUTH line may carry credentials even when it is malformed. */
+		log_debug(s->id, "bad_command", "verb=%s line=%s", smtp_verb_name(cmd.verb),
+		          cmd.verb == SMTP_VERB_AUTH ? "(masked)"
+		                                     : log_escape(text, sizeof(text), line, len));
+		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
+		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		return;
+	}
+	session__log_command(s, &cmd);
+	if (s->stopping && !(cmd.verb == SMTP_VERB_BDAT && session__in_bdat(s))) {
+		session__shutdown_reply(s);
+		return;
+	}
+	const struct command_def *def = &commands[cmd.verb];
+	if (!(def->flags & CMD_SELF_CHECK) && !smtp_session_check(s, cmd.verb, &refusal)) {
+		smtp_session_refuse(s, &refusal);
+		return;
+	}
+	def->handler(s, cmd.arg, cmd.arg_len);
+}
+
+/* ---- conn_handler callbacks ------------------------------------------ */
+
+static void session_open_cb(conn_t *conn)
+{
+	struct smtp_session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		log_error(conn_id(conn), "session_failed", "error=\"out of memory\"");
+		conn_close(conn);
+		return;
+	}
+	s->conn = conn;
+	s->id = conn_id(conn);
+	s->env = session_env;
+	s->role = (enum smtp_role)conn_role(conn);
+	s->state = SMTP_STATE_INIT;
+	conn_set_data(conn, s);
+	conn_set_line_max(conn, SMTP_AUTH_LINE_MAX);
+	conn_set_idle_timeout(conn, s->env->cfg->idle_timeout);
+	s->env->metrics.connections++;
+	s->env->metrics.sessions_open++;
+	if (conn_tls_active(conn))
+		s->env->metrics.tls_handshakes++;
+	log_info(s->id, "session_start", "role=%s", role_names[s->role]);
+	/* RFC 5321 4.2: the greeting has no enhanced status code (RFC 2034 applies after EHLO). */
+	smtp_reply(s, 220, NULL, "%s ESMTP ready", s->env->cfg->hostname);
+}
+
+static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	(void)crlf; /* a bare LF ends a command line too (RFC 5321 2.3.8 leniency); DATA is strict */
+	if (s == NULL || s->state == SMTP_STATE_CLOSING || s->reply.closing)
+		return;
+	if (s->state == SMTP_STATE_AUTH) {
+		if (too_long) {
+			/* RFC 4954 4: the exchange is over. */
+			smtp_auth_reset(s);
+			smtp_session_reject(s, SMTP_REJECT_LINE_TOO_LONG);
+			smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
+			return;
+		}
+		smtp_auth_response(s, line, len);
+		return;
+	}
+	session__command(s, line, len, too_long);
+}
+
+static void session_data_cb(conn_t *conn, const char *buf, size_t len)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	if (s == NULL || s->reply.closing)
+		return;
+	/* Bytes after the end of the body are pipelined commands: leave them
+	 * to the connection, now back in line mode. */
+	conn_data_consumed(conn, smtp_body_input(s, buf, len));
+}
+
+static void session_tls_ready_cb(conn_t *conn)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	/* RFC 3207 4.2: forget everything learnt before TLS: EHLO, transaction, login. */
+	smtp_session_reset_txn(s);
+	smtp_auth_reset(s);
+	s->esmtp = false;
+	s->helo[0] = '\0';
+	s->helo_valid = false;
+	smtp_session_enter_state(s, SMTP_STATE_INIT);
+	s->env->metrics.tls_handshakes++;
+	log_info(s->id, "tls", "version=%s cipher=%s", conn_tls_version(conn), conn_tls_cipher(conn));
+}
+
+static void session_timeout_cb(conn_t *conn)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	log_info(s->id, "timeout", "state=%s", state_names[s->state]);
+	smtp_session_reject(s, SMTP_REJECT_TIMEOUT);
+	smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->env->cfg->hostname);
+	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+	conn_close(conn);
+}
+
+static void session_shutdown_cb(conn_t *conn)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	s->stopping = true;
+	/*
+	 * A message being received or committed is finished first, and a BDAT
+	 * transaction may send its remaining chunks: smtp_session_command_done
+	 * says 421 afterwards. Everyone else is idle and hears it now.
+	 */
+	if (s->busy || s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT ||
+	    session__in_bdat(s) || smtp_reply_blocked(s))
+		return;
+	session__shutdown_reply(s);
+}
+
+static void session_close_cb(conn_t *conn, const char *reason)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	if (s == NULL)
+		return;
+	log_info(s->id, "session_end", "errors=%u txns=%u auth_failures=%u", s->reply.errors,
+	         s->txn_seq, s->auth_failures);
+	smtp_txn_free(&s->txn);
+	smtp_auth_reset(s);
+	s->env->metrics.sessions_open--;
+	conn_set_data(conn, NULL);
+	free(s);
+}
+
+const struct conn_handler smtp_session_handler = {
+	.open = session_open_cb,
+	.line = session_line_cb,
+	.data = session_data_cb,
+	.drain = NULL,
+	.tls_ready = session_tls_ready_cb,
+	.timeout = session_timeout_cb,
+	.shutdown = session_shutdown_cb,
+	.close = session_close_cb,
+};

@@ -1,0 +1,36 @@
+/*
+ * smtp_session.h - the SMTP server session (RFC 5321 with ESMTP extensions
+ * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING, SMTPUTF8,
+ * STARTTLS and AUTH) as a conn_handler.
+ *
+ * main.c fills one struct smtp_env, calls smtp_session_setup() once, then
+ * opens listeners with &smtp_session_handler and a role from enum
+ * smtp_role. Everything else happens in the handler's callbacks on the loop
+ * thread. The env must outlive the loop.
+ */
+#ifndef SMTP_SESSION_H
+#define SMTP_SESSION_H
+
+#include "config.h"
+#include "conn.h"
+#include "smtp_metrics.h"
+
+/* The listener roles (conn_role). */
+enum smtp_role {
+	SMTP_ROLE_MX = 1,         /* smtp_listen: local recipients from anyone, no AUTH */
+	SMTP_ROLE_SUBMISSION = 2, /* submission_listen: AUTH required before MAIL (RFC 6409) */
+	SMTP_ROLE_SMTPS = 3,      /* smtps_listen: as submission, implicit TLS (RFC 8314) */
+};
+
+/* What every session shares: the read-only config and the counters. */
+struct smtp_env {
+	const struct mail_config *cfg;
+	struct smtp_metrics metrics;
+};
+
+/* Registers the env the sessions use. Call once before server_run(). */
+void smtp_session_setup(struct smtp_env *env);
+
+extern const struct conn_handler smtp_session_handler;
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * smtp_session_private.h - the session object shared by the files that
+ * implement the SMTP session: smtp_session.c (lifecycle, dispatch, state),
+ * smtp_cmd.c (EHLO, HELO, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS),
+ * smtp_envelope.c (MAIL, RCPT), smtp_body.c (DATA, BDAT, commit),
+ * smtp_auth.c (AUTH) and smtp_reply.c (every reply). Nothing outside
+ * smtpd/ includes it.
+ *
+ * All of it runs on the loop thread. Off-loop work (recipient resolution,
+ * password checks, commits) pauses the connection's input while it runs,
+ * so commands are handled strictly one after the other even when the
+ * client pipelines them (RFC 2920), and at most one piece of work is in
+ * flight per session (s->busy).
+ */
+#ifndef SMTP_SESSION_PRIVATE_H
+#define SMTP_SESSION_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "smtp_address.h"
+#include "smtp_parse.h"
+#include "smtp_metrics.h"
+#include "smtp_reply.h"
+#include "smtp_session.h"
+#include "smtp_txn.h"
+
+/*
+ * RFC 4954 4: an AUTH command line with its initial response, and each
+ * SASL response line, may be up to 12288 octets. This is the connection's
+ * line limit; other command lines are held to SMTP_COMMAND_LINE_MAX and
+ * SMTP_MAIL_LINE_MAX (smtp_parse.h) by the session.
+ */
+#define SMTP_AUTH_LINE_MAX 12288
+
+/* RFC 5321 4.1.1.1: the EHLO/HELO argument is a domain or address literal. */
+#define SMTP_HELO_MAX 255
+
+/*
+ * The session states. Input is commands in INIT, READY and MAIL; message
+ * bytes (raw mode) in DATA and BDAT; one SASL response line in AUTH.
+ * Change only through smtp_session_enter_state(), which logs.
+ */
+enum smtp_state {
+	SMTP_STATE_INIT,    /* connected (or just after STARTTLS): no EHLO/HELO yet */
+	SMTP_STATE_READY,   /* greeted, no mail transaction */
+	SMTP_STATE_MAIL,    /* MAIL accepted: RCPT, DATA, BDAT expected */
+	SMTP_STATE_DATA,    /* reading the DATA body up to <CRLF>.<CRLF> */
+	SMTP_STATE_BDAT,    /* reading the octets of one BDAT chunk */
+	SMTP_STATE_AUTH,    /* waiting for a SASL response line */
+	SMTP_STATE_CLOSING, /* final reply sent: input is ignored */
+};
+
+struct smtp_sasl; /* smtp_auth.c: the SASL exchange in progress */
+
+/* A reply that refuses a command, with the reason it is counted under. Static texts. */
+struct smtp_refusal {
+	int code;
+	const char *esc;
+	const char *text;
+	enum smtp_reject reason;
+};
+
+/*
+ * One BDAT chunk (RFC 3030 2). Its octets are read whatever the verdict
+ * on the command: a refused chunk is read and dropped, and the refusal is
+ * the reply once it is complete, so the client and we stay in step.
+ */
+struct smtp_chunk {
+	uint64_t remaining;          /* octets still to read */
+	bool last;                   /* BDAT ... LAST */
+	bool discard;                /* refused: drop the octets, then send `refusal` */
+	bool reset_after;            /* the refusal ends the transaction (552) */
+	enum smtp_state resume;      /* the state to return to when the chunk is read */
+	struct smtp_refusal refusal;
+};
+
+/* The addresses an authenticated user may send as (store_user_sender_addresses). */
+struct smtp_senders {
+	char (*addr)[SMTP_MAILBOX_MAX + 1];
+	size_t count;
+};
+
+struct smtp_session {
+	conn_t *conn;
+	uint64_t id;
+	struct smtp_env *env;
+	enum smtp_role role;
+	enum smtp_state state;
+
+	/* Greeting: cleared by STARTTLS (RFC 3207 4.2). */
+	bool esmtp;                      /* EHLO, not HELO: enhanced status codes on replies */
+	char helo[SMTP_HELO_MAX + 1];    /* the EHLO/HELO argument, as sent (printable ASCII) */
+	bool helo_valid;                 /* ... and it is a Domain or address-literal */
+
+	/* Authentication: cleared by STARTTLS. */
+	bool authenticated;
+	char auth_user[256];             /* the login's address as stored (struct store_user) */
+	struct smtp_senders senders;
+	unsigned auth_failures;
+	struct smtp_sasl *sasl;          /* while state is AUTH or the check runs */
+
+	/* Replies (smtp_reply.c). */
+	struct smtp_reply_state reply;
+
+	/* The mail transaction, from MAIL to the end of its DATA/BDAT LAST or RSET. */
+	struct smtp_txn *txn;
+	unsigned txn_seq;
+	struct smtp_chunk chunk;         /* the BDAT chunk being read (state BDAT) */
+
+	bool busy;                       /* off-loop work for the current command is in flight */
+	bool stopping;                   /* SIGTERM: close after the transaction under way */
+};
+
+/* ---- smtp_session.c -------------------------------------------------- */
+
+/* The only way to change s->state; logs the transition at debug level. */
+void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state);
+
+/*
+ * Call when the command that paused input is answered: resumes input
+ * unless a delayed reply or a close is pending, and sends the shutdown
+ * 421 if SIGTERM arrived meanwhile. May close the connection (the session
+ * stays valid until the close callback).
+ */
+void smtp_session_command_done(struct smtp_session *s);
+
+/* Marks the session busy with off-loop work and pauses input until smtp_session_command_done. */
+void smtp_session_wait(struct smtp_session *s);
+
+/* Starts off-loop work for the current command with input paused (see conn_queue_work). */
+int smtp_session_queue_work(struct smtp_session *s, conn_work_fn *work, conn_done_fn *done,
+                            void *arg);
+
+/* Ends the transaction (RSET, end of DATA, STARTTLS) and returns to READY. */
+void smtp_session_reset_txn(struct smtp_session *s);
+
+/* Counts a refusal in the metrics. */
+void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason);
+
+
+/*
+ * The checks every command of this verb shares (EHLO first, AUTH first on
+ * the submission roles). Returns true when they pass, else false with the
+ * refusal in *r. The dispatcher runs them, except for BDAT (it must read
+ * its chunk whatever the answer).
+ */
+bool smtp_session_check(struct smtp_session *s, enum smtp_verb verb, struct smtp_refusal *r);
+
+/* Counts and sends a refusal. */
+void smtp_session_refuse(struct smtp_session *s, const struct smtp_refusal *r);
+
+/* True on the roles that require AUTH before MAIL (submission, smtps). */
+bool smtp_session_needs_auth(const struct smtp_session *s);
+
+/* ---- command handlers ------------------------------------------------ */
+
+/*
+ * Every handler gets the argument text after the verb and its separating
+ * space (possibly empty, not NUL-terminated, may contain any byte) and
+ * must send exactly one reply, now or from the done callback of the
+ * off-loop work it starts.
+ */
+typedef void smtp_cmd_fn(struct smtp_session *s, const char *args, size_t len);
+
+smtp_cmd_fn smtp_cmd_ehlo, smtp_cmd_helo, smtp_cmd_rset, smtp_cmd_noop, smtp_cmd_quit,
+	smtp_cmd_vrfy, smtp_cmd_expn, smtp_cmd_help, smtp_cmd_starttls;
+smtp_cmd_fn smtp_cmd_mail, smtp_cmd_rcpt;
+smtp_cmd_fn smtp_cmd_data, smtp_cmd_bdat;
+smtp_cmd_fn smtp_cmd_auth;
+
+/* ---- smtp_auth.c ----------------------------------------------------- */
+
+/* One SASL response line in state AUTH (never logged: it carries credentials). */
+void smtp_auth_response(struct smtp_session *s, const char *line, size_t len);
+/* Forgets the login and any exchange in progress (STARTTLS, close). */
+void smtp_auth_reset(struct smtp_session *s);
+/* True when AUTH is offered on this session now (EHLO keyword, AUTH command). */
+bool smtp_auth_offered(const struct smtp_session *s);
+
+/* ---- smtp_body.c ----------------------------------------------------- */
+
+/*
+ * Raw bytes in state DATA or BDAT. Returns the octets consumed: fewer than
+ * len when the body or chunk ended inside buf; the rest is the next
+ * command, and the connection is back in line mode.
+ */
+size_t smtp_body_input(struct smtp_session *s, const char *buf, size_t len);
+
+#endif

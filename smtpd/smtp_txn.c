@@ -1,0 +1,88 @@
+/* smtp_txn.c - the mail transaction object; see smtp_txn.h. */
+#include "smtp_txn.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int smtp_txn_new(uint64_t session_id, unsigned seq, const char *sender, bool smtputf8,
+                 const char *tmpdir, struct smtp_txn **txn_r)
+{
+	struct smtp_txn *txn = calloc(1, sizeof(*txn));
+
+	*txn_r = NULL;
+	if (txn == NULL)
+		return STORE_ENOMEM;
+	int rc = store_delivery_new(sender, tmpdir, &txn->delivery);
+	if (rc != STORE_OK) {
+		free(txn);
+		return rc;
+	}
+	snprintf(txn->id, sizeof(txn->id), "%" PRIx64 ".%u", session_id, seq);
+	snprintf(txn->sender, sizeof(txn->sender), "%s", sender);
+	txn->smtputf8 = smtputf8;
+	*txn_r = txn;
+	return 0;
+}
+
+void smtp_txn_free(struct smtp_txn **txn)
+{
+	if (*txn == NULL)
+		return;
+	store_delivery_free(&(*txn)->delivery);
+	free(*txn);
+	*txn = NULL;
+}
+
+void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt)
+{
+	if (txn->rcpts == 0)
+		snprintf(txn->first_rcpt, sizeof(txn->first_rcpt), "%s", rcpt);
+	txn->rcpts++;
+}
+
+int smtp_txn_add_local(struct smtp_txn *txn, const char *mailbox)
+{
+	return store_delivery_add_local(txn->delivery, mailbox);
+}
+
+int smtp_txn_add_remote(struct smtp_txn *txn, const char *address)
+{
+	int rc = store_delivery_add_remote(txn->delivery, address);
+
+	if (rc == STORE_OK)
+		txn->remote_rcpts++;
+	return rc;
+}
+
+static void txn__emit_cb(void *ctx, const char *buf, size_t len)
+{
+	struct smtp_txn *txn = ctx;
+
+	if (txn->write_err != 0 || txn->delivery == NULL)
+		return;
+	txn->write_err = store_delivery_write(txn->delivery, buf, len);
+}
+
+void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t max_size,
+                         const char *trace, size_t trace_len)
+{
+	txn->body = body;
+	smtp_data_init(&txn->data, body == SMTP_TXN_BODY_DATA ? SMTP_DATA_DOT : SMTP_DATA_BDAT,
+	               max_size, txn__emit_cb, txn);
+	txn__emit_cb(txn, trace, trace_len);
+}
+
+size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len)
+{
+	return smtp_data_feed(&txn->data, buf, len);
+}
+
+store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn)
+{
+	store_delivery_t *d = txn->delivery;
+
+	txn->delivery = NULL;
+	return d;
+}

@@ -1,0 +1,82 @@
+/*
+ * smtp_txn.h - one mail transaction (RFC 5321 3.3): from an accepted MAIL
+ * to the end of its DATA / BDAT LAST, or RSET.
+ *
+ * It owns the store delivery being built: the envelope sender, the
+ * resolved destinations of every accepted RCPT, and the body as it
+ * streams in. When the body is complete the delivery is taken out
+ * (smtp_txn_take_delivery) and handed to the group commit; whatever
+ * happens next, smtp_txn_free() releases what is left. Loop thread only.
+ */
+#ifndef SMTP_TXN_H
+#define SMTP_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp_address.h"
+#include "smtp_data.h"
+#include "store.h"
+
+/* How the body arrives; a transaction uses one or the other (RFC 3030 2). */
+enum smtp_txn_body {
+	SMTP_TXN_BODY_NONE,
+	SMTP_TXN_BODY_DATA,
+	SMTP_TXN_BODY_BDAT,
+};
+
+struct smtp_txn {
+	char id[40];                         /* "<session id>.<n>": logs, Received, 250 reply */
+	char sender[SMTP_MAILBOX_MAX + 1];   /* "" for the null reverse-path */
+	bool smtputf8;                       /* MAIL ... SMTPUTF8 (RFC 6531) */
+	unsigned rcpts;                      /* accepted RCPT commands */
+	unsigned rcpt_attempts;              /* RCPT commands that got past the syntax check */
+	char first_rcpt[SMTP_MAILBOX_MAX + 1]; /* for "Received: ... for <rcpt>" when rcpts == 1 */
+	unsigned remote_rcpts;               /* destinations queued for relay */
+
+	enum smtp_txn_body body;
+	struct smtp_data data;               /* the body receiver, once body != NONE; data.size
+	                                      * counts client octets (trace headers excluded) */
+	int write_err;                       /* first store_delivery_write error, 0 if none */
+
+	store_delivery_t *delivery;          /* NULL once taken for the commit */
+};
+
+/*
+ * Starts a transaction for `sender` ("" for <>), with body spill files in
+ * tmpdir. Returns 0 or a negative enum store_err (out of memory).
+ */
+int smtp_txn_new(uint64_t session_id, unsigned seq, const char *sender, bool smtputf8,
+                 const char *tmpdir, struct smtp_txn **txn_r);
+
+/* Frees the transaction and its delivery if not taken; sets *txn to NULL. Safe on NULL. */
+void smtp_txn_free(struct smtp_txn **txn);
+
+/* Records an accepted RCPT (its canonical address, for logs and the Received header). */
+void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
+
+/* Adds one resolved destination; returns 0 or a negative enum store_err. */
+int smtp_txn_add_local(struct smtp_txn *txn, const char *mailbox);
+int smtp_txn_add_remote(struct smtp_txn *txn, const char *address);
+
+/*
+ * Starts the body: writes the trace header fields (not counted against
+ * max_size) and sets up the receiver (smtp_data.h) for DATA or BDAT.
+ * Write errors are kept in write_err.
+ */
+void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t max_size,
+                         const char *trace, size_t trace_len);
+
+/*
+ * Feeds wire octets to the receiver, which writes the stored form into the
+ * delivery (until it is too big or a write fails; see smtp_data.h).
+ * Returns the octets consumed: fewer than len only when a DATA
+ * terminator was among them (data.ended is then set).
+ */
+size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len);
+
+/* Hands the delivery over (for the commit); the transaction no longer owns it. */
+store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn);
+
+#endif
