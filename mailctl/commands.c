@@ -11,6 +11,7 @@ const struct mailctl_group mailctl_groups[] = {
 	{"queue", "outbound messages waiting for delivery"},
 	{"cert", "TLS certificates"},
 	{"db", "the database schema and its consistency"},
+	{"config", "the configuration file and its keys"},
 	{NULL, NULL},
 };
 
@@ -113,6 +114,13 @@ const struct mailctl_cmd mailctl_commands[] = {
 	{"db", "check", NULL, cmd_db_check, 0, 0, MAILCTL_STORE_READ,
 	 {NULL}, "",
 	 "check the database; status 1 on problems", NULL},
+
+	{"config", "check", NULL, cmd_config_check, 0, 0, MAILCTL_STORE_NONE,
+	 {NULL}, "",
+	 "validate the configuration (file and MAIL_* variables)", NULL},
+	{"config", "reference", NULL, cmd_config_reference, 0, 0, MAILCTL_STORE_NONE,
+	 {NULL}, "",
+	 "print every key with its default as a Markdown table", NULL},
 
 	{NULL, NULL, NULL, NULL, 0, 0, MAILCTL_STORE_NONE, {NULL}, NULL, NULL, NULL},
 };

@@ -168,6 +168,7 @@ mailctl_handler cmd_alias_add, cmd_alias_del, cmd_alias_list;
 mailctl_handler cmd_mailbox_list;
 mailctl_handler cmd_queue_list, cmd_queue_retry, cmd_queue_delete;
 mailctl_handler cmd_cert_selfsigned;
+mailctl_handler cmd_config_check, cmd_config_reference;
 mailctl_handler cmd_db_migrate, cmd_db_check;
 
 #endif
