@@ -80,6 +80,47 @@ static int password__equal(const char *a, const char *b)
 	return diff == 0;
 }
 
+/*
+ * Work factors a stored hash may ask for. A hash is attacker-influenced data
+ * (an import, a tampered database): "$2b$31$" would hold a worker thread for
+ * hours on every login attempt. The caps are well above what the methods'
+ * own defaults and common installations use.
+ */
+#define PASSWORD_BCRYPT_COST_MAX 13          /* libxcrypt's default is 5, Dovecot's 5-12 */
+#define PASSWORD_SHA_CRYPT_ROUNDS_MAX 1000000 /* default 5000; passlib uses 656000 */
+/* yescrypt parameters as crypt_gensalt writes them for costs 1-8: "j" flags,
+ * one character of N (log2), one of r. Cost 5 (the default, "j9T") takes ~60 ms;
+ * each step doubles it, so cost 8 ("jCT") is about half a second. */
+#define PASSWORD_YESCRYPT_N_CHARS "789ABC"
+#define PASSWORD_YESCRYPT_R_CHARS "5T"
+
+/* Returns 1 when the hash's work factor is within the caps (or it has none we know). */
+static int password__cost_ok(const char *hash)
+{
+	if (strncmp(hash, "$y$", 3) == 0) {
+		const char *p = hash + 3;
+		return p[0] == 'j' && p[1] != '\0' && strchr(PASSWORD_YESCRYPT_N_CHARS, p[1]) != NULL &&
+		       p[2] != '\0' && strchr(PASSWORD_YESCRYPT_R_CHARS, p[2]) != NULL && p[3] == '$';
+	}
+	if (strncmp(hash, "$2", 2) == 0 && hash[2] != '\0' && hash[3] == '$') {
+		const char *p = hash + 4;
+		if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9'))
+			return 0;
+		return (p[0] - '0') * 10 + (p[1] - '0') <= PASSWORD_BCRYPT_COST_MAX;
+	}
+	if ((strncmp(hash, "$5$", 3) == 0 || strncmp(hash, "$6$", 3) == 0) &&
+	    strncmp(hash + 3, "rounds=", 7) == 0) {
+		const char *p = hash + 10;
+		unsigned long rounds = 0;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			rounds = rounds * 10 + (unsigned long)(*p - '0');
+			if (rounds > PASSWORD_SHA_CRYPT_ROUNDS_MAX)
+				return 0;
+		}
+	}
+	return 1;
+}
+
 int password_verify(const char *password, const char *hash)
 {
 	assert(password != NULL);
@@ -89,7 +130,7 @@ int password_verify(const char *password, const char *hash)
 
 	int match = 0;
 	const char *result = NULL;
-	if (hash != NULL && crypt_checksalt(hash) == CRYPT_SALT_OK)
+	if (hash != NULL && crypt_checksalt(hash) == CRYPT_SALT_OK && password__cost_ok(hash))
 		result = crypt_r(password, hash, data);
 	if (password__failed(result))
 		/* Unknown user, disabled user or unusable hash: cost the same as a wrong password. */
@@ -193,7 +234,7 @@ int password_hash_valid(const char *hash)
 	 * Legacy methods (DES, MD5) are refused, as password_verify() refuses
 	 * them.
 	 */
-	if (hash == NULL || crypt_checksalt(hash) != CRYPT_SALT_OK)
+	if (hash == NULL || crypt_checksalt(hash) != CRYPT_SALT_OK || !password__cost_ok(hash))
 		return -1;
 	int shape = password__shape(hash);
 	if (shape < 0)

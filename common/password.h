@@ -28,7 +28,10 @@ int password_verify(const char *password, const char *hash);
  * Returns 0 when `hash` is a crypt(3) string libxcrypt accepts for
  * verification (crypt_checksalt), -1 otherwise. Used by imports.
  * Legacy methods (DES, MD5) and incomplete strings (a bare "$6$salt" or a
- * cut-off checksum) are refused. Fast for $y$, $6$, $5$ and $2b$ (a shape
+ * cut-off checksum) are refused, and so are work factors above caps that
+ * keep one login attempt under a second or so (bcrypt cost 13, yescrypt
+ * cost 8, 1,000,000 sha-crypt rounds): password_verify() treats those as
+ * unusable too. Fast for $y$, $6$, $5$ and $2b$ (a shape
  * check); other methods cost one hash computation.
  */
 int password_hash_valid(const char *hash);

@@ -4,6 +4,7 @@
  * mapping and commit fault injection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -346,8 +347,17 @@ static int open_sqlite(store_t *store, const char *path, int flags)
 	if (!(flags & STORE_OPEN_CREATE) && stat(path, &st) != 0 && errno == ENOENT)
 		return store__fail(store, STORE_ENOTFOUND, "%s: no such database file", path);
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
-	if (flags & STORE_OPEN_CREATE)
+	if (flags & STORE_OPEN_CREATE) {
 		oflags |= SQLITE_OPEN_CREATE;
+		/* The file holds password hashes and everyone's mail: create it
+		 * owner-only whatever the umask. SQLite gives the -wal and -shm
+		 * files the database file's mode. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return store__fail(store, errno == ENOSPC ? STORE_EIO : STORE_EINVAL,
+			                   "%s: %s", path, strerror(errno));
+		close(fd);
+	}
 	int rc = sqlite3_open_v2(path, &store->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		if (store->db == NULL)

@@ -98,6 +98,11 @@ static void test_invalid_hashes(void **state)
 		"$1$abc$Kb85XxsXB.VXinPhbS4431", /* MD5: legacy */
 		"abzlUXK5ed5rs",                  /* DES: legacy */
 		"$x$abc",
+		/* Well-formed but too costly: every login would hold a thread for minutes. */
+		"$2b$31$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q",
+		"$2b$14$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q",
+		"$y$jFT$yG8GG25qd8kDAkhkAfMKE/$KdUmDq5PwyILcLnbQ/djeFPFfi4KdUmDq5PwyIL",
+		"$6$rounds=999999999$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/",
 	};
 	for (size_t i = 0; i < N(invalid); i++) {
 		if (password_hash_valid(invalid[i]) != -1)
