@@ -40,10 +40,11 @@
 #define POP3_ERRORS_MAX 50
 
 /*
- * Command line limit, CRLF excluded. RFC 2449 4 limits commands to 255
- * octets, but the AUTH PLAIN initial response and SASL responses are
- * longer (RFC 5034 4 exempts them); a PLAIN response with a 255-octet
- * name and password is about 700 octets of base64.
+ * Line limit, CRLF excluded. RFC 2449 4 limits commands to 255 octets,
+ * but SASL responses may be longer (RFC 5034 4) and clients differ in
+ * when they send PLAIN as an initial response: a PLAIN response with a
+ * 255-octet name and password is about 700 octets of base64. One generous
+ * limit serves both; longer lines get "-ERR line too long".
  */
 #define POP3_LINE_MAX 1024
 
@@ -79,7 +80,7 @@ struct pop3_stream; /* pop3_retr.c */
 struct pop3_context {
 	const struct mail_config *cfg;
 	uv_loop_t *loop;
-	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 for ":session" */
+	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
 };
 
@@ -106,8 +107,7 @@ struct pop3_session {
 	/* AUTHORIZATION (pop3_auth.c) */
 	char user[POP3_MAILBOX_MAX]; /* the USER argument, waiting for PASS */
 	bool have_user;
-	const char *delayed_reply; /* failed-login reply sent after the delay */
-	bool delayed_close;
+	bool delayed_close; /* the delayed failure reply hangs up (max_auth_failures) */
 
 	/* TRANSACTION (pop3_mailbox.c) */
 	char mailbox[POP3_MAILBOX_MAX]; /* the user's canonical address, as stored */

@@ -10,6 +10,7 @@
 - pop3_install(): an Install with a domain and users, ready for pop3d.
 """
 
+import contextlib
 import itertools
 import os
 import sqlite3
@@ -80,6 +81,18 @@ def pop3_install(users=(ALICE, BOB), **config):
         inst.close()
         raise
     return inst
+
+
+@contextlib.contextmanager
+def running_pop3d(**config):
+    """pop3_install(**config) with pop3d started. At the end pop3d must stop
+    cleanly on SIGTERM (exit 0, which under ASan also means no leaks) and
+    must have logged no error."""
+    with pop3_install(**config) as inst:
+        inst.start("pop3d")
+        yield inst
+        assert inst.stop(inst.procs[0]) == 0
+        assert " level=error " not in inst.log("pop3d")
 
 
 _user_numbers = itertools.count(1)

@@ -10,18 +10,14 @@ import subprocess
 
 import pytest
 
-from pop3lib import PASSWORD, deliver, entry_ids, message, new_user, pop3_install
+from pop3lib import PASSWORD, deliver, entry_ids, message, new_user, pop3_install, running_pop3d
 
 
 @pytest.fixture(scope="module")
 def inst():
     """pop3d with the default policy: login needs TLS (STLS or pop3s)."""
-    inst = pop3_install()
-    inst.start("pop3d")
-    yield inst
-    assert inst.stop(inst.procs[0]) == 0
-    assert " level=error " not in inst.log("pop3d")
-    inst.close()
+    with running_pop3d() as inst:
+        yield inst
 
 
 def tls_context():
@@ -56,8 +52,7 @@ def check_session(pop, user, bodies, ids):
 
 
 def test_poplib_plaintext_user_pass():
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         inst.start("pop3d")
         bodies = [message(1), message(2, ".leading dot\r\n")]
         user, ids = maildrop(inst, bodies)
@@ -67,8 +62,6 @@ def test_poplib_plaintext_user_pass():
         assert pop.pass_(PASSWORD).startswith(b"+OK maildrop has 2 messages")
         check_session(pop, user, bodies, ids)
         assert entry_ids(inst, user) == [ids[0]]
-    finally:
-        inst.close()
 
 
 def test_poplib_stls(inst):

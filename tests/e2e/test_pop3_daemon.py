@@ -52,8 +52,7 @@ def test_runtime_errors_exit_1(tmp_path):
 
 
 def test_sigterm_exits_0_and_pop3s_needs_a_certificate():
-    inst = pop3_install(tls=False, allow_plaintext_auth="yes")
-    try:
+    with pop3_install(tls=False, allow_plaintext_auth="yes") as inst:
         # Without a certificate the implicit TLS listener is skipped, loudly.
         inst.config["pop3s_listen"] = "127.0.0.1:%d" % inst.port("pop3s")
         inst.write_config()
@@ -69,8 +68,6 @@ def test_sigterm_exits_0_and_pop3s_needs_a_certificate():
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
         assert inst.stop(proc, signal.SIGINT) == 0
         assert "event=pop3d_stop" in inst.log("pop3d")
-    finally:
-        inst.close()
 
 
 def test_runs_without_config_file(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 
 from mailtest import binary, free_port, wait_port
 from pop3lib import (PASSWORD, Pop3, deliver, entry_ids, message, new_user, pop3_install,
-                     rss_kib, sanitized, unstuff, wait_login)
+                     rss_kib, running_pop3d, sanitized, unstuff, wait_login)
 
 IN_USE = b"-ERR [IN-USE] maildrop is in use by another session\r\n"
 SHUTDOWN = b"-ERR [SYS/TEMP] server shutting down\r\n"
@@ -27,12 +27,8 @@ SHUTDOWN = b"-ERR [SYS/TEMP] server shutting down\r\n"
 
 @pytest.fixture(scope="module")
 def inst():
-    inst = pop3_install(allow_plaintext_auth="yes")
-    inst.start("pop3d")
-    yield inst
-    assert inst.stop(inst.procs[0]) == 0
-    assert " level=error " not in inst.log("pop3d")
-    inst.close()
+    with running_pop3d(allow_plaintext_auth="yes") as inst:
+        yield inst
 
 
 def maildrop(inst, n):
@@ -119,8 +115,7 @@ def test_snapshot_and_uidl_are_stable(inst):
 
 
 def test_idle_timeout_closes_without_update():
-    inst = pop3_install(allow_plaintext_auth="yes", idle_timeout=1)
-    try:
+    with pop3_install(allow_plaintext_auth="yes", idle_timeout=1) as inst:
         inst.start("pop3d")
         user, ids = maildrop(inst, 2)
         p = Pop3(inst.port("pop3"))
@@ -134,13 +129,33 @@ def test_idle_timeout_closes_without_update():
         assert entry_ids(inst, user) == ids
         p, r = wait_login(inst.port("pop3"), user)
         assert r.startswith(b"+OK maildrop has 2 messages")
-    finally:
-        inst.close()
+
+
+def test_slow_retr_is_not_idle():
+    """The idle timer measures inactivity: a client still reading a RETR
+    for longer than idle_timeout keeps its session."""
+    with running_pop3d(allow_plaintext_auth="yes", idle_timeout=1) as inst:
+        user = new_user(inst)
+        body = big_body(3 * 1024 * 1024)
+        deliver(inst, user, body)
+        p = Pop3(inst.port("pop3"))
+        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        assert p.login(user).startswith(b"+OK")
+        p.send("RETR 1\r\n")
+        data = bytearray()
+        t = time.monotonic()
+        while not data.endswith(b"\r\n.\r\n"):
+            chunk = p.sock.recv(64 * 1024)
+            assert chunk, "closed after %.1f s" % (time.monotonic() - t)
+            data += chunk
+            time.sleep(0.06)
+        assert time.monotonic() - t > 2.0
+        assert unstuff(bytes(data).split(b"\r\n", 1)[1]) == body
+        assert p.closed()  # and idle afterwards: closed without a word
 
 
 def test_shutdown_closes_sessions_without_deleting():
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         proc = inst.start("pop3d")
         user, ids = maildrop(inst, 2)
         idle = Pop3(inst.port("pop3"))
@@ -153,15 +168,12 @@ def test_shutdown_closes_sessions_without_deleting():
         assert idle.closed() and busy.closed()
         assert proc.wait(timeout=30) == 0
         assert entry_ids(inst, user) == ids
-    finally:
-        inst.close()
 
 
 def test_failed_delete_deletes_nothing():
     """A failing commit in UPDATE is -ERR [SYS/TEMP] and leaves the maildrop
     whole. Commits in this pop3d: 1 lease, 2 renewal at QUIT, 3 the delete."""
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         user, ids = maildrop(inst, 2)
         inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "3"})
         p = Pop3(inst.port("pop3"))
@@ -173,14 +185,11 @@ def test_failed_delete_deletes_nothing():
         # The lease was released all the same.
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK maildrop has 2 messages")
-    finally:
-        inst.close()
 
 
-def test_lease_expires_after_kill9_and_is_renewed_while_alive():
+def test_lease_expires_after_kill9():
     ttl = 3
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         env = {"MAIL_POP3_LEASE_TTL": str(ttl)}
         proc = inst.start("pop3d", env=env)
         user, ids = maildrop(inst, 1)
@@ -213,14 +222,11 @@ def test_lease_expires_after_kill9_and_is_renewed_while_alive():
         q2, r = wait_login(port, other, timeout=ttl + 5)
         assert r.startswith(b"+OK")
         assert inst.stop(proc2) == 0
-    finally:
-        inst.close()
 
 
 def test_lease_renewal_keeps_maildrop():
     ttl = 3
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         inst.start("pop3d", env={"MAIL_POP3_LEASE_TTL": str(ttl)})
         user, _ = maildrop(inst, 1)
         p = Pop3(inst.port("pop3"))
@@ -229,8 +235,6 @@ def test_lease_renewal_keeps_maildrop():
         assert Pop3(inst.port("pop3")).login(user) == IN_USE
         assert p.cmd("NOOP") == b"+OK\r\n"
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
-    finally:
-        inst.close()
 
 
 def big_body(size):
@@ -306,8 +310,7 @@ def test_large_message_slow_reader_keeps_memory_flat(inst):
 def test_newer_database_is_sys_perm():
     """RFC 3206 4: a database this pop3d cannot use needs the administrator:
     [SYS/PERM]; the session itself goes on."""
-    inst = pop3_install(allow_plaintext_auth="yes")
-    try:
+    with pop3_install(allow_plaintext_auth="yes") as inst:
         inst.start("pop3d")
         user, ids = maildrop(inst, 1)
         p = Pop3(inst.port("pop3"))
@@ -323,5 +326,3 @@ def test_newer_database_is_sys_perm():
         assert p.cmd("RETR 1") == b"+OK %d octets\r\n" % len(message(1))
         assert unstuff(p.multi()) == message(1)
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
-    finally:
-        inst.close()

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pop3lib import (ALICE, PASSWORD, Pop3, deliver, entry_ids, message, new_user, pop3_install,
-                     unstuff)
+                     running_pop3d, unstuff)
 
 GREETING = b"+OK mx.example.test POP3 server ready\r\n"
 CAPA_TAIL = b"AUTH-RESP-CODE\r\nEXPIRE NEVER\r\nIMPLEMENTATION mail-pop3d\r\n.\r\n"
@@ -18,23 +18,15 @@ CAPA_TAIL = b"AUTH-RESP-CODE\r\nEXPIRE NEVER\r\nIMPLEMENTATION mail-pop3d\r\n.\r
 @pytest.fixture(scope="module")
 def plain():
     """pop3d with plaintext login allowed (allow_plaintext_auth = yes)."""
-    inst = pop3_install(allow_plaintext_auth="yes")
-    inst.start("pop3d")
-    yield inst
-    assert inst.stop(inst.procs[0]) == 0
-    assert " level=error " not in inst.log("pop3d")
-    inst.close()
+    with running_pop3d(allow_plaintext_auth="yes") as inst:
+        yield inst
 
 
 @pytest.fixture(scope="module")
 def strict():
     """pop3d with the default policy: no login before TLS."""
-    inst = pop3_install()
-    inst.start("pop3d")
-    yield inst
-    assert inst.stop(inst.procs[0]) == 0
-    assert " level=error " not in inst.log("pop3d")
-    inst.close()
+    with running_pop3d() as inst:
+        yield inst
 
 
 def maildrop(inst, bodies):
@@ -122,8 +114,7 @@ def test_stls_injection_is_discarded(strict):
 
 
 def test_stls_unavailable_without_certificate():
-    inst = pop3_install(tls=False, allow_plaintext_auth="yes")
-    try:
+    with pop3_install(tls=False, allow_plaintext_auth="yes") as inst:
         inst.start("pop3d")
         p = Pop3(inst.port("pop3"))
         assert p.cmd("CAPA") == b"+OK capability list follows\r\n"
@@ -131,8 +122,6 @@ def test_stls_unavailable_without_certificate():
         assert p.cmd("STLS") == b"-ERR TLS is not available\r\n"
         assert p.cmd("QUIT") == b"+OK signing off\r\n"
         assert p.closed()
-    finally:
-        inst.close()
 
 
 # ---- AUTHORIZATION errors ---------------------------------------------------
@@ -212,8 +201,8 @@ def test_auth_plain(plain):
         b"-ERR [AUTH] authentication failed\r\n"
     # Continuation form, with the authzid equal to the authcid.
     assert p.cmd("auth plain") == b"+ \r\n"
-    assert p.cmd(plain_b64(user, user, PASSWORD)) == b"+OK maildrop has 1 messages (%d octets)\r\n" \
-        % len(message(1))
+    assert p.cmd(plain_b64(user, user, PASSWORD)) == \
+        b"+OK maildrop has 1 messages (%d octets)\r\n" % len(message(1))
     assert p.cmd("AUTH PLAIN") == b"-ERR AUTH not valid in the TRANSACTION state\r\n"
 
 
@@ -226,9 +215,8 @@ def test_auth_plain_initial_response(plain):
 
 def test_failed_logins_are_delayed_and_limited():
     delay = 1.0
-    inst = pop3_install(allow_plaintext_auth="yes", auth_failure_delay_ms=int(delay * 1000),
-                        max_auth_failures=3)
-    try:
+    with pop3_install(allow_plaintext_auth="yes", auth_failure_delay_ms=int(delay * 1000),
+                      max_auth_failures=3) as inst:
         inst.start("pop3d")
         p = Pop3(inst.port("pop3"))
         for user in (ALICE, "ghost@example.test"):
@@ -248,8 +236,6 @@ def test_failed_logins_are_delayed_and_limited():
         log = inst.log("pop3d")
         assert PASSWORD not in log and "wrong" not in log
         assert plain_b64("", ALICE, "wrong") not in log
-    finally:
-        inst.close()
 
 
 # ---- TRANSACTION ------------------------------------------------------------------
