@@ -98,8 +98,6 @@ int main(int argc, char **argv)
 	}
 
 	struct server *srv = NULL;
-	if (prepare_store(&cfg) != 0)
-		return EXIT_RUNTIME;
 	if (server_new(&srv, &cfg, "pop3d", err, sizeof(err)) != 0 ||
 	    pop3_init(&cfg, server_loop(srv), err, sizeof(err)) != 0 ||
 	    listen_all(srv, &cfg, err, sizeof(err)) != 0 ||
@@ -107,6 +105,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pop3d: %s\n", err);
 		if (srv != NULL)
 			server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	/* As the service user, so the files SQLite creates belong to it. */
+	if (prepare_store(&cfg) != 0) {
+		server_free(&srv);
 		return EXIT_RUNTIME;
 	}
 	log_info(0, "pop3d_start", "db=%s", cfg.db);

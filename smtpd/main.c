@@ -6,7 +6,6 @@
  * Exit codes: 0 after a clean shutdown, 1 on a runtime failure (database,
  * bind, TLS files), 2 on a usage or configuration error.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,15 +19,6 @@
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
-
-/*
- * libuv's thread pool runs every store call. A group commit keeps one
- * thread per waiting message busy (smtp_commit.h), so the pool bounds how
- * many messages can share one sync; libuv's default of 4 would cap batches
- * at 4. Each thread holds one database connection. An operator's
- * UV_THREADPOOL_SIZE wins.
- */
-#define SMTPD_THREADPOOL_SIZE "32"
 
 static void usage(FILE *out)
 {
@@ -135,9 +125,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	log_set_level((enum log_level)cfg.log_level);
-	signal(SIGPIPE, SIG_IGN);
-	setenv("UV_THREADPOOL_SIZE", SMTPD_THREADPOOL_SIZE, 0);
-
+	/* server_new ignores SIGPIPE and sizes libuv's thread pool (32 threads:
+	 * each message waiting in a group commit holds one, see smtp_commit.h). */
 	if (server_new(&srv, &cfg, "smtpd", err, sizeof(err)) != 0) {
 		fprintf(stderr, "smtpd: %s\n", err);
 		return EXIT_RUNTIME;
