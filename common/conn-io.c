@@ -5,9 +5,9 @@
  *
  * Input is delivered straight from the server's shared read buffer when
  * nothing is pending; only what cannot be delivered now (an incomplete
- * line, or everything after a pause, a mode switch to a paused state or
- * the end of the budget) is copied into the conn's own buffer, which is
- * freed again when it empties. So an idle connection holds no buffer.
+ * line, or the rest of a read after a pause, a full output queue or the
+ * end of the budget) is copied into the conn's own buffer, which is freed
+ * again when it empties. So an idle connection holds no buffer.
  */
 #include "conn-private.h"
 

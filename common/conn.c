@@ -34,7 +34,8 @@ static void timer_cb(uv_timer_t *t);
 
 void conn__set_state(struct conn *conn, enum conn_state state)
 {
-	log_debug(conn->id, "conn_state", "from=%s to=%s", state_names[conn->state], state_names[state]);
+	log_debug(conn->id, "conn_state", "from=%s to=%s", state_names[conn->state],
+	          state_names[state]);
 	conn->state = state;
 }
 
@@ -335,7 +336,14 @@ void *conn_data(const conn_t *conn)
 
 void conn_set_read_mode(conn_t *conn, enum conn_read_mode mode)
 {
+	if (conn->mode == mode)
+		return;
 	conn->mode = mode;
+	/* Bytes held back in the old mode (raw bytes a handler declined) may
+	 * be deliverable now, with no read to trigger it. Inside a delivery
+	 * loop this is a no-op: the loop itself goes on. */
+	if (conn->state == CONN_S_OPEN && conn->in_len > 0 && !conn->delivering)
+		server__ready_add(conn->srv, conn);
 }
 
 void conn_set_line_max(conn_t *conn, size_t max)

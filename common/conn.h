@@ -128,7 +128,12 @@ void conn_set_idle_timeout(conn_t *conn, unsigned seconds);
 
 /* ---- output ---------------------------------------------------------- */
 
-/* Queues bytes (copied). Never fails short of out-of-memory, which closes the conn. */
+/*
+ * Queues bytes (copied; encrypted first under TLS). Never fails short of
+ * out-of-memory, which closes the conn. Ignored after conn_close and
+ * between conn_starttls and handler->tls_ready, where bytes would corrupt
+ * the stream.
+ */
 void conn_write(conn_t *conn, const void *data, size_t len);
 void conn_printf(conn_t *conn, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Octets queued and not yet written to the socket. */

@@ -351,9 +351,10 @@ static int listen_one(struct server *srv, const char *addr, int role, bool impli
 		struct sockaddr_storage bound;
 		int len = sizeof(bound);
 		rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &len);
-		if (rc == 0)
-			l->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
-			                                           : ((struct sockaddr_in6 *)&bound)->sin6_port);
+		if (rc == 0 && bound.ss_family == AF_INET)
+			l->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+		else if (rc == 0)
+			l->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
 	}
 	if (rc < 0) {
 		snprintf(err, errlen, "listen %s: %s", addr, uv_strerror(rc));
@@ -448,7 +449,8 @@ void server_shutdown(struct server *srv)
 	if (srv->live == 0)
 		finish(srv);
 	else
-		uv_timer_start(&srv->stop_timer, stop_timer_cb, (uint64_t)srv->cfg.shutdown_timeout * 1000, 0);
+		uv_timer_start(&srv->stop_timer, stop_timer_cb,
+		               (uint64_t)srv->cfg.shutdown_timeout * 1000, 0);
 }
 
 static void reload_tls(struct server *srv)
@@ -545,7 +547,8 @@ int server_new(struct server **srv_r, const struct mail_config *cfg, const char 
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (cfg->tls_cert[0] != '\0' && tls_server_new(&srv->tls, cfg->tls_cert, cfg->tls_key, err, errlen) < 0)
+	if (cfg->tls_cert[0] != '\0' &&
+	    tls_server_new(&srv->tls, cfg->tls_cert, cfg->tls_key, err, errlen) < 0)
 		goto fail;
 
 	rc = uv_loop_init(&srv->loop);

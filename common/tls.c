@@ -171,7 +171,8 @@ static int creds_load(struct tls_server *ts, const char *cert_file, const char *
 	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_groups(&c->conf, groups);
 #else
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_curves(&c->conf, curves);
 #endif
 	mbedtls_ssl_conf_ciphersuites(&c->conf, ts->suites);

@@ -411,7 +411,8 @@ static int tc_starttls(struct tclient *c, char *subject, size_t len)
 		return -1;
 	mbedtls_ssl_conf_authmode(&t->conf, MBEDTLS_SSL_VERIFY_NONE);
 	mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
-	if (mbedtls_ssl_setup(&t->ssl, &t->conf) != 0 || mbedtls_ssl_set_hostname(&t->ssl, "localhost") != 0)
+	if (mbedtls_ssl_setup(&t->ssl, &t->conf) != 0 ||
+	    mbedtls_ssl_set_hostname(&t->ssl, "localhost") != 0)
 		return -1;
 	t->net.fd = c->fd;
 	mbedtls_ssl_set_bio(&t->ssl, &t->net, mbedtls_net_send, mbedtls_net_recv, NULL);
@@ -590,8 +591,10 @@ static void harness_run(struct harness *h, void (*client)(struct harness *h))
 	h->client = client;
 	if (server_new(&h->srv, &h->cfg, "test", err, sizeof(err)) != 0)
 		fail_msg("server_new: %s", err);
-	if (server_listen(h->srv, &addrs, ROLE_PLAIN, false, &handler, REJECT_LINE, err, sizeof(err)) != 0 ||
-	    server_listen(h->srv, &addrs, ROLE_TLS, true, &handler, REJECT_LINE, err, sizeof(err)) != 0)
+	if (server_listen(h->srv, &addrs, ROLE_PLAIN, false, &handler, REJECT_LINE, err,
+	                  sizeof(err)) != 0 ||
+	    server_listen(h->srv, &addrs, ROLE_TLS, true, &handler, REJECT_LINE, err,
+	                  sizeof(err)) != 0)
 		fail_msg("server_listen: %s", err);
 	struct config_listen v6 = {.count = 1, .addr = {"[::1]:0"}};
 	if (server_listen(h->srv, &v6, ROLE_PLAIN, false, &handler, REJECT_LINE, err, sizeof(err)) != 0)
@@ -949,7 +952,8 @@ static void client_implicit(struct harness *h)
 	CHECK(tc_sendstr(&c, "FLOOD 2048\r\n") == 0, "send");
 	while (tc_line(&c, line, sizeof(line)) == FLOOD_LINE - 2)
 		lines++;
-	CHECK(lines == 2048 && strcmp(line, "250 flood done") == 0, "flood: %d lines, then %s", lines, line);
+	CHECK(lines == 2048 && strcmp(line, "250 flood done") == 0, "flood: %d lines, then %s", lines,
+	      line);
 	CHECK(tc_sendstr(&c, "QUIT\r\n") == 0, "send");
 	EXPECT(&c, "221 bye");
 	CHECK(tc_eof(&c), "no close_notify/EOF after QUIT");
@@ -975,12 +979,17 @@ static void client_implicit(struct harness *h)
 	make_cert("reloaded", cert2, key2);
 	CHECK(rename(cert2, h->cfg.tls_cert) == 0 && rename(key2, h->cfg.tls_key) == 0, "rename");
 	kill(getpid(), SIGHUP);
-	usleep(200 * 1000);
-	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
-	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake after reload");
+	/* The signal reaches the loop asynchronously: poll for its effect. */
+	for (int i = 0; i < 50; i++) {
+		CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+		CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake after reload");
+		EXPECT(&c, "220 hello");
+		tc_close(&c);
+		if (strcmp(subject, "CN=reloaded") == 0)
+			break;
+		usleep(50 * 1000);
+	}
 	CHECK(strcmp(subject, "CN=reloaded") == 0, "subject %s", subject);
-	EXPECT(&c, "220 hello");
-	tc_close(&c);
 }
 
 static void test_implicit_tls(void **state)
@@ -996,7 +1005,7 @@ static void test_implicit_tls(void **state)
 	snprintf(h.cfg.tls_cert, sizeof(h.cfg.tls_cert), "%s", cert);
 	snprintf(h.cfg.tls_key, sizeof(h.cfg.tls_key), "%s", key);
 	harness_run(&h, client_implicit);
-	assert_int_equal(h.opens, 3);
+	assert_true(h.opens >= 3);
 	assert_int_equal(h.tls_ready, 0);
 }
 

@@ -46,6 +46,14 @@ static const struct conn_handler handler = {
 	.close = never_close,
 };
 
+#define ERR_LEN 512
+
+/* server_listen with the test handler, no reject line and an ERR_LEN buffer. */
+static int listen1(struct server *srv, const struct config_listen *l, int role, bool tls, char *err)
+{
+	return server_listen(srv, l, role, tls, &handler, NULL, err, ERR_LEN);
+}
+
 /* Configuration mistakes are reported with the address, before any loop runs. */
 static void test_listen_errors(void **state)
 {
@@ -62,27 +70,27 @@ static void test_listen_errors(void **state)
 	};
 	struct mail_config cfg = {.idle_timeout = 30};
 	struct server *srv;
-	char err[512];
+	char err[ERR_LEN];
 
 	assert_int_equal(server_new(&srv, &cfg, "test", err, sizeof(err)), 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct config_listen l = {.count = 1};
 		snprintf(l.addr[0], sizeof(l.addr[0]), "%s", bad[i].addr);
 		err[0] = '\0';
-		assert_int_equal(server_listen(srv, &l, ROLE_PLAIN, false, &handler, NULL, err, sizeof(err)), -1);
+		assert_int_equal(listen1(srv, &l, ROLE_PLAIN, false, err), -1);
 		if (strstr(err, bad[i].msg) == NULL)
 			fail_msg("%s: \"%s\" lacks \"%s\"", bad[i].addr, err, bad[i].msg);
 	}
 	struct config_listen l = {.count = 1, .addr = {"127.0.0.1:0"}};
-	assert_int_equal(server_listen(srv, &l, ROLE_TLS, true, &handler, NULL, err, sizeof(err)), -1);
+	assert_int_equal(listen1(srv, &l, ROLE_TLS, true, err), -1);
 	assert_non_null(strstr(err, "implicit TLS"));
 	/* A port in use. */
-	assert_int_equal(server_listen(srv, &l, ROLE_PLAIN, false, &handler, NULL, err, sizeof(err)), 0);
+	assert_int_equal(listen1(srv, &l, ROLE_PLAIN, false, err), 0);
 	snprintf(l.addr[0], sizeof(l.addr[0]), "127.0.0.1:%d", server_listen_port(srv, 0));
-	assert_int_equal(server_listen(srv, &l, ROLE_PLAIN, false, &handler, NULL, err, sizeof(err)), -1);
+	assert_int_equal(listen1(srv, &l, ROLE_PLAIN, false, err), -1);
 	assert_non_null(strstr(err, l.addr[0]));
 	struct config_listen none = {.count = 0};
-	assert_int_equal(server_listen(srv, &none, ROLE_TLS, true, &handler, NULL, err, sizeof(err)), 0);
+	assert_int_equal(listen1(srv, &none, ROLE_TLS, true, err), 0);
 	server_free(&srv);
 	assert_null(srv);
 }
@@ -92,7 +100,7 @@ static void test_tls_files(void **state)
 {
 	struct mail_config cfg = {.idle_timeout = 30};
 	struct server *srv;
-	char err[512];
+	char err[ERR_LEN];
 
 	snprintf(cfg.tls_cert, sizeof(cfg.tls_cert), "%s", cert_file);
 	assert_int_equal(server_new(&srv, &cfg, "test", err, sizeof(err)), -1);
@@ -114,7 +122,7 @@ static void test_drop_privileges(void **state)
 {
 	struct mail_config cfg = {.idle_timeout = 30};
 	struct server *srv;
-	char err[512];
+	char err[ERR_LEN];
 
 	assert_int_equal(server_new(&srv, &cfg, "test", err, sizeof(err)), 0);
 	assert_int_equal(server_drop_privileges(srv, err, sizeof(err)), 0); /* no user: nothing */
