@@ -5,13 +5,16 @@
  *
  * Every login attempt costs the same: the hash check runs on a worker
  * thread, with the dummy hash for unknown and disabled users, and a
- * failure is answered only after auth_failure_delay_ms.
+ * failure is answered only after a delay that grows with the client
+ * address's recent failures (common/authlimit.h). An address that used up
+ * its budget is refused with [SYS/TEMP] before any password is checked.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "authlimit.h"
 #include "log.h"
 #include "password.h"
 #include "pop3_session.h"
@@ -72,30 +75,49 @@ static void auth_delay_cb(conn_t *conn)
 
 	if (s == NULL)
 		return;
+	/* RFC 3206 4: a lockout is our policy and passes with time: SYS/TEMP. */
+	enum pop3_resp resp = s->delayed_locked ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
+	const char *text = s->delayed_locked ? "too many failed logins from your address, "
+	                                       "try again later"
+	                                     : "authentication failed";
 	if (s->delayed_close) {
-		pop3_reply(s, POP3_ERR_AUTH, "authentication failed; too many failures");
+		pop3_reply(s, resp, "%s; too many failures", text);
 		pop3_session_close(s);
 	} else {
-		pop3_reply(s, POP3_ERR_AUTH, "authentication failed");
+		pop3_reply(s, resp, "%s", text);
 	}
 	pop3_session_done(s);
 }
 
+/* Counts a failed or refused login and answers it after delay_ms; the last
+ * one allowed on this connection hangs up. The session must be busy. */
+static void auth_answer_later(struct pop3_session *s, unsigned delay_ms, bool locked)
+{
+	s->auth_failures++;
+	s->delayed_close = s->auth_failures >= pop3_context()->cfg->max_auth_failures;
+	s->delayed_locked = locked;
+	conn_after(s->conn, delay_ms, auth_delay_cb);
+}
+
 /*
- * A failed login: counted, logged, answered after the delay, and the last
- * allowed one hangs up. The session must be busy (input paused).
+ * A failed login: counted against the connection and the client's
+ * address, logged, answered after the address's delay. The session must
+ * be busy (input paused).
  */
 static void auth_failed(struct pop3_session *s, const char *user, const char *method,
                         const char *why)
 {
-	const struct mail_config *cfg = pop3_context()->cfg;
+	struct authlimit_result limit;
 	char esc[300];
 
-	s->auth_failures++;
-	log_info(s->id, "pop3_auth_failed", "method=%s user=%s reason=%s failures=%u", method,
-	         log_escape(esc, sizeof(esc), user, strlen(user)), why, s->auth_failures);
-	s->delayed_close = s->auth_failures >= cfg->max_auth_failures;
-	conn_after(s->conn, cfg->auth_failure_delay_ms, auth_delay_cb);
+	authlimit_fail(pop3_context()->authlimit, conn_peer_ip(s->conn), &limit);
+	log_info(s->id, "pop3_auth_failed", "method=%s user=%s reason=%s failures=%u "
+	         "ip_failures=%u delay_ms=%u", method, log_escape(esc, sizeof(esc), user, strlen(user)),
+	         why, s->auth_failures + 1, limit.failures, limit.delay_ms);
+	if (limit.locked)
+		log_info(s->id, "pop3_auth_lockout", "ip=%s failures=%u seconds=%u",
+		         conn_peer_ip(s->conn), limit.failures, pop3_context()->cfg->auth_lockout);
+	auth_answer_later(s, limit.delay_ms, false);
 }
 
 /* ---- the hash check, off the loop ----------------------------------- */
@@ -115,12 +137,11 @@ struct auth_job {
 static void auth_work(void *arg)
 {
 	struct auth_job *job = arg;
-	const char *db = pop3_context()->cfg->db;
 	struct store_user user;
 	const char *hash = NULL;
 
 	memset(&user, 0, sizeof(user));
-	store_t *store = store_thread_handle(db, 0, job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
 	if (store == NULL) {
 		job->result = AUTH_TEMPFAIL;
 		job->store_err = STORE_EIO;
@@ -178,8 +199,17 @@ static void auth_done(conn_t *conn, void *arg, int status)
 static void auth_start(struct pop3_session *s, const char *method, const char *user,
                        const char *password, size_t pwlen)
 {
+	uint64_t locked_ms = authlimit_locked_ms(pop3_context()->authlimit, conn_peer_ip(s->conn));
+	if (locked_ms > 0) {
+		char esc[300];
+		log_info(s->id, "pop3_auth_refused", "method=%s user=%s reason=lockout retry_in_ms=%llu",
+		         method, log_escape(esc, sizeof(esc), user, strlen(user)),
+		         (unsigned long long)locked_ms);
+		/* After the base delay, so a refused guesser cannot spin faster than a failing one. */
+		auth_answer_later(s, pop3_context()->cfg->auth_failure_delay_ms, true);
+		return;
+	}
 	struct auth_job *job = calloc(1, sizeof(*job));
-
 	if (job == NULL) {
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
 		pop3_session_done(s);

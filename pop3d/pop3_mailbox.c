@@ -16,8 +16,7 @@
 #define IN_USE_TEXT "maildrop is in use by another session"
 #define LEASE_LOST_REPLY "-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
 
-/* A store handle for this worker thread (the daemon checked the schema at start). */
-static store_t *worker_store(char *err, size_t errlen)
+store_t *pop3_worker_store(char *err, size_t errlen)
 {
 	return store_thread_handle(pop3_context()->cfg->db, 0, err, errlen);
 }
@@ -55,7 +54,7 @@ static void release_work(uv_work_t *req)
 {
 	struct release_job *job = req->data;
 	char err[256];
-	store_t *store = worker_store(err, sizeof(err));
+	store_t *store = pop3_worker_store(err, sizeof(err));
 
 	if (store == NULL)
 		log_warn(0, "pop3_lease_release_failed", "owner=%s error=\"%s\"", job->lease.owner,
@@ -107,7 +106,7 @@ struct renew_job {
 static void renew_work(void *arg)
 {
 	struct renew_job *job = arg;
-	store_t *store = worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
 
 	if (store == NULL) {
 		job->result = STORE_EIO;
@@ -171,7 +170,7 @@ struct open_job {
 static void open_work(void *arg)
 {
 	struct open_job *job = arg;
-	store_t *store = worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
 
 	job->result = OPEN_TEMPFAIL;
 	job->store_err = STORE_EIO;
@@ -400,7 +399,7 @@ struct update_job {
 static void update_work(void *arg)
 {
 	struct update_job *job = arg;
-	store_t *store = worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
 
 	job->result = UPDATE_FAILED;
 	job->store_err = STORE_EIO;

@@ -6,13 +6,8 @@
  * is queued only while the queue is below its high water mark; otherwise
  * the stream waits for the drain event. A slow client therefore holds one
  * batch plus the write queue, whatever the message size.
- *
- * Why a stream has its own store handle: a store_reader_t reads through
- * the handle it was opened on, and the per-thread handles of
- * store_thread_handle() belong to whichever worker runs a job. Successive
- * jobs of one stream may run on different workers, so the stream opens a
- * handle of its own (once per session, on a worker) and uses it from one
- * job at a time, which store.h allows.
+ * Successive jobs of one stream may run on different workers: each reads
+ * through its own thread's store handle, which a store_reader_t allows.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,13 +23,10 @@
 #define STREAM_BATCH (128 * 1024)
 
 struct pop3_stream {
-	uv_work_t cleanup; /* the off-loop close once the session is gone */
-
 	/*
 	 * Worker side. A stream is owned by the session (s->stream) between
 	 * jobs and by its job while one runs, so exactly one side touches it.
 	 */
-	store_t *store;         /* this session's reader handle, opened on first use */
 	store_reader_t *reader; /* the message being read, or one TOP stopped early */
 	bool restart;           /* a new command: close any old reader first */
 	int64_t message_id;
@@ -87,26 +79,24 @@ static void stream_work(void *arg)
 		store_reader_close(&st->reader);
 		st->restart = false;
 	}
-	if (st->store == NULL) {
-		int r = store_open(pop3_context()->cfg->db, 0, &st->store, err, sizeof(err));
-		if (r != STORE_OK) {
-			stream_fail(st, r, err);
-			return;
-		}
+	store_t *store = pop3_worker_store(err, sizeof(err));
+	if (store == NULL) {
+		stream_fail(st, STORE_EIO, err);
+		return;
 	}
 	if (st->reader == NULL) {
-		int r = store_reader_open(st->store, st->message_id, &st->reader);
+		int r = store_reader_open(store, st->message_id, &st->reader);
 		if (r != STORE_OK) {
-			stream_fail(st, r, store_errmsg(st->store));
+			stream_fail(st, r, store_errmsg(store));
 			return;
 		}
 	}
 	while (st->len < STREAM_BATCH) {
 		const void *data;
 		size_t n;
-		int r = store_reader_next(st->reader, &data, &n);
+		int r = store_reader_next(store, st->reader, &data, &n);
 		if (r != STORE_OK) {
-			stream_fail(st, r, store_errmsg(st->store));
+			stream_fail(st, r, store_errmsg(store));
 			return;
 		}
 		if (n == 0) {
@@ -121,35 +111,11 @@ static void stream_work(void *arg)
 	}
 }
 
-/* Closes the handle and reader off the loop and frees the stream. */
-static void cleanup_work(uv_work_t *req)
-{
-	struct pop3_stream *st = req->data;
-
-	store_reader_close(&st->reader);
-	store_close(&st->store);
-}
-
-static void cleanup_done(uv_work_t *req, int status)
-{
-	struct pop3_stream *st = req->data;
-
-	free(st->buf);
-	free(st);
-}
-
 static void stream_destroy(struct pop3_stream *st)
 {
-	if (st->store == NULL && st->reader == NULL) {
-		cleanup_done(&st->cleanup, 0);
-		return;
-	}
-	st->cleanup.data = st;
-	if (uv_queue_work(pop3_context()->loop, &st->cleanup, cleanup_work, cleanup_done) != 0) {
-		/* No thread pool left (process exit): closing here beats leaking. */
-		cleanup_work(&st->cleanup);
-		cleanup_done(&st->cleanup, 0);
-	}
+	store_reader_close(&st->reader);
+	free(st->buf);
+	free(st);
 }
 
 void pop3_retr_close(struct pop3_session *s)

@@ -76,10 +76,13 @@ enum pop3_resp {
 
 struct pop3_stream; /* pop3_retr.c */
 
+struct authlimit;
+
 /* The process-wide context set up by pop3_init(). */
 struct pop3_context {
 	const struct mail_config *cfg;
 	uv_loop_t *loop;
+	struct authlimit *authlimit; /* per-address login failures; owned by main.c */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
 };
@@ -108,6 +111,7 @@ struct pop3_session {
 	char user[POP3_MAILBOX_MAX]; /* the USER argument, waiting for PASS */
 	bool have_user;
 	bool delayed_close; /* the delayed failure reply hangs up (max_auth_failures) */
+	bool delayed_locked; /* ... and refuses a locked-out address (authlimit.h) */
 
 	/* TRANSACTION (pop3_mailbox.c) */
 	char mailbox[POP3_MAILBOX_MAX]; /* the user's canonical address, as stored */
@@ -129,6 +133,10 @@ struct pop3_session {
 
 /* The process-wide context. */
 const struct pop3_context *pop3_context(void);
+
+/* This worker thread's store handle (the daemon migrated the schema at
+ * start). Only on thread-pool threads. NULL with a message in err. */
+store_t *pop3_worker_store(char *err, size_t errlen);
 
 /* Changes the state, logging the transition. The only writer of s->state. */
 void pop3_session_set_state(struct pop3_session *s, enum pop3_state state);

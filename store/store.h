@@ -225,16 +225,21 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *ent
 
 /*
  * A message reader returns a body chunk by chunk. Each read is its own short
- * query, so a slow client never holds a database snapshot open.
+ * query, so a slow client never holds a database snapshot open. A reader is
+ * not tied to the handle it was opened with: each read takes a handle on
+ * the same database, so successive reads may run on different worker
+ * threads with their own handles (store_thread_handle).
  */
 typedef struct store_reader store_reader_t;
 
 int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reader_r);
 /*
  * Returns the next chunk in *data_r / *len_r, valid until the next call on
- * the reader. *len_r == 0 means the end of the body.
+ * the reader. *len_r == 0 means the end of the body. STORE_ENOTFOUND when
+ * the body was deleted meanwhile.
  */
-int store_reader_next(store_reader_t *reader, const void **data_r, size_t *len_r);
+int store_reader_next(store_t *store, store_reader_t *reader, const void **data_r, size_t *len_r);
+/* Frees the reader (no database access) and sets *reader to NULL. */
 void store_reader_close(store_reader_t **reader);
 
 /* ---- maildrop leases (RFC 1939 exclusive access) --------------------- */

@@ -12,7 +12,6 @@
 #include "store-private.h"
 
 struct store_reader {
-	store_t *store;
 	int64_t message_id;
 	uint64_t size;   /* from the message row */
 	uint64_t offset; /* octets returned so far */
@@ -38,7 +37,6 @@ int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reade
 	store_reader_t *reader = calloc(1, sizeof(*reader));
 	if (reader == NULL)
 		return store__fail(store, STORE_ENOMEM, "out of memory");
-	reader->store = store;
 	reader->message_id = message_id;
 	reader->size = (uint64_t)size;
 	*reader_r = reader;
@@ -46,14 +44,14 @@ int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reade
 }
 
 /* Copies the current row's chunk into the reader's buffer. */
-static int take_chunk(store_reader_t *reader, sqlite3_stmt *stmt, size_t *len_r)
+static int take_chunk(store_t *store, store_reader_t *reader, sqlite3_stmt *stmt, size_t *len_r)
 {
 	const void *data = sqlite3_column_blob(stmt, 0);
 	size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
 	if (len > reader->buf_cap) {
 		unsigned char *buf = realloc(reader->buf, len);
 		if (buf == NULL)
-			return store__fail(reader->store, STORE_ENOMEM, "out of memory");
+			return store__fail(store, STORE_ENOMEM, "out of memory");
 		reader->buf = buf;
 		reader->buf_cap = len;
 	}
@@ -63,9 +61,8 @@ static int take_chunk(store_reader_t *reader, sqlite3_stmt *stmt, size_t *len_r)
 	return STORE_OK;
 }
 
-int store_reader_next(store_reader_t *reader, const void **data_r, size_t *len_r)
+int store_reader_next(store_t *store, store_reader_t *reader, const void **data_r, size_t *len_r)
 {
-	store_t *store = reader->store;
 	sqlite3_stmt *stmt;
 	size_t len = 0;
 	*data_r = NULL;
@@ -78,7 +75,7 @@ int store_reader_next(store_reader_t *reader, const void **data_r, size_t *len_r
 	int rc = sqlite3_step(stmt);
 	int err = STORE_OK;
 	if (rc == SQLITE_ROW)
-		err = take_chunk(reader, stmt, &len);
+		err = take_chunk(store, reader, stmt, &len);
 	else if (rc == SQLITE_DONE)
 		/* The body was freed under us (the user was deleted). */
 		err = store__fail(store, STORE_ENOTFOUND, "message %lld vanished while being read",

@@ -53,7 +53,7 @@ static void test_big_roundtrip(void **state)
 	for (;;) {
 		const void *data;
 		size_t len;
-		TSU_OK(s, store_reader_next(r, &data, &len));
+		TSU_OK(s, store_reader_next(s, r, &data, &len));
 		if (len == 0)
 			break;
 		assert_true(len <= 64 * 1024);
@@ -68,7 +68,7 @@ static void test_big_roundtrip(void **state)
 	/* The end stays the end. */
 	const void *data;
 	size_t len = 1;
-	TSU_OK(s, store_reader_next(r, &data, &len));
+	TSU_OK(s, store_reader_next(s, r, &data, &len));
 	assert_int_equal(len, 0);
 	store_reader_close(&r);
 	assert_null(r);
@@ -88,20 +88,25 @@ static void test_reader_holds_no_snapshot(void **state)
 	const void *data;
 	size_t len;
 	TSU_OK(s, store_reader_open(s, id, &r));
-	TSU_OK(s, store_reader_next(r, &data, &len));
+	TSU_OK(s, store_reader_next(s, r, &data, &len));
 	assert_int_equal(len, 64 * 1024);
 	TSU_OK(s, tsu_deliver(s, "bob@example.test", NULL, NULL, "meanwhile\r\n"));
+	/* The next read may come through another handle (another worker thread's). */
+	store_t *other = tsu_open(f->db, 0);
+	TSU_OK(other, store_reader_next(other, r, &data, &len));
+	assert_int_equal(len, 64 * 1024);
+	store_close(&other);
 	/* wal_checkpoint returns (busy, log frames, checkpointed frames). */
 	assert_int_equal(tsu_query_int(f->db, "PRAGMA wal_checkpoint(TRUNCATE)"), 0);
-	TSU_OK(s, store_reader_next(r, &data, &len));
+	TSU_OK(s, store_reader_next(s, r, &data, &len));
 	assert_int_equal(len, 64 * 1024);
 	unsigned char want[64];
-	fill(want, 64 * 1024, sizeof(want));
+	fill(want, 2 * 64 * 1024, sizeof(want));
 	assert_memory_equal(data, want, sizeof(want));
 
 	/* The user is deleted while a reader is open: the next read says so. */
 	TSU_OK(s, store_user_del(s, "alice@example.test"));
-	TSU_EXPECT(s, STORE_ENOTFOUND, store_reader_next(r, &data, &len));
+	TSU_EXPECT(s, STORE_ENOTFOUND, store_reader_next(s, r, &data, &len));
 	store_reader_close(&r);
 	tsu_check_clean(s);
 }
@@ -122,7 +127,7 @@ static void test_reader_damaged(void **state)
 	const void *data;
 	size_t len;
 	TSU_OK(s, store_reader_open(s, id, &r));
-	TSU_EXPECT(s, STORE_ECORRUPT, store_reader_next(r, &data, &len));
+	TSU_EXPECT(s, STORE_ECORRUPT, store_reader_next(s, r, &data, &len));
 	store_reader_close(&r);
 
 	unsigned problems = 0;

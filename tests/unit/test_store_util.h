@@ -176,7 +176,7 @@ static inline char *tsu_read_message(store_t *store, int64_t message_id, size_t 
 	for (;;) {
 		const void *data;
 		size_t n;
-		TSU_OK(store, store_reader_next(reader, &data, &n));
+		TSU_OK(store, store_reader_next(store, reader, &data, &n));
 		if (n == 0)
 			break;
 		out = realloc(out, len + n + 1);
