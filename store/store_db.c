@@ -317,6 +317,9 @@ static int exec_setup(store_t *store, const char *sql, char *value_r, size_t val
 	return err;
 }
 
+/* Page cache per connection, in KiB (SQLite's default is 2000). */
+#define STORE__CACHE_KIB "512"
+
 static int configure(store_t *store)
 {
 	char mode[16] = "";
@@ -336,6 +339,12 @@ static int configure(store_t *store)
 	 * the next checkpoint instead of keeping the high-water mark. */
 	if (err == STORE_OK)
 		err = exec_setup(store, "PRAGMA journal_size_limit = 67108864", NULL, 0);
+	/* A daemon holds one connection per worker thread (dozens), and reading
+	 * a large body through each would fill every connection's page cache
+	 * (2 MiB by default). The OS page cache already holds hot pages; this
+	 * one only needs a group commit's worth of dirty pages. */
+	if (err == STORE_OK)
+		err = exec_setup(store, "PRAGMA cache_size = -" STORE__CACHE_KIB, NULL, 0);
 	return err;
 }
 
