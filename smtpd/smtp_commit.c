@@ -22,6 +22,13 @@ static pthread_cond_t commit_cond = PTHREAD_COND_INITIALIZER;
 static struct commit_job *pending_head;
 static struct commit_job **pending_tail = &pending_head;
 static bool committing;
+/*
+ * The committer's connection, whichever thread leads: one commit runs at a
+ * time (committing), so one thread at a time uses it, as store.h requires.
+ * A single writing connection keeps its page cache valid between commits;
+ * per-thread connections would each re-read every page the others changed.
+ */
+static store_t *commit_store;
 
 /* Runs one store transaction for jobs[0..n); called without the mutex held. */
 static void commit__run(struct commit_job **jobs, size_t n)
@@ -34,7 +41,9 @@ static void commit__run(struct commit_job **jobs, size_t n)
 		return; /* cannot happen: the caller's own job is pending */
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
-	store_t *store = store_thread_handle(jobs[0]->db_path, 0, err, sizeof(err));
+	if (commit_store == NULL && store_open(jobs[0]->db_path, 0, &commit_store, err, sizeof(err)) != 0)
+		commit_store = NULL;
+	store_t *store = commit_store;
 	if (store == NULL) {
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 		for (size_t i = 0; i < n; i++)
@@ -124,4 +133,11 @@ int smtp_commit_start(conn_t *conn, const char *db_path, store_delivery_t **deli
 		free(job);
 	}
 	return rc;
+}
+
+void smtp_commit_close(void)
+{
+	pthread_mutex_lock(&commit_mutex);
+	store_close(&commit_store);
+	pthread_mutex_unlock(&commit_mutex);
 }

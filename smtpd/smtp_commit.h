@@ -56,4 +56,7 @@ typedef void smtp_commit_done_fn(conn_t *conn, const struct smtp_commit_result *
 int smtp_commit_start(conn_t *conn, const char *db_path, store_delivery_t **delivery,
                       smtp_commit_done_fn *done);
 
+/* Closes the committer's store handle; after the server has stopped. */
+void smtp_commit_close(void);
+
 #endif
