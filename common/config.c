@@ -87,7 +87,19 @@ static const struct config_key config_keys[] = {
 	  .help = "Failed authentications per connection before it is closed." },
 	{ .name = "auth_failure_delay_ms", .type = CONFIG_UINT, FIELD(auth_failure_delay_ms),
 	  .def = "1000", .min = 0, .max = 60000,
-	  .help = "Milliseconds to wait before answering a failed authentication." },
+	  .help = "Milliseconds to wait before answering a failed authentication; from one "
+	          "address, beyond 5 failures the wait doubles with each failure, up to 30 s." },
+	{ .name = "auth_failure_budget", .type = CONFIG_UINT, FIELD(auth_failure_budget),
+	  .def = "20", .min = 1, .max = 100000,
+	  .help = "Failed authentications from one client address (IPv6: its /64), across "
+	          "connections, before its logins are refused for `auth_lockout` seconds." },
+	{ .name = "auth_failure_decay", .type = CONFIG_UINT, FIELD(auth_failure_decay),
+	  .def = "60", .min = 1, .max = 86400,
+	  .help = "Seconds after which one of an address's failed authentications is forgotten." },
+	{ .name = "auth_lockout", .type = CONFIG_UINT, FIELD(auth_lockout), .def = "300",
+	  .min = 1, .max = 86400,
+	  .help = "Seconds an address that used up `auth_failure_budget` is refused logins "
+	          "(a temporary error, no password checked)." },
 	{ .name = "user", .type = CONFIG_STRING, FIELD(user), .def = "",
 	  .help = "User to switch to after binding the listeners; empty keeps the current user." },
 	{ .name = "relay_host", .type = CONFIG_STRING, FIELD(relay_host), .def = "",

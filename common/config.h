@@ -54,7 +54,10 @@ struct mail_config {
 	unsigned idle_timeout;         /* seconds: 300 smtpd (RFC 5321 4.5.3.2.7), 600 pop3d (RFC 1939 3) */
 	unsigned shutdown_timeout;     /* seconds sessions get to finish after SIGTERM */
 	unsigned max_auth_failures;    /* per connection, then 421 / -ERR and close */
-	unsigned auth_failure_delay_ms;
+	unsigned auth_failure_delay_ms; /* before a failed-login answer; grows per address */
+	unsigned auth_failure_budget;   /* per client address, then a lockout (authlimit.h) */
+	unsigned auth_failure_decay;    /* seconds per failure forgotten */
+	unsigned auth_lockout;          /* seconds logins from a locked-out address are refused */
 
 	char user[64];                 /* drop privileges to this user after binding */
 	char relay_host[256];

@@ -254,8 +254,9 @@ void conn__shutdown(struct conn *conn)
 static void on_idle(struct conn *conn)
 {
 	/* Paused means we are busy on the client's behalf (a store job): the
-	 * client is waiting for us, not idle. */
-	if (conn->paused) {
+	 * client is waiting for us, not idle. Unless our output is backed up:
+	 * then the client stopped reading (conn.h), and the session decides. */
+	if (conn->paused && !conn_output_full(conn)) {
 		conn__restart_idle(conn);
 		return;
 	}

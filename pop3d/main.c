@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authlimit.h"
 #include "config.h"
 #include "log.h"
 #include "pop3.h"
@@ -97,24 +98,35 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	struct authlimit_params limits;
+	struct authlimit *authlimit = NULL;
+	authlimit_params_from_config(&limits, &cfg);
+	if (authlimit_new(&authlimit, &limits) != 0) {
+		fprintf(stderr, "pop3d: out of memory\n");
+		return EXIT_RUNTIME;
+	}
+
 	struct server *srv = NULL;
 	if (server_new(&srv, &cfg, "pop3d", err, sizeof(err)) != 0 ||
-	    pop3_init(&cfg, server_loop(srv), err, sizeof(err)) != 0 ||
+	    pop3_init(&cfg, server_loop(srv), authlimit, err, sizeof(err)) != 0 ||
 	    listen_all(srv, &cfg, err, sizeof(err)) != 0 ||
 	    server_drop_privileges(srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pop3d: %s\n", err);
 		if (srv != NULL)
 			server_free(&srv);
+		authlimit_free(&authlimit);
 		return EXIT_RUNTIME;
 	}
 	/* As the service user, so the files SQLite creates belong to it. */
 	if (prepare_store(&cfg) != 0) {
 		server_free(&srv);
+		authlimit_free(&authlimit);
 		return EXIT_RUNTIME;
 	}
 	log_info(0, "pop3d_start", "db=%s", cfg.db);
 	int rc = server_run(srv);
 	server_free(&srv);
+	authlimit_free(&authlimit);
 	log_info(0, "pop3d_stop", "status=%d", rc);
 	return rc == 0 ? 0 : EXIT_RUNTIME;
 }

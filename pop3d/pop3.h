@@ -2,7 +2,7 @@
  * pop3.h - the POP3 daemon's sessions as main.c sees them: one process-wide
  * setup call and the connection handler to give the listeners.
  *
- *   pop3_init(&cfg, server_loop(srv), err, sizeof(err));
+ *   pop3_init(&cfg, server_loop(srv), authlimit, err, sizeof(err));
  *   server_listen(srv, &cfg.pop3_listen, POP3_ROLE_PLAIN, false, &pop3_handler, ...);
  *   server_listen(srv, &cfg.pop3s_listen, POP3_ROLE_TLS, true, &pop3_handler, ...);
  *
@@ -22,6 +22,7 @@
 #include "config.h"
 #include "conn.h"
 
+struct authlimit;
 struct uv_loop_s;
 
 /* Listener roles (conn_role). Both speak the same protocol; STLS is offered
@@ -35,12 +36,15 @@ enum pop3_role {
 #define POP3_REJECT_LINE "-ERR [SYS/TEMP] too many connections, try again later\r\n"
 
 /*
- * Sets up the process-wide session context: the configuration (kept by
- * pointer: it must outlive every session), the loop for lease timers and
- * the lease owner prefix (hostname:pid:start time). Returns 0, or -1 with
- * a message in err when MAIL_POP3_LEASE_TTL is malformed.
+ * Sets up the process-wide session context: the configuration and the
+ * per-address login failure table (kept by pointer: both must outlive
+ * every session; the caller frees the table after the loop ends), the
+ * loop for lease timers and the lease owner prefix (hostname:pid:start
+ * time). Returns 0, or -1 with a message in err when MAIL_POP3_LEASE_TTL
+ * is malformed.
  */
-int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, char *err, size_t errlen);
+int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
+              char *err, size_t errlen);
 
 /* The connection handler for both listeners. */
 extern const struct conn_handler pop3_handler;

@@ -112,8 +112,9 @@ static void auth_failed(struct pop3_session *s, const char *user, const char *me
 
 	authlimit_fail(pop3_context()->authlimit, conn_peer_ip(s->conn), &limit);
 	log_info(s->id, "pop3_auth_failed", "method=%s user=%s reason=%s failures=%u "
-	         "ip_failures=%u delay_ms=%u", method, log_escape(esc, sizeof(esc), user, strlen(user)),
-	         why, s->auth_failures + 1, limit.failures, limit.delay_ms);
+	         "ip_failures=%u delay_ms=%u", method,
+	         log_escape(esc, sizeof(esc), user, strlen(user)), why, s->auth_failures + 1,
+	         limit.failures, limit.delay_ms);
 	if (limit.locked)
 		log_info(s->id, "pop3_auth_lockout", "ip=%s failures=%u seconds=%u",
 		         conn_peer_ip(s->conn), limit.failures, pop3_context()->cfg->auth_lockout);

@@ -22,12 +22,14 @@ const struct pop3_context *pop3_context(void)
 	return &pop3_ctx;
 }
 
-int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, char *err, size_t errlen)
+int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
+              char *err, size_t errlen)
 {
 	const char *ttl = getenv("MAIL_POP3_LEASE_TTL");
 
 	pop3_ctx.cfg = cfg;
 	pop3_ctx.loop = loop;
+	pop3_ctx.authlimit = authlimit;
 	pop3_ctx.lease_ttl = POP3_LEASE_TTL_DEFAULT;
 	if (ttl != NULL && *ttl != '\0') {
 		char *end;

@@ -11,9 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authlimit.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "smtp_commit.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -147,11 +149,20 @@ int main(int argc, char **argv)
 		server_free(&srv);
 		return EXIT_RUNTIME;
 	}
+	struct authlimit_params limits;
+	authlimit_params_from_config(&limits, &cfg);
+	if (authlimit_new(&env.authlimit, &limits) != 0) {
+		fprintf(stderr, "smtpd: out of memory\n");
+		server_free(&srv);
+		return EXIT_RUNTIME;
+	}
 	log_info(0, "start", "hostname=%s max_message_size=%llu max_recipients=%u", cfg.hostname,
 	         (unsigned long long)cfg.max_message_size, cfg.max_recipients);
 	int rc = server_run(srv);
+	smtp_commit_close();
 	metrics_log(&env.metrics);
 	server_free(&srv);
+	authlimit_free(&env.authlimit);
 	log_info(0, "stop", "rc=%d", rc);
 	return rc == 0 ? 0 : EXIT_RUNTIME;
 }

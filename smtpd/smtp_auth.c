@@ -5,10 +5,13 @@
  * The password check runs on a worker thread (yescrypt costs tens of
  * milliseconds); an unknown or disabled user costs the same as a wrong
  * password (password_verify with a NULL hash). Every failure is answered
- * after auth_failure_delay_ms, and after max_auth_failures on one
- * connection the client hears 421 and is disconnected. On success the
- * addresses the user may send as are fetched in the same job, so MAIL can
- * check its sender without another round trip.
+ * after a delay that grows with the client address's recent failures
+ * (common/authlimit.h); an address that used up its budget is refused
+ * with 454 before any password is checked. After max_auth_failures on one
+ * connection (refusals included) the client hears 421 and is
+ * disconnected. On success the addresses the user may send as are fetched
+ * in the same job, so MAIL can check its sender without another round
+ * trip.
  *
  * Credentials are never logged; the decoded password lives only in the
  * job and is wiped when the job ends.
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authlimit.h"
 #include "log.h"
 #include "password.h"
 #include "sasl.h"
@@ -136,24 +140,57 @@ static void job__work(void *arg)
 
 /* ---- outcomes ----------------------------------------------------------- */
 
-static void auth__failed(struct smtp_session *s, const char *mech, const char *username,
-                         const char *why)
+/* Counts a failed or refused login on this connection; at max_auth_failures
+ * sends the 421 and returns true (the session is closing). */
+static bool auth__count_failure(struct smtp_session *s)
 {
 	const struct mail_config *cfg = s->env->cfg;
-	char user[SASL_FIELD_MAX * 2];
 
 	s->auth_failures++;
 	s->env->metrics.auth_failures++;
-	log_info(s->id, "auth_failed", "mech=%s user=%s reason=\"%s\" failures=%u", mech,
-	         log_escape(user, sizeof(user), username, strlen(username)), why, s->auth_failures);
-	smtp_reply_delay_next(s, cfg->auth_failure_delay_ms);
-	if (s->auth_failures >= cfg->max_auth_failures) {
-		smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures",
-		           cfg->hostname);
-		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
-		return;
-	}
-	smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
+	if (s->auth_failures < cfg->max_auth_failures)
+		return false;
+	smtp_reply(s, 421, "4.7.0", "%s Error: too many authentication failures", cfg->hostname);
+	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+	return true;
+}
+
+static void auth__failed(struct smtp_session *s, const char *mech, const char *username,
+                         const char *why)
+{
+	struct authlimit_result limit;
+	char user[SASL_FIELD_MAX * 2];
+
+	authlimit_fail(s->env->authlimit, conn_peer_ip(s->conn), &limit);
+	log_info(s->id, "auth_failed", "mech=%s user=%s reason=\"%s\" failures=%u ip_failures=%u "
+	         "delay_ms=%u", mech, log_escape(user, sizeof(user), username, strlen(username)),
+	         why, s->auth_failures + 1, limit.failures, limit.delay_ms);
+	if (limit.locked)
+		log_info(s->id, "auth_lockout", "ip=%s failures=%u seconds=%u",
+		         conn_peer_ip(s->conn), limit.failures, s->env->cfg->auth_lockout);
+	smtp_reply_delay_next(s, limit.delay_ms);
+	if (!auth__count_failure(s))
+		smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
+}
+
+/*
+ * The client's address is locked out (authlimit.h): refused without a
+ * password check, after the base failure delay so a refused guesser
+ * cannot spin faster than a failing one.
+ */
+static void auth__refused(struct smtp_session *s, const char *mech, const char *username,
+                          uint64_t locked_ms)
+{
+	char user[SASL_FIELD_MAX * 2];
+
+	log_info(s->id, "auth_refused", "mech=%s user=%s reason=lockout retry_in_ms=%llu", mech,
+	         log_escape(user, sizeof(user), username, strlen(username)),
+	         (unsigned long long)locked_ms);
+	smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+	smtp_reply_delay_next(s, s->env->cfg->auth_failure_delay_ms);
+	if (!auth__count_failure(s))
+		smtp_reply(s, 454, "4.7.0", "Error: too many failed logins from your address, "
+		           "try again later");
 }
 
 static void job__done(conn_t *conn, void *arg, int status)
@@ -193,10 +230,14 @@ static void job__done(conn_t *conn, void *arg, int status)
 static void auth__check(struct smtp_session *s, const char *mech, const char *username,
                         const char *password)
 {
-	struct auth_job *job = calloc(1, sizeof(*job));
-
 	sasl__free(s);
 	smtp_session_enter_state(s, SMTP_STATE_READY);
+	uint64_t locked_ms = authlimit_locked_ms(s->env->authlimit, conn_peer_ip(s->conn));
+	if (locked_ms > 0) {
+		auth__refused(s, mech, username, locked_ms);
+		return;
+	}
+	struct auth_job *job = calloc(1, sizeof(*job));
 	if (job != NULL) {
 		job->db_path = s->env->cfg->db;
 		job->mech = mech;

@@ -13,8 +13,8 @@
  * The helper also keeps the session's error policy:
  *   - every 5xx counts as an error of the client;
  *   - beyond SMTP_ERROR_SOFT_LIMIT errors, each error reply is delayed by
- *     SMTP_ERROR_DELAY_MS (a failed AUTH is delayed by the configured
- *     auth_failure_delay_ms, see smtp_reply_delay_next);
+ *     SMTP_ERROR_DELAY_MS (a failed AUTH is delayed by its client
+ *     address's delay, common/authlimit.h, see smtp_reply_delay_next);
  *   - at SMTP_ERROR_HARD_LIMIT errors, "421 4.7.0 Error: too many errors"
  *     follows the error reply and the connection is closed;
  *   - 221 and 421 always close the connection after they are written.

@@ -22,10 +22,14 @@ enum smtp_role {
 	SMTP_ROLE_SMTPS = 3,      /* smtps_listen: as submission, implicit TLS (RFC 8314) */
 };
 
-/* What every session shares: the read-only config and the counters. */
+struct authlimit;
+
+/* What every session shares: the read-only config, the counters and the
+ * per-address login failure budget (owned by main.c, never NULL). */
 struct smtp_env {
 	const struct mail_config *cfg;
 	struct smtp_metrics metrics;
+	struct authlimit *authlimit;
 };
 
 /* Registers the env the sessions use. Call once before server_run(). */

@@ -139,6 +139,8 @@ struct store {
 	unsigned char *chunk_buf;
 	/* MAIL_STORE_FAIL_COMMIT as read at open; 0 when unset. */
 	long fail_commit_at;
+	/* MAIL_STORE_STALL_COMMIT=N:MS as read at open; 0 when unset. */
+	long stall_commit_at, stall_commit_ms;
 	char errmsg[512];
 };
 

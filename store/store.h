@@ -303,7 +303,10 @@ int store_queue_delete(store_t *store, int64_t id);
  * Fault injection for tests: when the environment variable
  * MAIL_STORE_FAIL_COMMIT=N is set, the Nth commit (counted per process from
  * 1) fails with STORE_EIO after its writes and before COMMIT, and is rolled
- * back. Read once at store_open.
+ * back. MAIL_STORE_STALL_COMMIT=N:MS makes the Nth commit wait MS
+ * milliseconds at the same point, holding its transaction open, so a
+ * crash test can kill the process inside it. Both are read once at
+ * store_open and count the same commits.
  */
 
 #endif

@@ -235,8 +235,8 @@ void store__end_read(store_t *store)
 	sqlite3_reset(stmt);
 }
 
-/* True when this commit is the one MAIL_STORE_FAIL_COMMIT asks to fail. */
-static int commit_should_fail(store_t *store)
+/* This process's number for the commit starting now: 1, 2, ... */
+static long commit_number(void)
 {
 	pthread_mutex_lock(&commit_lock);
 	pid_t pid = getpid();
@@ -246,7 +246,7 @@ static int commit_should_fail(store_t *store)
 	}
 	long n = ++commit_count;
 	pthread_mutex_unlock(&commit_lock);
-	return store->fail_commit_at > 0 && n == store->fail_commit_at;
+	return n;
 }
 
 int store__commit(store_t *store)
@@ -257,7 +257,15 @@ int store__commit(store_t *store)
 	}
 	if (store__before_commit_hook != NULL)
 		store__before_commit_hook();
-	if (commit_should_fail(store)) {
+	long n = commit_number();
+	if (store->stall_commit_at > 0 && n == store->stall_commit_at) {
+		/* MAIL_STORE_STALL_COMMIT: hold the open transaction so a test can kill us here. */
+		struct timespec ts = { store->stall_commit_ms / 1000,
+		                       (long)(store->stall_commit_ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	if (store->fail_commit_at > 0 && n == store->fail_commit_at) {
 		store__rollback(store);
 		return store__fail(store, STORE_EIO, "commit: failed by MAIL_STORE_FAIL_COMMIT");
 	}
@@ -297,6 +305,26 @@ static long fail_commit_from_env(void)
 	if (errno != 0 || *end != '\0' || n < 0)
 		return 0;
 	return n;
+}
+
+/* MAIL_STORE_STALL_COMMIT=N:MS into *n_r and *ms_r; both 0 when unset or malformed. */
+static void stall_commit_from_env(long *n_r, long *ms_r)
+{
+	const char *s = getenv("MAIL_STORE_STALL_COMMIT");
+	char *end;
+
+	*n_r = *ms_r = 0;
+	if (s == NULL || *s == '\0')
+		return;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (errno != 0 || *end != ':' || n < 0)
+		return;
+	long ms = strtol(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || ms < 0)
+		return;
+	*n_r = n;
+	*ms_r = ms;
 }
 
 /* Runs one open-time statement (PRAGMA); when value_r is given, copies the
@@ -407,6 +435,7 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 		return STORE_ENOMEM;
 	}
 	store->fail_commit_at = fail_commit_from_env();
+	stall_commit_from_env(&store->stall_commit_at, &store->stall_commit_ms);
 	int rc = open_sqlite(store, path, flags);
 	if (rc != STORE_OK) {
 		if (err != NULL && errlen > 0)

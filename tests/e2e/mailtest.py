@@ -157,10 +157,14 @@ class Install:
 
 
 class Raw:
-    """A byte-exact client session: send exactly these bytes, read replies."""
+    """A byte-exact client session: send exactly these bytes, read replies.
+    `source` is the local address to connect from: Linux routes all of
+    127.0.0.0/8 to the loopback, so tests can play several clients (for the
+    per-address limits) against a daemon listening on 127.0.0.1."""
 
-    def __init__(self, port, timeout=10.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=10.0, source=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
 
     def send(self, data):

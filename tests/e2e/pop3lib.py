@@ -109,8 +109,8 @@ def new_user(inst, name="user"):
 class Pop3(Raw):
     """A byte-exact POP3 session. Lines are returned as bytes with CRLF."""
 
-    def __init__(self, port, timeout=10.0, tls=False):
-        super().__init__(port, timeout)
+    def __init__(self, port, timeout=10.0, tls=False, source=None):
+        super().__init__(port, timeout, source)
         if tls:
             self.starttls_wrap()
         self.greeting = self.bline()

@@ -123,6 +123,9 @@ static void check_values(const struct mail_config *c)
 	CHECK(c->shutdown_timeout <= 3600);
 	CHECK(c->max_auth_failures >= 1 && c->max_auth_failures <= 100);
 	CHECK(c->auth_failure_delay_ms <= 60000);
+	CHECK(c->auth_failure_budget >= 1 && c->auth_failure_budget <= 100000);
+	CHECK(c->auth_failure_decay >= 1 && c->auth_failure_decay <= 86400);
+	CHECK(c->auth_lockout >= 1 && c->auth_lockout <= 86400);
 	CHECK(c->log_level >= LOG_LEVEL_DEBUG && c->log_level <= LOG_LEVEL_ERROR);
 }
 
@@ -156,6 +159,8 @@ static bool same_config(const struct mail_config *a, const struct mail_config *b
 	       a->shutdown_timeout == b->shutdown_timeout &&
 	       a->max_auth_failures == b->max_auth_failures &&
 	       a->auth_failure_delay_ms == b->auth_failure_delay_ms &&
+	       a->auth_failure_budget == b->auth_failure_budget &&
+	       a->auth_failure_decay == b->auth_failure_decay && a->auth_lockout == b->auth_lockout &&
 	       strcmp(a->user, b->user) == 0 && strcmp(a->relay_host, b->relay_host) == 0 &&
 	       strcmp(a->routes, b->routes) == 0 && strcmp(a->tmpdir, b->tmpdir) == 0 &&
 	       a->log_level == b->log_level;
@@ -210,6 +215,8 @@ static void write_back(const struct mail_config *c, struct text *t)
 	    c->max_connections_per_ip, c->idle_timeout, c->shutdown_timeout);
 	put(t, "max_auth_failures=%u\nauth_failure_delay_ms=%u\n", c->max_auth_failures,
 	    c->auth_failure_delay_ms);
+	put(t, "auth_failure_budget=%u\nauth_failure_decay=%u\nauth_lockout=%u\n",
+	    c->auth_failure_budget, c->auth_failure_decay, c->auth_lockout);
 	put(t, "user=%s\nrelay_host=%s\nroutes=%s\ntmpdir=%s\nlog_level=%s\n", c->user,
 	    c->relay_host, c->routes, c->tmpdir, log_level_name((enum log_level)c->log_level));
 }

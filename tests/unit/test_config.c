@@ -26,7 +26,8 @@ static const char *const all_keys[] = {
 	"db", "hostname", "smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
 	"pop3s_listen", "metrics_listen", "tls_cert", "tls_key", "allow_plaintext_auth",
 	"max_message_size", "max_recipients", "max_connections", "max_connections_per_ip",
-	"idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms", "user",
+	"idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
+	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
 	"relay_host", "routes", "tmpdir", "log_level",
 };
 
@@ -133,6 +134,9 @@ static void test_defaults(void **state)
 		assert_int_equal(cfg.shutdown_timeout, 30);
 		assert_int_equal(cfg.max_auth_failures, 3);
 		assert_int_equal(cfg.auth_failure_delay_ms, 1000);
+		assert_int_equal(cfg.auth_failure_budget, 20);
+		assert_int_equal(cfg.auth_failure_decay, 60);
+		assert_int_equal(cfg.auth_lockout, 300);
 		assert_string_equal(cfg.user, "");
 		assert_string_equal(cfg.relay_host, "");
 		assert_string_equal(cfg.routes, "");
@@ -564,7 +568,8 @@ static void test_bounds(void **state)
 		{ "max_recipients", 1, 100000 },      { "max_connections", 1, 1000000 },
 		{ "max_connections_per_ip", 1, 1000000 }, { "idle_timeout", 1, 86400 },
 		{ "shutdown_timeout", 0, 3600 },      { "max_auth_failures", 1, 100 },
-		{ "auth_failure_delay_ms", 0, 60000 },
+		{ "auth_failure_delay_ms", 0, 60000 }, { "auth_failure_budget", 1, 100000 },
+		{ "auth_failure_decay", 1, 86400 },   { "auth_lockout", 1, 86400 },
 	};
 	for (size_t i = 0; i < N(cases); i++) {
 		char name[64];
