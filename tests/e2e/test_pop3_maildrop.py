@@ -307,22 +307,22 @@ def test_large_message_slow_reader_keeps_memory_flat(inst):
 
 
 
-def test_newer_database_is_sys_perm():
-    """RFC 3206 4: a database this pop3d cannot use needs the administrator:
-    [SYS/PERM]; the session itself goes on."""
+def test_damaged_message_is_sys_perm():
+    """RFC 3206 4: a message the store finds damaged needs the administrator:
+    [SYS/PERM]; the session itself goes on and other messages are served."""
     with pop3_install(allow_plaintext_auth="yes") as inst:
         inst.start("pop3d")
-        user, ids = maildrop(inst, 1)
-        p = Pop3(inst.port("pop3"))
-        assert p.login(user).startswith(b"+OK maildrop has 1 messages")
+        user, ids = maildrop(inst, 2)
         db = sqlite3.connect(inst.db)
-        db.execute("PRAGMA user_version = 99")
-        db.commit()
-        assert p.cmd("RETR 1") == b"-ERR [SYS/PERM] cannot read the message\r\n"
-        assert p.cmd("NOOP") == b"+OK\r\n"
-        db.execute("PRAGMA user_version = 1")
+        # A chunk longer than its message says: the reader refuses to overrun.
+        db.execute("UPDATE message_chunks SET data = zeroblob(100000) WHERE message_id = "
+                   "(SELECT message_id FROM mailbox_entries WHERE id = ?)", (ids[0],))
         db.commit()
         db.close()
-        assert p.cmd("RETR 1") == b"+OK %d octets\r\n" % len(message(1))
-        assert unstuff(p.multi()) == message(1)
+        p = Pop3(inst.port("pop3"))
+        assert p.login(user).startswith(b"+OK maildrop has 2 messages")
+        assert p.cmd("RETR 1") == b"-ERR [SYS/PERM] cannot read the message\r\n"
+        assert p.cmd("NOOP") == b"+OK\r\n"
+        assert p.cmd("RETR 2") == b"+OK %d octets\r\n" % len(message(2))
+        assert unstuff(p.multi()) == message(2)
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
