@@ -4,32 +4,30 @@
  *   pop3d [-c FILE]
  *
  * Start-up follows Postfix's order: load and validate the configuration,
- * bring the database schema up to date, bind the listeners, drop
- * privileges, then serve until SIGTERM/SIGINT. Exit codes (DESIGN.md):
+ * bind the listeners, drop privileges, bring the database schema up to
+ * date (as the service user), then serve until SIGTERM/SIGINT. Exit codes (DESIGN.md):
  * 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage or
  * configuration error.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "authlimit.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "pop3.h"
 #include "server.h"
 #include "store.h"
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_RUNTIME DAEMON_EXIT_RUNTIME
+#define EXIT_USAGE DAEMON_EXIT_USAGE
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: pop3d [-c FILE]\n"
-	             "Serves POP3 (RFC 1939) on pop3_listen (STLS) and pop3s_listen (implicit TLS).\n"
-	             "Configuration keys can also be set as MAIL_<KEY> environment variables.\n");
-}
+static const char usage[] =
+	"usage: pop3d [-c FILE]\n"
+	"Serves POP3 (RFC 1939) on pop3_listen (STLS) and pop3s_listen (implicit TLS).\n"
+	"Configuration keys can also be set as MAIL_<KEY> environment variables.\n";
 
 /* Creates or migrates the schema once, so worker threads can open it plainly. */
 static int prepare_store(const struct mail_config *cfg)
@@ -67,32 +65,11 @@ static int listen_all(struct server *srv, const struct mail_config *cfg, char *e
 int main(int argc, char **argv)
 {
 	static struct mail_config cfg; /* sessions keep a pointer until exit */
-	const char *path = NULL;
 	char err[512];
-	int opt;
+	int status = daemon_configure(argc, argv, CONFIG_PROGRAM_POP3D, usage, &cfg);
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (config_load(&cfg, CONFIG_PROGRAM_POP3D, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "pop3d: %s\n", err);
-		return EXIT_USAGE;
-	}
-	log_set_level((enum log_level)cfg.log_level);
+	if (status >= 0)
+		return status;
 	if (cfg.pop3_listen.count == 0 && cfg.pop3s_listen.count == 0) {
 		fprintf(stderr, "pop3d: pop3_listen and pop3s_listen are both empty: nothing to serve\n");
 		return EXIT_USAGE;

@@ -9,23 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "authlimit.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "server.h"
 #include "smtp_commit.h"
 #include "smtp_session.h"
 #include "store.h"
 
-#define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_RUNTIME DAEMON_EXIT_RUNTIME
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: smtpd [-c FILE]\n");
-}
+static const char usage[] =
+	"usage: smtpd [-c FILE]\n"
+	"Receives mail (RFC 5321) on smtp_listen (MX), submission_listen and smtps_listen.\n"
+	"Configuration keys can also be set as MAIL_<KEY> environment variables.\n";
 
 static void metrics_log_cb(void *ctx, const char *name, uint64_t value)
 {
@@ -100,33 +99,12 @@ int main(int argc, char **argv)
 {
 	static struct mail_config cfg;
 	static struct smtp_env env;
-	const char *path = NULL;
 	struct server *srv = NULL;
 	char err[512];
-	int opt;
+	int status = daemon_configure(argc, argv, CONFIG_PROGRAM_SMTPD, usage, &cfg);
 
-	while ((opt = getopt(argc, argv, "c:h")) != -1) {
-		switch (opt) {
-		case 'c':
-			path = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	if (config_load(&cfg, CONFIG_PROGRAM_SMTPD, path, err, sizeof(err)) != 0) {
-		fprintf(stderr, "smtpd: %s\n", err);
-		return EXIT_USAGE;
-	}
-	log_set_level((enum log_level)cfg.log_level);
+	if (status >= 0)
+		return status;
 	/* server_new ignores SIGPIPE and sizes libuv's thread pool (32 threads:
 	 * each message waiting in a group commit holds one, see smtp_commit.h). */
 	if (server_new(&srv, &cfg, "smtpd", err, sizeof(err)) != 0) {
