@@ -359,6 +359,21 @@ static enum smtp_address_error parse_prefixed_path(const char *arg, size_t len, 
 	return err;
 }
 
+/* Maps a failed path to its reply: over a length limit, or bad syntax. */
+static enum smtp_parse_result path_error(enum smtp_address_error err,
+                                         enum smtp_parse_result too_long,
+                                         enum smtp_parse_result bad)
+{
+	switch (err) {
+	case SMTP_ADDRESS_LOCAL_TOO_LONG:
+	case SMTP_ADDRESS_DOMAIN_TOO_LONG:
+	case SMTP_ADDRESS_PATH_TOO_LONG:
+		return too_long;
+	default:
+		return bad;
+	}
+}
+
 enum smtp_parse_result smtp_parse_mail(const char *arg, size_t len, unsigned ext,
                                        struct smtp_mail *mail_r)
 {
@@ -371,16 +386,8 @@ enum smtp_parse_result smtp_parse_mail(const char *arg, size_t len, unsigned ext
 	                        &mail_r->path, &pos, &prefix_bad);
 	if (prefix_bad)
 		return SMTP_PARSE_MAIL_SYNTAX;
-	switch (err) {
-	case SMTP_ADDRESS_OK:
-		break;
-	case SMTP_ADDRESS_LOCAL_TOO_LONG:
-	case SMTP_ADDRESS_DOMAIN_TOO_LONG:
-	case SMTP_ADDRESS_PATH_TOO_LONG:
-		return SMTP_PARSE_SENDER_TOO_LONG;
-	default:
-		return SMTP_PARSE_BAD_SENDER;
-	}
+	if (err != SMTP_ADDRESS_OK)
+		return path_error(err, SMTP_PARSE_SENDER_TOO_LONG, SMTP_PARSE_BAD_SENDER);
 	size_t path_end = pos;
 	if (pos < len && arg[pos] != ' ')
 		return SMTP_PARSE_MAIL_SYNTAX;
@@ -413,16 +420,8 @@ enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf
 	                        &rcpt_r->path, &pos, &prefix_bad);
 	if (prefix_bad)
 		return SMTP_PARSE_RCPT_SYNTAX;
-	switch (err) {
-	case SMTP_ADDRESS_OK:
-		break;
-	case SMTP_ADDRESS_LOCAL_TOO_LONG:
-	case SMTP_ADDRESS_DOMAIN_TOO_LONG:
-	case SMTP_ADDRESS_PATH_TOO_LONG:
-		return SMTP_PARSE_RECIPIENT_TOO_LONG;
-	default:
-		return SMTP_PARSE_BAD_RECIPIENT;
-	}
+	if (err != SMTP_ADDRESS_OK)
+		return path_error(err, SMTP_PARSE_RECIPIENT_TOO_LONG, SMTP_PARSE_BAD_RECIPIENT);
 	size_t path_end = pos;
 	if (pos < len && arg[pos] != ' ')
 		return SMTP_PARSE_RCPT_SYNTAX;
