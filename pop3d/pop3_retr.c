@@ -18,9 +18,10 @@
 #include "pop3_body.h"
 #include "pop3_session.h"
 
-/* Octets read per job: two store chunks. Small enough that a slow client
- * costs little, large enough that the thread pool round trip is noise. */
-#define STREAM_BATCH (128 * 1024)
+/* Octets read per job: eight store chunks. A slow client costs this plus
+ * the write queue's high water mark; each job is a thread-pool round trip
+ * (0.3-0.4 ms on a 2-core VM), so fewer, larger jobs stream faster. */
+#define STREAM_BATCH (512 * 1024)
 
 struct pop3_stream {
 	/*
