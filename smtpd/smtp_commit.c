@@ -13,12 +13,12 @@ struct commit_job {
 	smtp_commit_done_fn *done;
 	struct commit_job *next;  /* in the pending list */
 	bool finished;            /* result is published (under commit_mutex) */
+	pthread_cond_t wake;      /* signalled when finished, or when it should lead */
 	struct smtp_commit_result result;
 };
 
 /* The process-wide batch: pending jobs in arrival order, and whether a commit runs. */
 static pthread_mutex_t commit_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t commit_cond = PTHREAD_COND_INITIALIZER;
 static struct commit_job *pending_head;
 static struct commit_job **pending_tail = &pending_head;
 static bool committing;
@@ -73,7 +73,7 @@ static void commit__work(void *arg)
 	pending_tail = &job->next;
 	while (!job->finished) {
 		if (committing) {
-			pthread_cond_wait(&commit_cond, &commit_mutex);
+			pthread_cond_wait(&job->wake, &commit_mutex);
 			continue;
 		}
 		/* Nobody commits: lead the next batch, oldest pending first. */
@@ -91,11 +91,21 @@ static void commit__work(void *arg)
 
 		commit__run(batch, n);
 
+		/*
+		 * Wake only who has something to do: the batch's members, and the
+		 * oldest pending job to lead the next batch. (A broadcast would
+		 * wake every waiter, most of them to sleep again: context switches
+		 * are the main CPU cost at 20 senders.) Each is signalled under
+		 * the mutex, so none can return and free its job before we are done.
+		 */
 		pthread_mutex_lock(&commit_mutex);
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			batch[i]->finished = true;
+			pthread_cond_signal(&batch[i]->wake);
+		}
 		committing = false;
-		pthread_cond_broadcast(&commit_cond);
+		if (pending_head != NULL)
+			pthread_cond_signal(&pending_head->wake);
 	}
 	pthread_mutex_unlock(&commit_mutex);
 }
@@ -111,6 +121,7 @@ static void commit__done(conn_t *conn, void *arg, int status)
 	}
 	store_delivery_free(&job->delivery);
 	job->done(conn, &job->result);
+	pthread_cond_destroy(&job->wake);
 	free(job);
 }
 
@@ -123,6 +134,11 @@ int smtp_commit_start(conn_t *conn, const char *db_path, store_delivery_t **deli
 		store_delivery_free(delivery);
 		return -ENOMEM; /* libuv errors are negative errno values */
 	}
+	if (pthread_cond_init(&job->wake, NULL) != 0) {
+		free(job);
+		store_delivery_free(delivery);
+		return -ENOMEM;
+	}
 	job->delivery = *delivery;
 	*delivery = NULL;
 	job->db_path = db_path;
@@ -130,6 +146,7 @@ int smtp_commit_start(conn_t *conn, const char *db_path, store_delivery_t **deli
 	int rc = conn_queue_work(conn, commit__work, commit__done, job);
 	if (rc != 0) {
 		store_delivery_free(&job->delivery);
+		pthread_cond_destroy(&job->wake);
 		free(job);
 	}
 	return rc;

@@ -10,16 +10,17 @@
  * There it joins a process-wide pending list. A thread that finds no
  * commit running becomes the committer: it takes up to
  * SMTP_COMMIT_BATCH_MAX pending deliveries (its own among them unless the
- * list is longer), commits them with one store_deliver_batch() on its
- * thread's store handle, publishes every result and wakes the waiters.
- * The others wait on a condition variable for their own result, and
- * whoever is still waiting when the commit ends becomes the next
- * committer. Batches therefore grow by themselves while a sync is running,
- * and a lone message is committed at once: no timers, no sleeps.
+ * list is longer), commits them with one store_deliver_batch() on the
+ * process's committer handle (one commit runs at a time) and publishes
+ * every result. The others wait on their own condition variable; when a
+ * commit ends, its members are woken, and so is the oldest job still
+ * pending, which becomes the next committer. Batches therefore grow by
+ * themselves while a sync is running, and a lone message is committed at
+ * once: no timers, no sleeps.
  *
  * Waiting threads occupy the libuv thread pool, so the pool must be larger
  * than the number of sessions expected to commit at once for batches to
- * grow (main.c sizes it).
+ * grow (server_new sizes it: 32 threads).
  */
 #ifndef SMTP_COMMIT_H
 #define SMTP_COMMIT_H
