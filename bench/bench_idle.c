@@ -123,8 +123,12 @@ static void conn_cb(struct bench_conn *c, enum bench_conn_event ev, const char *
 		return;
 	case BENCH_CONN_CLOSED:
 		ic->open = false;
-		if (--b->live == 0 && b->stopping)
+		if (--b->live != 0)
+			return;
+		if (b->stopping)
 			bench_run_finish(&b->run);
+		else if (b->ready)
+			idle_stop(b); /* every connection failed or was dropped: nothing to hold */
 		return;
 	}
 }

@@ -44,7 +44,6 @@ struct pop3_sess {
 	uint64_t msgno;            /* message being retrieved, 1-based */
 	uint64_t t0;               /* current command sent */
 	uint64_t bytes;            /* of the current RETR */
-	bool in_op;                /* a RETR is outstanding: a failure costs a message */
 };
 
 struct pop3_bench {
@@ -92,7 +91,6 @@ static void next_message(struct pop3_sess *s)
 	if (s->msgno < s->count && !s->b->run.deadline_hit) {
 		s->msgno++;
 		s->bytes = 0;
-		s->in_op = true;
 		sess_cmd_num(s, POP3_RETR, "RETR", s->msgno);
 		if (s->b->retr_start_ns == 0)
 			s->b->retr_start_ns = s->t0;
@@ -112,7 +110,6 @@ static void count_err(struct pop3_sess *s, const char *line, size_t len)
 		if (close != NULL)
 			snprintf(key, sizeof(key), "-ERR%.*s", (int)(close - (line + 5) + 1), line + 5);
 	}
-	s->in_op = false;
 	bench_stats_error(&s->b->stats, key);
 }
 
@@ -133,7 +130,6 @@ static void on_data_line(struct pop3_sess *s, const char *line, size_t len)
 			sess_cmd(s, POP3_QUIT, "QUIT", NULL);
 			return;
 		default:
-			s->in_op = false;
 			bench_stats_op(&b->stats, uv_hrtime() - s->t0, s->bytes);
 			b->stats.end_ns = uv_hrtime();
 			if (b->o->dele)
@@ -159,7 +155,6 @@ static void on_status(struct pop3_sess *s, const char *line, size_t len)
 
 	if (len < 3 || memcmp(line, "+OK", 3) != 0) {
 		if (s->state == POP3_HANDSHAKE || len < 4 || memcmp(line, "-ERR", 4) != 0) {
-			s->in_op = false;
 			bench_stats_error(&b->stats, "protocol");
 			bench_conn_close(&s->conn);
 			return;
@@ -242,7 +237,6 @@ static void sess_cb(struct bench_conn *c, enum bench_conn_event ev, const char *
 		return;
 	case BENCH_CONN_ERROR:
 		snprintf(reason, sizeof(reason), "%.*s", (int)len, data);
-		s->in_op = false;
 		bench_stats_error(&b->stats, reason);
 		return;
 	case BENCH_CONN_CLOSED:
@@ -259,13 +253,13 @@ static void on_deadline(struct bench_run *r)
 	struct pop3_bench *b = r->data;
 
 	for (unsigned i = 0; i < b->o->concurrency; i++) {
-		if (b->sess[i] == NULL)
+		struct pop3_sess *s = b->sess[i];
+
+		if (s == NULL || s->conn.closing)
 			continue;
-		if (b->sess[i]->in_op) {
-			b->sess[i]->in_op = false;
+		if (s->state != POP3_QUIT)
 			bench_stats_error(&b->stats, "deadline");
-		}
-		bench_conn_close(&b->sess[i]->conn);
+		bench_conn_close(&s->conn);
 	}
 }
 

@@ -315,10 +315,16 @@ static void on_deadline(struct bench_run *r)
 	struct smtp_bench *b = r->data;
 
 	for (unsigned i = 0; i < b->o->concurrency; i++) {
-		if (b->sess[i] == NULL)
+		struct smtp_sess *s = b->sess[i];
+
+		if (s == NULL || s->conn.closing)
 			continue;
-		txn_fail(b->sess[i], "deadline");
-		bench_conn_close(&b->sess[i]->conn);
+		/* A cut transaction costs its message; a session cut elsewhere counts once. */
+		if (s->in_txn)
+			txn_fail(s, "deadline");
+		else if (s->state != SMTP_QUIT)
+			bench_stats_error(&b->stats, "deadline");
+		bench_conn_close(&s->conn);
 	}
 }
 

@@ -29,7 +29,10 @@ def load(path):
                 continue
             rec = json.loads(line)
             if rec.get("proto") == "machine":
-                machine = rec
+                machine.update(rec)
+                continue
+            if rec.get("proto") == "loadavg_end":
+                machine["loadavg_end"] = rec.get("loadavg")
                 continue
             runs[(rec.get("tool"), rec.get("label", ""))].append(rec)
     return runs, machine
@@ -201,7 +204,9 @@ def main():
     if machine:
         out.append(f"Machine: {machine.get('cpus')} CPUs ({machine.get('cpu_model')}), "
                    f"{machine.get('fdatasync_per_s')} fdatasync/s in {machine.get('dir')}; "
-                   f"{machine.get('reps')} repetition(s) per figure.\n")
+                   f"{machine.get('reps')} repetition(s) per figure; load average "
+                   f"{machine.get('loadavg_start', '?')} at the start, {machine.get('loadavg_end', '?')} "
+                   f"at the end.\n")
     smtp_table(runs, out)
     pop3_table(runs, out)
     list_table(runs, out)

@@ -150,8 +150,8 @@ os.unlink(p)
 PY
 )
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-printf '{"tool":"run.sh","proto":"machine","cpus":%s,"cpu_model":"%s","fdatasync_per_s":%s,"dir":"%s","reps":%s,"quick":%s,"compare":%s}\n' \
-	"$(nproc)" "${cpu_model//\"/}" "$fsync_rate" "/tmp" "$REPS" "$quick" "$compare" >> "$results"
+printf '{"tool":"run.sh","proto":"machine","cpus":%s,"cpu_model":"%s","fdatasync_per_s":%s,"dir":"%s","reps":%s,"quick":%s,"compare":%s,"loadavg_start":"%s"}\n' \
+	"$(nproc)" "${cpu_model//\"/}" "$fsync_rate" "/tmp" "$REPS" "$quick" "$compare" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$results"
 log "machine: $(nproc) CPUs ($cpu_model), $fsync_rate fdatasync/s; ports $base-$((base + 8)); temp $tmp"
 
 # ---------------------------------------------------------------- our installation
@@ -253,36 +253,30 @@ postfix_drain() {
 }
 
 # ---------------------------------------------------------------- runners
-# mb_runs LABEL ARGS...: REPS runs of mailbench, JSON into the results.
-mb_runs() {
-	local label=$1
-	shift
-	for _ in $(seq 1 "$REPS"); do
-		"$MB" "$@" --label "$label" >> "$results" || log "warning: $label: errors (see the JSON line)"
-	done
-}
-# mb_once LABEL ARGS...: one run, recorded (fills, first access).
+# mb_once LABEL ARGS...: one mailbench run, JSON into the results. Repetitions
+# are loops around every target in turn, so a change in the machine's load
+# (it is shared) hits all targets alike instead of one target's runs.
 mb_once() {
 	local label=$1
 	shift
 	"$MB" "$@" --label "$label" >> "$results" || log "warning: $label: errors (see the JSON line)"
 }
-# src_runs LABEL PORT SESSIONS MESSAGES LENGTH: Postfix's smtp-source, timed here.
-src_runs() {
-	local label=$1 port=$2 s=$3 m=$4 len=$5 t0 t1 rc
-	for _ in $(seq 1 "$REPS"); do
-		t0=$(date +%s.%N)
-		rc=0
-		timeout 900 smtp-source -d -s "$s" -m "$m" -l "$len" -M bench.test -f "bench@$DOMAIN" \
-			-t "sink@$DOMAIN" "127.0.0.1:$port" >/dev/null 2>>"$tmp/smtp-source.log" || rc=$?
-		t1=$(date +%s.%N)
-		awk -v l="$label" -v s="$s" -v m="$m" -v len="$len" -v t0="$t0" -v t1="$t1" -v rc="$rc" 'BEGIN {
-			secs = t1 - t0
-			printf "{\"tool\":\"smtp-source\",\"proto\":\"smtp\",\"label\":\"%s\",\"concurrency\":%d,\"messages\":%d,\"size\":%d,\"tls\":\"none\",\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,\"errors\":%d,\"seconds\":%.3f}\n",
-				l, s, m, len, m / secs, m * len / 1e6 / secs, rc != 0, secs }' >> "$results"
-		[ $rc = 0 ] || log "warning: $label: smtp-source exited $rc"
-	done
-	log "$label: smtp-source done"
+# src_once LABEL PORT SESSIONS MESSAGES LENGTH: Postfix's smtp-source, timed here.
+src_once() {
+	local label=$1 port=$2 s=$3 m=$4 len=$5 t0 t1 rc=0
+	t0=$(date +%s.%N)
+	timeout 900 smtp-source -d -s "$s" -m "$m" -l "$len" -M bench.test -f "bench@$DOMAIN" \
+		-t "sink@$DOMAIN" "127.0.0.1:$port" >/dev/null 2>>"$tmp/smtp-source.log" || rc=$?
+	t1=$(date +%s.%N)
+	awk -v l="$label" -v s="$s" -v m="$m" -v len="$len" -v t0="$t0" -v t1="$t1" -v rc="$rc" 'BEGIN {
+		secs = t1 - t0
+		printf "{\"tool\":\"smtp-source\",\"proto\":\"smtp\",\"label\":\"%s\",\"concurrency\":%d,\"messages\":%d,\"size\":%d,\"tls\":\"none\",\"msgs_per_s\":%.1f,\"mb_per_s\":%.2f,\"errors\":%d,\"seconds\":%.3f}\n",
+			l, s, m, len, m / secs, m * len / 1e6 / secs, rc != 0, secs }' >> "$results"
+	if [ $rc = 0 ]; then
+		log "$label: smtp-source $m messages in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+	else
+		log "warning: $label: smtp-source exited $rc"
+	fi
 }
 
 # ---------------------------------------------------------------- SMTP
@@ -290,24 +284,26 @@ smtp_scenario() { # C SIZE TAG N TLS
 	local c=$1 size=$2 tag=$3 n=$4 tls=$5 sc="smtp-c$1-$3-$5" flag=()
 	[ "$tls" = starttls ] && flag=(--starttls)
 	local args=(smtp --concurrency "$c" --messages "$n" --size "$size" --from "bench@$DOMAIN" --to "sink@$DOMAIN" "${flag[@]}")
-	mb_runs "ours/$sc" "${args[@]}" --port "$P_SMTP"
-	if [ "$tls" = none ] && [ $have_sink = 1 ]; then
-		mb_runs "sink/$sc" "${args[@]}" --port "$P_SINK"
-	fi
-	if [ $compare = 1 ]; then
-		mb_runs "postfix/$sc" "${args[@]}" --port "$P_POSTFIX"
-		postfix_drain
-	fi
-	if [ "$tls" = none ] && [ $have_sink = 1 ]; then
-		local bytes
-		bytes=$(numfmt --from=iec "${size}")
-		src_runs "ours/$sc" "$P_SMTP" "$c" "$n" "$bytes"
-		src_runs "sink/$sc" "$P_SINK" "$c" "$n" "$bytes"
+	local bytes rep
+	bytes=$(numfmt --from=iec "$size")
+	for rep in $(seq 1 "$REPS"); do
+		mb_once "ours/$sc" "${args[@]}" --port "$P_SMTP"
+		if [ "$tls" = none ] && [ $have_sink = 1 ]; then
+			mb_once "sink/$sc" "${args[@]}" --port "$P_SINK"
+		fi
 		if [ $compare = 1 ]; then
-			src_runs "postfix/$sc" "$P_POSTFIX" "$c" "$n" "$bytes"
+			mb_once "postfix/$sc" "${args[@]}" --port "$P_POSTFIX"
 			postfix_drain
 		fi
-	fi
+		if [ "$tls" = none ] && [ $have_sink = 1 ]; then
+			src_once "ours/$sc" "$P_SMTP" "$c" "$n" "$bytes"
+			src_once "sink/$sc" "$P_SINK" "$c" "$n" "$bytes"
+			if [ $compare = 1 ]; then
+				src_once "postfix/$sc" "$P_POSTFIX" "$c" "$n" "$bytes"
+				postfix_drain
+			fi
+		fi
+	done
 }
 for tls in none starttls; do
 	smtp_scenario 1 4K 4k "$N_C1_4K" "$tls"
@@ -355,25 +351,41 @@ PY
 fi
 
 # ---------------------------------------------------------------- POP3
-pop3_target() { # TARGET PORT
-	local t=$1 p=$2 tls flag
-	for tls in none stls; do
-		flag=()
-		[ $tls = stls ] && flag=(--stls)
-		# One unrecorded pass first: Dovecot builds its index on first access;
-		# both servers then read from a warm page cache.
-		"$MB" pop3 --port "$p" --user "pop1x@$DOMAIN:$PW" "${flag[@]}" --quiet >/dev/null || true
-		mb_runs "$t/pop3-1x5k-$tls" pop3 --port "$p" --user "pop1x@$DOMAIN:$PW" "${flag[@]}"
-		"$MB" pop3 --port "$p" --concurrency 20 --users "$tmp/users20" "${flag[@]}" --quiet >/dev/null || true
-		mb_runs "$t/pop3-20x-$tls" pop3 --port "$p" --concurrency 20 --users "$tmp/users20" "${flag[@]}"
-		"$MB" pop3 --port "$p" --user "big@$DOMAIN:$PW" "${flag[@]}" --quiet >/dev/null || true
-		mb_runs "$t/pop3-big-$tls" pop3 --port "$p" --user "big@$DOMAIN:$PW" "${flag[@]}"
+pop3_targets=("ours:$P_POP3")
+[ $compare = 1 ] && pop3_targets+=("dovecot:$P_DOVECOT")
+# pop3_scenario NAME ARGS...: one unrecorded pass per target first (Dovecot
+# builds its index on first access; both then read from a warm page cache),
+# then REPS rounds over the targets.
+pop3_scenario() {
+	local name=$1 t rep
+	shift
+	for t in "${pop3_targets[@]}"; do
+		"$MB" pop3 --port "${t#*:}" "$@" --quiet >/dev/null || true
 	done
-	mb_once "$t/list-$LIST_TAG-first" pop3 --port "$p" --user "list@$DOMAIN:$PW" --list-only --timeout 120000
-	mb_runs "$t/list-$LIST_TAG" pop3 --port "$p" --user "list@$DOMAIN:$PW" --list-only --timeout 120000
+	for rep in $(seq 1 "$REPS"); do
+		for t in "${pop3_targets[@]}"; do
+			mb_once "${t%%:*}/$name" pop3 --port "${t#*:}" "$@"
+		done
+	done
 }
-pop3_target ours "$P_POP3"
-[ $compare = 1 ] && pop3_target dovecot "$P_DOVECOT"
+for tls in none stls; do
+	flag=()
+	[ $tls = stls ] && flag=(--stls)
+	pop3_scenario "pop3-1x5k-$tls" --user "pop1x@$DOMAIN:$PW" "${flag[@]}"
+	pop3_scenario "pop3-20x-$tls" --concurrency 20 --users "$tmp/users20" "${flag[@]}"
+	pop3_scenario "pop3-big-$tls" --user "big@$DOMAIN:$PW" "${flag[@]}"
+done
+# The large mailbox: first access of each server recorded on its own.
+for t in "${pop3_targets[@]}"; do
+	mb_once "${t%%:*}/list-$LIST_TAG-first" pop3 --port "${t#*:}" --user "list@$DOMAIN:$PW" --list-only \
+		--timeout 120000
+done
+for rep in $(seq 1 "$REPS"); do
+	for t in "${pop3_targets[@]}"; do
+		mb_once "${t%%:*}/list-$LIST_TAG" pop3 --port "${t#*:}" --user "list@$DOMAIN:$PW" --list-only \
+			--timeout 120000
+	done
+done
 
 # ---------------------------------------------------------------- idle memory
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
@@ -416,6 +428,7 @@ idle_runs smtpd 1000 "$P_SMTPS" tls
 idle_runs pop3d 1000 "$P_POP3S" tls
 
 # ---------------------------------------------------------------- report
+printf '{"tool":"run.sh","proto":"loadavg_end","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$results"
 md=${results%.jsonl}.md
 /usr/bin/python3 "$src/bench/report.py" "$results" > "$md"
 cat "$md"
