@@ -46,8 +46,8 @@ else
 fi
 PW=benchpw
 DOMAIN=bench.test
-POP20_USERS=$(for i in $(seq -w 1 20); do printf 'pop%s ' "$i"; done)
-USERS="sink pop1x big list $POP20_USERS"
+USERS=(sink pop1x big list)
+for i in $(seq -w 1 20); do USERS+=("pop$i"); done
 
 # ---------------------------------------------------------------- build
 log "building Release in $build"
@@ -183,7 +183,7 @@ ctl domain add "$DOMAIN" >/dev/null
 
 # One yescrypt hash per user, shared by our database and Dovecot's passwd-file,
 # so a login costs both servers the same.
-/usr/bin/python3 -W ignore - "$PW" "$DOMAIN" $USERS > "$tmp/passwd" <<'PY'
+/usr/bin/python3 -W ignore - "$PW" "$DOMAIN" "${USERS[@]}" > "$tmp/passwd" <<'PY'
 import crypt, secrets, string, sys
 pw, domain, users = sys.argv[1], sys.argv[2], sys.argv[3:]
 alphabet = "./" + string.digits + string.ascii_letters
@@ -227,7 +227,7 @@ if [ $compare = 1 ]; then
 	sed -e "s|@DIR@|$tmp|g; s|@UID@|$(id -u nobody)|; s|@GID@|$(id -g nobody)|" \
 		"$src/bench/compare/postfix/main.cf.in" > "$tmp/postfix/etc/main.cf"
 	sed -e "s|@PORT@|$P_POSTFIX|" "$src/bench/compare/postfix/master.cf.in" > "$tmp/postfix/etc/master.cf"
-	for u in $USERS; do echo "$u@$DOMAIN $DOMAIN/$u/"; done > "$tmp/postfix/etc/vmailbox"
+	for u in "${USERS[@]}"; do echo "$u@$DOMAIN $DOMAIN/$u/"; done > "$tmp/postfix/etc/vmailbox"
 	# Postfix reports start-up errors to syslog only, unless it has a terminal.
 	script -qec "postfix -c $tmp/postfix/etc start" /dev/null >"$tmp/postfix-start.log" 2>&1 ||
 		die "postfix did not start: $(cat "$tmp/postfix-start.log")"
@@ -281,12 +281,13 @@ src_once() {
 
 # ---------------------------------------------------------------- SMTP
 smtp_scenario() { # C SIZE TAG N TLS
-	local c=$1 size=$2 tag=$3 n=$4 tls=$5 sc="smtp-c$1-$3-$5" flag=()
+	local c=$1 size=$2 tag=$3 n=$4 tls=$5 flag=()
+	local sc="smtp-c$c-$tag-$tls"
 	[ "$tls" = starttls ] && flag=(--starttls)
 	local args=(smtp --concurrency "$c" --messages "$n" --size "$size" --from "bench@$DOMAIN" --to "sink@$DOMAIN" "${flag[@]}")
-	local bytes rep
+	local bytes
 	bytes=$(numfmt --from=iec "$size")
-	for rep in $(seq 1 "$REPS"); do
+	for _ in $(seq 1 "$REPS"); do
 		mb_once "ours/$sc" "${args[@]}" --port "$P_SMTP"
 		if [ "$tls" = none ] && [ $have_sink = 1 ]; then
 			mb_once "sink/$sc" "${args[@]}" --port "$P_SINK"
@@ -357,12 +358,12 @@ pop3_targets=("ours:$P_POP3")
 # builds its index on first access; both then read from a warm page cache),
 # then REPS rounds over the targets.
 pop3_scenario() {
-	local name=$1 t rep
+	local name=$1 t
 	shift
 	for t in "${pop3_targets[@]}"; do
 		"$MB" pop3 --port "${t#*:}" "$@" --quiet >/dev/null || true
 	done
-	for rep in $(seq 1 "$REPS"); do
+	for _ in $(seq 1 "$REPS"); do
 		for t in "${pop3_targets[@]}"; do
 			mb_once "${t%%:*}/$name" pop3 --port "${t#*:}" "$@"
 		done
@@ -380,7 +381,7 @@ for t in "${pop3_targets[@]}"; do
 	mb_once "${t%%:*}/list-$LIST_TAG-first" pop3 --port "${t#*:}" --user "list@$DOMAIN:$PW" --list-only \
 		--timeout 120000
 done
-for rep in $(seq 1 "$REPS"); do
+for _ in $(seq 1 "$REPS"); do
 	for t in "${pop3_targets[@]}"; do
 		mb_once "${t%%:*}/list-$LIST_TAG" pop3 --port "${t#*:}" --user "list@$DOMAIN:$PW" --list-only \
 			--timeout 120000

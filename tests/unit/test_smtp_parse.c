@@ -44,7 +44,7 @@ static const char *show(const char *s, size_t len)
 	do { \
 		size_t want_len_ = strlen(want); \
 		if ((got_len) != want_len_ || memcmp((got), (want), want_len_) != 0) { \
-			char got_[600]; \
+			char got_[2400]; /* as large as show()'s buffer */ \
 			snprintf(got_, sizeof(got_), "%s", show((got), (got_len))); \
 			print_error("input \"%s\": %s is \"%s\", want \"%s\"\n", show(input, len), #got, \
 			            got_, (want)); \
