@@ -10,24 +10,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "smtp_address.h"
 
-/* Printable rendering of a test input for failure messages. */
-static const char *show(const char *s, size_t len)
-{
-	static char buf[1200];
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && o + 5 < sizeof(buf); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\\x%02x", c);
-	}
-	buf[o] = '\0';
-	return buf;
-}
+#define show testutil_show
 
 #define EXPECT_INT(input, len, got, want) \
 	do { \

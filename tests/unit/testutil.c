@@ -38,3 +38,19 @@ void testutil_path(char *out, size_t len, const char *dir, const char *name)
 	int n = snprintf(out, len, "%s/%s", dir, name);
 	assert_true(n > 0 && (size_t)n < len);
 }
+
+const char *testutil_show(const char *s, size_t len)
+{
+	static char buf[TESTUTIL_SHOW_MAX];
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 < sizeof(buf); i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, sizeof(buf) - o, "\\x%02x", c);
+	}
+	buf[o] = '\0';
+	return buf;
+}

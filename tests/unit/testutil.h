@@ -16,4 +16,12 @@ void testutil_rmtree(const char *dir);
 /* Joins dir and name into out. */
 void testutil_path(char *out, size_t len, const char *dir, const char *name);
 
+/*
+ * A printable rendering of len bytes for failure messages: printable ASCII
+ * as is, everything else (and '\\') as \xNN. Returns a static buffer of
+ * TESTUTIL_SHOW_MAX bytes, overwritten by the next call.
+ */
+#define TESTUTIL_SHOW_MAX 2400
+const char *testutil_show(const char *s, size_t len);
+
 #endif
