@@ -290,7 +290,34 @@ void conn__update_reading(struct conn *conn)
 static void write_cb(uv_write_t *req, int status);
 static void shutdown_cb(uv_shutdown_t *req, int status);
 
-static void start_write(struct conn *conn)
+/* n octets of the queue's head have reached the socket. */
+static void wrote(struct conn *conn, size_t n)
+{
+	writequeue_consume(&conn->out, n);
+	conn->bytes_out += n;
+}
+
+/* Called with depth raised: lets the producer go on once output has drained enough. */
+static void check_drain(struct conn *conn)
+{
+	if (!conn->out_full || conn->out.len >= CONN_OUTPUT_HIGH_WATER / 2)
+		return;
+	conn->out_full = false;
+	if (conn->state == CONN_S_OPEN && conn->handler->drain != NULL)
+		conn->handler->drain(conn);
+	/* Input held back while output was full can flow again. */
+	if (conn->state == CONN_S_OPEN && (conn->in_len > 0 || conn->eof))
+		server__ready_add(conn->srv, conn);
+}
+
+/*
+ * Writes the head of the queue. Most replies fit in the socket buffer at
+ * once, so it tries a plain write first (uv_try_write): a uv_write that
+ * completes at once still costs an epoll_ctl and a deferred callback.
+ * Returns true when everything peeked went out now; otherwise a uv_write
+ * is in flight (or the conn was torn down).
+ */
+static bool start_write(struct conn *conn)
 {
 	struct writequeue_span spans[CONN_WRITE_BATCH];
 	uv_buf_t bufs[CONN_WRITE_BATCH];
@@ -302,14 +329,32 @@ static void start_write(struct conn *conn)
 		bufs[i] = uv_buf_init((char *)spans[i].base, (unsigned)spans[i].len);
 		total += spans[i].len;
 	}
-	int rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, bufs, (unsigned)n, write_cb);
+	int rc = uv_try_write((uv_stream_t *)&conn->tcp, bufs, (unsigned)n);
+	if (rc >= 0) {
+		wrote(conn, (size_t)rc);
+		if ((size_t)rc == total)
+			return true;
+		/* The rest waits for the socket: queue it with uv_write. */
+		n = writequeue_peek(&conn->out, spans, CONN_WRITE_BATCH);
+		total = 0;
+		for (size_t i = 0; i < n; i++) {
+			bufs[i] = uv_buf_init((char *)spans[i].base, (unsigned)spans[i].len);
+			total += spans[i].len;
+		}
+	} else if (rc != UV_EAGAIN) {
+		log_info(conn->id, "write_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(rc));
+		conn__teardown(conn, "write_error");
+		return false;
+	}
+	rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, bufs, (unsigned)n, write_cb);
 	if (rc < 0) {
 		log_info(conn->id, "write_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(rc));
 		conn__teardown(conn, "write_error");
-		return;
+		return false;
 	}
 	conn->writing = true;
 	conn->inflight = total;
+	return false;
 }
 
 static void start_shutdown(struct conn *conn)
@@ -326,9 +371,15 @@ static void flush(struct conn *conn)
 {
 	if (conn->writing || conn->shutting)
 		return;
-	if (conn->out.len > 0) {
-		start_write(conn);
-		return;
+	/* A loop, not recursion: a drain handler (RETR streaming) refills the queue. */
+	while (conn->out.len > 0) {
+		if (!start_write(conn))
+			return;
+		conn->depth++;
+		check_drain(conn);
+		conn->depth--;
+		if (conn->state == CONN_S_CLOSED)
+			return;
 	}
 	/* Everything before this point has reached the socket. */
 	if (conn->state == CONN_S_STARTTLS_FLUSH)
@@ -360,19 +411,11 @@ static void write_cb(uv_write_t *req, int status)
 		conn__teardown(conn, "write_error");
 		return;
 	}
-	writequeue_consume(&conn->out, conn->inflight);
-	conn->bytes_out += conn->inflight;
+	wrote(conn, conn->inflight);
 	conn->inflight = 0;
 
 	conn__enter(conn);
-	if (conn->out_full && conn->out.len < CONN_OUTPUT_HIGH_WATER / 2) {
-		conn->out_full = false;
-		if (conn->state == CONN_S_OPEN && conn->handler->drain != NULL)
-			conn->handler->drain(conn);
-		/* Input held back while output was full can flow again. */
-		if (conn->state == CONN_S_OPEN && (conn->in_len > 0 || conn->eof))
-			server__ready_add(conn->srv, conn);
-	}
+	check_drain(conn);
 	conn__leave(conn);
 }
 

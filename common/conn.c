@@ -393,6 +393,19 @@ void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn))
 
 /* ---- off-loop work ----------------------------------------------------- */
 
+/* Hands a job's result to its session, or to nobody if the conn closed meanwhile. */
+static void finish_work(struct conn *conn, conn_done_fn *done, void *arg, int status)
+{
+	if (conn->state != CONN_S_CLOSED) {
+		conn__enter(conn);
+		done(conn, arg, status);
+		conn__leave(conn);
+	} else {
+		done(NULL, arg, status);
+		conn__free_if_done(conn);
+	}
+}
+
 static void work_cb(uv_work_t *req)
 {
 	struct conn_work *w = conn__container_of(req, struct conn_work, req);
@@ -406,14 +419,7 @@ static void after_work_cb(uv_work_t *req, int status)
 
 	conn__link_remove(&w->link);
 	conn->work_pending--;
-	if (conn->state != CONN_S_CLOSED) {
-		conn__enter(conn);
-		w->done(conn, w->arg, status);
-		conn__leave(conn);
-	} else {
-		w->done(NULL, w->arg, status);
-		conn__free_if_done(conn);
-	}
+	finish_work(conn, w->done, w->arg, status);
 	free(w);
 }
 
@@ -436,6 +442,17 @@ int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *
 	conn->work_pending++;
 	server__work_add(conn->srv, &w->link);
 	return 0;
+}
+
+void conn_hold(conn_t *conn)
+{
+	conn->work_pending++;
+}
+
+void conn_release(conn_t *conn, conn_done_fn *done, void *arg)
+{
+	conn->work_pending--;
+	finish_work(conn, done, arg, 0);
 }
 
 void conn__work_cancel(struct conn_link *work_link)

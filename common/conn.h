@@ -187,4 +187,14 @@ typedef void conn_work_fn(void *arg);
 typedef void conn_done_fn(conn_t *conn, void *arg, int status);
 int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *arg);
 
+/*
+ * The same guarantee for work on the daemon's own threads (smtpd's
+ * committer): conn_hold keeps the conn allocated while another thread
+ * works for it; conn_release, back on the loop, drops that hold and calls
+ * done(conn, arg, 0), or done(NULL, arg, 0) if the connection closed
+ * meanwhile. Every conn_hold needs exactly one conn_release.
+ */
+void conn_hold(conn_t *conn);
+void conn_release(conn_t *conn, conn_done_fn *done, void *arg);
+
 #endif

@@ -64,12 +64,6 @@ static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *
 	struct smtp_session *s = conn_data(conn);
 	struct smtp_txn *txn = s->txn;
 
-	if (r->cancelled) {
-		log_info(s->id, "commit_cancelled", "id=%s", txn->id);
-		smtp_session_reset_txn(s);
-		smtp_session_command_done(s); /* stopping is set: sends 421 4.3.2 */
-		return;
-	}
 	if (r->batch_first)
 		s->env->metrics.commit_batches++;
 	if (r->status == STORE_OK) {
@@ -119,7 +113,7 @@ static void body__complete(struct smtp_session *s)
 		return;
 	}
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
-	int rc = smtp_commit_start(s->conn, s->env->cfg->db, &delivery, body__commit_done_cb);
+	int rc = smtp_commit_start(s->conn, &delivery, body__commit_done_cb);
 	if (rc != 0) {
 		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
 		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);

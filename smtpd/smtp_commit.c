@@ -1,60 +1,76 @@
-/* smtp_commit.c - leader/follower group commit on the thread pool; see smtp_commit.h. */
+/* smtp_commit.c - one committer thread, batches handed back in one wake-up; see smtp_commit.h. */
 #include "smtp_commit.h"
 
-#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 
 struct commit_job {
+	conn_t *conn; /* held (conn_hold) until the result is back on the loop */
 	store_delivery_t *delivery;
-	const char *db_path;
 	smtp_commit_done_fn *done;
-	struct commit_job *next;  /* in the pending list */
-	bool finished;            /* result is published (under commit_mutex) */
-	pthread_cond_t wake;      /* signalled when finished, or when it should lead */
+	struct commit_job *next;
 	struct smtp_commit_result result;
 };
 
-/* The process-wide batch: pending jobs in arrival order, and whether a commit runs. */
-static pthread_mutex_t commit_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct commit_job *pending_head;
-static struct commit_job **pending_tail = &pending_head;
-static bool committing;
-/*
- * The committer's connection, whichever thread leads: one commit runs at a
- * time (committing), so one thread at a time uses it, as store.h requires.
- * A single writing connection keeps its page cache valid between commits;
- * per-thread connections would each re-read every page the others changed.
- */
-static store_t *commit_store;
+struct job_list {
+	struct commit_job *head;
+	struct commit_job **tail;
+};
 
-/* Runs one store transaction for jobs[0..n); called without the mutex held. */
-static void commit__run(struct commit_job **jobs, size_t n)
+static struct {
+	pthread_mutex_t mutex;
+	pthread_cond_t work;     /* pending is no longer empty, or stop */
+	struct job_list pending; /* loop -> committer */
+	struct job_list done;    /* committer -> loop */
+	bool stop;
+	/* Only the committer thread touches these after init. */
+	pthread_t thread;
+	const char *db_path;
+	store_t *store;
+	/* Only the loop thread touches these. */
+	uv_async_t async;
+	unsigned outstanding; /* started, done not yet called */
+	bool running;
+} committer = {
+	.mutex = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+};
+
+static void list_init(struct job_list *l)
+{
+	l->head = NULL;
+	l->tail = &l->head;
+}
+
+static void list_append(struct job_list *l, struct commit_job *first, struct commit_job **last_next)
+{
+	*l->tail = first;
+	l->tail = last_next;
+}
+
+/* Commits jobs[0..n) in one store transaction; on the committer thread. */
+static void commit_batch(struct commit_job **jobs, size_t n)
 {
 	store_delivery_t *deliveries[SMTP_COMMIT_BATCH_MAX];
 	int results[SMTP_COMMIT_BATCH_MAX];
 	char err[256];
 
-	if (n == 0)
-		return; /* cannot happen: the caller's own job is pending */
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
-	if (commit_store == NULL && store_open(jobs[0]->db_path, 0, &commit_store, err, sizeof(err)) != 0)
-		commit_store = NULL;
-	store_t *store = commit_store;
-	if (store == NULL) {
+	if (committer.store == NULL &&
+	    store_open(committer.db_path, 0, &committer.store, err, sizeof(err)) != 0)
+		committer.store = NULL; /* tried again with the next batch */
+	if (committer.store == NULL) {
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 		for (size_t i = 0; i < n; i++)
 			results[i] = STORE_EIO;
-	} else {
-		int rc = store_deliver_batch(store, deliveries, n, results);
-
-		if (rc != STORE_OK)
-			log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(store));
-		else
-			log_debug(0, "commit", "n=%zu", n);
+	} else if (store_deliver_batch(committer.store, deliveries, n, results) != STORE_OK) {
+		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(committer.store));
 	}
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->result.status = results[i];
@@ -63,98 +79,141 @@ static void commit__run(struct commit_job **jobs, size_t n)
 	}
 }
 
-static void commit__work(void *arg)
+static void *committer_main(void *arg)
 {
-	struct commit_job *job = arg;
+	(void)arg;
+	pthread_mutex_lock(&committer.mutex);
+	for (;;) {
+		while (committer.pending.head == NULL && !committer.stop)
+			pthread_cond_wait(&committer.work, &committer.mutex);
+		if (committer.pending.head == NULL)
+			break; /* stop, and nothing left to commit */
 
-	pthread_mutex_lock(&commit_mutex);
-	job->next = NULL;
-	*pending_tail = job;
-	pending_tail = &job->next;
-	while (!job->finished) {
-		if (committing) {
-			pthread_cond_wait(&job->wake, &commit_mutex);
-			continue;
-		}
-		/* Nobody commits: lead the next batch, oldest pending first. */
+		/* Oldest first; what arrives during the commit forms the next batch. */
 		struct commit_job *batch[SMTP_COMMIT_BATCH_MAX];
 		size_t n = 0;
-
-		while (pending_head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
-			batch[n++] = pending_head;
-			pending_head = pending_head->next;
+		while (committer.pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
+			batch[n++] = committer.pending.head;
+			committer.pending.head = committer.pending.head->next;
 		}
-		if (pending_head == NULL)
-			pending_tail = &pending_head;
-		committing = true;
-		pthread_mutex_unlock(&commit_mutex);
+		if (committer.pending.head == NULL)
+			list_init(&committer.pending);
+		pthread_mutex_unlock(&committer.mutex);
 
-		commit__run(batch, n);
+		commit_batch(batch, n);
 
-		/*
-		 * Wake only who has something to do: the batch's members, and the
-		 * oldest pending job to lead the next batch. (A broadcast would
-		 * wake every waiter, most of them to sleep again: context switches
-		 * are the main CPU cost at 20 senders.) Each is signalled under
-		 * the mutex, so none can return and free its job before we are done.
-		 */
-		pthread_mutex_lock(&commit_mutex);
-		for (size_t i = 0; i < n; i++) {
-			batch[i]->finished = true;
-			pthread_cond_signal(&batch[i]->wake);
-		}
-		committing = false;
-		if (pending_head != NULL)
-			pthread_cond_signal(&pending_head->wake);
+		for (size_t i = 0; i + 1 < n; i++)
+			batch[i]->next = batch[i + 1];
+		batch[n - 1]->next = NULL;
+		pthread_mutex_lock(&committer.mutex);
+		bool was_empty = committer.done.head == NULL;
+		list_append(&committer.done, batch[0], &batch[n - 1]->next);
+		pthread_mutex_unlock(&committer.mutex);
+		/* The loop has not yet taken the previous batch: its wake-up covers this one. */
+		if (was_empty)
+			uv_async_send(&committer.async);
+		pthread_mutex_lock(&committer.mutex);
 	}
-	pthread_mutex_unlock(&commit_mutex);
+	pthread_mutex_unlock(&committer.mutex);
+	return NULL;
 }
 
-static void commit__done(conn_t *conn, void *arg, int status)
+static void finish_job(conn_t *conn, void *arg, int status)
 {
 	struct commit_job *job = arg;
 
-	if (status != 0) {
-		/* Cancelled at shutdown before it ran: it never joined a batch. */
-		job->result.status = STORE_EIO;
-		job->result.cancelled = true;
-	}
+	(void)status;
 	store_delivery_free(&job->delivery);
 	job->done(conn, &job->result);
-	pthread_cond_destroy(&job->wake);
 	free(job);
 }
 
-int smtp_commit_start(conn_t *conn, const char *db_path, store_delivery_t **delivery,
-                      smtp_commit_done_fn *done)
+/* On the loop: every finished batch, one wake-up for all of them. */
+static void deliver_results(void)
+{
+	pthread_mutex_lock(&committer.mutex);
+	struct commit_job *job = committer.done.head;
+	list_init(&committer.done);
+	pthread_mutex_unlock(&committer.mutex);
+
+	while (job != NULL) {
+		struct commit_job *next = job->next;
+		committer.outstanding--;
+		conn_release(job->conn, finish_job, job);
+		job = next;
+	}
+	/* Nothing outstanding: the async handle must not keep the loop alive. */
+	if (committer.outstanding == 0 && committer.running)
+		uv_unref((uv_handle_t *)&committer.async);
+}
+
+static void async_cb(uv_async_t *handle)
+{
+	(void)handle;
+	deliver_results();
+}
+
+int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen)
+{
+	list_init(&committer.pending);
+	list_init(&committer.done);
+	committer.db_path = db_path;
+	int rc = uv_async_init(loop, &committer.async, async_cb);
+	if (rc < 0) {
+		snprintf(err, errlen, "commit: %s", uv_strerror(rc));
+		return -1;
+	}
+	uv_unref((uv_handle_t *)&committer.async);
+
+	/* Signals are the loop's business (uv_signal); none should interrupt a sync. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&committer.thread, NULL, committer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "commit: cannot start the committer thread: %s", strerror(rc));
+		uv_close((uv_handle_t *)&committer.async, NULL);
+		return -1;
+	}
+	committer.running = true;
+	return 0;
+}
+
+int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done)
 {
 	struct commit_job *job = calloc(1, sizeof(*job));
 
 	if (job == NULL) {
 		store_delivery_free(delivery);
-		return -ENOMEM; /* libuv errors are negative errno values */
+		return STORE_ENOMEM;
 	}
-	if (pthread_cond_init(&job->wake, NULL) != 0) {
-		free(job);
-		store_delivery_free(delivery);
-		return -ENOMEM;
-	}
+	job->conn = conn;
 	job->delivery = *delivery;
 	*delivery = NULL;
-	job->db_path = db_path;
 	job->done = done;
-	int rc = conn_queue_work(conn, commit__work, commit__done, job);
-	if (rc != 0) {
-		store_delivery_free(&job->delivery);
-		pthread_cond_destroy(&job->wake);
-		free(job);
-	}
-	return rc;
+	conn_hold(conn);
+	if (committer.outstanding++ == 0)
+		uv_ref((uv_handle_t *)&committer.async);
+
+	pthread_mutex_lock(&committer.mutex);
+	list_append(&committer.pending, job, &job->next);
+	pthread_cond_signal(&committer.work);
+	pthread_mutex_unlock(&committer.mutex);
+	return 0;
 }
 
-void smtp_commit_close(void)
+void smtp_commit_stop(void)
 {
-	pthread_mutex_lock(&commit_mutex);
-	store_close(&commit_store);
-	pthread_mutex_unlock(&commit_mutex);
+	if (!committer.running)
+		return;
+	pthread_mutex_lock(&committer.mutex);
+	committer.stop = true;
+	pthread_cond_signal(&committer.work);
+	pthread_mutex_unlock(&committer.mutex);
+	pthread_join(committer.thread, NULL);
+	committer.running = false;
+	deliver_results();
+	store_close(&committer.store);
+	uv_close((uv_handle_t *)&committer.async, NULL);
 }

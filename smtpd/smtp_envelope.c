@@ -221,18 +221,11 @@ static int resolve__add(struct smtp_txn *txn, const struct resolve_job *job)
 	return 0;
 }
 
-static void resolve__done(conn_t *conn, void *arg, int status)
+/* Replies to the RCPT from the lookup's outcome, rc. */
+static void resolve__reply(struct smtp_session *s, const struct resolve_job *job, int rc)
 {
-	struct resolve_job *job = arg;
-
-	if (conn == NULL) {
-		resolve__free(job);
-		return;
-	}
-	struct smtp_session *s = conn_data(conn);
 	char esc[SMTP_MAILBOX_MAX * 2];
 	const char *to = log_escape(esc, sizeof(esc), job->address, strlen(job->address));
-	int rc = status != 0 ? STORE_EIO : job->rc;
 
 	if (rc == 0 && job->count == 0)
 		rc = STORE_ENOTFOUND;
@@ -266,8 +259,46 @@ static void resolve__done(conn_t *conn, void *arg, int status)
 		log_info(s->id, "rcpt", "id=%s to=%s destinations=%zu", s->txn->id, to, job->count);
 		smtp_reply(s, 250, "2.1.5", "Ok");
 	}
+}
+
+static void resolve__done(conn_t *conn, void *arg, int status)
+{
+	struct resolve_job *job = arg;
+
+	if (conn != NULL) {
+		struct smtp_session *s = conn_data(conn);
+
+		resolve__reply(s, job, status != 0 ? STORE_EIO : job->rc);
+		smtp_session_command_done(s);
+	}
 	resolve__free(job);
-	smtp_session_command_done(s);
+}
+
+/*
+ * Resolves on the loop with the session env's no-wait handle: a few pages
+ * of small, hot tables, cheaper than a round trip through the thread pool
+ * (two thread switches per RCPT). Returns false when that handle cannot
+ * answer now (the database is locked, say): the pool, whose handles wait,
+ * takes the lookup over.
+ */
+static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
+{
+	store_t *store = s->env->lookup_store;
+
+	if (store == NULL)
+		return false;
+	int rc = store_resolve(store, job->address, resolve__dest_cb, job);
+	if (rc == STORE_OK)
+		rc = job->rc;
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL) {
+		job->rc = 0;
+		job->count = 0;
+		return false;
+	}
+	if (rc == STORE_EINVAL)
+		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
+	resolve__reply(s, job, rc);
+	return true;
 }
 
 static bool envelope__check_rcpt(struct smtp_session *s, struct smtp_refusal *r)
@@ -318,8 +349,17 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		return;
 	}
 	job->db_path = s->env->cfg->db;
-	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0 ||
-	    smtp_session_queue_work(s, resolve__work, resolve__done, job) != 0) {
+	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0) {
+		resolve__free(job);
+		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		return;
+	}
+	if (resolve__now(s, job)) {
+		resolve__free(job);
+		return;
+	}
+	if (smtp_session_queue_work(s, resolve__work, resolve__done, job) != 0) {
 		resolve__free(job);
 		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
 		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "conn.h"
 #include "smtp_metrics.h"
+#include "store.h"
 
 /* The listener roles (conn_role). */
 enum smtp_role {
@@ -30,6 +31,8 @@ struct smtp_env {
 	const struct mail_config *cfg;
 	struct smtp_metrics metrics;
 	struct authlimit *authlimit;
+	/* The loop's own read handle (STORE_OPEN_NOWAIT) for RCPT lookups; may be NULL. */
+	store_t *lookup_store;
 };
 
 /* Registers the env the sessions use. Call once before server_run(). */

@@ -133,6 +133,7 @@ const char *store__sql(enum store__stmt_id id);
 
 struct store {
 	sqlite3 *db;
+	int busy_ms; /* how long a statement waits for a lock (STORE_OPEN_NOWAIT: 0) */
 	sqlite3_stmt *stmts[STORE__STMT_COUNT];
 	/* Scratch space for one body chunk read back from a spill file; kept
 	 * for the handle's lifetime so a commit allocates nothing per chunk. */

@@ -48,6 +48,9 @@ typedef struct store store_t;
 /* Open flags. */
 #define STORE_OPEN_CREATE  0x1 /* create the file if it does not exist */
 #define STORE_OPEN_MIGRATE 0x2 /* bring the schema up to date (mailctl db migrate, daemons at start) */
+/* Never wait for a lock: a locked database is STORE_EBUSY at once. For a
+ * handle used on an event loop, which must not sleep. */
+#define STORE_OPEN_NOWAIT  0x4
 
 /*
  * Opens the database at `path` (a file name; later also a postgresql:// URI).

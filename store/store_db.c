@@ -175,7 +175,7 @@ static int64_t monotonic_ms(void)
  */
 static int step_retrying(store_t *store, sqlite3_stmt *stmt)
 {
-	int64_t deadline = monotonic_ms() + STORE__BUSY_TIMEOUT_MS;
+	int64_t deadline = monotonic_ms() + store->busy_ms;
 	for (;;) {
 		int rc = sqlite3_step(stmt);
 		if ((rc & 0xff) != SQLITE_BUSY || monotonic_ms() >= deadline)
@@ -402,7 +402,8 @@ static int open_sqlite(store_t *store, const char *path, int flags)
 		return store__fail(store, store__map_rc(rc), "%s: %s", path, sqlite3_errmsg(store->db));
 	}
 	sqlite3_extended_result_codes(store->db, 1);
-	sqlite3_busy_timeout(store->db, STORE__BUSY_TIMEOUT_MS);
+	store->busy_ms = (flags & STORE_OPEN_NOWAIT) ? 0 : STORE__BUSY_TIMEOUT_MS;
+	sqlite3_busy_timeout(store->db, store->busy_ms);
 	/* Identify the file before configuring it: switching a stranger's
 	 * database to WAL would already change it. */
 	int version = 0;
