@@ -3,6 +3,7 @@
  * message into the transaction's delivery in raw mode, and handing it to
  * the group commit. The 250 is sent only when the commit has synced.
  */
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
@@ -69,8 +70,12 @@ static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *
 	if (r->status == STORE_OK) {
 		s->env->metrics.messages++;
 		s->env->metrics.message_bytes += txn->data.size;
-		log_info(s->id, "accepted", "id=%s size=%llu rcpts=%u remote=%u batch=%zu bare_lf=%llu",
-		         txn->id, (unsigned long long)txn->data.size, txn->rcpts, txn->remote_rcpts,
+		char from[SMTP_MAILBOX_MAX * 2], to[SMTP_MAILBOX_MAX * 2];
+		log_info(s->id, "accepted",
+		         "id=%s from=%s to=%s rcpts=%u remote=%u size=%llu batch=%zu bare_lf=%llu",
+		         txn->id, log_escape(from, sizeof(from), txn->sender, strlen(txn->sender)),
+		         log_escape(to, sizeof(to), txn->first_rcpt, strlen(txn->first_rcpt)),
+		         txn->rcpts, txn->remote_rcpts, (unsigned long long)txn->data.size,
 		         r->batch_size, (unsigned long long)txn->data.bare_lf);
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", txn->id);
 	} else if (r->status == STORE_ELIMIT) {

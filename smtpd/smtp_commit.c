@@ -63,7 +63,7 @@ static void commit_batch(struct commit_job **jobs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
 	if (committer.store == NULL &&
-	    store_open(committer.db_path, 0, &committer.store, err, sizeof(err)) != 0)
+	    store_open(committer.db_path, STORE_OPEN_BULK, &committer.store, err, sizeof(err)) != 0)
 		committer.store = NULL; /* tried again with the next batch */
 	if (committer.store == NULL) {
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);

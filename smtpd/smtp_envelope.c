@@ -119,7 +119,8 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		return;
 	}
 	char esc[SMTP_MAILBOX_MAX * 2];
-	log_info(s->id, "mail", "id=%s from=%s size=%llu body=%s smtputf8=%d", s->txn->id,
+	/* Debug only: the accepted line sums the transaction up (one write per message). */
+	log_debug(s->id, "mail", "id=%s from=%s size=%llu body=%s smtputf8=%d", s->txn->id,
 	         log_escape(esc, sizeof(esc), sender, strlen(sender)),
 	         (unsigned long long)(mail.size_given ? mail.size : 0),
 	         mail.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", mail.smtputf8);
@@ -256,7 +257,7 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 	} else {
 		smtp_txn_add_rcpt(s->txn, job->address);
 		s->env->metrics.recipients++;
-		log_info(s->id, "rcpt", "id=%s to=%s destinations=%zu", s->txn->id, to, job->count);
+		log_debug(s->id, "rcpt", "id=%s to=%s destinations=%zu", s->txn->id, to, job->count);
 		smtp_reply(s, 250, "2.1.5", "Ok");
 	}
 }

@@ -51,6 +51,11 @@ typedef struct store store_t;
 /* Never wait for a lock: a locked database is STORE_EBUSY at once. For a
  * handle used on an event loop, which must not sleep. */
 #define STORE_OPEN_NOWAIT  0x4
+/* A process's bulk writer (smtpd's committer): checkpoints once the WAL
+ * holds 32 MiB instead of SQLite's 4 MiB, so commits pay for fewer and
+ * better-amortised checkpoints (each page is copied once per checkpoint,
+ * however many commits rewrote it). */
+#define STORE_OPEN_BULK    0x8
 
 /*
  * Opens the database at `path` (a file name; later also a postgresql:// URI).

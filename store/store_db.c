@@ -348,7 +348,10 @@ static int exec_setup(store_t *store, const char *sql, char *value_r, size_t val
 /* Page cache per connection, in KiB (SQLite's default is 2000). */
 #define STORE__CACHE_KIB "512"
 
-static int configure(store_t *store)
+/* WAL pages before a STORE_OPEN_BULK handle's commit runs a checkpoint (SQLite's default: 1000). */
+#define STORE__BULK_CHECKPOINT_PAGES "8192"
+
+static int configure(store_t *store, int flags)
 {
 	char mode[16] = "";
 	/* WAL: readers (POP3 sessions) never block the writer and vice versa. */
@@ -373,6 +376,8 @@ static int configure(store_t *store)
 	 * one only needs a group commit's worth of dirty pages. */
 	if (err == STORE_OK)
 		err = exec_setup(store, "PRAGMA cache_size = -" STORE__CACHE_KIB, NULL, 0);
+	if (err == STORE_OK && (flags & STORE_OPEN_BULK))
+		err = exec_setup(store, "PRAGMA wal_autocheckpoint = " STORE__BULK_CHECKPOINT_PAGES, NULL, 0);
 	return err;
 }
 
@@ -409,7 +414,7 @@ static int open_sqlite(store_t *store, const char *path, int flags)
 	int version = 0;
 	int err = store__schema_identify(store, &version);
 	if (err == STORE_OK)
-		err = configure(store);
+		err = configure(store, flags);
 	if (err == STORE_OK)
 		err = store__schema_prepare(store, version, (flags & STORE_OPEN_MIGRATE) != 0);
 	if (err != STORE_OK) {

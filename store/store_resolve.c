@@ -177,13 +177,17 @@ int store_resolve(store_t *store, const char *address, store_rcpt_cb *cb, void *
 {
 	char addr[STORE__ADDRESS_BUF];
 	struct resolution res = { .store = store };
-	int err;
+	/* One snapshot for every lookup below: consistent, and one read lock instead of one per statement. */
+	int err = store__begin_read(store);
+	if (err != STORE_OK)
+		return err;
 	if (address != NULL && strchr(address, '@') == NULL && store__address_is_postmaster(address))
 		err = postmaster_fallback(&res, address, "", 0);
 	else if (store__address_normalize(address, addr) != STORE_OK)
 		err = store__fail(store, STORE_EINVAL, "malformed address");
 	else
 		err = resolve_address(&res, addr, 0, 1);
+	store__end_read(store);
 	for (size_t i = 0; err == STORE_OK && i < res.local.count; i++)
 		cb(ctx, STORE_RCPT_LOCAL, res.local.items[i]);
 	for (size_t i = 0; err == STORE_OK && i < res.remote.count; i++)
