@@ -2,10 +2,11 @@
  * pop3_retr.c - RETR and TOP (RFC 1939 7), streamed from the store.
  *
  * A message is never whole in memory: a worker job reads a batch of
- * chunks, the loop byte-stuffs it into the write queue, and the next job
- * is queued only while the queue is below its high water mark; otherwise
- * the stream waits for the drain event. A slow client therefore holds one
- * batch plus the write queue, whatever the message size.
+ * chunks, the loop byte-stuffs it into the write queue while the next
+ * batch is read, and a batch is sent only while the queue is below its
+ * high water mark; otherwise the stream waits for the drain event. A slow
+ * client therefore holds two batches plus the write queue, whatever the
+ * message size.
  * Successive jobs of one stream may run on different workers: each reads
  * through its own thread's store handle, which a store_reader_t allows.
  */
@@ -18,27 +19,40 @@
 #include "pop3_body.h"
 #include "pop3_session.h"
 
-/* Octets read per job: eight store chunks. A slow client costs this plus
- * the write queue's high water mark; each job is a thread-pool round trip
- * (0.3-0.4 ms on a 2-core VM), so fewer, larger jobs stream faster. */
+/* Octets read per job: eight store chunks. A slow client costs two of
+ * these plus the write queue's high water mark; each job is a thread-pool
+ * round trip, so fewer, larger jobs stream faster. */
 #define STREAM_BATCH (512 * 1024)
 
-struct pop3_stream {
-	/*
-	 * Worker side. A stream is owned by the session (s->stream) between
-	 * jobs and by its job while one runs, so exactly one side touches it.
-	 */
-	store_reader_t *reader; /* the message being read, or one TOP stopped early */
-	bool restart;           /* a new command: close any old reader first */
-	int64_t message_id;
-	char *buf; /* the batch read by the last job */
+/*
+ * Two batches per stream, so that the next one is read while the loop
+ * byte-stuffs and sends the last: a job fills one (FILLING, the worker's
+ * until its done callback) while the other is READY or being sent.
+ */
+enum batch_state { BATCH_FREE, BATCH_FILLING, BATCH_READY };
+
+struct stream_batch {
+	enum batch_state state; /* changed on the loop only */
+	char *buf;
 	size_t len, cap;
 	bool eof;
 	int result;
 	char error[256];
+};
+
+struct pop3_stream {
+	/* Worker side: the running job's, and nobody else's while it runs. */
+	store_reader_t *reader; /* the message being read, or one TOP stopped early */
+	bool restart;           /* a new command: close any old reader first */
+	int64_t message_id;
+	struct stream_batch *filling;
 
 	/* Loop side. */
-	bool started; /* the +OK line has been sent */
+	struct stream_batch batches[2];
+	bool reading;   /* a job is in flight */
+	bool read_all;  /* a batch with eof came back: no more jobs */
+	bool detached;  /* the session let go: the job's done callback frees the stream */
+	bool started;   /* the +OK line has been sent */
 	bool top;
 	size_t index;   /* zero-based message number */
 	struct pop3_body body;
@@ -46,85 +60,98 @@ struct pop3_stream {
 
 /* ---- worker side ---------------------------------------------------------- */
 
-static int stream_fail(struct pop3_stream *st, int err, const char *msg)
+static int batch_fail(struct stream_batch *b, int err, const char *msg)
 {
-	st->result = err;
-	snprintf(st->error, sizeof(st->error), "%s", msg);
+	b->result = err;
+	snprintf(b->error, sizeof(b->error), "%s", msg);
 	return err;
 }
 
-static int stream_grow(struct pop3_stream *st, size_t need)
+static int batch_grow(struct stream_batch *b, size_t need)
 {
-	if (need <= st->cap)
+	if (need <= b->cap)
 		return STORE_OK;
-	size_t cap = st->cap > 0 ? st->cap * 2 : STREAM_BATCH;
+	size_t cap = b->cap > 0 ? b->cap * 2 : STREAM_BATCH;
 	while (cap < need)
 		cap *= 2;
-	char *buf = realloc(st->buf, cap);
+	char *buf = realloc(b->buf, cap);
 	if (buf == NULL)
-		return stream_fail(st, STORE_ENOMEM, "out of memory");
-	st->buf = buf;
-	st->cap = cap;
+		return batch_fail(b, STORE_ENOMEM, "out of memory");
+	b->buf = buf;
+	b->cap = cap;
 	return STORE_OK;
 }
 
 static void stream_work(void *arg)
 {
 	struct pop3_stream *st = arg;
+	struct stream_batch *b = st->filling;
 	char err[256];
 
-	st->len = 0;
-	st->eof = false;
-	st->result = STORE_OK;
+	b->len = 0;
+	b->eof = false;
+	b->result = STORE_OK;
 	if (st->restart) {
 		store_reader_close(&st->reader);
 		st->restart = false;
 	}
 	store_t *store = pop3_worker_store(err, sizeof(err));
 	if (store == NULL) {
-		stream_fail(st, STORE_EIO, err);
+		batch_fail(b, STORE_EIO, err);
 		return;
 	}
 	if (st->reader == NULL) {
 		int r = store_reader_open(store, st->message_id, &st->reader);
 		if (r != STORE_OK) {
-			stream_fail(st, r, store_errmsg(store));
+			batch_fail(b, r, store_errmsg(store));
 			return;
 		}
 	}
-	while (st->len < STREAM_BATCH) {
+	while (b->len < STREAM_BATCH) {
 		const void *data;
 		size_t n;
 		int r = store_reader_next(store, st->reader, &data, &n);
 		if (r != STORE_OK) {
-			stream_fail(st, r, store_errmsg(store));
+			batch_fail(b, r, store_errmsg(store));
 			return;
 		}
 		if (n == 0) {
-			st->eof = true;
+			b->eof = true;
 			store_reader_close(&st->reader);
 			return;
 		}
-		if (stream_grow(st, st->len + n) != STORE_OK)
+		if (batch_grow(b, b->len + n) != STORE_OK)
 			return;
-		memcpy(st->buf + st->len, data, n);
-		st->len += n;
+		memcpy(b->buf + b->len, data, n);
+		b->len += n;
 	}
 }
 
 static void stream_destroy(struct pop3_stream *st)
 {
 	store_reader_close(&st->reader);
-	free(st->buf);
+	for (size_t i = 0; i < 2; i++)
+		free(st->batches[i].buf);
 	free(st);
+}
+
+/* The session lets go of its stream; one with a job in flight is freed by the job's done. */
+static void stream_release(struct pop3_session *s)
+{
+	struct pop3_stream *st = s->stream;
+
+	s->stream = NULL;
+	if (st == NULL)
+		return;
+	if (st->reading)
+		st->detached = true;
+	else
+		stream_destroy(st);
 }
 
 void pop3_retr_close(struct pop3_session *s)
 {
-	/* A stream in flight is not here: its done callback sees conn == NULL and frees it. */
-	if (s->stream != NULL)
-		stream_destroy(s->stream);
-	s->stream = NULL;
+	stream_release(s);
 }
 
 /* ---- loop side ----------------------------------------------------------- */
@@ -146,6 +173,7 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
 	log_error(s->id, "pop3_retr_failed", "msg=%zu error=\"%s\"", st->index + 1, error);
 	if (!st->started) {
 		pop3_reply(s, pop3_store_resp(store_err), "cannot read the message");
+		stream_release(s);
 		pop3_session_done(s);
 	} else {
 		/* Mid-body there is no way to say -ERR; a missing terminator tells the client. */
@@ -153,55 +181,106 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
 	}
 }
 
-/* Hands the stream to a job that reads the next batch; s->stream is NULL meanwhile. */
-static void stream_next(struct pop3_session *s)
+/* Starts a job on the free batch, if there is one and anything is left to read. */
+static int stream_read_ahead(struct pop3_session *s, struct pop3_stream *st)
+{
+	if (st->reading || st->read_all)
+		return 0;
+	for (size_t i = 0; i < 2; i++) {
+		if (st->batches[i].state != BATCH_FREE)
+			continue;
+		st->filling = &st->batches[i];
+		int r = conn_queue_work(s->conn, stream_work, stream_done, st);
+		if (r != 0)
+			return r;
+		st->filling->state = BATCH_FILLING;
+		st->reading = true;
+		return 0;
+	}
+	return 0;
+}
+
+/* The READY batch to send next: the one that is not being filled, if it is ready. */
+static struct stream_batch *stream_next_ready(struct pop3_stream *st)
+{
+	struct stream_batch *a = &st->batches[0], *b = &st->batches[1];
+
+	/* With two batches, the older READY one is the one whose sibling is not
+	 * READY, or, when both are, the one the filling order put first. */
+	if (a->state == BATCH_READY && b->state == BATCH_READY)
+		return st->filling == b ? a : b;
+	if (a->state == BATCH_READY)
+		return a;
+	return b->state == BATCH_READY ? b : NULL;
+}
+
+/*
+ * Keeps one read ahead and sends what is ready while the write queue has
+ * room; otherwise waits for the drain (s->on_drain) or the job's done.
+ */
+static void stream_pump(struct pop3_session *s)
 {
 	struct pop3_stream *st = s->stream;
+	conn_t *conn = s->conn;
 
-	s->stream = NULL;
-	int r = conn_queue_work(s->conn, stream_work, stream_done, st);
-	if (r != 0) {
-		s->stream = st;
-		stream_abort(s, st, STORE_EIO, uv_strerror(r));
+	for (;;) {
+		int r = stream_read_ahead(s, st);
+		if (r != 0) {
+			stream_abort(s, st, STORE_EIO, uv_strerror(r));
+			return;
+		}
+		struct stream_batch *b = stream_next_ready(st);
+		if (b == NULL)
+			return; /* the job's done calls again */
+		if (b->result != STORE_OK) {
+			stream_abort(s, st, b->result, b->error);
+			return;
+		}
+		if (conn_output_full(conn)) {
+			s->on_drain = stream_pump;
+			return;
+		}
+		if (!st->started) {
+			st->started = true;
+			if (st->top)
+				pop3_reply(s, POP3_OK, "top of message follows");
+			else
+				pop3_reply(s, POP3_OK, "%" PRIu64 " octets", s->entries[st->index].size);
+		}
+		bool more = pop3_body_feed(&st->body, b->buf, b->len, write_out, conn);
+		b->state = BATCH_FREE;
+		if (!more || b->eof) {
+			pop3_body_finish(&st->body, write_out, conn);
+			/* A TOP that ended early may still have a read in flight. */
+			if (st->reading)
+				stream_release(s);
+			pop3_session_done(s);
+			return;
+		}
 	}
 }
 
 static void stream_done(conn_t *conn, void *arg, int status)
 {
 	struct pop3_stream *st = arg;
-	struct pop3_session *s;
+	struct stream_batch *b = st->filling;
 
-	if (conn == NULL) {
+	st->reading = false;
+	if (conn == NULL || st->detached) {
 		stream_destroy(st);
 		return;
 	}
-	s = conn_data(conn);
-	s->stream = st;
+	struct pop3_session *s = conn_data(conn);
 	if (pop3_session_of(conn) == NULL)
 		return; /* closing: the session frees the stream in its close */
-	if (status != 0 || st->result != STORE_OK) {
-		if (status != 0)
-			stream_abort(s, st, STORE_EIO, uv_strerror(status));
-		else
-			stream_abort(s, st, st->result, st->error);
-		return;
-	}
-	if (!st->started) {
-		st->started = true;
-		if (st->top)
-			pop3_reply(s, POP3_OK, "top of message follows");
-		else
-			pop3_reply(s, POP3_OK, "%" PRIu64 " octets", s->entries[st->index].size);
-	}
-	bool more = pop3_body_feed(&st->body, st->buf, st->len, write_out, conn);
-	if (!more || st->eof) {
-		pop3_body_finish(&st->body, write_out, conn);
-		pop3_session_done(s);
-	} else if (conn_output_full(conn)) {
-		s->on_drain = stream_next;
-	} else {
-		stream_next(s);
-	}
+	b->state = BATCH_READY;
+	if (status != 0)
+		batch_fail(b, STORE_EIO, uv_strerror(status));
+	if (b->eof || b->result != STORE_OK)
+		st->read_all = true;
+	if (s->on_drain == stream_pump)
+		return; /* waiting for room in the write queue: the drain pumps */
+	stream_pump(s);
 }
 
 /* Starts sending message `index`; the session stays busy until the end. */
@@ -217,17 +296,20 @@ static void stream_start(struct pop3_session *s, size_t index, bool top, uint64_
 		}
 		s->stream = st;
 	}
+	/* A finished stream keeps its buffers (and a TOP's reader, closed by the first job). */
 	st->restart = true;
 	st->message_id = s->entries[index].message_id;
 	st->index = index;
 	st->started = false;
+	st->read_all = false;
+	st->batches[0].state = st->batches[1].state = BATCH_FREE;
 	st->top = top;
 	if (top)
 		pop3_body_init_top(&st->body, lines);
 	else
 		pop3_body_init_retr(&st->body);
 	pop3_session_busy(s);
-	stream_next(s);
+	stream_pump(s);
 }
 
 void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd)

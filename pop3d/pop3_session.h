@@ -128,7 +128,7 @@ struct pop3_session {
 	bool list_uidl;
 
 	/* RETR/TOP (pop3_retr.c) */
-	struct pop3_stream *stream; /* idle between commands, or NULL while a job owns it */
+	struct pop3_stream *stream; /* RETR/TOP streaming; kept between commands for its buffers */
 };
 
 /* The process-wide context. */
