@@ -100,8 +100,10 @@ int main(int argc, char **argv)
 		authlimit_free(&authlimit);
 		return EXIT_RUNTIME;
 	}
+	pop3_open_loop_store();
 	log_info(0, "pop3d_start", "db=%s", cfg.db);
 	int rc = server_run(srv);
+	pop3_finish();
 	server_free(&srv);
 	authlimit_free(&authlimit);
 	log_info(0, "pop3d_stop", "status=%d", rc);

@@ -46,6 +46,16 @@ enum pop3_role {
 int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
               char *err, size_t errlen);
 
+/*
+ * Opens the loop's own read handle (STORE_OPEN_NOWAIT), through which small
+ * messages are read without a thread-pool round trip. Call it once the
+ * schema is up to date, as the service user; without it (it logs why),
+ * every read goes through the pool. pop3_finish() closes it after the loop
+ * has ended.
+ */
+void pop3_open_loop_store(void);
+void pop3_finish(void);
+
 /* The connection handler for both listeners. */
 extern const struct conn_handler pop3_handler;
 

@@ -24,6 +24,9 @@
  * round trip, so fewer, larger jobs stream faster. */
 #define STREAM_BATCH (512 * 1024)
 
+/* Messages up to this size are read on the loop (stream_read_now). */
+#define STREAM_INLINE_MAX (64 * 1024)
+
 /*
  * Two batches per stream, so that the next one is read while the loop
  * byte-stuffs and sends the last: a job fills one (FILLING, the worker's
@@ -82,11 +85,10 @@ static int batch_grow(struct stream_batch *b, size_t need)
 	return STORE_OK;
 }
 
-static void stream_work(void *arg)
+/* Reads the next batch into st->filling through `store`. */
+static void stream_fill(struct pop3_stream *st, store_t *store)
 {
-	struct pop3_stream *st = arg;
 	struct stream_batch *b = st->filling;
-	char err[256];
 
 	b->len = 0;
 	b->eof = false;
@@ -94,11 +96,6 @@ static void stream_work(void *arg)
 	if (st->restart) {
 		store_reader_close(&st->reader);
 		st->restart = false;
-	}
-	store_t *store = pop3_worker_store(err, sizeof(err));
-	if (store == NULL) {
-		batch_fail(b, STORE_EIO, err);
-		return;
 	}
 	if (st->reader == NULL) {
 		int r = store_reader_open(store, st->message_id, &st->reader);
@@ -125,6 +122,18 @@ static void stream_work(void *arg)
 		memcpy(b->buf + b->len, data, n);
 		b->len += n;
 	}
+}
+
+static void stream_work(void *arg)
+{
+	struct pop3_stream *st = arg;
+	char err[256];
+	store_t *store = pop3_worker_store(err, sizeof(err));
+
+	if (store == NULL)
+		batch_fail(st->filling, STORE_EIO, err);
+	else
+		stream_fill(st, store);
 }
 
 static void stream_destroy(struct pop3_stream *st)
@@ -181,6 +190,30 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
 	}
 }
 
+/*
+ * A message of at most one store chunk is read on the loop through its
+ * no-wait handle: a few pages, usually in the page cache, for which a
+ * thread-pool round trip would cost more than the read. Returns false
+ * when that handle cannot answer now; the pool then reads from the start.
+ */
+static bool stream_read_now(struct pop3_session *s, struct pop3_stream *st)
+{
+	store_t *store = pop3_context()->loop_store;
+	struct stream_batch *b = st->filling;
+
+	if (store == NULL || st->started || s->entries[st->index].size > STREAM_INLINE_MAX)
+		return false;
+	stream_fill(st, store);
+	if (b->result != STORE_OK && b->result != STORE_ENOTFOUND) {
+		st->restart = true; /* the reader may have moved: start over */
+		return false;
+	}
+	b->state = BATCH_READY;
+	if (b->eof || b->result != STORE_OK)
+		st->read_all = true;
+	return true;
+}
+
 /* Starts a job on the free batch, if there is one and anything is left to read. */
 static int stream_read_ahead(struct pop3_session *s, struct pop3_stream *st)
 {
@@ -190,6 +223,8 @@ static int stream_read_ahead(struct pop3_session *s, struct pop3_stream *st)
 		if (st->batches[i].state != BATCH_FREE)
 			continue;
 		st->filling = &st->batches[i];
+		if (stream_read_now(s, st))
+			return 0;
 		int r = conn_queue_work(s->conn, stream_work, stream_done, st);
 		if (r != 0)
 			return r;

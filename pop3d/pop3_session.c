@@ -22,6 +22,20 @@ const struct pop3_context *pop3_context(void)
 	return &pop3_ctx;
 }
 
+void pop3_open_loop_store(void)
+{
+	char err[256];
+
+	if (store_open(pop3_ctx.cfg->db, STORE_OPEN_NOWAIT, &pop3_ctx.loop_store, err, sizeof(err)) !=
+	    STORE_OK)
+		log_warn(0, "loop_store", "error=\"%s\"", err);
+}
+
+void pop3_finish(void)
+{
+	store_close(&pop3_ctx.loop_store);
+}
+
 int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
               char *err, size_t errlen)
 {

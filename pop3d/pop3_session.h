@@ -85,6 +85,7 @@ struct pop3_context {
 	struct authlimit *authlimit; /* per-address login failures; owned by main.c */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
+	store_t *loop_store;    /* the loop's no-wait read handle, or NULL (pop3_open_loop_store) */
 };
 
 struct pop3_session {
