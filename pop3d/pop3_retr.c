@@ -235,13 +235,13 @@ static int stream_read_ahead(struct pop3_session *s, struct pop3_stream *st)
 	return 0;
 }
 
-/* The READY batch to send next: the one that is not being filled, if it is ready. */
+/* The oldest READY batch, or NULL. */
 static struct stream_batch *stream_next_ready(struct pop3_stream *st)
 {
 	struct stream_batch *a = &st->batches[0], *b = &st->batches[1];
 
-	/* With two batches, the older READY one is the one whose sibling is not
-	 * READY, or, when both are, the one the filling order put first. */
+	/* Both are READY when a read-ahead came back while the other batch
+	 * waited for the drain; st->filling is the one filled last. */
 	if (a->state == BATCH_READY && b->state == BATCH_READY)
 		return st->filling == b ? a : b;
 	if (a->state == BATCH_READY)

@@ -18,6 +18,8 @@
  *   DATA          "354 go", raw mode until CRLF.CRLF, "250 body N"
  *   WORK ms       pause, sleep ms on the thread pool, "250 work 42", resume
  *   WORKCLOSE     queue a 200 ms job, close at once
+ *   HOLD ms       conn_hold, a loop timer of ms, conn_release: "250 work 7"
+ *   HOLDCLOSE     HOLD 200, close at once
  *   FLOOD n       n lines of 1 KiB, produced only while output is not full
  *   AFTER         conn_after 50 ms, then "250 after"
  *   STARTTLS      "220 go", conn_starttls
@@ -162,6 +164,39 @@ static void queue_job(conn_t *conn, unsigned ms)
 	}
 }
 
+/* Work done elsewhere than the pool (smtpd's committer): conn_hold, a timer, conn_release. */
+struct held {
+	uv_timer_t timer;
+	conn_t *conn;
+	struct job *job;
+};
+
+static void held_close_cb(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void held_timer_cb(uv_timer_t *timer)
+{
+	struct held *hd = timer->data;
+	conn_release(hd->conn, job_done, hd->job);
+	uv_close((uv_handle_t *)timer, held_close_cb);
+}
+
+static void hold_job(conn_t *conn, unsigned ms)
+{
+	struct held *hd = calloc(1, sizeof(*hd));
+	assert_non_null(hd);
+	hd->job = calloc(1, sizeof(*hd->job));
+	assert_non_null(hd->job);
+	hd->job->value = 7;
+	hd->conn = conn;
+	conn_hold(conn);
+	uv_timer_init(server_loop(H->srv), &hd->timer);
+	hd->timer.data = hd;
+	uv_timer_start(&hd->timer, held_timer_cb, ms, 0);
+}
+
 static void flood(struct session *s)
 {
 	static char line[FLOOD_LINE];
@@ -236,6 +271,12 @@ static void on_line(conn_t *conn, const char *line, size_t len, bool crlf, bool 
 		s->body = 0;
 		conn_set_read_mode(conn, CONN_READ_RAW);
 		conn_printf(conn, "354 go\r\n");
+	} else if (is(line, len, "HOLDCLOSE")) {
+		hold_job(conn, 200);
+		conn_close(conn);
+	} else if (is(line, len, "HOLD")) {
+		conn_pause(conn);
+		hold_job(conn, (unsigned)atoi(arg));
 	} else if (is(line, len, "WORKCLOSE")) {
 		queue_job(conn, 200);
 		conn_close(conn);
@@ -1029,6 +1070,35 @@ static void test_work_after_close(void **state)
 	assert_null(strstr(h.seen, "never"));
 }
 
+static void client_hold(struct harness *h)
+{
+	struct tclient c;
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	/* Paused meanwhile: the pipelined line waits for the release. */
+	CHECK(tc_sendstr(&c, "HOLD 50\r\nECHO after\r\n") == 0, "send");
+	EXPECT(&c, "250 work 7");
+	EXPECT(&c, "> ECHO after");
+	tc_close(&c);
+
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "HOLDCLOSE\r\nECHO never\r\n") == 0, "send");
+	CHECK(tc_eof(&c), "no EOF after HOLDCLOSE");
+	tc_close(&c);
+	/* The release comes after the close: its done must see conn == NULL. */
+	usleep(400 * 1000);
+}
+
+static void test_hold_release(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_hold);
+	assert_int_equal(h.done_null, 1);
+	assert_null(strstr(h.seen, "never"));
+}
+
 static void client_shutdown(struct harness *h)
 {
 	struct tclient c;
@@ -1140,6 +1210,7 @@ int main(void)
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_work_after_close),
+		cmocka_unit_test(test_hold_release),
 		cmocka_unit_test(test_shutdown_drain),
 		cmocka_unit_test(test_shutdown_deadline),
 		cmocka_unit_test(test_ipv6),
