@@ -411,7 +411,9 @@ idle_runs() {
 			kill -0 "$idle_pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		sleep 1
+		# Idle means idle for a while: TLS sessions give their record buffers'
+		# pages back after a full second without traffic (tls_conn_trim).
+		sleep 3
 		after=$(pss_kb "$pid")
 		stop_pid "$idle_pid"
 		idle_pid=""

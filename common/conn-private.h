@@ -235,6 +235,9 @@ int conn__queue_raw(struct conn *conn, const void *data, size_t len);
 void conn__tls_begin(struct conn *conn);
 /* Ciphertext from the peer: advances the handshake, decrypts, delivers. */
 void conn__tls_input(struct conn *conn, const char *data, size_t len);
+/* Called every TLS_SWEEP_MS for each conn: releases an idle session's record
+ * buffers; returns the bytes released. */
+size_t conn__tls_sweep(struct conn *conn);
 
 /* ---- server.c, for conn.c ---------------------------------------------- */
 

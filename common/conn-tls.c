@@ -123,6 +123,13 @@ out:
 	tls_conn_feed(conn->tls, NULL, 0);
 }
 
+size_t conn__tls_sweep(struct conn *conn)
+{
+	if (conn->tls == NULL || conn->state != CONN_S_OPEN)
+		return 0;
+	return tls_conn_trim(conn->tls);
+}
+
 bool conn_tls_available(const conn_t *conn)
 {
 	return server__tls(conn->srv) != NULL;

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <grp.h>
 #include <netdb.h>
 #include <pwd.h>
@@ -70,6 +71,7 @@ struct server {
 	uv_idle_t ready_idle;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stop_timer;
+	uv_timer_t tls_sweep; /* releases idle TLS sessions' record buffers */
 	uv_tcp_t spare; /* accepts and closes a connection when a conn cannot be allocated */
 	bool spare_busy;
 	bool own_handles_closed;
@@ -403,6 +405,7 @@ static void close_own_handles(struct server *srv)
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+	uv_close((uv_handle_t *)&srv->tls_sweep, NULL);
 }
 
 static void finish(struct server *srv)
@@ -495,6 +498,26 @@ void server_set_stop_cb(struct server *srv, void (*cb)(void *arg), void *arg)
 	srv->stop_arg = arg;
 }
 
+/*
+ * An idle TLS session keeps two 16 KiB record buffers; a session without
+ * TLS traffic for a whole period gives their pages back (tls_conn_trim).
+ * Busy sessions are only marked, so they pay nothing.
+ */
+#define TLS_SWEEP_MS 1000
+
+static void tls_sweep_cb(uv_timer_t *timer)
+{
+	struct server *srv = timer->data;
+
+	size_t released = 0;
+	for (struct conn_link *l = srv->conns.next; l != &srv->conns; l = l->next)
+		released += conn__tls_sweep(conn__container_of(l, struct conn, link));
+	if (released > 0) {
+		log_debug(0, "tls_trim", "server=%s bytes=%zu", srv->name, released);
+		malloc_trim(0);
+	}
+}
+
 int server_run(struct server *srv)
 {
 	if (!srv->signals_started && !srv->own_handles_closed) {
@@ -508,6 +531,10 @@ int server_run(struct server *srv)
 			return -1;
 		}
 		srv->signals_started = true;
+		if (srv->tls != NULL) {
+			uv_timer_start(&srv->tls_sweep, tls_sweep_cb, TLS_SWEEP_MS, TLS_SWEEP_MS);
+			uv_unref((uv_handle_t *)&srv->tls_sweep);
+		}
 	}
 	uv_run(&srv->loop, UV_RUN_DEFAULT);
 	return srv->forced ? -1 : 0;
@@ -559,6 +586,7 @@ int server_new(struct server **srv_r, const struct mail_config *cfg, const char 
 	}
 	uv_idle_init(&srv->loop, &srv->ready_idle);
 	uv_timer_init(&srv->loop, &srv->stop_timer);
+	uv_timer_init(&srv->loop, &srv->tls_sweep);
 	uv_signal_t *sigs[] = {&srv->sig_term, &srv->sig_int, &srv->sig_hup};
 	for (size_t i = 0; i < 3; i++) {
 		rc = uv_signal_init(&srv->loop, sigs[i]);
@@ -566,6 +594,7 @@ int server_new(struct server **srv_r, const struct mail_config *cfg, const char 
 			snprintf(err, errlen, "signal handling: %s", uv_strerror(rc));
 			uv_close((uv_handle_t *)&srv->ready_idle, NULL);
 			uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+			uv_close((uv_handle_t *)&srv->tls_sweep, NULL);
 			for (size_t j = 0; j < i; j++)
 				uv_close((uv_handle_t *)sigs[j], NULL);
 			uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -573,7 +602,7 @@ int server_new(struct server **srv_r, const struct mail_config *cfg, const char 
 			goto fail;
 		}
 	}
-	srv->ready_idle.data = srv->stop_timer.data = srv;
+	srv->ready_idle.data = srv->stop_timer.data = srv->tls_sweep.data = srv;
 	srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
 	conn__link_init(&srv->conns);
 	conn__link_init(&srv->ready);

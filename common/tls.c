@@ -1,6 +1,8 @@
 #include "tls.h"
 
 #include <assert.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,9 @@
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
+
+#include <sys/mman.h>
+#include <unistd.h>
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 #include <psa/crypto.h>
 #endif
@@ -45,7 +50,14 @@ struct tls_conn {
 	const unsigned char *in; /* fed ciphertext not yet taken by mbedTLS */
 	size_t in_len;
 	bool handshake_done;
+	bool busy;    /* a TLS call since the last tls_conn_trim() */
+	bool trimmed; /* the record buffers' pages are released */
 };
+
+/* mbedTLS 3.x hides the context's fields behind this macro; 2.28 has none. */
+#ifndef MBEDTLS_PRIVATE
+#define MBEDTLS_PRIVATE(member) member
+#endif
 
 /*
  * AEAD suites with forward secrecy only, in the order RFC 9325 (BCP 195)
@@ -319,6 +331,7 @@ size_t tls_conn_pending(const struct tls_conn *tc)
 
 int tls_conn_handshake(struct tls_conn *tc)
 {
+	tc->busy = true;
 	int rc = mbedtls_ssl_handshake(&tc->ssl);
 	if (rc == 0) {
 		tc->handshake_done = true;
@@ -336,6 +349,7 @@ bool tls_conn_handshake_done(const struct tls_conn *tc)
 
 int tls_conn_read(struct tls_conn *tc, void *buf, size_t len, size_t *n_r)
 {
+	tc->busy = true;
 	*n_r = 0;
 	for (;;) {
 		int rc = mbedtls_ssl_read(&tc->ssl, buf, len);
@@ -358,6 +372,7 @@ int tls_conn_read(struct tls_conn *tc, void *buf, size_t len, size_t *n_r)
 
 int tls_conn_write(struct tls_conn *tc, const void *data, size_t len)
 {
+	tc->busy = true;
 	const unsigned char *p = data;
 	while (len > 0) {
 		int rc = mbedtls_ssl_write(&tc->ssl, p, len);
@@ -373,8 +388,52 @@ int tls_conn_write(struct tls_conn *tc, const void *data, size_t len)
 
 int tls_conn_close_notify(struct tls_conn *tc)
 {
+	tc->busy = true;
 	int rc = mbedtls_ssl_close_notify(&tc->ssl);
 	return rc == MBEDTLS_ERR_SSL_WANT_WRITE ? 0 : rc;
+}
+
+/*
+ * Bytes at the start of a record buffer that keep state between records:
+ * mbedTLS stores the 8-octet record counter there (in_ctr / out_ctr), then
+ * the record header and the explicit nonce. Never released.
+ */
+#define TLS_TRIM_KEEP 64
+
+/*
+ * Releases the whole pages inside a malloc'ed buffer past TLS_TRIM_KEEP.
+ * Only the buffer's own usable bytes are touched, never malloc's header
+ * before it or the next chunk's after it; MADV_DONTNEED makes the pages
+ * read back as zeroes, which mbedTLS overwrites before it reads them.
+ */
+static size_t trim_buffer(unsigned char *buf)
+{
+	if (buf == NULL)
+		return 0;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = ((uintptr_t)buf + TLS_TRIM_KEEP + page - 1) & ~(page - 1);
+	uintptr_t end = ((uintptr_t)buf + malloc_usable_size(buf)) & ~(page - 1);
+	if (end <= start || madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+		return 0;
+	return end - start;
+}
+
+size_t tls_conn_trim(struct tls_conn *tc)
+{
+	mbedtls_ssl_context *ssl = &tc->ssl;
+
+	if (tc->busy) {
+		tc->busy = false;
+		tc->trimmed = false;
+		return 0;
+	}
+	/* Between records only: nothing half-read, buffered or half-sent. */
+	if (tc->trimmed || !tc->handshake_done || tc->in_len > 0 ||
+	    mbedtls_ssl_check_pending(ssl) != 0 || mbedtls_ssl_get_bytes_avail(ssl) != 0 ||
+	    ssl->MBEDTLS_PRIVATE(in_left) != 0 || ssl->MBEDTLS_PRIVATE(out_left) != 0)
+		return 0;
+	tc->trimmed = true;
+	return trim_buffer(ssl->MBEDTLS_PRIVATE(in_buf)) + trim_buffer(ssl->MBEDTLS_PRIVATE(out_buf));
 }
 
 const char *tls_conn_version(const struct tls_conn *tc)

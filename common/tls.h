@@ -86,6 +86,16 @@ int tls_conn_write(struct tls_conn *tc, const void *data, size_t len);
 int tls_conn_close_notify(struct tls_conn *tc);
 
 /*
+ * Gives the pages of an idle session's two record buffers (16 KiB each
+ * in mbedTLS, allocated for the session's whole life) back to the kernel,
+ * as OpenSSL's SSL_MODE_RELEASE_BUFFERS frees them. "Idle" means no TLS
+ * call since the previous tls_conn_trim() and nothing received and
+ * unread; call it periodically. The pages come back, zeroed, when the next
+ * record uses them. Returns the bytes released.
+ */
+size_t tls_conn_trim(struct tls_conn *tc);
+
+/*
  * "TLSv1.2" or "TLSv1.3", and mbedTLS's name of the cipher suite
  * ("TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384"). NULL before the handshake.
  */

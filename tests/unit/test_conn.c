@@ -1033,6 +1033,47 @@ static void client_implicit(struct harness *h)
 	CHECK(strcmp(subject, "CN=reloaded") == 0, "subject %s", subject);
 }
 
+/* Sessions idle for a sweep period give their record buffers' pages back
+ * (tls_conn_trim); the session must go on as if nothing happened. */
+static void client_tls_idle(struct harness *h)
+{
+	struct tclient c;
+	char subject[256], line[2048], chunk[1000];
+	int lines = 0;
+
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake");
+	EXPECT(&c, "220 hello");
+	usleep(2300 * 1000); /* two sweeps: the buffers are trimmed */
+	CHECK(tc_sendstr(&c, "ECHO after idle\r\n") == 0, "send");
+	EXPECT(&c, "> ECHO after idle");
+	CHECK(tc_sendstr(&c, "FLOOD 64\r\n") == 0, "send");
+	while (tc_line(&c, line, sizeof(line)) == FLOOD_LINE - 2)
+		lines++;
+	CHECK(lines == 64 && strcmp(line, "250 flood done") == 0, "flood: %d lines, then %s", lines,
+	      line);
+	usleep(2300 * 1000);
+	/* Full-size records in (a 200 KB body) into a trimmed input buffer. */
+	CHECK(tc_sendstr(&c, "DATA\r\n") == 0, "send");
+	EXPECT(&c, "354 go");
+	memset(chunk, 'y', sizeof(chunk) - 2);
+	memcpy(chunk + sizeof(chunk) - 2, "\r\n", 2);
+	for (int i = 0; i < 200; i++)
+		CHECK(tc_send(&c, chunk, sizeof(chunk)) == 0, "send body");
+	CHECK(tc_sendstr(&c, ".\r\n") == 0, "send");
+	EXPECT(&c, "250 body 200003");
+	CHECK(tc_sendstr(&c, "QUIT\r\n") == 0, "send");
+	EXPECT(&c, "221 bye");
+	tc_close(&c);
+}
+
+static void test_tls_idle(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_tls_idle);
+}
+
 static void test_implicit_tls(void **state)
 {
 	struct harness h;
@@ -1209,6 +1250,7 @@ int main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_implicit_tls),
+		cmocka_unit_test(test_tls_idle),
 		cmocka_unit_test(test_work_after_close),
 		cmocka_unit_test(test_hold_release),
 		cmocka_unit_test(test_shutdown_drain),
