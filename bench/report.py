@@ -184,6 +184,9 @@ def targets(runs, out):
         ok = None if per is None else (per <= 16384 and greeted == 10000)
         out.append(f"| {daemon}: ≤ 16 KiB per idle connection, 10,000 in one process "
                    f"| {fmt(per, 0)} B, {fmt(greeted, 0)} greeted | {verdict(ok)} |")
+        tls = med(runs, "run.sh", f"ours/idle-1000-{daemon}-tls", "bytes_per_conn")
+        out.append(f"| {daemon}: ≤ 16 KiB per idle TLS connection (1,000) | {fmt(tls, 0)} B "
+                   f"| {verdict(None if tls is None else tls <= 16384)} |")
     labs = [lab for (tool, lab) in runs
             if tool == "mailbench" and lab.startswith("ours/list-") and not lab.endswith("-first")]
     for lab in sorted(labs):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh - the standard benchmark of smtpd and pop3d (docs/PERFORMANCE.md).
 #
-# Usage: bench/run.sh [--quick] [--compare] [--results FILE] [--keep]
+# Usage: bench/run.sh [--quick] [--compare] [--only LIST] [--results FILE] [--keep]
 #   --quick     one repetition of smaller loads: a smoke check (< 2 minutes)
+#   --only      a comma-separated subset of smtp, pop3, idle (default: all)
 #   --compare   also installs Postfix and Dovecot from Debian (as root) and runs
 #               the same loads against private instances of them
 #   --results   where the JSON lines go (default: BUILD/bench-results-DATE.jsonl;
@@ -20,17 +21,24 @@ set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BENCH_BUILD_DIR:-$src/build/bench}
-quick=0 compare=0 keep=0 results=""
+quick=0 compare=0 keep=0 results="" only=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
 	--compare) compare=1 ;;
 	--keep) keep=1 ;;
+	--only) [ $# -ge 2 ] || { echo "run.sh: --only needs a list" >&2; exit 2; }; only=$2; shift ;;
 	--results) [ $# -ge 2 ] || { echo "run.sh: --results needs a file" >&2; exit 2; }; results=$2; shift ;;
-	-h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown argument '$1' (bench/run.sh --help)" >&2; exit 2 ;;
 	esac
 	shift
+done
+
+# want GROUP: whether --only (if given) includes this group of loads.
+want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+for g in ${only//,/ }; do
+	case $g in smtp | pop3 | idle) ;; *) echo "run.sh: --only: unknown group '$g' (smtp, pop3, idle)" >&2; exit 2 ;; esac
 done
 
 log() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -306,7 +314,7 @@ smtp_scenario() { # C SIZE TAG N TLS
 		fi
 	done
 }
-for tls in none starttls; do
+want smtp && for tls in none starttls; do
 	smtp_scenario 1 4K 4k "$N_C1_4K" "$tls"
 	smtp_scenario 20 4K 4k "$N_C20_4K" "$tls"
 	smtp_scenario 1 1M 1m "$N_C1_1M" "$tls"
@@ -314,6 +322,7 @@ for tls in none starttls; do
 done
 
 # ---------------------------------------------------------------- POP3 mailboxes
+if want pop3; then
 # Filled through smtpd itself (and through Postfix for Dovecot), one run each.
 fill() { # TARGET PORT
 	local t=$1 p=$2
@@ -387,6 +396,7 @@ for _ in $(seq 1 "$REPS"); do
 			--timeout 120000
 	done
 done
+fi # want pop3
 
 # ---------------------------------------------------------------- idle memory
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
@@ -423,12 +433,14 @@ idle_runs() {
 		log "idle $daemon $k $tls: PSS $before -> $after KiB, $greeted greeted, $(((after - before) * 1024 / k)) B/connection"
 	done
 }
-for k in $IDLE_COUNTS; do
+want idle && for k in $IDLE_COUNTS; do
 	idle_runs smtpd "$k" "$P_SMTP" none
 	idle_runs pop3d "$k" "$P_POP3" none
 done
-idle_runs smtpd 1000 "$P_SMTPS" tls
-idle_runs pop3d 1000 "$P_POP3S" tls
+if want idle; then
+	idle_runs smtpd 1000 "$P_SMTPS" tls
+	idle_runs pop3d 1000 "$P_POP3S" tls
+fi
 
 # ---------------------------------------------------------------- report
 printf '{"tool":"run.sh","proto":"loadavg_end","loadavg":"%s"}\n' "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$results"
