@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -142,6 +143,9 @@ struct store {
 	long fail_commit_at;
 	/* MAIL_STORE_STALL_COMMIT=N:MS as read at open; 0 when unset. */
 	long stall_commit_at, stall_commit_ms;
+	/* MAIL_STORE_NOWAIT_BUSY on a STORE_OPEN_NOWAIT handle, once open. */
+	bool nowait_busy;
+	int last_err; /* the error store__fail last returned */
 	char errmsg[512];
 };
 
@@ -165,7 +169,7 @@ sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id);
 	do {                                                            \
 		(stmt) = store__stmt((store), (id));                    \
 		if ((stmt) == NULL)                                     \
-			return store__map_rc(sqlite3_errcode((store)->db)); \
+			return (store)->last_err;                       \
 	} while (0)
 /* Resets a statement and drops its bindings' references (SQLITE_STATIC
  * blobs must not outlive their buffer inside the statement). */

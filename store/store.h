@@ -314,7 +314,10 @@ int store_queue_delete(store_t *store, int64_t id);
  * back. MAIL_STORE_STALL_COMMIT=N:MS makes the Nth commit wait MS
  * milliseconds at the same point, holding its transaction open, so a
  * crash test can kill the process inside it. Both are read once at
- * store_open and count the same commits.
+ * store_open and count the same commits. MAIL_STORE_NOWAIT_BUSY=1 makes
+ * every statement on a STORE_OPEN_NOWAIT handle fail with STORE_EBUSY
+ * once the handle is open, as a locked database would, so that the
+ * daemons' fallbacks to their waiting handles can be tested.
  */
 
 #endif

@@ -12,9 +12,8 @@
 
 static int step_done(store_t *store, enum store__stmt_id id, int64_t message_id, const char *what)
 {
-	sqlite3_stmt *stmt = store__stmt(store, id);
-	if (stmt == NULL)
-		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, id);
 	sqlite3_bind_int64(stmt, 1, message_id);
 	int rc = sqlite3_step(stmt);
 	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, what);
@@ -24,9 +23,8 @@ static int step_done(store_t *store, enum store__stmt_id id, int64_t message_id,
 
 int store__body_release(store_t *store, int64_t message_id)
 {
-	sqlite3_stmt *stmt = store__stmt(store, STORE__BODY_REFERENCED);
-	if (stmt == NULL)
-		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__BODY_REFERENCED);
 	sqlite3_bind_int64(stmt, 1, message_id);
 	int rc = sqlite3_step(stmt);
 	int referenced = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;

@@ -62,6 +62,7 @@ int store__fail(store_t *store, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(store->errmsg, sizeof(store->errmsg), fmt, ap);
 	va_end(ap);
+	store->last_err = err;
 	return err;
 }
 
@@ -102,6 +103,10 @@ int store__sqlite_fail(store_t *store, int rc, const char *what)
 
 sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id)
 {
+	if (store->nowait_busy) {
+		store__fail(store, STORE_EBUSY, "database is locked (MAIL_STORE_NOWAIT_BUSY)");
+		return NULL;
+	}
 	if (store->stmts[id] != NULL)
 		return store->stmts[id];
 	int rc = sqlite3_prepare_v3(store->db, store__sql(id), -1, SQLITE_PREPARE_PERSISTENT,
@@ -122,9 +127,8 @@ void store__reset(sqlite3_stmt *stmt)
 
 int store__exec(store_t *store, enum store__stmt_id id, const char *what)
 {
-	sqlite3_stmt *stmt = store__stmt(store, id);
-	if (stmt == NULL)
-		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, id);
 	int rc;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		;
@@ -188,9 +192,8 @@ static int step_retrying(store_t *store, sqlite3_stmt *stmt)
 
 static int begin(store_t *store, enum store__stmt_id id)
 {
-	sqlite3_stmt *stmt = store__stmt(store, id);
-	if (stmt == NULL)
-		return store__map_rc(sqlite3_errcode(store->db));
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, id);
 	int rc = step_retrying(store, stmt);
 	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, "begin transaction");
 	sqlite3_reset(stmt);
@@ -271,7 +274,7 @@ int store__commit(store_t *store)
 	}
 	sqlite3_stmt *stmt = store__stmt(store, STORE__COMMIT);
 	if (stmt == NULL) {
-		int err = store__map_rc(sqlite3_errcode(store->db));
+		int err = store->last_err;
 		store__rollback(store);
 		return err;
 	}
@@ -449,6 +452,8 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 		store_close(&store);
 		return rc;
 	}
+	const char *busy = getenv("MAIL_STORE_NOWAIT_BUSY");
+	store->nowait_busy = (flags & STORE_OPEN_NOWAIT) && busy != NULL && strcmp(busy, "1") == 0;
 	*store_r = store;
 	return STORE_OK;
 }

@@ -207,9 +207,15 @@ static int migrate(store_t *store)
 
 int store__schema_identify(store_t *store, int *version_r)
 {
-	int err = store_file_version(store, version_r);
+	/* One snapshot for both reads: another process may commit its
+	 * migration between them (version 0, then tables: "foreign"). */
+	int err = store__begin_read(store);
+	if (err != STORE_OK)
+		return err;
+	err = store_file_version(store, version_r);
 	if (err == STORE_OK)
 		err = check_identity(store, *version_r);
+	store__end_read(store);
 	return err;
 }
 

@@ -1,5 +1,6 @@
 /* test_store_open.c - opening, creating, migrating and refusing databases. */
 #include <fcntl.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -144,6 +145,53 @@ static void test_strerror_errmsg(void **state)
 	assert_non_null(strstr(store_errmsg(f->store), "malformed"));
 }
 
+static void ignore_rcpt(void *ctx, enum store_rcpt_kind kind, const char *address)
+{
+	(void)ctx;
+	(void)kind;
+	(void)address;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* STORE_OPEN_NOWAIT: a locked database is STORE_EBUSY at once, never a
+ * wait of the busy timeout (5 s); and the MAIL_STORE_NOWAIT_BUSY hook. */
+static void test_nowait(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *store = NULL;
+	char err[256];
+
+	tsu_populate(f->store);
+	store_close(&f->store);
+	/* Another process holding the file in exclusive locking mode. */
+	sqlite3 *holder;
+	assert_int_equal(sqlite3_open(f->db, &holder), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(holder, "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	double t0 = now_s();
+	assert_int_equal(store_open(f->db, STORE_OPEN_NOWAIT, &store, err, sizeof(err)), STORE_EBUSY);
+	assert_null(store);
+	/* Generous: the point is that it did not wait for the 5 s timeout. */
+	assert_true(now_s() - t0 < 2.5);
+	sqlite3_close(holder);
+
+	setenv("MAIL_STORE_NOWAIT_BUSY", "1", 1);
+	store = tsu_open(f->db, STORE_OPEN_NOWAIT);
+	TSU_EXPECT(store, STORE_EBUSY, store_resolve(store, "alice@example.test", ignore_rcpt, NULL));
+	store_close(&store);
+	/* Handles that wait are not affected. */
+	f->store = tsu_open(f->db, 0);
+	TSU_EXPECT(f->store, STORE_OK, store_resolve(f->store, "alice@example.test", ignore_rcpt, NULL));
+	unsetenv("MAIL_STORE_NOWAIT_BUSY");
+}
+
 /* Two processes creating and migrating the same new file at once: the
  * version is re-read under the write lock, so one migrates, one waits. */
 static void test_concurrent_migrate(void **state)
@@ -157,9 +205,16 @@ static void test_concurrent_migrate(void **state)
 		assert_true(pids[i] >= 0);
 		if (pids[i] == 0) {
 			store_t *store = NULL;
-			int rc = store_open(path, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, NULL, 0);
-			if (rc == STORE_OK)
+			char err[512] = "";
+			int rc = store_open(path, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, err,
+			                    sizeof(err));
+			if (rc == STORE_OK) {
 				rc = store_domain_add(store, i == 0 ? "a.test" : "b.test");
+				if (rc != STORE_OK)
+					snprintf(err, sizeof(err), "%s", store_errmsg(store));
+			}
+			if (rc != STORE_OK)
+				print_error("child %d: %s (%s)\n", i, store_strerror(rc), err);
 			store_close(&store);
 			_exit(rc == STORE_OK ? 0 : 1);
 		}
@@ -184,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_foreign_files),
 		cmocka_unit_test_setup_teardown(test_strerror_errmsg, tsu_setup_empty, tsu_teardown),
 		cmocka_unit_test(test_concurrent_migrate),
+		cmocka_unit_test_setup_teardown(test_nowait, tsu_setup_empty, tsu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
