@@ -27,6 +27,36 @@ static bool only_cr(const char *data, size_t len)
 	return true;
 }
 
+/*
+ * RETR needs no line structure: only a dot that starts a line changes.
+ * So look for dots (memchr is vectorised, and base64 parts have none)
+ * and pass everything between in one piece. A memchr per line cost a
+ * quarter of the loop's time on a large message; glibc's memmem for
+ * "\n." was slower still.
+ */
+static void feed_retr(struct pop3_body *body, const char *data, size_t len,
+                      pop3_body_out_fn *out, void *ctx)
+{
+	size_t span = 0; /* start of the input not yet passed to out */
+	size_t pos = 0;
+	const char *dot;
+
+	if (len == 0)
+		return;
+	while ((dot = memchr(data + pos, '.', len - pos)) != NULL) {
+		size_t i = (size_t)(dot - data);
+		pos = i + 1;
+		if (i > 0 ? data[i - 1] != '\n' : !body->at_line_start)
+			continue;
+		if (i > span)
+			out(ctx, data + span, i - span);
+		out(ctx, ".", 1);
+		span = i; /* the original dot leaves with the next span */
+	}
+	out(ctx, data + span, len - span);
+	body->at_line_start = data[len - 1] == '\n';
+}
+
 bool pop3_body_feed(struct pop3_body *body, const char *data, size_t len, pop3_body_out_fn *out,
                     void *ctx)
 {
@@ -35,6 +65,10 @@ bool pop3_body_feed(struct pop3_body *body, const char *data, size_t len, pop3_b
 
 	if (body->done)
 		return false;
+	if (!body->top) {
+		feed_retr(body, data, len, out, ctx);
+		return true;
+	}
 	while (pos < len) {
 		if (body->at_line_start) {
 			if (data[pos] == '.') {
