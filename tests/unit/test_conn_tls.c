@@ -1,0 +1,174 @@
+/*
+ * test_conn_tls.c - TLS on the connection layer (common/conn-tls.c,
+ * tls.c) with a real mbedTLS client: STARTTLS without buffered-plaintext
+ * injection, implicit TLS, certificate reload on SIGHUP, and idle sessions
+ * whose record buffers are trimmed. The harness is in conn_harness.h.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "conn_harness.h"
+#include "log.h"
+#include "testutil.h"
+
+static void client_starttls(struct harness *h)
+{
+	struct tclient c;
+	char subject[256], line[256];
+
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "TLSINFO\r\n") == 0, "send");
+	EXPECT(&c, "250 - -");
+	/* The injection: plaintext after STARTTLS in the same packet. */
+	CHECK(tc_sendstr(&c, "STARTTLS\r\nINJECTED\r\n") == 0, "send");
+	EXPECT(&c, "220 go");
+	CHECK(c.start == c.end, "bytes after 220 before the handshake");
+	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake");
+	CHECK(tc_sendstr(&c, "ECHO secure\r\nTLSINFO\r\n") == 0, "send");
+	EXPECT(&c, "> ECHO secure");
+	CHECK(tc_line(&c, line, sizeof(line)) > 0, "TLSINFO");
+	CHECK(strncmp(line, "250 TLSv1.", 10) == 0 &&
+	          (strstr(line, "GCM") != NULL || strstr(line, "CHACHA20") != NULL),
+	      "TLSINFO: %s", line);
+	print_message("negotiated: %s\n", line + 4);
+	CHECK(tc_sendstr(&c, "STARTTLS\r\n") == 0, "send");
+	EXPECT(&c, "220 go"); /* a second STARTTLS closes: the test protocol does not refuse it */
+	CHECK(tc_eof(&c), "no EOF after a second STARTTLS");
+	tc_close(&c);
+}
+
+static void test_starttls(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_starttls);
+	assert_int_equal(h.tls_ready, 1);
+	assert_null(strstr(h.seen, "INJECTED"));
+	assert_non_null(strstr(h.seen, "ECHO secure"));
+}
+
+
+static void client_implicit(struct harness *h)
+{
+	struct tclient c;
+	char subject[256], line[2048];
+	int lines = 0;
+
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake");
+	CHECK(strcmp(subject, "CN=localhost") == 0, "subject %s", subject);
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "FLOOD 2048\r\n") == 0, "send");
+	while (tc_line(&c, line, sizeof(line)) == FLOOD_LINE - 2)
+		lines++;
+	CHECK(lines == 2048 && strcmp(line, "250 flood done") == 0, "flood: %d lines, then %s", lines,
+	      line);
+	CHECK(tc_sendstr(&c, "QUIT\r\n") == 0, "send");
+	EXPECT(&c, "221 bye");
+	CHECK(tc_eof(&c), "no close_notify/EOF after QUIT");
+	tc_close(&c);
+
+	/* SIGHUP with a broken certificate keeps the old one... */
+	char cert2[600], key2[600];
+	snprintf(cert2, sizeof(cert2), "%s/cert2.pem", tmp_dir);
+	snprintf(key2, sizeof(key2), "%s/key2.pem", tmp_dir);
+	FILE *f = fopen(h->cfg.tls_cert, "w");
+	CHECK(f != NULL, "rewrite cert");
+	fputs("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n", f);
+	fclose(f);
+	kill(getpid(), SIGHUP);
+	usleep(200 * 1000);
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake after a failed reload");
+	CHECK(strcmp(subject, "CN=localhost") == 0, "subject %s", subject);
+	EXPECT(&c, "220 hello");
+	tc_close(&c);
+
+	/* ...and a good one is used by new connections. */
+	make_cert("reloaded", cert2, key2);
+	CHECK(rename(cert2, h->cfg.tls_cert) == 0 && rename(key2, h->cfg.tls_key) == 0, "rename");
+	kill(getpid(), SIGHUP);
+	/* The signal reaches the loop asynchronously: poll for its effect. */
+	for (int i = 0; i < 50; i++) {
+		CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+		CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake after reload");
+		EXPECT(&c, "220 hello");
+		tc_close(&c);
+		if (strcmp(subject, "CN=reloaded") == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	CHECK(strcmp(subject, "CN=reloaded") == 0, "subject %s", subject);
+}
+
+/* Sessions idle for a sweep period give their record buffers' pages back
+ * (tls_conn_trim); the session must go on as if nothing happened. */
+static void client_tls_idle(struct harness *h)
+{
+	struct tclient c;
+	char subject[256], line[2048], chunk[1000];
+	int lines = 0;
+
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_starttls(&c, subject, sizeof(subject)) == 0, "handshake");
+	EXPECT(&c, "220 hello");
+	usleep(2300 * 1000); /* two sweeps: the buffers are trimmed */
+	CHECK(tc_sendstr(&c, "ECHO after idle\r\n") == 0, "send");
+	EXPECT(&c, "> ECHO after idle");
+	CHECK(tc_sendstr(&c, "FLOOD 64\r\n") == 0, "send");
+	while (tc_line(&c, line, sizeof(line)) == FLOOD_LINE - 2)
+		lines++;
+	CHECK(lines == 64 && strcmp(line, "250 flood done") == 0, "flood: %d lines, then %s", lines,
+	      line);
+	usleep(2300 * 1000);
+	/* Full-size records in (a 200 KB body) into a trimmed input buffer. */
+	CHECK(tc_sendstr(&c, "DATA\r\n") == 0, "send");
+	EXPECT(&c, "354 go");
+	memset(chunk, 'y', sizeof(chunk) - 2);
+	memcpy(chunk + sizeof(chunk) - 2, "\r\n", 2);
+	for (int i = 0; i < 200; i++)
+		CHECK(tc_send(&c, chunk, sizeof(chunk)) == 0, "send body");
+	CHECK(tc_sendstr(&c, ".\r\n") == 0, "send");
+	EXPECT(&c, "250 body 200003");
+	CHECK(tc_sendstr(&c, "QUIT\r\n") == 0, "send");
+	EXPECT(&c, "221 bye");
+	tc_close(&c);
+}
+
+static void test_tls_idle(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_tls_idle);
+}
+
+static void test_implicit_tls(void **state)
+{
+	struct harness h;
+	char cert[600], key[600];
+
+	/* A private copy: this test rewrites the files. */
+	snprintf(cert, sizeof(cert), "%s/icert.pem", tmp_dir);
+	snprintf(key, sizeof(key), "%s/ikey.pem", tmp_dir);
+	make_cert("localhost", cert, key);
+	harness_init(&h);
+	snprintf(h.cfg.tls_cert, sizeof(h.cfg.tls_cert), "%s", cert);
+	snprintf(h.cfg.tls_key, sizeof(h.cfg.tls_key), "%s", key);
+	harness_run(&h, client_implicit);
+	assert_true(h.opens >= 3);
+	assert_int_equal(h.tls_ready, 0);
+}
+
+int main(void)
+{
+	log_set_level(LOG_LEVEL_WARN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_implicit_tls),
+		cmocka_unit_test(test_tls_idle),
+	};
+	return cmocka_run_group_tests(tests, conn_group_setup, conn_group_teardown);
+}
