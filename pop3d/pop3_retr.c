@@ -260,8 +260,9 @@ static struct stream_batch *stream_next_ready(struct pop3_stream *st)
 }
 
 /*
- * Keeps one read ahead and sends what is ready while the write queue has
- * room; otherwise waits for the drain (s->on_drain) or the job's done.
+ * Keeps reading ahead into free batches and sends the oldest ready one
+ * while the write queue has room; otherwise waits for the drain
+ * (s->on_drain) or the job's done.
  */
 static void stream_pump(struct pop3_session *s)
 {
