@@ -86,8 +86,7 @@ static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *
 	} else {
 		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(r->status));
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 	}
 	smtp_session_reset_txn(s);
 	smtp_session_command_done(s);
@@ -112,8 +111,7 @@ static void body__complete(struct smtp_session *s)
 	if (txn->write_err != 0) {
 		log_error(s->id, "spool_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(txn->write_err));
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);
 		return;
 	}
@@ -121,8 +119,7 @@ static void body__complete(struct smtp_session *s)
 	int rc = smtp_commit_start(s->conn, &delivery, body__commit_done_cb);
 	if (rc != 0) {
 		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);
 		return;
 	}

@@ -114,8 +114,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	int rc = smtp_txn_new(s->id, ++s->txn_seq, sender, mail.smtputf8, cfg->tmpdir, &s->txn);
 	if (rc != 0) {
 		log_error(s->id, "txn_failed", "error=\"%s\"", store_strerror(rc));
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 		return;
 	}
 	char esc[SMTP_MAILBOX_MAX * 2];
@@ -252,8 +251,7 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", job->address);
 	} else if ((rc = resolve__add(s->txn, job)) != 0) {
 		log_error(s->id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 	} else {
 		smtp_txn_add_rcpt(s->txn, job->address);
 		s->env->metrics.recipients++;
@@ -345,15 +343,13 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 
 	struct resolve_job *job = calloc(1, sizeof(*job));
 	if (job == NULL) {
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 		return;
 	}
 	job->db_path = s->env->cfg->db;
 	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0) {
 		resolve__free(job);
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 		return;
 	}
 	if (resolve__now(s, job)) {
@@ -362,7 +358,6 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	}
 	if (smtp_session_queue_work(s, resolve__work, resolve__done, job) != 0) {
 		resolve__free(job);
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+		smtp_session_local_error(s);
 	}
 }

@@ -82,6 +82,12 @@ void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason)
 	s->env->metrics.rejections[reason]++;
 }
 
+void smtp_session_local_error(struct smtp_session *s)
+{
+	smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+	smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+}
+
 bool smtp_session_needs_auth(const struct smtp_session *s)
 {
 	return s->role == SMTP_ROLE_SUBMISSION || s->role == SMTP_ROLE_SMTPS;

@@ -139,6 +139,8 @@ void smtp_session_reset_txn(struct smtp_session *s);
 
 /* Counts a refusal in the metrics. */
 void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason);
+/* A failure on our side (memory, spool, store): counted, and 451 4.3.0 so the client retries. */
+void smtp_session_local_error(struct smtp_session *s);
 
 
 /*
