@@ -24,7 +24,6 @@ IN_USE = b"-ERR [IN-USE] maildrop is in use by another session\r\n"
 SHUTDOWN = b"-ERR [SYS/TEMP] server shutting down\r\n"
 
 
-
 @pytest.fixture(scope="module")
 def inst():
     with running_pop3d(allow_plaintext_auth="yes") as inst:
