@@ -92,6 +92,9 @@ enum store__stmt_id {
 	STORE__POSTMASTER_DOMAIN,
 
 	STORE__MESSAGE_ADD,
+	STORE__MESSAGE_ID_LAST,
+	STORE__MESSAGE_ID_SET,
+	STORE__MESSAGE_ID_INIT,
 	STORE__CHUNK_ADD,
 	STORE__ENTRY_ADD,
 	STORE__QUEUE_ADD,
@@ -287,6 +290,7 @@ struct store_delivery {
 	struct store__strings local;  /* normalised mailbox addresses */
 	struct store__strings remote; /* normalised remote recipients */
 	uint64_t size;                /* octets written */
+	int64_t id;                   /* reserved message id (store_delivery_set_id); 0: the next */
 	/* In memory: the whole body. Spilled: bytes not yet written to fd. */
 	unsigned char *buf;
 	size_t buf_len, buf_cap;

@@ -179,6 +179,12 @@ typedef struct store_delivery store_delivery_t;
 
 /* sender may be "" (null reverse-path). tmpdir NULL means $TMPDIR or /tmp. */
 int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t **delivery_r);
+/*
+ * Gives the delivery the message id its body will be stored under: one
+ * from store_message_ids_reserve(), used once. Without it, the commit
+ * takes the next free id.
+ */
+void store_delivery_set_id(store_delivery_t *delivery, int64_t id);
 /* Adds a local mailbox (as returned by store_resolve). Duplicates are ignored. */
 int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox);
 /* Adds a remote recipient (a queue row). Duplicates are ignored. */
@@ -189,6 +195,19 @@ int store_delivery_write(store_delivery_t *delivery, const void *data, size_t le
 uint64_t store_delivery_size(const store_delivery_t *delivery);
 /* Frees the delivery (and its temp file) and sets *delivery to NULL. */
 void store_delivery_free(store_delivery_t **delivery);
+
+/*
+ * Message ids (the body's id: store_entry.message_id, store_queue_item.
+ * message_id) are never reused. smtpd also shows a message's id to
+ * people (its queue id: the 250 reply, logs, the Received: header), and
+ * must know it before the body is written, long before the commit. So
+ * ids can be reserved: this takes `count` (1 to 1,000,000) consecutive
+ * ids, first in *first_r, that no commit will pick by itself, in a
+ * synced transaction, so no other process on this database, and no
+ * later run of this one, gets any of them. Each is meant for one
+ * store_delivery_set_id(); ids never used are simply never seen.
+ */
+int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r);
 
 /*
  * Commits one delivery: the body, one mailbox entry per local mailbox and
@@ -314,7 +333,8 @@ int store_queue_delete(store_t *store, int64_t id);
  * back. MAIL_STORE_STALL_COMMIT=N:MS makes the Nth commit wait MS
  * milliseconds at the same point, holding its transaction open, so a
  * crash test can kill the process inside it. Both are read once at
- * store_open and count the same commits. MAIL_STORE_NOWAIT_BUSY=1 makes
+ * store_open and count the same commits (store_message_ids_reserve's
+ * are not counted). MAIL_STORE_NOWAIT_BUSY=1 makes
  * every statement on a STORE_OPEN_NOWAIT handle fail with STORE_EBUSY
  * once the handle is open, as a locked database would, so that the
  * daemons' fallbacks to their waiting handles can be tested.

@@ -105,6 +105,10 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 	sqlite3_stmt *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ADD);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)d->size);
+	if (d->id > 0)
+		sqlite3_bind_int64(stmt, 2, d->id);
+	else
+		sqlite3_bind_null(stmt, 2);
 	int rc = sqlite3_step(stmt);
 	store__reset(stmt);
 	if (rc != SQLITE_DONE)
@@ -116,6 +120,60 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 	if (err == STORE_OK)
 		err = insert_queue(store, d, message_id);
 	return err;
+}
+
+/* Inside the write transaction: the last id taken, then the new mark. */
+static int reserve_ids(store_t *store, unsigned count, int64_t *first_r)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_LAST);
+	int rc = sqlite3_step(stmt);
+	int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	store__reset(stmt);
+	if (rc != SQLITE_ROW)
+		return store__sqlite_fail(store, rc, "read the last message id");
+	if (last > INT64_MAX - (int64_t)count)
+		return store__fail(store, STORE_ELIMIT, "message ids exhausted");
+
+	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_SET);
+	sqlite3_bind_int64(stmt, 1, last + count);
+	rc = sqlite3_step(stmt);
+	store__reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store__sqlite_fail(store, rc, "reserve message ids");
+	if (sqlite3_changes(store->db) == 0) {
+		STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_INIT);
+		sqlite3_bind_int64(stmt, 1, last + count);
+		rc = sqlite3_step(stmt);
+		store__reset(stmt);
+		if (rc != SQLITE_DONE)
+			return store__sqlite_fail(store, rc, "reserve message ids");
+	}
+	*first_r = last + 1;
+	return STORE_OK;
+}
+
+int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r)
+{
+	int64_t first = 0;
+
+	if (count == 0 || count > 1000000)
+		return store__fail(store, STORE_EINVAL, "cannot reserve %u message ids", count);
+	int err = store__begin_write(store);
+	if (err != STORE_OK)
+		return err;
+	/* A plain COMMIT, not store__commit(): the fault injection hooks
+	 * (store.h) count the commits of messages and mailboxes, which tests
+	 * name by number; a reservation between them must not shift those. */
+	err = reserve_ids(store, count, &first);
+	if (err == STORE_OK)
+		err = store__exec(store, STORE__COMMIT, "commit message id reservation");
+	if (err != STORE_OK) {
+		store__rollback(store);
+		return err;
+	}
+	*first_r = first;
+	return STORE_OK;
 }
 
 int store_deliver(store_t *store, store_delivery_t *delivery)

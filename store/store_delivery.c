@@ -36,6 +36,11 @@ int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t 
 	return STORE_OK;
 }
 
+void store_delivery_set_id(store_delivery_t *delivery, int64_t id)
+{
+	delivery->id = id;
+}
+
 static int add_rcpt(struct store__strings *list, const char *address)
 {
 	char norm[STORE__ADDRESS_BUF];

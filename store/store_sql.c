@@ -64,7 +64,18 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"                 AND u.disabled = 0))"
 		" ORDER BY d.id LIMIT 1",
 
-	[STORE__MESSAGE_ADD] = "INSERT INTO messages (size, created) VALUES (?1, " NOW ")",
+	/* ?2 is a reserved id, or NULL for the next one. */
+	[STORE__MESSAGE_ADD] = "INSERT INTO messages (id, size, created) VALUES (?2, ?1, " NOW ")",
+	/* Reserving ids moves the AUTOINCREMENT high-water mark (the largest id
+	 * ever used, which SQLite keeps in sqlite_sequence) past the block, so
+	 * no later insert picks one of them. The table's own maximum is read
+	 * too: sqlite_sequence has no row before the first insert. (SQLite's
+	 * own bookkeeping table; a PostgreSQL backend moves its sequence.) */
+	[STORE__MESSAGE_ID_LAST] =
+		"SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+		" COALESCE((SELECT max(id) FROM messages), 0))",
+	[STORE__MESSAGE_ID_SET] = "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'messages'",
+	[STORE__MESSAGE_ID_INIT] = "INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?1)",
 	[STORE__CHUNK_ADD] = "INSERT INTO message_chunks (message_id, seq, data) VALUES (?1, ?2, ?3)",
 	/* Inserts nothing when the mailbox is gone: the caller checks changes. */
 	[STORE__ENTRY_ADD] =
