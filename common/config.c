@@ -69,6 +69,15 @@ static const struct config_key config_keys[] = {
 	{ .name = "max_recipients", .type = CONFIG_UINT, FIELD(max_recipients), .def = "100",
 	  .min = 1, .max = 100000,
 	  .help = "Recipients accepted per message; RFC 5321 4.5.3.1.8 asks for at least 100." },
+	{ .name = "max_hops", .type = CONFIG_UINT, FIELD(max_hops), .def = "50",
+	  .min = 1, .max = 1000,
+	  .help = "Messages that arrive with more `Received:` header fields are refused "
+	          "(`554 5.4.6`) as a mail loop (RFC 5321 6.3; Postfix's `hopcount_limit`)." },
+	{ .name = "received_auth_header", .type = CONFIG_BOOL, FIELD(received_auth_header),
+	  .def = "no",
+	  .help = "Name the login in the `Received:` header of submitted mail. Off, a role "
+	          "address does not reveal who sent as it (Postfix's "
+	          "`smtpd_sasl_authenticated_header`)." },
 	{ .name = "max_connections", .type = CONFIG_UINT, FIELD(max_connections), .def = "1000",
 	  .min = 1, .max = 1000000,
 	  .help = "Concurrent client connections accepted; more are refused." },

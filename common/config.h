@@ -49,6 +49,8 @@ struct mail_config {
 
 	uint64_t max_message_size;     /* octets (RFC 1870 SIZE) */
 	unsigned max_recipients;       /* RFC 5321 4.5.3.1.8: at least 100 */
+	unsigned max_hops;             /* Received: fields a message may arrive with (RFC 5321 6.3) */
+	int received_auth_header;      /* name the login in Received: on submission */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned idle_timeout;         /* seconds: 300 smtpd (RFC 5321 4.5.3.2.7), 600 pop3d (RFC 1939 3) */

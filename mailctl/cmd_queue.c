@@ -10,7 +10,10 @@ struct queue_list {
 };
 
 /*
- * "ID STATE attempts=N next=TIME from=SENDER to=RECIPIENT [error=TEXT]".
+ * "ID STATE msg=QUEUEID attempts=N next=TIME from=SENDER to=RECIPIENT
+ * [error=TEXT]". ID names the row (one per recipient) for retry and
+ * delete; QUEUEID is the message's id, the one smtpd gave in its 250
+ * reply, its log lines and the Received: header.
  * Addresses and the last error came from other servers and clients, so
  * they are escaped like log values: no control bytes reach the terminal.
  */
@@ -26,9 +29,9 @@ static void print_item_cb(void *ctx, const struct store_queue_item *item)
 	else
 		log_escape(from, sizeof(from), item->sender, strlen(item->sender));
 	log_escape(to, sizeof(to), item->recipient, strlen(item->recipient));
-	fprintf(list->out, "%lld %s attempts=%d next=%s from=%s to=%s", (long long)item->id,
-	        item->state == STORE_QUEUE_FAILED ? "failed" : "pending", item->attempts, next, from,
-	        to);
+	fprintf(list->out, "%lld %s msg=%lld attempts=%d next=%s from=%s to=%s", (long long)item->id,
+	        item->state == STORE_QUEUE_FAILED ? "failed" : "pending", (long long)item->message_id,
+	        item->attempts, next, from, to);
 	if (item->last_error[0] != '\0') {
 		log_escape(error, sizeof(error), item->last_error, strlen(item->last_error));
 		fprintf(list->out, " error=%s", error);

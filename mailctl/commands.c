@@ -91,7 +91,12 @@ const struct mailctl_cmd mailctl_commands[] = {
 
 	{"queue", "list", NULL, cmd_queue_list, 0, 0, MAILCTL_STORE_READ,
 	 {NULL}, "",
-	 "list queued outbound deliveries", NULL},
+	 "list queued outbound deliveries",
+	 "One line per delivery (a message to one recipient):\n"
+	 "  ID STATE msg=QUEUEID attempts=N next=TIME from=SENDER to=RECIPIENT [error=TEXT]\n"
+	 "ID is what queue retry and queue delete take. QUEUEID is the message's queue\n"
+	 "id, as in smtpd's \"250 ... queued as QUEUEID\" reply, its log lines (id=) and\n"
+	 "the message's Received: header (id QUEUEID).\n"},
 	{"queue", "retry", check_arg_queue_id, cmd_queue_retry, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "ID|all",
 	 "make a delivery (or all) due now", NULL},

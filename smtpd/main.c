@@ -16,6 +16,7 @@
 #include "log.h"
 #include "server.h"
 #include "smtp_commit.h"
+#include "smtp_queueid.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -123,6 +124,11 @@ int main(int argc, char **argv)
 	}
 	/* As the service user, so the files SQLite creates belong to it. */
 	if (open_store(&cfg) != 0) {
+		server_free(&srv);
+		return EXIT_RUNTIME;
+	}
+	if (smtp_queueid_init(server_loop(srv), cfg.db, err, sizeof(err)) != 0) {
+		fprintf(stderr, "smtpd: %s\n", err);
 		server_free(&srv);
 		return EXIT_RUNTIME;
 	}

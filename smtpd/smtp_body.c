@@ -4,10 +4,14 @@
  * the group commit. The 250 is sent only when the commit has synced.
  */
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "smtp_commit.h"
+#include "smtp_header.h"
+#include "smtp_queueid.h"
 #include "smtp_received.h"
 #include "smtp_session_private.h"
 
@@ -32,30 +36,55 @@ static bool body__check_txn(struct smtp_session *s, struct smtp_refusal *r)
 	return true;
 }
 
-/* Writes Return-Path and Received and starts the receiver. */
+/* 64 bits for a Message-ID: from the kernel, which after boot never blocks. */
+static uint64_t body__random64(void)
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) == (ssize_t)sizeof(r))
+		return r;
+	/* Still unique with the queue id beside it; only less unguessable. */
+	return (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+}
+
+/*
+ * Writes Return-Path and Received and starts the receiver and the header
+ * filter: on submission (an authenticated client), Bcc fields go and a
+ * missing Date or Message-ID is added (RFC 6409 8.2, 8.3).
+ */
 static void body__begin(struct smtp_session *s, enum smtp_txn_body kind)
 {
 	const struct mail_config *cfg = s->env->cfg;
+	struct smtp_txn *txn = s->txn;
 	char trace[SMTP_TRACE_MAX];
 	bool tls = conn_tls_active(s->conn);
+	time_t now = time(NULL);
 	struct smtp_trace t = {
-		.sender = s->txn->sender,
+		.sender = txn->sender,
 		.helo = s->helo,
 		.helo_valid = s->helo_valid,
 		.peer_ip = conn_peer_ip(s->conn),
 		.hostname = cfg->hostname,
 		.esmtp = s->esmtp,
-		.smtputf8 = s->txn->smtputf8,
+		.smtputf8 = txn->smtputf8,
 		.tls_version = tls ? conn_tls_version(s->conn) : NULL,
 		.tls_cipher = tls ? conn_tls_cipher(s->conn) : NULL,
-		.auth_user = s->authenticated ? s->auth_user : NULL,
-		.id = s->txn->id,
-		.rcpt = s->txn->rcpts == 1 ? s->txn->first_rcpt : NULL,
-		.when = time(NULL),
+		.authenticated = s->authenticated,
+		.auth_user = s->authenticated && cfg->received_auth_header ? s->auth_user : NULL,
+		.id = txn->id,
+		.rcpt = txn->rcpts == 1 ? txn->first_rcpt : NULL,
+		.when = now,
 	};
 	size_t len = smtp_received_format(&t, trace, sizeof(trace));
+	unsigned flags = 0;
 
-	smtp_txn_begin_body(s->txn, kind, cfg->max_message_size, trace, len);
+	if (s->authenticated) {
+		flags = SMTP_HEADER_DROP_BCC | SMTP_HEADER_ADD_MISSING;
+		smtp_received_date_field(now, txn->date_field, sizeof(txn->date_field));
+		smtp_received_message_id_field(now, txn->id, body__random64(), cfg->hostname,
+		                               txn->message_id_field, sizeof(txn->message_id_field));
+	}
+	smtp_txn_begin_body(txn, kind, cfg->max_message_size, trace, len, flags);
 }
 
 static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *r)
@@ -108,6 +137,15 @@ static void body__complete(struct smtp_session *s)
 		smtp_session_reset_txn(s);
 		return;
 	}
+	if (txn->header.received > s->env->cfg->max_hops) {
+		/* RFC 5321 6.3: a loop; Postfix's hopcount_limit answers the same. */
+		log_info(s->id, "too_many_hops", "id=%s received=%u max_hops=%u", txn->id,
+		         txn->header.received, s->env->cfg->max_hops);
+		smtp_session_reject(s, SMTP_REJECT_HOPS);
+		smtp_reply(s, 554, "5.4.6", "Error: too many hops");
+		smtp_session_reset_txn(s);
+		return;
+	}
 	if (txn->write_err != 0) {
 		log_error(s->id, "spool_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(txn->write_err));
@@ -126,7 +164,82 @@ static void body__complete(struct smtp_session *s)
 	smtp_session_wait(s);
 }
 
+/* ---- the queue id ---------------------------------------------------- */
+
+static void body__data_go(struct smtp_session *s);
+static void body__bdat_go(struct smtp_session *s);
+
+/* The id is in txn->id (or the pool could not give one: id is 0). */
+static void body__start(struct smtp_session *s, int64_t id)
+{
+	enum smtp_txn_body kind = s->txn->starting;
+
+	s->txn->starting = SMTP_TXN_BODY_NONE;
+	if (id == 0) {
+		if (kind == SMTP_TXN_BODY_DATA) {
+			smtp_session_local_error(s);
+			return;
+		}
+		/* The chunk is read all the same, then refused. */
+		s->chunk.discard = true;
+		s->chunk.reset_after = true;
+		s->chunk.refusal = (struct smtp_refusal){ 451, "4.3.0",
+		                                          "Error: local error in processing, try again later",
+		                                          SMTP_REJECT_TEMPFAIL };
+		body__bdat_go(s);
+		return;
+	}
+	smtp_txn_set_id(s->txn, id);
+	body__begin(s, kind);
+	if (kind == SMTP_TXN_BODY_DATA)
+		body__data_go(s);
+	else
+		body__bdat_go(s);
+}
+
+static void body__queueid_cb(conn_t *conn, int64_t id)
+{
+	struct smtp_session *s = conn_data(conn);
+
+	if (s == NULL || s->txn == NULL)
+		return; /* cannot happen: input was paused and the conn is open */
+	if (id == 0)
+		log_error(s->id, "queueid_failed", "error=\"no message id could be reserved\"");
+	body__start(s, id);
+	/* Not smtp_session_command_done(): after a 354, or with a BDAT chunk
+	 * to read, a SIGTERM's 421 must wait for the end of the message. */
+	s->busy = false;
+	if (!smtp_reply_blocked(s))
+		conn_resume(s->conn);
+}
+
+/* Gets the transaction its queue id, then starts its body (DATA or the first BDAT). */
+static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
+{
+	int64_t id = smtp_queueid_take();
+
+	s->txn->starting = kind;
+	if (id != 0) {
+		body__start(s, id);
+		return;
+	}
+	int rc = smtp_queueid_wait(s->conn, body__queueid_cb);
+	if (rc != 0) {
+		log_error(s->id, "queueid_failed", "error=\"%s\"", store_strerror(rc));
+		body__start(s, 0);
+		return;
+	}
+	smtp_session_wait(s);
+}
+
 /* ---- DATA ------------------------------------------------------------ */
+
+static void body__data_go(struct smtp_session *s)
+{
+	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	smtp_session_enter_state(s, SMTP_STATE_DATA);
+	conn_set_read_mode(s->conn, CONN_READ_RAW);
+}
 
 void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
 {
@@ -143,10 +256,7 @@ void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_refuse(s, &refusal);
 		return;
 	}
-	body__begin(s, SMTP_TXN_BODY_DATA);
-	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-	smtp_session_enter_state(s, SMTP_STATE_DATA);
-	conn_set_read_mode(s->conn, CONN_READ_RAW);
+	body__get_id(s, SMTP_TXN_BODY_DATA);
 }
 
 static size_t body__data_input(struct smtp_session *s, const char *buf, size_t len)
@@ -176,13 +286,14 @@ static void body__chunk_end(struct smtp_session *s)
 			smtp_session_reset_txn(s);
 		return;
 	}
-	if (!c->last && !txn->data.too_big && txn->write_err == 0) {
+	if (!c->last && !txn->data.too_big && txn->write_err == 0 &&
+	    txn->header.received <= s->env->cfg->max_hops) {
 		smtp_reply(s, 250, "2.0.0", "Ok: %llu octets received",
 		           (unsigned long long)txn->data.size);
 		return;
 	}
 	if (c->last)
-		smtp_data_finish(&txn->data);
+		smtp_txn_finish(txn);
 	body__complete(s);
 }
 
@@ -221,9 +332,17 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 		                                    "Error: message size exceeds fixed limit",
 		                                    SMTP_REJECT_SIZE };
 	}
-	if (!c->discard && s->txn->body == SMTP_TXN_BODY_NONE)
-		body__begin(s, SMTP_TXN_BODY_BDAT);
-	if (size == 0) {
+	if (!c->discard && s->txn->body == SMTP_TXN_BODY_NONE) {
+		body__get_id(s, SMTP_TXN_BODY_BDAT);
+		return;
+	}
+	body__bdat_go(s);
+}
+
+/* Reads the chunk the command announced (or ends it at once if empty). */
+static void body__bdat_go(struct smtp_session *s)
+{
+	if (s->chunk.remaining == 0) {
 		body__chunk_end(s);
 		return;
 	}

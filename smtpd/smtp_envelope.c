@@ -111,15 +111,17 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	}
 
 	const struct mail_config *cfg = s->env->cfg;
-	int rc = smtp_txn_new(s->id, ++s->txn_seq, sender, mail.smtputf8, cfg->tmpdir, &s->txn);
+	int rc = smtp_txn_new(sender, mail.smtputf8, cfg->tmpdir, &s->txn);
 	if (rc != 0) {
 		log_error(s->id, "txn_failed", "error=\"%s\"", store_strerror(rc));
 		smtp_session_local_error(s);
 		return;
 	}
 	char esc[SMTP_MAILBOX_MAX * 2];
-	/* Debug only: the accepted line sums the transaction up (one write per message). */
-	log_debug(s->id, "mail", "id=%s from=%s size=%llu body=%s smtputf8=%d", s->txn->id,
+	s->txn_seq++;
+	/* Debug only: the accepted line sums the transaction up (one write per
+	 * message). No queue id yet: a message gets one when its body starts. */
+	log_debug(s->id, "mail", "txn=%u from=%s size=%llu body=%s smtputf8=%d", s->txn_seq,
 	         log_escape(esc, sizeof(esc), sender, strlen(sender)),
 	         (unsigned long long)(mail.size_given ? mail.size : 0),
 	         mail.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", mail.smtputf8);
@@ -255,7 +257,7 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 	} else {
 		smtp_txn_add_rcpt(s->txn, job->address);
 		s->env->metrics.recipients++;
-		log_debug(s->id, "rcpt", "id=%s to=%s destinations=%zu", s->txn->id, to, job->count);
+		log_debug(s->id, "rcpt", "txn=%u to=%s destinations=%zu", s->txn_seq, to, job->count);
 		smtp_reply(s, 250, "2.1.5", "Ok");
 	}
 }

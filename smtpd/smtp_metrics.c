@@ -14,6 +14,7 @@ static const char *const reject_names[SMTP_REJECT_COUNT] = {
 	[SMTP_REJECT_UNKNOWN_USER] = "unknown_user",
 	[SMTP_REJECT_RCPT_LIMIT] = "rcpt_limit",
 	[SMTP_REJECT_SIZE] = "size",
+	[SMTP_REJECT_HOPS] = "hops",
 	[SMTP_REJECT_TEMPFAIL] = "tempfail",
 	[SMTP_REJECT_TOO_MANY_ERRORS] = "too_many_errors",
 	[SMTP_REJECT_TIMEOUT] = "timeout",

@@ -94,12 +94,12 @@ size_t smtp_received_format(const struct smtp_trace *t, char *out, size_t outlen
 	}
 	out__printf(&o, "\tby %s with %s id %s\r\n", t->hostname,
 	            smtp_received_protocol(t->esmtp, t->smtputf8, t->tls_version != NULL,
-	                                   t->auth_user != NULL),
+	                                   t->authenticated),
 	            t->id);
 	if (t->tls_version != NULL)
 		out__printf(&o, "\t(%s %s)\r\n", t->tls_version,
 		            t->tls_cipher != NULL ? t->tls_cipher : "unknown-cipher");
-	if (t->auth_user != NULL) {
+	if (t->authenticated && t->auth_user != NULL) {
 		comment__sanitize(t->auth_user, user, sizeof(user));
 		out__printf(&o, "\t(authenticated as %s)\r\n", user);
 	}
@@ -110,6 +110,49 @@ size_t smtp_received_format(const struct smtp_trace *t, char *out, size_t outlen
 		out__printf(&o, "\t; %s\r\n", date);
 	if (o.overflow) {
 		out[0] = '\0';
+		return 0;
+	}
+	return o.len;
+}
+
+size_t smtp_received_date_field(time_t when, char *out, size_t outlen)
+{
+	struct out o = { .buf = out, .cap = outlen };
+	char date[64];
+
+	date__format(when, date, sizeof(date));
+	out__printf(&o, "Date: %s\r\n", date);
+	if (o.overflow) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return 0;
+	}
+	return o.len;
+}
+
+size_t smtp_received_message_id_field(time_t when, const char *id, uint64_t random,
+                                      const char *hostname, char *out, size_t outlen)
+{
+	struct out o = { .buf = out, .cap = outlen };
+	char host[256];
+	struct tm tm;
+	size_t j = 0;
+
+	for (size_t i = 0; hostname[i] != '\0' && j + 1 < sizeof(host); i++) {
+		char c = hostname[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		          c == '-' || c == '.';
+		host[j++] = ok ? c : '-';
+	}
+	host[j] = '\0';
+	if (gmtime_r(&when, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	out__printf(&o, "Message-ID: <%04d%02d%02d%02d%02d%02d.%s.%016llx@%s>\r\n",
+	            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	            id, (unsigned long long)random, host[0] != '\0' ? host : "localhost");
+	if (o.overflow) {
+		if (outlen > 0)
+			out[0] = '\0';
 		return 0;
 	}
 	return o.len;

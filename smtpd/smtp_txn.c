@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int smtp_txn_new(uint64_t session_id, unsigned seq, const char *sender, bool smtputf8,
-                 const char *tmpdir, struct smtp_txn **txn_r)
+int smtp_txn_new(const char *sender, bool smtputf8, const char *tmpdir, struct smtp_txn **txn_r)
 {
 	struct smtp_txn *txn = calloc(1, sizeof(*txn));
 
@@ -19,11 +18,16 @@ int smtp_txn_new(uint64_t session_id, unsigned seq, const char *sender, bool smt
 		free(txn);
 		return rc;
 	}
-	snprintf(txn->id, sizeof(txn->id), "%" PRIx64 ".%u", session_id, seq);
 	snprintf(txn->sender, sizeof(txn->sender), "%s", sender);
 	txn->smtputf8 = smtputf8;
 	*txn_r = txn;
 	return 0;
+}
+
+void smtp_txn_set_id(struct smtp_txn *txn, int64_t id)
+{
+	snprintf(txn->id, sizeof(txn->id), "%" PRId64, id);
+	store_delivery_set_id(txn->delivery, id);
 }
 
 void smtp_txn_free(struct smtp_txn **txn)
@@ -65,18 +69,46 @@ static void txn__emit_cb(void *ctx, const char *buf, size_t len)
 	txn->write_err = store_delivery_write(txn->delivery, buf, len);
 }
 
+/* The receiver's stored form goes through the header filter. */
+static void txn__data_cb(void *ctx, const char *buf, size_t len)
+{
+	struct smtp_txn *txn = ctx;
+
+	smtp_header_feed(&txn->header, buf, len);
+}
+
+static void txn__header_finish(struct smtp_txn *txn)
+{
+	if (!txn->header_done) {
+		txn->header_done = true;
+		smtp_header_finish(&txn->header);
+	}
+}
+
 void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t max_size,
-                         const char *trace, size_t trace_len)
+                         const char *trace, size_t trace_len, unsigned header_flags)
 {
 	txn->body = body;
 	smtp_data_init(&txn->data, body == SMTP_TXN_BODY_DATA ? SMTP_DATA_DOT : SMTP_DATA_BDAT,
-	               max_size, txn__emit_cb, txn);
+	               max_size, txn__data_cb, txn);
+	smtp_header_init(&txn->header, header_flags, txn->date_field, txn->message_id_field,
+	                 txn__emit_cb, txn);
 	txn__emit_cb(txn, trace, trace_len);
 }
 
 size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len)
 {
-	return smtp_data_feed(&txn->data, buf, len);
+	size_t used = smtp_data_feed(&txn->data, buf, len);
+
+	if (txn->data.ended)
+		txn__header_finish(txn);
+	return used;
+}
+
+void smtp_txn_finish(struct smtp_txn *txn)
+{
+	smtp_data_finish(&txn->data);
+	txn__header_finish(txn);
 }
 
 store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn)

@@ -17,6 +17,9 @@
 
 #include "smtp_address.h"
 #include "smtp_data.h"
+#include "smtp_header.h"
+#include "smtp_queueid.h"
+#include "smtp_received.h"
 #include "store.h"
 
 /* How the body arrives; a transaction uses one or the other (RFC 3030 2). */
@@ -27,7 +30,9 @@ enum smtp_txn_body {
 };
 
 struct smtp_txn {
-	char id[40];                         /* "<session id>.<n>": logs, Received, 250 reply */
+	char id[SMTP_QUEUEID_LEN];           /* the queue id (smtp_queueid.h): logs, Received,
+	                                      * 250 reply; "" until the body starts */
+	enum smtp_txn_body starting;         /* DATA / BDAT waiting for the id (smtp_body.c) */
 	char sender[SMTP_MAILBOX_MAX + 1];   /* "" for the null reverse-path */
 	bool smtputf8;                       /* MAIL ... SMTPUTF8 (RFC 6531) */
 	unsigned rcpts;                      /* accepted RCPT commands */
@@ -38,6 +43,10 @@ struct smtp_txn {
 	enum smtp_txn_body body;
 	struct smtp_data data;               /* the body receiver, once body != NONE; data.size
 	                                      * counts client octets (trace headers excluded) */
+	struct smtp_header header;           /* the header filter behind it (smtp_header.h) */
+	bool header_done;                    /* smtp_header_finish has been called */
+	char date_field[SMTP_FIELD_MAX];     /* what the filter adds when missing (submission) */
+	char message_id_field[SMTP_FIELD_MAX];
 	int write_err;                       /* first store_delivery_write error, 0 if none */
 
 	store_delivery_t *delivery;          /* NULL once taken for the commit */
@@ -47,8 +56,10 @@ struct smtp_txn {
  * Starts a transaction for `sender` ("" for <>), with body spill files in
  * tmpdir. Returns 0 or a negative enum store_err (out of memory).
  */
-int smtp_txn_new(uint64_t session_id, unsigned seq, const char *sender, bool smtputf8,
-                 const char *tmpdir, struct smtp_txn **txn_r);
+int smtp_txn_new(const char *sender, bool smtputf8, const char *tmpdir, struct smtp_txn **txn_r);
+
+/* Gives the transaction its queue id (smtp_queueid_take), before the body starts. */
+void smtp_txn_set_id(struct smtp_txn *txn, int64_t id);
 
 /* Frees the transaction and its delivery if not taken; sets *txn to NULL. Safe on NULL. */
 void smtp_txn_free(struct smtp_txn **txn);
@@ -62,19 +73,25 @@ int smtp_txn_add_remote(struct smtp_txn *txn, const char *address);
 
 /*
  * Starts the body: writes the trace header fields (not counted against
- * max_size) and sets up the receiver (smtp_data.h) for DATA or BDAT.
- * Write errors are kept in write_err.
+ * max_size) and sets up the receiver (smtp_data.h) for DATA or BDAT, and
+ * behind it the header filter (smtp_header.h) with header_flags; with
+ * SMTP_HEADER_ADD_MISSING, date_field and message_id_field must be filled
+ * first. Write errors are kept in write_err.
  */
 void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t max_size,
-                         const char *trace, size_t trace_len);
+                         const char *trace, size_t trace_len, unsigned header_flags);
 
 /*
- * Feeds wire octets to the receiver, which writes the stored form into the
- * delivery (until it is too big or a write fails; see smtp_data.h).
- * Returns the octets consumed: fewer than len only when a DATA
- * terminator was among them (data.ended is then set).
+ * Feeds wire octets to the receiver, whose stored form goes through the
+ * header filter into the delivery (until it is too big or a write fails;
+ * see smtp_data.h). Returns the octets consumed: fewer than len only when
+ * a DATA terminator was among them (data.ended is then set, and the
+ * header filter finished).
  */
 size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len);
+
+/* BDAT LAST has been read: finishes the receiver and the header filter. */
+void smtp_txn_finish(struct smtp_txn *txn);
 
 /* Hands the delivery over (for the commit); the transaction no longer owns it. */
 store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn);

@@ -113,14 +113,16 @@ def store_message(mail_dir, address, chunks):
     return msg, entry
 
 
-def queue_message(mail_dir, sender, recipients):
+def queue_message(mail_dir, sender, recipients, message_ids=None):
     """Queues a body for remote recipients directly in the database; returns
-    the queue ids."""
+    the queue ids (and appends the message's id to message_ids)."""
     body = b"Subject: hi\r\n\r\nhello\r\n"
     ids = []
     with db_connect(mail_dir) as conn:
         msg = conn.execute("INSERT INTO messages (size, created) VALUES (?, 0)",
                            (len(body),)).lastrowid
+        if message_ids is not None:
+            message_ids.append(msg)
         conn.execute("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, 0, ?)",
                      (msg, body))
         for rcpt in recipients:
@@ -544,8 +546,10 @@ def test_queue_empty(mailctl):
 
 def test_queue_list_retry_delete(mailctl, mail_dir):
     ok(mailctl("db", "migrate"))
-    a, b = queue_message(mail_dir, "alice@example.test", ["x@remote.test", "y@remote.test"])
-    bounce, = queue_message(mail_dir, "", ["z@remote.test"])  # null reverse-path
+    msgs = []
+    a, b = queue_message(mail_dir, "alice@example.test", ["x@remote.test", "y@remote.test"],
+                         msgs)
+    bounce, = queue_message(mail_dir, "", ["z@remote.test"], msgs)  # null reverse-path
     with db_connect(mail_dir) as conn:
         conn.execute("UPDATE queue SET attempts = 3, state = 1, last_error = ? WHERE id = ?",
                      ("550 no\x1b[31m such user", b))
@@ -553,13 +557,14 @@ def test_queue_list_retry_delete(mailctl, mail_dir):
 
     lines = ok(mailctl("queue", "list")).out.splitlines()
     assert lines[-1] == "total: 3"
-    assert re.fullmatch(r"%d pending attempts=0 next=2096-\S+Z from=alice@example.test "
-                        r"to=x@remote.test" % a, lines[0]), lines[0]
-    assert lines[1].startswith("%d failed attempts=3 " % b)
+    # msg= is the message's queue id (smtpd's "250 ... queued as"), shared by its rows.
+    assert re.fullmatch(r"%d pending msg=%d attempts=0 next=2096-\S+Z from=alice@example.test "
+                        r"to=x@remote.test" % (a, msgs[0]), lines[0]), lines[0]
+    assert lines[1].startswith("%d failed msg=%d attempts=3 " % (b, msgs[0]))
     # The remote server's text is escaped: no raw escape byte reaches the terminal.
     assert 'error="550 no\\x1b[31m such user"' in lines[1]
     assert "\x1b" not in lines[1]
-    assert lines[2].startswith("%d pending attempts=0 " % bounce)
+    assert lines[2].startswith("%d pending msg=%d attempts=0 " % (bounce, msgs[1]))
     assert " from=<> to=z@remote.test" in lines[2]
 
     ok(mailctl("queue", "retry", str(b)))

@@ -25,7 +25,7 @@
 static const char *const all_keys[] = {
 	"db", "hostname", "smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
 	"pop3s_listen", "metrics_listen", "tls_cert", "tls_key", "allow_plaintext_auth",
-	"max_message_size", "max_recipients", "max_connections", "max_connections_per_ip",
+	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections", "max_connections_per_ip",
 	"idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
 	"relay_host", "routes", "tmpdir", "log_level",
@@ -129,6 +129,8 @@ static void test_defaults(void **state)
 		assert_int_equal(cfg.allow_plaintext_auth, 0);
 		assert_int_equal(cfg.max_message_size, 25u << 20);
 		assert_int_equal(cfg.max_recipients, 100);
+		assert_int_equal(cfg.max_hops, 50);
+		assert_int_equal(cfg.received_auth_header, 0);
 		assert_int_equal(cfg.max_connections, 1000);
 		assert_int_equal(cfg.max_connections_per_ip, 20);
 		assert_int_equal(cfg.shutdown_timeout, 30);
@@ -230,6 +232,8 @@ static const struct {
 	{ "= value\n", "%s:1: expected 'key = value' (no key before '=')" },
 	{ "max_recipients = 12a\n", "%s:1: max_recipients: bad number '12a'" },
 	{ "max_recipients = -1\n", "%s:1: max_recipients: bad number '-1'" },
+	{ "max_hops = 0\n", "%s:1: max_hops: 0 is out of range 1-1000" },
+	{ "received_auth_header = maybe\n", "%s:1: received_auth_header: bad boolean 'maybe' (use yes or no)" },
 	{ "max_recipients = +5\n", "%s:1: max_recipients: bad number '+5'" },
 	{ "max_recipients = 1 0\n", "%s:1: max_recipients: bad number '1 0'" },
 	{ "max_recipients =\n", "%s:1: max_recipients: bad number ''" },

@@ -49,13 +49,22 @@ static const struct received_case cases[] = {
 	  { .sender = "alice@example.test", .helo = "laptop", .helo_valid = true,
 	    .peer_ip = "2001:db8::1", .hostname = "mx.example.test", .esmtp = true,
 	    .tls_version = "TLSv1.2", .tls_cipher = "TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384",
-	    .auth_user = "alice@example.test", .id = "a.1", .rcpt = "bob@example.test",
-	    .when = WHEN },
+	    .authenticated = true, .auth_user = "alice@example.test", .id = "a.1",
+	    .rcpt = "bob@example.test", .when = WHEN },
 	  "Return-Path: <alice@example.test>\r\n"
 	  "Received: from laptop ([IPv6:2001:db8::1])\r\n"
 	  "\tby mx.example.test with ESMTPSA id a.1\r\n"
 	  "\t(TLSv1.2 TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384)\r\n"
 	  "\t(authenticated as alice@example.test)\r\n"
+	  "\tfor <bob@example.test>; Fri, 27 Nov 2026 09:00:00 +0000\r\n" },
+	{ "authenticated, login not named (received_auth_header = no)",
+	  { .sender = "team@example.test", .helo = "laptop", .helo_valid = true,
+	    .peer_ip = "192.0.2.7", .hostname = "mx.example.test", .esmtp = true,
+	    .authenticated = true, .auth_user = NULL, .id = "1234", .rcpt = "bob@example.test",
+	    .when = WHEN },
+	  "Return-Path: <team@example.test>\r\n"
+	  "Received: from laptop ([192.0.2.7])\r\n"
+	  "\tby mx.example.test with ESMTPA id 1234\r\n"
 	  "\tfor <bob@example.test>; Fri, 27 Nov 2026 09:00:00 +0000\r\n" },
 	{ "invalid HELO is only quoted in a comment, without its parentheses",
 	  { .sender = "x@remote.test", .helo = "bad_(name)\\", .helo_valid = false,
@@ -117,11 +126,44 @@ static void test_longest_inputs_fit(void **state)
 		.sender = addr, .helo = helo, .helo_valid = true,
 		.peer_ip = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", .hostname = host,
 		.esmtp = true, .smtputf8 = true, .tls_version = "TLSv1.3",
-		.tls_cipher = "TLS1-3-CHACHA20-POLY1305-SHA256", .auth_user = addr,
+		.tls_cipher = "TLS1-3-CHACHA20-POLY1305-SHA256", .authenticated = true, .auth_user = addr,
 		.id = "ffffffffffffffff.4294967295", .rcpt = addr, .when = WHEN,
 	};
 
 	assert_true(smtp_received_format(&t, out, sizeof(out)) > 0);
+}
+
+static void test_date_field(void **state)
+{
+	(void)state;
+	char out[SMTP_FIELD_MAX];
+
+	assert_int_equal(smtp_received_date_field(WHEN, out, sizeof(out)), 39);
+	assert_string_equal(out, "Date: Fri, 27 Nov 2026 09:00:00 +0000\r\n");
+	/* Single-digit days are not padded (RFC 5322 3.3 allows 1 or 2 digits). */
+	assert_true(smtp_received_date_field(WHEN + 6 * 86400, out, sizeof(out)) > 0);
+	assert_string_equal(out, "Date: Thu, 3 Dec 2026 09:00:00 +0000\r\n");
+	assert_int_equal(smtp_received_date_field(WHEN, out, 39), 0);
+	assert_string_equal(out, "");
+}
+
+static void test_message_id_field(void **state)
+{
+	(void)state;
+	char out[SMTP_FIELD_MAX], host[256];
+
+	assert_true(smtp_received_message_id_field(WHEN, "1234", 0x0123456789abcdefULL,
+	                                           "mx.example.test", out, sizeof(out)) > 0);
+	assert_string_equal(out, "Message-ID: <20261127090000.1234.0123456789abcdef@mx.example.test>\r\n");
+	/* A host name with characters a msg-id cannot hold. */
+	smtp_received_message_id_field(WHEN, "1", 1, "mx example>@(x)", out, sizeof(out));
+	assert_string_equal(out, "Message-ID: <20261127090000.1.0000000000000001@mx-example---x->\r\n");
+	/* The longest host name fits. */
+	memset(host, 'h', sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	assert_true(smtp_received_message_id_field(WHEN, "9223372036854775807", UINT64_MAX, host,
+	                                           out, sizeof(out)) > 0);
+	assert_int_equal(smtp_received_message_id_field(WHEN, "1", 1, "h", out, 20), 0);
 }
 
 int main(void)
@@ -131,6 +173,8 @@ int main(void)
 		cmocka_unit_test(test_protocol_names),
 		cmocka_unit_test(test_too_small_buffer),
 		cmocka_unit_test(test_longest_inputs_fit),
+		cmocka_unit_test(test_date_field),
+		cmocka_unit_test(test_message_id_field),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
