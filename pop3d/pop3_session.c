@@ -315,6 +315,15 @@ static void handle_line(conn_t *conn, const char *line, size_t len, bool crlf, b
 		pop3_session_close(s);
 		return;
 	}
+	if (!crlf && !too_long) {
+		/* RFC 1939 3: commands end in CRLF. A bare LF would let us split
+		 * lines where a proxy in front does not: refuse and hang up. */
+		log_info(s->id, "pop3_bare_lf", "state=%s", state_names[s->state]);
+		pop3_reply(s, POP3_ERR, "bare LF received, lines must end in CRLF");
+		if (s->state != POP3_STATE_CLOSING)
+			pop3_session_close(s);
+		return;
+	}
 	if (too_long) {
 		/* Within AUTH the over-long line was the response: the exchange fails. */
 		if (s->state == POP3_STATE_SASL)

@@ -270,9 +270,24 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 {
 	struct smtp_session *s = conn_data(conn);
 
-	(void)crlf; /* a bare LF ends a command line too (RFC 5321 2.3.8 leniency); DATA is strict */
 	if (s == NULL || s->state == SMTP_STATE_CLOSING || s->reply.closing)
 		return;
+	if (!crlf && !too_long) {
+		/*
+		 * RFC 5321 2.3.8: lines end in CRLF only. A server that also ends
+		 * them at a bare LF sees other commands than a proxy or filter in
+		 * front of it that does not, and whatever follows cannot be
+		 * trusted to be in step: refuse and hang up, as Postfix's
+		 * smtpd_forbid_bare_newline does. (DATA never ends at one either,
+		 * smtp_data.h.)
+		 */
+		log_info(s->id, "bare_lf", "state=%s", state_names[s->state]);
+		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
+		smtp_reply(s, 500, "5.5.2", "Error: bare <LF> received");
+		smtp_reply_close_after(s);
+		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+		return;
+	}
 	if (s->state == SMTP_STATE_AUTH) {
 		if (too_long) {
 			/* RFC 4954 4: the exchange is over. */
