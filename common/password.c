@@ -121,6 +121,22 @@ static int password__cost_ok(const char *hash)
 	return 1;
 }
 
+/*
+ * The methods we verify: what crypt_checksalt() calls current, and
+ * sha256-crypt ($5$), which Debian's libxcrypt counts among the "legacy"
+ * methods (not recommended for new hashes) yet still computes. It is
+ * sha512-crypt's design (5,000 rounds by default) on SHA-256, and
+ * Dovecot installations hold many SHA256-CRYPT passwords that must keep
+ * working after an import. The truly weak legacy methods (DES, MD5-crypt,
+ * NT, ...) stay refused, and a method libxcrypt disables is refused too.
+ */
+static int password__method_ok(const char *hash)
+{
+	int r = crypt_checksalt(hash);
+
+	return r == CRYPT_SALT_OK || (r == CRYPT_SALT_METHOD_LEGACY && strncmp(hash, "$5$", 3) == 0);
+}
+
 int password_verify(const char *password, const char *hash)
 {
 	assert(password != NULL);
@@ -130,7 +146,7 @@ int password_verify(const char *password, const char *hash)
 
 	int match = 0;
 	const char *result = NULL;
-	if (hash != NULL && crypt_checksalt(hash) == CRYPT_SALT_OK && password__cost_ok(hash))
+	if (hash != NULL && password__method_ok(hash) && password__cost_ok(hash))
 		result = crypt_r(password, hash, data);
 	if (password__failed(result))
 		/* Unknown user, disabled user or unusable hash: cost the same as a wrong password. */
@@ -234,7 +250,7 @@ int password_hash_valid(const char *hash)
 	 * Legacy methods (DES, MD5) are refused, as password_verify() refuses
 	 * them.
 	 */
-	if (hash == NULL || crypt_checksalt(hash) != CRYPT_SALT_OK || !password__cost_ok(hash))
+	if (hash == NULL || !password__method_ok(hash) || !password__cost_ok(hash))
 		return -1;
 	int shape = password__shape(hash);
 	if (shape < 0)

@@ -2,8 +2,9 @@
  * password.h - crypt(3) password hashes through libxcrypt.
  *
  * New hashes are yescrypt ($y$). Verification accepts every method
- * libxcrypt enables, including $2b$ (bcrypt) and $6$ (sha512-crypt), so
- * imported hashes keep working. Both calls are slow on purpose (tens of
+ * libxcrypt calls current, including $2b$ (bcrypt) and $6$ (sha512-crypt),
+ * and $5$ (sha256-crypt), which Debian's libxcrypt calls legacy but still
+ * computes, so imported hashes keep working. Both calls are slow on purpose (tens of
  * milliseconds): run them on a worker thread, never on the event loop.
  */
 #ifndef MAIL_PASSWORD_H
@@ -26,8 +27,8 @@ int password_verify(const char *password, const char *hash);
 
 /*
  * Returns 0 when `hash` is a crypt(3) string libxcrypt accepts for
- * verification (crypt_checksalt), -1 otherwise. Used by imports.
- * Legacy methods (DES, MD5) and incomplete strings (a bare "$6$salt" or a
+ * verification (as password_verify does), -1 otherwise. Used by imports.
+ * Legacy methods (DES, MD5; not $5$) and incomplete strings (a bare "$6$salt" or a
  * cut-off checksum) are refused, and so are work factors above caps that
  * keep one login attempt under a second or so (bcrypt cost 13, yescrypt
  * cost 8, 1,000,000 sha-crypt rounds): password_verify() treats those as

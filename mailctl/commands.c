@@ -68,7 +68,7 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "SHA256-CRYPT ($5$) and CRYPT (any crypt(3) hash); a hash without {SCHEME}\n"
 	 "must be a crypt(3) string starting with '$'. Hashes the daemons cannot\n"
 	 "verify are refused: PLAIN, CRAM-MD5 and other schemes, and libxcrypt's\n"
-	 "legacy methods (DES, MD5-crypt and, on Debian, SHA256-crypt). So are users\n"
+	 "legacy methods DES and MD5-crypt (SHA256-crypt is verified). So are users\n"
 	 "whose domain is not local. Users that already exist are left unchanged\n"
 	 "and counted as skipped.\n"
 	 "FILE \"-\" is standard input. Every bad line is reported as FILE:LINE:\n"

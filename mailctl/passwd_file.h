@@ -14,8 +14,8 @@
  *                 not, like a 13-character DES hash, could as well be a
  *                 plain-text password, so it needs an explicit {CRYPT}.
  * Whatever the scheme, the hash must pass password_hash_valid(): a user
- * whose hash the daemons refuse to verify (libxcrypt's legacy methods: DES,
- * MD5-crypt and, on Debian, SHA256-crypt) could never log in.
+ * whose hash the daemons refuse to verify (libxcrypt's legacy methods DES
+ * and MD5-crypt, not SHA256-crypt: common/password.h) could never log in.
  * PLAIN, CRAM-MD5 and every other scheme store something libxcrypt cannot
  * verify and are refused. Scheme names are case-insensitive, as in Dovecot.
  */

@@ -21,6 +21,12 @@
 static const char known_sha512[] =
 	"$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/08R2BPH2xk/";
 
+/* sha256-crypt test vectors from its specification (Drepper, "Unix crypt
+ * using SHA-256 and SHA-512"), also what `openssl passwd -5` gives. */
+static const char known_sha256[] = "$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5";
+static const char known_sha256_rounds[] =
+	"$5$rounds=10000$saltstringsaltst$3xv.VbSHBb41AL9AvLeujZkZRBAwqFMz2.opqey6IcA";
+
 /* Makes a hash with libxcrypt directly, at a chosen method and cost. */
 static void make_hash(const char *prefix, unsigned long cost, const char *password, char *out,
                       size_t outlen)
@@ -54,9 +60,10 @@ static void test_yescrypt(void **state)
 
 static void test_imported_methods(void **state)
 {
-	char sha512[PASSWORD_HASH_MAX], bcrypt[PASSWORD_HASH_MAX];
+	char sha512[PASSWORD_HASH_MAX], bcrypt[PASSWORD_HASH_MAX], sha256[PASSWORD_HASH_MAX];
 
 	make_hash("$6$", 1000, "s3cret", sha512, sizeof(sha512));
+	make_hash("$5$", 1000, "s3cret", sha256, sizeof(sha256));
 	make_hash("$2b$", 4, "s3cret", bcrypt, sizeof(bcrypt));
 	const struct {
 		const char *hash, *password;
@@ -68,6 +75,12 @@ static void test_imported_methods(void **state)
 		{ sha512, "s3cre", 0 },
 		{ bcrypt, "s3cret", 1 },
 		{ bcrypt, "", 0 },
+		/* Debian's libxcrypt calls sha256-crypt legacy; we still verify it. */
+		{ known_sha256, "Hello world!", 1 },
+		{ known_sha256, "Hello world?", 0 },
+		{ known_sha256_rounds, "Hello world!", 1 },
+		{ sha256, "s3cret", 1 },
+		{ sha256, "s3cre", 0 },
 	};
 	for (size_t i = 0; i < N(cases); i++) {
 		assert_int_equal(password_hash_valid(cases[i].hash), 0);
@@ -96,6 +109,9 @@ static void test_invalid_hashes(void **state)
 		"$2b$04$abcdefghijklmnopqrstuu",
 		"$2b$4$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q",
 		"$1$abc$Kb85XxsXB.VXinPhbS4431", /* MD5: legacy */
+		"$5$saltstring",                  /* sha256-crypt: a bare setting */
+		"$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc",  /* cut off */
+		"$5$rounds=1000001$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
 		"abzlUXK5ed5rs",                  /* DES: legacy */
 		"$x$abc",
 		/* Well-formed but too costly: every login would hold a thread for minutes. */
