@@ -229,6 +229,7 @@ static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
 		body__start(s, 0);
 		return;
 	}
+	log_debug(s->id, "queueid_wait", "txn=%u", s->txn_seq);
 	smtp_session_wait(s);
 }
 
