@@ -183,9 +183,10 @@ static void body__start(struct smtp_session *s, int64_t id)
 		/* The chunk is read all the same, then refused. */
 		s->chunk.discard = true;
 		s->chunk.reset_after = true;
-		s->chunk.refusal = (struct smtp_refusal){ 451, "4.3.0",
-		                                          "Error: local error in processing, try again later",
-		                                          SMTP_REJECT_TEMPFAIL };
+		s->chunk.refusal = (struct smtp_refusal){
+			451, "4.3.0", "Error: local error in processing, try again later",
+			SMTP_REJECT_TEMPFAIL
+		};
 		body__bdat_go(s);
 		return;
 	}
