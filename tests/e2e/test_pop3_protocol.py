@@ -177,6 +177,24 @@ def test_too_many_errors_hang_up(plain):
     assert p.closed()
 
 
+def test_bare_lf_refused_and_hangs_up(plain):
+    # RFC 1939 3: commands end in CRLF. One reply for the whole bare-LF line,
+    # nothing after it is read as a command.
+    p = Pop3(plain.port("pop3"))
+    p.send(b"USER %s\nPASS %s\r\n" % (ALICE.encode(), PASSWORD.encode()))
+    assert p.bline() == b"-ERR bare LF received, lines must end in CRLF\r\n"
+    assert p.closed()
+    # In TRANSACTION: a "QUIT" ended by a bare LF is no QUIT, so nothing is deleted.
+    user, ids = maildrop(plain, [b"Subject: keep\r\n\r\nx\r\n"])
+    p = Pop3(plain.port("pop3"))
+    assert p.login(user).startswith(b"+OK maildrop has ")
+    assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
+    p.send(b"QUIT\n")
+    assert p.bline() == b"-ERR bare LF received, lines must end in CRLF\r\n"
+    assert p.closed()
+    assert entry_ids(plain, user) == ids
+
+
 # ---- AUTH PLAIN (RFC 5034) ------------------------------------------------------
 
 def test_auth_plain(plain):
