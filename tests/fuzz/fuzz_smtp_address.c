@@ -1,9 +1,15 @@
 /*
- * fuzz_smtp_address.c - mailbox, path and domain parsing (smtp_address.h).
- * The first input byte picks the flags, the rest is the address. Checks:
- * limits hold; the canonical form parses back to itself (so what the store
- * compares is stable); SMTPUTF8 only ever widens what is accepted; and
- * smtp_address_utf8_valid agrees with a separate code-point decoder.
+ * fuzz_smtp_address.c - mailbox, path and domain parsing (smtp_address.h),
+ * and the stored-address rules built on them that the store and mailctl
+ * use (normalize, key, recipient extensions, delimiters). The first input
+ * byte picks the flags and a delimiter set, the rest is the address.
+ * Checks: limits hold; the canonical form parses back to itself (so what
+ * the store compares is stable); SMTPUTF8 only ever widens what is
+ * accepted; smtp_address_utf8_valid agrees with a separate code-point
+ * decoder; smtp_address_normalize accepts exactly what the mailbox parser
+ * accepts (so whatever SMTP takes can be stored) and is a fixed point; a
+ * key is the same address in lower case and is a fixed point too; a
+ * stripped extension leaves a shorter address that is still valid.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -89,6 +95,70 @@ static void check_mailbox(const struct smtp_mailbox *mb)
 	CHECK(same_mailbox(mb, &again));
 }
 
+/* The delimiter sets the fuzzer picks from (bits 4-5 of the first byte). */
+static const char *const delimiter_sets[4] = { "+", "+-", "", "=_.~" };
+
+/* A plain model of smtp_address_delimiters_valid. */
+static bool delimiters_model(const char *d)
+{
+	static const char specials[] = "!#$%&'*+-/=?^_`{|}~";
+	size_t n = strlen(d);
+	if (n > SMTP_DELIMITERS_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (memchr(specials, d[i], sizeof(specials) - 1) == NULL)
+			return false;
+	return true;
+}
+
+/* The stored-address rules on s[0..len) as a C string. */
+static void check_stored(const char *s, size_t len, const struct smtp_mailbox *mb, bool parsed,
+                         const char *delims)
+{
+	char text[SMTP_MAILBOX_MAX * 4 + 2], out[SMTP_MAILBOX_MAX + 1], again[SMTP_MAILBOX_MAX + 1];
+	char key[SMTP_MAILBOX_MAX + 1], key2[SMTP_MAILBOX_MAX + 1], base[SMTP_MAILBOX_MAX + 1];
+
+	if (len >= sizeof(text) || memchr(s, '\0', len) != NULL)
+		return;
+	memcpy(text, s, len);
+	text[len] = '\0';
+	enum smtp_address_error e = smtp_address_normalize(text, out, sizeof(out));
+	CHECK((e == SMTP_ADDRESS_OK) == parsed);
+	if (e != SMTP_ADDRESS_OK) {
+		CHECK(out[0] == '\0');
+		return;
+	}
+	char formatted[SMTP_MAILBOX_MAX + 1];
+	CHECK(smtp_address_format(mb, formatted, sizeof(formatted)) > 0);
+	CHECK(strcmp(out, formatted) == 0);
+	CHECK(smtp_address_normalize(out, again, sizeof(again)) == SMTP_ADDRESS_OK);
+	CHECK(strcmp(out, again) == 0);
+
+	/* The key: the same octets with ASCII letters lowered, itself canonical. */
+	smtp_address_key(out, key, sizeof(key));
+	CHECK(strlen(key) == strlen(out));
+	for (size_t i = 0; out[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)out[i];
+		CHECK((unsigned char)key[i] == (c >= 'A' && c <= 'Z' ? c + 32 : c));
+	}
+	smtp_address_key(key, key2, sizeof(key2));
+	CHECK(strcmp(key, key2) == 0);
+	CHECK(smtp_address_normalize(key, again, sizeof(again)) == SMTP_ADDRESS_OK);
+	CHECK(strcmp(key, again) == 0);
+
+	/* A recipient extension comes off the local part only, leaving an
+	 * address, and only once. */
+	if (smtp_address_strip_extension(out, delims, base, sizeof(base))) {
+		CHECK(delims[0] != '\0' && !mb->local_quoted);
+		CHECK(strlen(base) < strlen(out));
+		CHECK(strcmp(strrchr(base, '@'), strrchr(out, '@')) == 0);
+		CHECK(strncmp(base, out, strcspn(base, "@")) == 0);
+		CHECK(smtp_address_normalize(base, again, sizeof(again)) == SMTP_ADDRESS_OK);
+		CHECK(strcmp(base, again) == 0);
+		CHECK(!smtp_address_strip_extension(base, delims, again, sizeof(again)));
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size == 0)
@@ -116,6 +186,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(e1 == e2);
 	if (e2 == SMTP_ADDRESS_OK)
 		check_mailbox(&mb_utf8);
+	const char *delims = delimiter_sets[(data[0] >> 4) & 3];
+	check_stored(s, len, &mb_utf8, e2 == SMTP_ADDRESS_OK, delims);
+	if (len <= SMTP_DELIMITERS_MAX + 2 && memchr(s, '\0', len) == NULL) {
+		char d[SMTP_DELIMITERS_MAX + 3];
+		memcpy(d, s, len);
+		d[len] = '\0';
+		CHECK(smtp_address_delimiters_valid(d) == delimiters_model(d));
+	}
 
 	/* Path: the flags from the first byte. */
 	struct smtp_path path;

@@ -567,6 +567,199 @@ static void test_canonical_roundtrip(void **state)
 	}
 }
 
+/* ---- stored addresses: the rules the store and mailctl share -------- */
+
+/* The same rules as the parser, on a NUL-terminated "local@domain". */
+static void test_normalize_table(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		enum smtp_address_error want;
+		const char *out;
+	} cases[] = {
+		{ "alice@example.test", OK, "alice@example.test" },
+		{ "Alice@Example.TEST", OK, "Alice@example.test" },
+		{ "\"a b\"@r.test", OK, "\"a b\"@r.test" },
+		{ "\"a@b\"@r.test", OK, "\"a@b\"@r.test" },
+		{ "\"a\\ b\"@r.test", OK, "\"a b\"@r.test" },
+		{ "\"john.doe\"@r.test", OK, "john.doe@r.test" },
+		{ "\"\"@r.test", OK, "\"\"@r.test" },
+		{ "x@[192.0.2.1]", OK, "x@[192.0.2.1]" },
+		{ "x@[ipv6:2001:DB8::1]", OK, "x@[ipv6:2001:DB8::1]" },
+		{ "j\xc3\xbcrgen@r.test", OK, "j\xc3\xbcrgen@r.test" },
+		{ "a+b@r.test", OK, "a+b@r.test" },
+		/* what mailctl used to accept and SMTP refused (issue 10) */
+		{ "a..b@r.test", SYN, "" },
+		{ "a.@r.test", SYN, "" },
+		{ ".a@r.test", SYN, "" },
+		{ "a\"b@r.test", SYN, "" },
+		{ "a b@r.test", SYN, "" },
+		{ "a@b@r.test", SYN, "" },
+		{ "a@r.test.", SYN, "" },
+		{ "a@-r.test", SYN, "" },
+		{ "a@r_x.test", SYN, "" },
+		{ "a@", SYN, "" },
+		{ "@r.test", SYN, "" },
+		{ "postmaster", SYN, "" },
+		{ "<a@r.test>", SYN, "" },
+		{ "a@r.test\r\n", SYN, "" },
+		{ "a@[300.0.0.1]", SYN, "" },
+		{ "j\xc3@r.test", SMTP_ADDRESS_BAD_UTF8, "" },
+	};
+	char out[SMTP_MAILBOX_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in;
+		memcpy(out, "junk", 5);
+		EXPECT_INT(in, strlen(in), smtp_address_normalize(in, out, sizeof(out)), cases[i].want);
+		EXPECT_STR(in, strlen(in), out, cases[i].out);
+	}
+
+	/* The limits: 64 octets of local part, labels of 63, 254 in all. */
+	char text[600];
+	snprintf(text, sizeof(text), "%s@r.test", rep('l', 64));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), OK);
+	snprintf(text, sizeof(text), "%s@r.test", rep('l', 65));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), SMTP_ADDRESS_LOCAL_TOO_LONG);
+	snprintf(text, sizeof(text), "a@%s.test", rep('d', 63));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), OK);
+	snprintf(text, sizeof(text), "a@%s.test", rep('d', 70));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), SMTP_ADDRESS_DOMAIN_TOO_LONG);
+	snprintf(text, sizeof(text), "%s@%s", rep('l', 64), long_domain(189));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), OK);
+	assert_int_equal(strlen(out), SMTP_MAILBOX_MAX);
+	snprintf(text, sizeof(text), "%s@%s", rep('l', 64), long_domain(190));
+	assert_int_equal(smtp_address_normalize(text, out, sizeof(out)), SMTP_ADDRESS_PATH_TOO_LONG);
+	assert_int_equal(smtp_address_normalize(NULL, out, sizeof(out)), SYN);
+	assert_string_equal(out, "");
+	/* An output buffer too small is an error, never a cut address. */
+	char small[8];
+	assert_int_equal(smtp_address_normalize("abcd@ef.gh", small, sizeof(small)),
+	                 SMTP_ADDRESS_PATH_TOO_LONG);
+	assert_string_equal(small, "");
+}
+
+/* Whatever a path the parser accepts holds, normalizes to itself: the
+ * store can keep every address SMTP accepts. */
+static void test_normalize_accepts_parsed(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(mailbox_cases) / sizeof(mailbox_cases[0]); i++) {
+		const struct mailbox_case *t = &mailbox_cases[i];
+		struct smtp_mailbox mb;
+		char text[SMTP_MAILBOX_MAX + 1], out[SMTP_MAILBOX_MAX + 1];
+
+		if (t->want != SMTP_ADDRESS_OK)
+			continue;
+		assert_int_equal(smtp_address_parse_mailbox(t->in, strlen(t->in), t->flags, &mb), OK);
+		int n = smtp_address_format(&mb, text, sizeof(text));
+		assert_true(n > 0);
+		EXPECT_INT(text, (size_t)n, smtp_address_normalize(text, out, sizeof(out)), OK);
+		EXPECT_STR(text, (size_t)n, out, text);
+	}
+}
+
+static void test_key(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *key;
+	} cases[] = {
+		{ "alice@example.test", "alice@example.test" },
+		{ "Alice@example.test", "alice@example.test" },
+		{ "ALICE+Tag@EXAMPLE.TEST", "alice+tag@example.test" },
+		{ "\"A B\"@r.test", "\"a b\"@r.test" },
+		{ "\xc3\x9cNI@r.test", "\xc3\x9cni@r.test" }, /* non-ASCII stays as written */
+		{ "x@[IPv6:2001:DB8::1]", "x@[ipv6:2001:db8::1]" },
+		{ "", "" },
+	};
+	char out[SMTP_MAILBOX_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		smtp_address_key(cases[i].in, out, sizeof(out));
+		EXPECT_STR(cases[i].in, strlen(cases[i].in), out, cases[i].key);
+	}
+	/* In place, and cut to the buffer. */
+	char buf[32] = "MiXeD@Case.TEST";
+	smtp_address_key(buf, buf, sizeof(buf));
+	assert_string_equal(buf, "mixed@case.test");
+	char small[4];
+	smtp_address_key("ABCDEF", small, sizeof(small));
+	assert_string_equal(small, "abc");
+}
+
+static void test_delimiters_valid(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		bool valid;
+	} cases[] = {
+		{ "", true },
+		{ "+", true },
+		{ "+-", true },
+		{ "!#$%&'*+-/=?^_`{", true },
+		{ "|}~", true },
+		{ "!#$%&'*+-/=?^_`{|}~", false }, /* each is fine, but 19 of them */
+		{ "++++++++++++++++", true },  /* 16 */
+		{ "+++++++++++++++++", false }, /* 17 */
+		{ ".", false },
+		{ "a", false },
+		{ "+1", false },
+		{ " ", false },
+		{ "@", false },
+		{ "\"", false },
+		{ "\\", false },
+		{ "\xc3\xbc", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		EXPECT_INT(cases[i].in, strlen(cases[i].in), smtp_address_delimiters_valid(cases[i].in),
+		           cases[i].valid);
+}
+
+static void test_strip_extension(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *delims, *out; /* out NULL: no extension */
+	} cases[] = {
+		{ "alice+tag@example.test", "+", "alice@example.test" },
+		{ "alice+@example.test", "+", "alice@example.test" },
+		{ "alice+a+b@example.test", "+", "alice@example.test" },
+		{ "alice-a+b@example.test", "+-", "alice@example.test" },
+		{ "alice+a-b@example.test", "-+", "alice@example.test" },
+		{ "Alice+Tag@example.test", "+", "Alice@example.test" },
+		{ "alice@example.test", "+", NULL },
+		{ "alice-tag@example.test", "+", NULL },
+		{ "alice@ex-ample.test", "-", NULL },   /* only in the local part */
+		{ "+tag@example.test", "+", NULL },     /* would leave it empty */
+		{ "a.+tag@example.test", "+", NULL },   /* would leave "a." */
+		{ "a.b+tag@example.test", "+", "a.b@example.test" },
+		{ "\"a+b\"@example.test", "+", NULL }, /* quoted: taken as it is */
+		{ "alice+tag@example.test", "", NULL },
+		{ "alice+tag@example.test", NULL, NULL },
+		{ "postmaster", "+", NULL },
+		{ "a+b", "+", NULL },
+	};
+	char out[SMTP_MAILBOX_MAX + 1];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in;
+		memcpy(out, "untouched", 10);
+		bool got = smtp_address_strip_extension(in, cases[i].delims, out, sizeof(out));
+		EXPECT_INT(in, strlen(in), got, cases[i].out != NULL);
+		EXPECT_STR(in, strlen(in), out, cases[i].out != NULL ? cases[i].out : "untouched");
+	}
+	/* In place, and never past the buffer. */
+	char buf[32] = "bob+x@example.test";
+	assert_true(smtp_address_strip_extension(buf, "+", buf, sizeof(buf)));
+	assert_string_equal(buf, "bob@example.test");
+	char small[8];
+	assert_false(smtp_address_strip_extension("bob+x@example.test", "+", small, sizeof(small)));
+}
+
 static void test_strerror(void **state)
 {
 	(void)state;
@@ -590,6 +783,11 @@ int main(void)
 		cmocka_unit_test(test_utf8_valid),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_canonical_roundtrip),
+		cmocka_unit_test(test_normalize_table),
+		cmocka_unit_test(test_normalize_accepts_parsed),
+		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_delimiters_valid),
+		cmocka_unit_test(test_strip_extension),
 		cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,11 @@
 /*
- * smtp_address.h - SMTP envelope address syntax (RFC 5321 4.1.2, 4.1.3,
- * 4.5.3.1; RFC 6531 3.3 for SMTPUTF8).
+ * smtp_address.h - envelope address syntax (RFC 5321 4.1.2, 4.1.3,
+ * 4.5.3.1; RFC 6531 3.3 for SMTPUTF8): the one set of address and domain
+ * rules of the whole service. The SMTP parser reads paths with it, the
+ * store refuses what it does not accept (store__address_normalize) and
+ * mailctl checks the operator's input with it, so an address mailctl
+ * takes is one SMTP accepts and an address SMTP accepts can be stored.
+ * It lives in its own dependency-free library (libmailaddress) for that.
  *
  * Pure functions: no I/O, no allocation, no global state. Input is a byte
  * slice (s, len) that need not be NUL-terminated and may contain any byte;
@@ -156,5 +161,52 @@ bool smtp_address_utf8_valid(const char *s, size_t len);
 
 /* A short English description of an error, for logs. */
 const char *smtp_address_strerror(enum smtp_address_error err);
+
+/* ---- stored addresses ------------------------------------------------ */
+
+/*
+ * Checks a mailbox written as text ("local@domain", NUL-terminated, no
+ * angle brackets) by the rules above with SMTPUTF8 allowed, and writes its
+ * canonical form into out (outlen >= SMTP_MAILBOX_MAX + 1). This is how
+ * the store and mailctl take an address: the canonical form of anything
+ * smtp_address_parse_path accepted normalizes to itself. Returns
+ * SMTP_ADDRESS_OK, or the error with out set to "".
+ */
+enum smtp_address_error smtp_address_normalize(const char *s, char *out, size_t outlen);
+
+/*
+ * Writes the lookup key of a canonical address (or of a domain) into out:
+ * the same text with every ASCII letter in lower case. Local parts match
+ * without regard to case, as Postfix and Dovecot do in practice (RFC 5321
+ * 2.4 leaves it to the receiving host); non-ASCII characters compare as
+ * written. out may be s itself; the key is as long as s and is cut to
+ * outlen - 1 octets only if out is too small.
+ */
+void smtp_address_key(const char *s, char *out, size_t outlen);
+
+/* Most characters recipient_delimiter may list. */
+#define SMTP_DELIMITERS_MAX 16
+
+/*
+ * True when `delimiters` may serve as recipient delimiters: at most
+ * SMTP_DELIMITERS_MAX characters, each an atext special other than '.'
+ * (!#$%&'*+-/=?^_`{|}~), so a delimiter never splits a name at a letter,
+ * digit or dot. "" (none) is valid.
+ */
+bool smtp_address_delimiters_valid(const char *delimiters);
+
+/*
+ * Subaddresses (RFC 5233; Postfix's recipient_delimiter): when the local
+ * part of the canonical address `s` is unquoted and one of the characters
+ * of `delimiters` occurs in it after its first character, writes the
+ * address without the extension (from the first such character up to the
+ * "@") into out (outlen >= strlen(s) + 1) and returns true:
+ * "alice+tag@example.test" -> "alice@example.test". Otherwise (also when
+ * what is left would end in a dot, so the result is always an address
+ * these rules accept), or when `delimiters` is "" or NULL, returns false
+ * and leaves out alone. out may be s itself.
+ */
+bool smtp_address_strip_extension(const char *s, const char *delimiters, char *out,
+                                  size_t outlen);
 
 #endif

@@ -1,4 +1,5 @@
-/* smtp_address.c - RFC 5321 4.1.2 envelope address syntax; see smtp_address.h. */
+/* smtp_address.c - RFC 5321 4.1.2 envelope address syntax, shared by smtpd, the store
+ * and mailctl; see smtp_address.h. */
 #include "smtp_address.h"
 
 #include <stdint.h>
@@ -620,4 +621,69 @@ const char *smtp_address_strerror(enum smtp_address_error err)
 		return "path too long";
 	}
 	return "unknown address error";
+}
+
+/* ---- stored addresses ------------------------------------------------ */
+
+enum smtp_address_error smtp_address_normalize(const char *s, char *out, size_t outlen)
+{
+	struct smtp_mailbox mb;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (s == NULL)
+		return SMTP_ADDRESS_SYNTAX;
+	enum smtp_address_error err = smtp_address_parse_mailbox(s, strlen(s), SMTP_ADDRESS_UTF8, &mb);
+	if (err != SMTP_ADDRESS_OK)
+		return err;
+	if (smtp_address_format(&mb, out, outlen) < 0)
+		return SMTP_ADDRESS_PATH_TOO_LONG; /* only when outlen is too small */
+	return SMTP_ADDRESS_OK;
+}
+
+void smtp_address_key(const char *s, char *out, size_t outlen)
+{
+	size_t i = 0;
+
+	if (outlen == 0)
+		return;
+	for (; s[i] != '\0' && i + 1 < outlen; i++)
+		out[i] = (char)to_lower((unsigned char)s[i]);
+	out[i] = '\0';
+}
+
+/* The atext specials a delimiter may be: never a letter, digit or dot. */
+static bool is_delimiter_char(unsigned char c)
+{
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+bool smtp_address_delimiters_valid(const char *delimiters)
+{
+	size_t n = 0;
+
+	for (; delimiters[n] != '\0'; n++)
+		if (n == SMTP_DELIMITERS_MAX || !is_delimiter_char((unsigned char)delimiters[n]))
+			return false;
+	return true;
+}
+
+bool smtp_address_strip_extension(const char *s, const char *delimiters, char *out,
+                                  size_t outlen)
+{
+	const char *at = strrchr(s, '@');
+
+	if (delimiters == NULL || delimiters[0] == '\0' || at == NULL || s[0] == '"')
+		return false;
+	/* A delimiter in first place would leave an empty local part: not an
+	 * extension (Postfix's split_addr agrees). */
+	size_t base = 1 + strcspn(s + 1, delimiters);
+	if (s + base >= at || s[base - 1] == '.')
+		return false; /* no delimiter, or "a.+x": the base would be no address */
+	size_t domain_len = strlen(at);
+	if (base + domain_len + 1 > outlen)
+		return false;
+	memmove(out, s, base);
+	memmove(out + base, at, domain_len + 1);
+	return true;
 }
