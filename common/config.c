@@ -111,6 +111,16 @@ static const struct config_key config_keys[] = {
 	          "(a temporary error, no password checked)." },
 	{ .name = "user", .type = CONFIG_STRING, FIELD(user), .def = "",
 	  .help = "User to switch to after binding the listeners; empty keeps the current user." },
+	{ .name = "recipient_delimiter", .type = CONFIG_STRING, FIELD(recipient_delimiter),
+	  .def = "+",
+	  .help = "Characters that start a recipient extension: `alice+tag@` reaches `alice@` "
+	          "unless `alice+tag@` exists itself, and alice may send as it. Empty disables. "
+	          "At most 16 characters, each a symbol allowed in an address other than a dot "
+	          "(`+`, `-`, `_`, `=`, ...)." },
+	{ .name = "postmaster_address", .type = CONFIG_STRING, FIELD(postmaster_address), .def = "",
+	  .help = "Where mail to `postmaster@DOMAIN` goes when DOMAIN has no postmaster user or "
+	          "alias, and mail to a bare `postmaster` when `hostname` is no local domain; "
+	          "empty refuses it (550 5.1.1)." },
 	{ .name = "relay_host", .type = CONFIG_STRING, FIELD(relay_host), .def = "",
 	  .help = "Smarthost for outbound mail; empty delivers by `routes` and DNS MX." },
 	{ .name = "routes", .type = CONFIG_STRING, FIELD(routes), .def = "",
@@ -475,6 +485,21 @@ static int config__validate(struct config_loader *ld)
 	 * daemons that open them: mailctl reads the same file and must not
 	 * fail because the default smtps_listen has no certificate.
 	 */
+	if (!smtp_address_delimiters_valid(cfg->recipient_delimiter)) {
+		config__where(ld, config__index("recipient_delimiter"), where, sizeof(where));
+		return config__fail(ld, where, "recipient_delimiter '%.32s': each character must be "
+		                    "one of !#$%%&'*+-/=?^_`{|}~", cfg->recipient_delimiter);
+	}
+	if (cfg->postmaster_address[0] != '\0') {
+		char canon[SMTP_MAILBOX_MAX + 1];
+		enum smtp_address_error e = smtp_address_normalize(cfg->postmaster_address, canon,
+		                                                   sizeof(canon));
+		if (e != SMTP_ADDRESS_OK) {
+			config__where(ld, config__index("postmaster_address"), where, sizeof(where));
+			return config__fail(ld, where, "postmaster_address '%.64s': %s",
+			                    cfg->postmaster_address, smtp_address_strerror(e));
+		}
+	}
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
 		const char *set = cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key";
 		const char *unset = cfg->tls_cert[0] != '\0' ? "tls_key" : "tls_cert";

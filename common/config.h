@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "smtp_address.h"
+
 /* Which program loads the configuration: some defaults differ (idle_timeout). */
 enum config_program {
 	CONFIG_PROGRAM_SMTPD,
@@ -62,6 +64,8 @@ struct mail_config {
 	unsigned auth_lockout;          /* seconds logins from a locked-out address are refused */
 
 	char user[64];                 /* drop privileges to this user after binding */
+	char recipient_delimiter[SMTP_DELIMITERS_MAX + 1]; /* "+": alice+tag@ reaches alice@ */
+	char postmaster_address[256];  /* postmaster@ of a domain without its own; "" refuses */
 	char relay_host[256];
 	char routes[1024];
 	char tmpdir[1024];             /* spool for large incoming messages; never empty after

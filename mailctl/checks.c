@@ -8,7 +8,7 @@
 
 static int domain_ok(struct mailctl *ctx, const char *domain)
 {
-	char err[256];
+	char err[512];
 
 	if (mailctl_check_domain(domain, err, sizeof(err)) != 0)
 		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "%s", err);
@@ -22,6 +22,29 @@ static int address_ok(struct mailctl *ctx, const char *address)
 	if (mailctl_check_address(address, err, sizeof(err)) != 0)
 		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "%s", err);
 	return 0;
+}
+
+static int stored_address_ok(struct mailctl *ctx, const char *address)
+{
+	char err[512];
+
+	if (mailctl_check_stored_address(address, err, sizeof(err)) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "%s", err);
+	return 0;
+}
+
+int check_arg_stored_address(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	return stored_address_ok(ctx, args->argv[0]);
+}
+
+int check_arg_stored_addresses(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < args->argc; i++)
+		rc = stored_address_ok(ctx, args->argv[i]);
+	return rc;
 }
 
 int check_arg_domain(struct mailctl *ctx, const struct mailctl_args *args)

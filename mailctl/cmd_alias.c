@@ -1,10 +1,14 @@
 /* cmd_alias.c - mailctl alias add|del|list. */
+#include <string.h>
+
 #include "mailctl.h"
 
 int cmd_alias_add(struct mailctl *ctx, const struct mailctl_args *args)
 {
 	const char *from = args->argv[0], *to = args->argv[1];
 	const char *domain = mailctl_address_domain(from);
+	struct store_resolve_config rules = mailctl_resolve_config(ctx);
+	unsigned flags = mailctl_opt(args, "force") != NULL ? STORE_ALIAS_FORCE : 0;
 	struct store_user user;
 	int rc = store_domain_exists(ctx->store, domain);
 
@@ -15,14 +19,20 @@ int cmd_alias_add(struct mailctl *ctx, const struct mailctl_args *args)
 	/* A user's address cannot also be an alias: mail to it would have two
 	 * meanings. Checked here so the message can say which it is. */
 	rc = store_user_get(ctx->store, from, &user);
-	if (rc == 0)
+	if (rc == 0 && strcmp(user.address, from) == 0)
 		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "'%s' is a user, not an alias", from);
+	if (rc == 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "'%s' is a user, not an alias: it is "
+		                    "'%s' (addresses match without regard to case)", from, user.address);
 	if (rc != STORE_ENOTFOUND)
 		return mailctl_store_fail(ctx, rc, from);
 
-	rc = store_alias_add(ctx->store, from, to);
-	if (rc == STORE_EEXIST)
-		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "alias %s -> %s already exists", from, to);
+	rc = store_alias_add(ctx->store, from, to, &rules, flags);
+	if (rc == STORE_EEXIST || rc == STORE_ELOOP)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s", store_errmsg(ctx->store));
+	if (rc == STORE_ENOTFOUND)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: add it first, or use --force",
+		                    store_errmsg(ctx->store));
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, from);
 	return MAILCTL_EXIT_OK;

@@ -1,8 +1,15 @@
 /* cmd_db.c - mailctl db migrate|check. */
 #include "mailctl.h"
 
+static void print_conflict_cb(void *ctx, const char *problem)
+{
+	fprintf(ctx, "conflict: %s\n", problem);
+}
+
 /* Opening the store for a write command already created and migrated it;
- * this reports where it stands. Running it again changes nothing. */
+ * this reports where it stands, and what an older database brought along
+ * that the operator must resolve (store_address_problems). Running it
+ * again changes nothing. */
 int cmd_db_migrate(struct mailctl *ctx, const struct mailctl_args *args)
 {
 	int version;
@@ -11,6 +18,12 @@ int cmd_db_migrate(struct mailctl *ctx, const struct mailctl_args *args)
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, "reading the schema version");
 	fprintf(ctx->out, "%s: schema version %d\n", ctx->cfg.db, version);
+	rc = store_address_problems(ctx->store, print_conflict_cb, ctx->out);
+	if (rc < 0)
+		return mailctl_store_fail(ctx, rc, "checking addresses");
+	if (rc > 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%d address conflict%s to resolve (see "
+		                    "`mailctl db --help`)", rc, rc == 1 ? "" : "s");
 	return MAILCTL_EXIT_OK;
 }
 

@@ -1,5 +1,6 @@
 /* cmd_domain.c - mailctl domain add|del|list. */
 #include "mailctl.h"
+#include "smtp_address.h"
 
 int cmd_domain_add(struct mailctl *ctx, const struct mailctl_args *args)
 {
@@ -10,6 +11,18 @@ int cmd_domain_add(struct mailctl *ctx, const struct mailctl_args *args)
 		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "domain '%s' already exists", domain);
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, domain);
+	/* RFC 5321 4.5.1: postmaster@ must reach someone; say who, or how. */
+	char name[256];
+	smtp_address_key(domain, name, sizeof(name));
+	domain = name;
+	if (ctx->cfg.postmaster_address[0] != '\0')
+		fprintf(ctx->out, "postmaster@%s goes to postmaster_address %s; to send it elsewhere:\n"
+		        "  mailctl alias add postmaster@%s ADDRESS\n", domain,
+		        ctx->cfg.postmaster_address, domain);
+	else
+		fprintf(ctx->out, "mail to postmaster@%s is refused until you add an alias (or set "
+		        "postmaster_address):\n  mailctl alias add postmaster@%s ADDRESS\n", domain,
+		        domain);
 	return MAILCTL_EXIT_OK;
 }
 

@@ -52,8 +52,11 @@ int cmd_user_add(struct mailctl *ctx, const struct mailctl_args *args)
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, domain);
 	rc = store_user_get(ctx->store, address, &user);
-	if (rc == 0)
+	if (rc == 0 && strcmp(user.address, address) == 0)
 		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "user '%s' already exists", address);
+	if (rc == 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "user '%s' already exists as '%s' "
+		                    "(addresses match without regard to case)", address, user.address);
 	if (rc != STORE_ENOTFOUND)
 		return mailctl_store_fail(ctx, rc, address);
 
@@ -62,8 +65,9 @@ int cmd_user_add(struct mailctl *ctx, const struct mailctl_args *args)
 		return rc;
 	rc = store_user_add(ctx->store, address, hash);
 	if (rc == STORE_EEXIST) {
-		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "'%s' already exists as a user or an alias",
-		                    address);
+		/* The store names the spelling that exists, in whichever case. */
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "'%s' already exists as a user or an "
+		                    "alias: %s", address, store_errmsg(ctx->store));
 	}
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, address);

@@ -29,7 +29,10 @@ const struct mailctl_group mailctl_groups[] = {
 const struct mailctl_cmd mailctl_commands[] = {
 	{"domain", "add", check_arg_domain, cmd_domain_add, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "DOMAIN",
-	 "add a local domain", NULL},
+	 "add a local domain",
+	 "DOMAIN is an ASCII name (the xn-- form of an internationalized one). Mail to\n"
+	 "postmaster@DOMAIN goes to that address's alias or user, else to the\n"
+	 "postmaster_address config key, else it is refused; the command says which.\n"},
 	{"domain", "del", check_arg_domain, cmd_domain_del, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "DOMAIN",
 	 "remove a domain without users or aliases", NULL},
@@ -40,14 +43,18 @@ const struct mailctl_cmd mailctl_commands[] = {
 	{"user", "add", check_arg_address, cmd_user_add, 1, 1, MAILCTL_STORE_WRITE,
 	 {"password-stdin"}, "ADDRESS [--password-stdin]",
 	 "add a user with a password",
-	 PASSWORD_DETAILS "Adding a user to a domain that is not local fails with status 1.\n"},
-	{"user", "del", check_arg_address, cmd_user_del, 1, 1, MAILCTL_STORE_WRITE,
+	 PASSWORD_DETAILS "Adding a user to a domain that is not local fails with status 1, and\n"
+	 "so does an address that differs from an existing user or alias only by case:\n"
+	 "addresses match without regard to case (the spelling given is kept for\n"
+	 "display). ADDRESS follows RFC 5321 as SMTP does: no empty or doubled dots,\n"
+	 "a local part of at most 64 octets, labels of at most 63.\n"},
+	{"user", "del", check_arg_stored_address, cmd_user_del, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "ADDRESS",
 	 "remove a user and their mailbox", NULL},
 	{"user", "list", check_arg_domain, cmd_user_list, 0, 1, MAILCTL_STORE_READ,
 	 {NULL}, "[DOMAIN]",
 	 "list users; disabled ones are marked", NULL},
-	{"user", "show", check_arg_address, cmd_user_show, 1, 1, MAILCTL_STORE_READ,
+	{"user", "show", check_arg_stored_address, cmd_user_show, 1, 1, MAILCTL_STORE_READ,
 	 {NULL}, "ADDRESS",
 	 "show a user's hash, state and quota", NULL},
 	{"user", "passwd", check_arg_address, cmd_user_passwd, 1, 1, MAILCTL_STORE_WRITE,
@@ -76,9 +83,15 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "status is 1 when any line failed.\n"},
 
 	{"alias", "add", check_arg_addresses, cmd_alias_add, 2, 2, MAILCTL_STORE_WRITE,
-	 {NULL}, "FROM TO",
-	 "forward FROM (local) to TO (any address)", NULL},
-	{"alias", "del", check_arg_addresses, cmd_alias_del, 2, 2, MAILCTL_STORE_WRITE,
+	 {"force"}, "FROM TO [--force]",
+	 "forward FROM (local) to TO (any address)",
+	 "FROM must be in a local domain and not be a user. Adding a second target\n"
+	 "to FROM makes it forward to both. Refused, with status 1: a TO in a local\n"
+	 "domain that is neither a user nor an alias, even without its recipient\n"
+	 "extension (--force adds it anyway, e.g. before the user); a TO that leads\n"
+	 "back to FROM (an alias loop); and a chain of more than 8 aliases, which\n"
+	 "delivery would not follow.\n"},
+	{"alias", "del", check_arg_stored_addresses, cmd_alias_del, 2, 2, MAILCTL_STORE_WRITE,
 	 {NULL}, "FROM TO",
 	 "remove one forwarding", NULL},
 	{"alias", "list", check_arg_domain, cmd_alias_list, 0, 1, MAILCTL_STORE_READ,
@@ -115,7 +128,14 @@ const struct mailctl_cmd mailctl_commands[] = {
 
 	{"db", "migrate", NULL, cmd_db_migrate, 0, 0, MAILCTL_STORE_WRITE,
 	 {NULL}, "",
-	 "create or upgrade the database", NULL},
+	 "create or upgrade the database",
+	 "Then lists the addresses an older database holds that need the operator,\n"
+	 "one per line starting with \"conflict: \", with status 1 when there are any:\n"
+	 "users or aliases that differ only by case (schema 1 compared local parts\n"
+	 "exactly; the upgrade keeps them apart, each spelling reaching what it did\n"
+	 "before) and addresses the address rules now refuse. Resolve them by\n"
+	 "deleting the extra spellings (user del and alias del take the exact\n"
+	 "spelling) until db check is clean.\n"},
 	{"db", "check", NULL, cmd_db_check, 0, 0, MAILCTL_STORE_READ,
 	 {NULL}, "",
 	 "check the database; status 1 on problems", NULL},

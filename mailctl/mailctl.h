@@ -130,15 +130,22 @@ const char *mailctl_opt(const struct mailctl_args *args, const char *name);
 
 /*
  * Address and domain syntax checks done before asking the store, so a typo
- * is a usage error (exit 2) with a precise message. An address is
- * local@domain: one '@', both parts non-empty, printable ASCII without
- * spaces, at most 255 octets (it must fit struct store_user.address).
- * Returns 0 or -1 with a reason in err.
+ * is a usage error (exit 2) with a precise message. They are the SMTP
+ * parser's rules (smtp_address.h), the same the store applies: an address
+ * mailctl takes is one SMTP accepts. A local domain is an ASCII name, not
+ * an address literal. Returns 0 or -1 with a reason in err.
  */
 int mailctl_check_address(const char *address, char *err, size_t errlen);
 int mailctl_check_domain(const char *domain, char *err, size_t errlen);
+/* Also takes what the store kept before schema 2 and the rules now refuse
+ * (local@domain without spaces or control bytes), for the commands that
+ * remove or show such a user or alias. */
+int mailctl_check_stored_address(const char *address, char *err, size_t errlen);
 /* The domain part of a checked address. */
 const char *mailctl_address_domain(const char *address);
+
+/* The recipient rules of the configuration, for store_resolve and store_alias_add. */
+struct store_resolve_config mailctl_resolve_config(const struct mailctl *ctx);
 
 /* Parses a decimal integer in [min, max]. Returns 0 or -1. */
 int mailctl_parse_int(const char *s, int64_t min, int64_t max, int64_t *value_r);
@@ -154,6 +161,10 @@ mailctl_handler check_arg_domain;
 mailctl_handler check_arg_address;
 /* Every positional argument is an address. */
 mailctl_handler check_arg_addresses;
+/* The same, for commands that may name what schema 1 stored
+ * (mailctl_check_stored_address). */
+mailctl_handler check_arg_stored_address;
+mailctl_handler check_arg_stored_addresses;
 /* argv[0] is a queue id or "all". */
 mailctl_handler check_arg_queue_id;
 /* A queue id argument: "all" is 0, else a positive number. Returns 0 or -1. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "mailctl.h"
+#include "smtp_address.h"
 
 int mailctl_fail(struct mailctl *ctx, int status, const char *fmt, ...)
 {
@@ -44,70 +45,77 @@ const char *mailctl_opt(const struct mailctl_args *args, const char *name)
 	return NULL;
 }
 
-/* Printable ASCII other than space: what an address part may hold here.
- * Stricter RFC 5321 syntax is the daemons' business; this only keeps
- * typos, spaces and control bytes out of the database. */
-static bool is_addr_char(unsigned char c)
-{
-	return c > ' ' && c < 0x7f;
-}
-
 int mailctl_check_domain(const char *domain, char *err, size_t errlen)
 {
-	size_t len = strlen(domain);
+	struct smtp_domain d;
+	enum smtp_address_error e = smtp_address_parse_domain(domain, strlen(domain), 0, &d);
 
-	/* RFC 1035 2.3.4: a name is at most 255 octets, 253 as text. */
-	if (len == 0 || len > 253) {
-		snprintf(err, errlen, "a domain is 1 to 253 characters long");
+	if (e == SMTP_ADDRESS_UTF8_NOT_ALLOWED) {
+		snprintf(err, errlen, "invalid domain '%s': use the A-label (xn--) form of a "
+		         "non-ASCII name", domain);
 		return -1;
 	}
-	if (domain[0] == '.' || domain[len - 1] == '.' || strstr(domain, "..") != NULL) {
-		snprintf(err, errlen, "empty label in domain '%s'", domain);
+	if (e != SMTP_ADDRESS_OK) {
+		snprintf(err, errlen, "invalid domain '%s': %s (RFC 5321 4.1.2: labels of letters, "
+		         "digits and inner hyphens, at most %d characters each, %d in all)", domain,
+		         e == SMTP_ADDRESS_DOMAIN_TOO_LONG ? "too long" : "not a domain name",
+		         SMTP_LABEL_MAX, SMTP_DOMAIN_MAX);
 		return -1;
 	}
-	for (const char *p = domain; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.')) {
-			snprintf(err, errlen, "invalid character in domain '%s'", domain);
-			return -1;
-		}
+	if (d.kind != SMTP_DOMAIN_NAME) {
+		snprintf(err, errlen, "invalid domain '%s': an address literal cannot be a local domain",
+		         domain);
+		return -1;
 	}
 	return 0;
 }
 
 int mailctl_check_address(const char *address, char *err, size_t errlen)
 {
-	const char *at = strchr(address, '@');
-	char derr[256];
+	char canon[SMTP_MAILBOX_MAX + 1];
+	enum smtp_address_error e = smtp_address_normalize(address, canon, sizeof(canon));
 
-	if (strlen(address) >= sizeof(((struct store_user *)0)->address)) {
-		snprintf(err, errlen, "address is too long");
-		return -1;
-	}
-	if (at == NULL || at == address || at[1] == '\0') {
-		snprintf(err, errlen, "invalid address '%s' (expected local@domain)", address);
-		return -1;
-	}
-	for (const char *p = address; p < at; p++) {
-		if (!is_addr_char((unsigned char)*p)) {
-			snprintf(err, errlen, "invalid local part in address '%s'", address);
-			return -1;
-		}
-	}
-	if (mailctl_check_domain(at + 1, derr, sizeof(derr)) != 0) {
-		snprintf(err, errlen, "address '%s': %s", address, derr);
+	if (e != SMTP_ADDRESS_OK) {
+		snprintf(err, errlen, "invalid address '%s': %s (expected local@domain as RFC 5321 "
+		         "4.1.2 allows it: no empty or doubled dots, quotes around anything else, "
+		         "local part at most %d octets)", address, smtp_address_strerror(e),
+		         SMTP_LOCAL_PART_MAX);
 		return -1;
 	}
 	return 0;
 }
 
+int mailctl_check_stored_address(const char *address, char *err, size_t errlen)
+{
+	const char *at = strrchr(address, '@');
+
+	if (mailctl_check_address(address, err, errlen) == 0)
+		return 0;
+	/* What the store took before the rules were shared (store.h): such
+	 * a user or alias can still be named, to remove it. */
+	if (at == NULL || at == address || at[1] == '\0' || strlen(address) > SMTP_MAILBOX_MAX)
+		return -1;
+	for (const char *p = address; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return -1;
+	return 0;
+}
+
 const char *mailctl_address_domain(const char *address)
 {
-	const char *at = strchr(address, '@');
+	/* The last '@': a quoted local part may hold others. */
+	const char *at = strrchr(address, '@');
 
 	return at != NULL ? at + 1 : address;
+}
+
+struct store_resolve_config mailctl_resolve_config(const struct mailctl *ctx)
+{
+	return (struct store_resolve_config){
+		.recipient_delimiter = ctx->cfg.recipient_delimiter,
+		.postmaster_address = ctx->cfg.postmaster_address,
+		.default_domain = ctx->cfg.hostname,
+	};
 }
 
 int mailctl_parse_int(const char *s, int64_t min, int64_t max, int64_t *value_r)

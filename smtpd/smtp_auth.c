@@ -119,7 +119,9 @@ static void job__work(void *arg)
 		return;
 	}
 	int rc = store_user_get(store, job->username, &user);
-	if (rc == STORE_ENOTFOUND || (rc == STORE_OK && user.disabled)) {
+	/* A login name that is no address at all (EINVAL) names nobody: a
+	 * failed login like any other, never a temporary error. */
+	if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL || (rc == STORE_OK && user.disabled)) {
 		password_verify(job->password, NULL); /* same cost as a real check */
 	} else if (rc != STORE_OK) {
 		job->rc = rc;

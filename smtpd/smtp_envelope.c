@@ -25,22 +25,23 @@ static unsigned envelope__extensions(const struct smtp_session *s)
 	return ext;
 }
 
-/* Addresses compare with the local part exact and the domain case-insensitive (store.h). */
-static bool envelope__same_address(const char *a, const char *b)
-{
-	const char *at_a = strrchr(a, '@');
-	const char *at_b = strrchr(b, '@');
-
-	if (at_a == NULL || at_b == NULL)
-		return strcmp(a, b) == 0;
-	return at_a - a == at_b - b && memcmp(a, b, (size_t)(at_a - a)) == 0 &&
-	       strcasecmp(at_a, at_b) == 0;
-}
-
+/*
+ * Whether the authenticated user may use `sender` (canonical): one of
+ * the addresses the store gave at AUTH, compared without regard to case
+ * (store.h "Addresses"), or such an address with a recipient extension
+ * (alice+lists@ is alice's, as it reaches her).
+ */
 static bool envelope__sender_allowed(const struct smtp_session *s, const char *sender)
 {
+	char key[SMTP_MAILBOX_MAX + 1], base[SMTP_MAILBOX_MAX + 1], own[SMTP_MAILBOX_MAX + 1];
+	bool has_base;
+
+	smtp_address_key(sender, key, sizeof(key));
+	has_base = smtp_address_strip_extension(key, s->env->cfg->recipient_delimiter, base,
+	                                        sizeof(base));
 	for (size_t i = 0; i < s->senders.count; i++) {
-		if (envelope__same_address(s->senders.addr[i], sender))
+		smtp_address_key(s->senders.addr[i], own, sizeof(own));
+		if (strcmp(own, key) == 0 || (has_base && strcmp(own, base) == 0))
 			return true;
 	}
 	return false;
@@ -139,6 +140,7 @@ struct resolve_dest {
 /* A recipient lookup on a worker thread; owned by the work until done runs. */
 struct resolve_job {
 	const char *db_path;
+	struct store_resolve_config rules; /* points into the config, which outlives the job */
 	char address[SMTP_MAILBOX_MAX + 1];
 	int rc;
 	char err[256];
@@ -178,7 +180,7 @@ static void resolve__work(void *arg)
 		job->rc = STORE_EIO;
 		return;
 	}
-	int rc = store_resolve(store, job->address, resolve__dest_cb, job);
+	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
 	if (rc != STORE_OK && job->rc == 0) {
 		job->rc = rc;
 		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
@@ -231,14 +233,23 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 
 	if (rc == 0 && job->count == 0)
 		rc = STORE_ENOTFOUND;
-	if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) {
+	if (rc == STORE_ELOOP) {
 		/*
-		 * EINVAL: an address the store cannot hold (a quoted local part it
-		 * does not accept) or an alias loop. Neither will heal by
-		 * retrying, so it is permanent, like an unknown user.
+		 * The operator's aliases loop (or nest deeper than the store
+		 * follows): retrying will not help, and saying so tells the
+		 * sender it is not a typo (RFC 3463 X.4.6, routing loop).
+		 */
+		log_warn(s->id, "rcpt_refused", "to=%s reason=alias_loop detail=\"%s\"", to, job->err);
+		smtp_session_reject(s, SMTP_REJECT_ALIAS_LOOP);
+		smtp_reply(s, 550, "5.4.6", "<%s>: Recipient address rejected: alias loop",
+		           job->address);
+	} else if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) {
+		/*
+		 * EINVAL cannot come from a parsed address (the store takes what
+		 * the parser takes) but would not heal by retrying either.
 		 */
 		log_info(s->id, "rcpt_refused", "to=%s reason=unknown_user detail=\"%s\"", to,
-		         rc == STORE_EINVAL ? job->err : "");
+		         job->err);
 		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
 		           job->address);
@@ -288,15 +299,15 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 
 	if (store == NULL)
 		return false;
-	int rc = store_resolve(store, job->address, resolve__dest_cb, job);
+	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
 	if (rc == STORE_OK)
 		rc = job->rc;
-	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL) {
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP) {
 		job->rc = 0;
 		job->count = 0;
 		return false;
 	}
-	if (rc == STORE_EINVAL)
+	if (rc != STORE_OK)
 		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
 	resolve__reply(s, job, rc);
 	return true;
@@ -349,6 +360,11 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		return;
 	}
 	job->db_path = s->env->cfg->db;
+	job->rules = (struct store_resolve_config){
+		.recipient_delimiter = s->env->cfg->recipient_delimiter,
+		.postmaster_address = s->env->cfg->postmaster_address,
+		.default_domain = s->env->cfg->hostname,
+	};
 	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0) {
 		resolve__free(job);
 		smtp_session_local_error(s);

@@ -12,6 +12,7 @@ static const char *const reject_names[SMTP_REJECT_COUNT] = {
 	[SMTP_REJECT_SENDER] = "sender",
 	[SMTP_REJECT_RELAY] = "relay",
 	[SMTP_REJECT_UNKNOWN_USER] = "unknown_user",
+	[SMTP_REJECT_ALIAS_LOOP] = "alias_loop",
 	[SMTP_REJECT_RCPT_LIMIT] = "rcpt_limit",
 	[SMTP_REJECT_SIZE] = "size",
 	[SMTP_REJECT_HOPS] = "hops",

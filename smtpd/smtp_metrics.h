@@ -24,6 +24,7 @@ enum smtp_reject {
 	SMTP_REJECT_SENDER,        /* 553: sender not owned by the authenticated user */
 	SMTP_REJECT_RELAY,         /* 554 5.7.1 relay access denied */
 	SMTP_REJECT_UNKNOWN_USER,  /* 550 5.1.1 */
+	SMTP_REJECT_ALIAS_LOOP,    /* 550 5.4.6: the recipient's aliases loop */
 	SMTP_REJECT_RCPT_LIMIT,    /* 452 4.5.3 too many recipients */
 	SMTP_REJECT_SIZE,          /* 552 5.3.4 message too big */
 	SMTP_REJECT_HOPS,          /* 554 5.4.6 too many Received: fields (a mail loop) */

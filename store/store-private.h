@@ -38,15 +38,14 @@
  * call gives up with STORE_EBUSY. */
 #define STORE__BUSY_TIMEOUT_MS 5000
 
-/* Alias chains longer than this are treated as configuration loops. */
+/* Alias chains longer than this are treated as configuration loops:
+ * store_alias_add refuses to make one, and resolution gives STORE_ELOOP. */
 #define STORE__ALIAS_DEPTH 8
 
 /* Longest address we store (RFC 5321 4.5.3.1.3: 256 octets for a path,
  * minus the angle brackets) and the size of the buffers that hold one. */
 #define STORE__ADDRESS_MAX 254
 #define STORE__ADDRESS_BUF (STORE__ADDRESS_MAX + 1)
-/* RFC 1035 2.3.4: 255 octets on the wire, 253 in text form. */
-#define STORE__DOMAIN_MAX 253
 
 /* The database's own clock in unix seconds; every time in the schema comes
  * from here so that processes on several hosts agree (store.h "Time"). */
@@ -79,17 +78,16 @@ enum store__stmt_id {
 	STORE__USER_LIST_DOMAIN,
 	STORE__USER_ENTRIES_DEL,
 	STORE__USER_LEASE_DEL,
-	STORE__USER_FIRST_OF_DOMAIN,
-	STORE__USER_FIRST,
 
 	STORE__ALIAS_ADD,
-	STORE__ALIAS_DEL,
+	STORE__ALIAS_DEL_EXACT,
+	STORE__ALIAS_DEL_KEY,
+	STORE__ALIAS_GROUP,
 	STORE__ALIAS_EXISTS,
 	STORE__ALIAS_TARGETS,
 	STORE__ALIAS_SOURCES,
 	STORE__ALIAS_LIST_ALL,
 	STORE__ALIAS_LIST_DOMAIN,
-	STORE__POSTMASTER_DOMAIN,
 
 	STORE__MESSAGE_ADD,
 	STORE__MESSAGE_ID_LAST,
@@ -128,6 +126,11 @@ enum store__stmt_id {
 	STORE__CHECK_CHUNK_SEQUENCE,
 	STORE__CHECK_ENTRY_SIZES,
 	STORE__CHECK_UNREFERENCED,
+	STORE__CHECK_USER_CONFLICTS,
+	STORE__CHECK_ALIAS_CONFLICTS,
+	STORE__CHECK_ALIAS_HIDDEN,
+	STORE__CHECK_USER_ADDRESSES,
+	STORE__CHECK_ALIAS_ADDRESSES,
 
 	STORE__STMT_COUNT
 };
@@ -214,9 +217,38 @@ extern void (*store__before_commit_hook)(void);
 
 /* The id of a normalised local domain; STORE_ENOTFOUND if not local. */
 int store__domain_id(store_t *store, const char *domain, int64_t *id_r);
-/* The id and disabled flag of a user by normalised address;
- * STORE_ENOTFOUND if there is no such user. */
-int store__user_lookup(store_t *store, const char *address, int64_t *id_r, int *disabled_r);
+
+/* Runs a bound write statement and resets it; STORE_ENOTFOUND (with
+ * `missing` as the message) when it changed no row. */
+int store__exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing);
+/* Binds the domain filter of a listing as ?1: STORE_ENOTFOUND for an
+ * unknown domain, so a typo is not reported as an empty list. */
+int store__bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain);
+
+struct store__strings;
+
+/* A user row as a lookup finds it. */
+struct store__user_row {
+	int64_t id;
+	int disabled;
+	char address[STORE__ADDRESS_BUF]; /* as stored: the spelling for display */
+};
+/*
+ * The user a normalised address names, without regard to case: the row
+ * spelled exactly so if there is one (only a schema 1 database can hold
+ * several spellings, store_schema.c), else the one whose key matches.
+ * STORE_ENOTFOUND if there is none.
+ */
+int store__user_find(store_t *store, const char *address, struct store__user_row *row_r);
+/* STORE_EEXIST, with a message naming the stored spelling, when a user
+ * answers to the normalised address in any case. */
+int store__check_not_user(store_t *store, const char *address);
+/*
+ * The targets of the alias a normalised address names (the spelling
+ * chosen as for users), gathered into *targets (which the caller frees);
+ * none when it is no alias.
+ */
+int store__alias_targets(store_t *store, const char *address, struct store__strings *targets);
 
 /* ---- store_schema.c ---------------------------------------------------- */
 
@@ -229,14 +261,19 @@ int store__schema_prepare(store_t *store, int version, int migrate);
 
 /* ---- store_address.c --------------------------------------------------- */
 
-/* Validates an address ("local@domain": one '@', non-empty parts, no
- * spaces or control bytes, at most STORE__ADDRESS_MAX octets) and writes it
- * with the domain lower-cased into out (STORE__ADDRESS_BUF bytes). Returns
- * 0 or STORE_EINVAL. */
+/* Validates an address by the SMTP parser's rules (smtp_address_normalize:
+ * any mailbox SMTP accepts, SMTPUTF8 included) and writes its canonical
+ * form into out. Returns 0 or STORE_EINVAL. */
 int store__address_normalize(const char *in, char out[STORE__ADDRESS_BUF]);
-/* The same for a domain name alone. */
+/* The same, but also takes what schema 1 could store and the rules now
+ * refuse (local@domain without spaces or control bytes), with the domain
+ * lower-cased: so that such a row can still be named to delete it. */
+int store__address_normalize_legacy(const char *in, char out[STORE__ADDRESS_BUF]);
+/* A local domain: an ASCII domain name by the same rules, lower-cased. */
 int store__domain_normalize(const char *in, char out[STORE__ADDRESS_BUF]);
-/* Points at the domain part of a normalised address. */
+/* The lookup key of a normalised address (smtp_address_key). */
+void store__address_key(const char *address, char out[STORE__ADDRESS_BUF]);
+/* Points at the domain part of a normalised address (after its last '@'). */
 const char *store__address_domain(const char *address);
 /* 1 when the local part of a normalised address is "postmaster" in any
  * case (RFC 5321 4.5.1: the reserved name is case-insensitive). */

@@ -15,9 +15,14 @@
  * from store_errmsg() until the next call on that handle. No function
  * aborts on an I/O error.
  *
- * Addresses: user and alias addresses are stored as "local@domain" with the
- * domain in lower case and the local part as given. Lookups compare the
- * domain case-insensitively and the local part exactly.
+ * Addresses: the store takes exactly the mailboxes the SMTP parser accepts
+ * (common/address/smtp_address.h, SMTPUTF8 included) and keeps them in its
+ * canonical form: "local@domain", domain in lower case, the local part
+ * spelled as given (the spelling is kept for display). Lookups match the
+ * whole address without regard to ASCII case, as Postfix and Dovecot do:
+ * Alice@example.test and alice@example.test are one user, and no second
+ * address differing only by case can be added. A database from before
+ * schema 2 may still hold such pairs; see store_address_problems().
  *
  * Time: lease expiry and queue due times are taken from the database's own
  * clock, never from the caller, so processes on several hosts agree.
@@ -38,6 +43,7 @@ enum store_err {
 	STORE_ECORRUPT = -6,  /* the database is damaged or from a newer version */
 	STORE_ENOMEM = -7,
 	STORE_ELIMIT = -8,    /* a size limit would be exceeded (quota, message size) */
+	STORE_ELOOP = -9,     /* aliases loop or chain deeper than the store follows */
 };
 
 /* Returns a static English description of an error code. */
@@ -93,6 +99,19 @@ int store_file_version(store_t *store, int *version_r);
 typedef void store_problem_cb(void *ctx, const char *problem);
 int store_check(store_t *store, store_problem_cb *cb, void *ctx);
 
+/*
+ * The address problems store_check also reports, on their own, for
+ * `mailctl db migrate` and the daemons' start: users, or alias sources,
+ * that differ from another only by case (schema 1 compared local parts
+ * exactly, and the migration to schema 2 keeps them apart rather than
+ * merge them: each spelling keeps reaching what it reached before, other
+ * spellings reach the first one listed); aliases hidden by a user that
+ * differs from them only by case; and stored addresses the address rules
+ * now refuse. Calls cb once per problem; returns their number (0 when
+ * none) or a negative error.
+ */
+int store_address_problems(store_t *store, store_problem_cb *cb, void *ctx);
+
 /* ---- domains --------------------------------------------------------- */
 
 typedef void store_name_cb(void *ctx, const char *name);
@@ -116,7 +135,11 @@ struct store_user {
 };
 
 /* Adds a user. STORE_EINVAL when the domain is not a local domain or the
- * address is malformed; STORE_EEXIST when the address exists as a user or alias. */
+ * address is malformed; STORE_EEXIST when the address, in any case, exists
+ * as a user or alias (the message names the existing spelling). The other
+ * user calls find the user without regard to case and also accept the
+ * addresses schema 1 could store that the rules now refuse, so that such
+ * a user can still be shown, disabled or deleted. */
 int store_user_add(store_t *store, const char *address, const char *hash);
 /* Removes a user and their mailbox (bodies freed when unreferenced). */
 int store_user_del(store_t *store, const char *address);
@@ -129,14 +152,43 @@ int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void 
 
 /* ---- aliases --------------------------------------------------------- */
 
-/* Adds alias `from` -> `to`. `from` must be in a local domain; `to` may be
- * any address (local user, another alias, or remote). */
-int store_alias_add(store_t *store, const char *from, const char *to);
+/*
+ * What resolution needs from the configuration. Every member may be NULL
+ * or "" for "none".
+ */
+struct store_resolve_config {
+	/* Characters that start a recipient extension (recipient_delimiter):
+	 * alice+tag@ reaches alice@ unless alice+tag@ exists itself. */
+	const char *recipient_delimiter;
+	/* Where postmaster@DOMAIN goes when DOMAIN has no postmaster user or
+	 * alias (postmaster_address). */
+	const char *postmaster_address;
+	/* Where a domain-less "postmaster" (RFC 5321 4.5.1) belongs: this
+	 * domain or its nearest local parent. smtpd passes its hostname. */
+	const char *default_domain;
+};
+
+/* store_alias_add flags. */
+#define STORE_ALIAS_FORCE 0x1 /* a local target need not exist (yet) */
+
+/*
+ * Adds alias `from` -> `to`. `from` must be in a local domain and no user
+ * (in any case); `to` may be a local user, another alias or a remote
+ * address. Refused: a local `to` that is neither a user nor an alias,
+ * also after removing a recipient extension per cfg (STORE_ENOTFOUND,
+ * unless STORE_ALIAS_FORCE); a `to` that leads back to `from`, or a chain
+ * deeper than resolution follows (STORE_ELOOP); a target the alias already
+ * has, in any case (STORE_EEXIST). cfg may be NULL.
+ */
+int store_alias_add(store_t *store, const char *from, const char *to,
+                    const struct store_resolve_config *cfg, unsigned flags);
+/* Removes one target of an alias, both matched without regard to case. */
 int store_alias_del(store_t *store, const char *from, const char *to);
 typedef void store_alias_cb(void *ctx, const char *from, const char *to);
 int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx);
 /* Addresses the user may use as a sender: their own and every alias that
- * resolves to them. Calls cb once per address. */
+ * resolves to them, as stored (compare them without regard to case).
+ * Calls cb once per address. */
 int store_user_sender_addresses(store_t *store, const char *user, store_name_cb *cb, void *ctx);
 
 /* ---- recipient resolution -------------------------------------------- */
@@ -150,17 +202,26 @@ enum store_rcpt_kind {
 typedef void store_rcpt_cb(void *ctx, enum store_rcpt_kind kind, const char *address);
 
 /*
- * Resolves a recipient address through aliases (depth-limited, loops are
- * STORE_EINVAL) to local mailboxes and remote addresses. A domain-less
- * "postmaster" and postmaster@<any local domain> always resolve: to the
- * alias if one exists, else to the first user of postmaster@ of the domain,
- * else to the first user of the first domain with a postmaster alias.
+ * Resolves a recipient address through aliases to local mailboxes (their
+ * stored spelling) and remote addresses, matching without regard to case.
+ * An address that is neither a user nor an alias is tried again without
+ * its recipient extension (cfg->recipient_delimiter).
+ *
+ * postmaster@DOMAIN (RFC 5321 4.5.1), for a local DOMAIN, goes to its user
+ * or alias, else to cfg->postmaster_address, else is STORE_ENOTFOUND. A
+ * domain-less "postmaster" is postmaster@ of cfg->default_domain or of its
+ * nearest parent domain that is local (mx.example.test: example.test),
+ * else cfg->postmaster_address. Never to anyone else.
+ *
  * Returns 0 and calls `cb` for each destination; STORE_ENOTFOUND when the
- * domain is local but the local part is neither a user nor an alias (SMTP
- * 550 5.1.1) or the user is disabled. An address in a non-local domain
- * gives one STORE_RCPT_REMOTE callback with the address itself.
+ * domain is local but the address leads to no enabled user or remote
+ * address (SMTP 550 5.1.1); STORE_ELOOP when aliases loop or nest deeper
+ * than the store follows; STORE_EINVAL for a malformed address. An address
+ * in a non-local domain gives one STORE_RCPT_REMOTE callback with itself.
+ * cfg may be NULL (no extensions, no postmaster_address).
  */
-int store_resolve(store_t *store, const char *address, store_rcpt_cb *cb, void *ctx);
+int store_resolve(store_t *store, const char *address, const struct store_resolve_config *cfg,
+                  store_rcpt_cb *cb, void *ctx);
 
 /* ---- delivery -------------------------------------------------------- */
 
@@ -185,7 +246,7 @@ int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t 
  * takes the next free id.
  */
 void store_delivery_set_id(store_delivery_t *delivery, int64_t id);
-/* Adds a local mailbox (as returned by store_resolve). Duplicates are ignored. */
+/* Adds a local mailbox (as returned by store_resolve: the stored spelling). Duplicates are ignored. */
 int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox);
 /* Adds a remote recipient (a queue row). Duplicates are ignored. */
 int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient);
@@ -235,6 +296,10 @@ struct store_entry {
 };
 
 /*
+ * Mailboxes are named by their user's address. The snapshot finds the
+ * user as store_user_get does; deletion and leases take the stored
+ * spelling (struct store_user.address), as pop3d has it from its login.
+ *
  * Takes the snapshot of a mailbox, oldest first. *entries_r is allocated
  * with malloc (NULL when empty) and owned by the caller. STORE_ENOTFOUND if
  * there is no such user.

@@ -1,9 +1,10 @@
 /*
- * store_account.c - domains, users and aliases: the operator's data.
+ * store_account.c - domains and users: the operator's data (aliases are in
+ * store_alias.c).
  *
  * Every write is its own IMMEDIATE transaction so that a check and the
- * change it guards (a user's domain exists, an alias does not shadow a
- * user) cannot be separated by another process's write.
+ * change it guards (a user's domain exists, no user or alias answers to the
+ * address in another case) cannot be separated by another process's write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +28,20 @@ int store__domain_id(store_t *store, const char *domain, int64_t *id_r)
 	return err;
 }
 
-int store__user_lookup(store_t *store, const char *address, int64_t *id_r, int *disabled_r)
+int store__user_find(store_t *store, const char *address, struct store__user_row *row_r)
 {
+	char key[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_ID);
+	store__address_key(address, key);
 	store__bind_text(stmt, 1, address);
+	store__bind_text(stmt, 2, key);
 	int rc = sqlite3_step(stmt);
 	int err = STORE_OK;
 	if (rc == SQLITE_ROW) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		*disabled_r = sqlite3_column_int(stmt, 1);
+		row_r->id = sqlite3_column_int64(stmt, 0);
+		row_r->disabled = sqlite3_column_int(stmt, 1);
+		store__column_text(stmt, 2, row_r->address, sizeof(row_r->address));
 	} else if (rc == SQLITE_DONE) {
 		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", address);
 	} else {
@@ -46,9 +51,7 @@ int store__user_lookup(store_t *store, const char *address, int64_t *id_r, int *
 	return err;
 }
 
-/* Runs a bound write statement; STORE_ENOTFOUND (with `missing` as the
- * message) when it changed no row. */
-static int exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing)
+int store__exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing)
 {
 	int rc = sqlite3_step(stmt);
 	int err = STORE_OK;
@@ -118,7 +121,7 @@ int store_domain_del(store_t *store, const char *domain)
 	}
 	if (err == STORE_OK) {
 		sqlite3_bind_int64(del, 1, id);
-		err = exec_changes(store, del, "delete domain", "no such domain");
+		err = store__exec_changes(store, del, "delete domain", "no such domain");
 	}
 	return store__finish(store, err);
 }
@@ -146,12 +149,14 @@ static int valid_hash(const char *hash)
 	return hash != NULL && *hash != '\0' && strlen(hash) < sizeof(((struct store_user *)0)->hash);
 }
 
-/* STORE_EEXIST when `address` is the source of an alias. */
+/* STORE_EEXIST when `address` (normalised) is the source of an alias, in any case. */
 static int check_not_alias(store_t *store, const char *address)
 {
+	char key[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_EXISTS);
-	store__bind_text(stmt, 1, address);
+	store__address_key(address, key);
+	store__bind_text(stmt, 1, key);
 	int rc = sqlite3_step(stmt);
 	int err = STORE_OK;
 	if (rc != SQLITE_ROW)
@@ -162,15 +167,30 @@ static int check_not_alias(store_t *store, const char *address)
 	return err;
 }
 
+int store__check_not_user(store_t *store, const char *address)
+{
+	struct store__user_row row;
+	int err = store__user_find(store, address, &row);
+	if (err == STORE_ENOTFOUND)
+		return STORE_OK;
+	if (err != STORE_OK)
+		return err;
+	if (strcmp(row.address, address) == 0)
+		return store__fail(store, STORE_EEXIST, "user %s already exists", address);
+	return store__fail(store, STORE_EEXIST, "%s differs from user %s only by case", address,
+	                   row.address);
+}
+
 int store_user_add(store_t *store, const char *address, const char *hash)
 {
-	char addr[STORE__ADDRESS_BUF];
+	char addr[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
 	int64_t domain_id = 0;
 	if (store__address_normalize(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	if (!valid_hash(hash))
 		return store__fail(store, STORE_EINVAL, "password hash missing or too long");
+	store__address_key(addr, key);
 	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_ADD);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
@@ -179,11 +199,14 @@ int store_user_add(store_t *store, const char *address, const char *hash)
 	if (err == STORE_ENOTFOUND)
 		err = STORE_EINVAL; /* the message already names the domain */
 	if (err == STORE_OK)
+		err = store__check_not_user(store, addr);
+	if (err == STORE_OK)
 		err = check_not_alias(store, addr);
 	if (err == STORE_OK) {
 		sqlite3_bind_int64(stmt, 1, domain_id);
 		store__bind_text(stmt, 2, addr);
 		store__bind_text(stmt, 3, hash);
+		store__bind_text(stmt, 4, key);
 		int rc = sqlite3_step(stmt);
 		if (rc != SQLITE_DONE)
 			err = store__sqlite_fail(store, rc, "add user");
@@ -199,9 +222,8 @@ int store_user_del(store_t *store, const char *address)
 	char addr[STORE__ADDRESS_BUF];
 	sqlite3_stmt *entries, *user, *lease;
 	struct store__ids bodies = { 0 };
-	int64_t id = 0;
-	int disabled;
-	if (store__address_normalize(address, addr) != STORE_OK)
+	struct store__user_row row;
+	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	STORE__STMT_OR_RETURN(entries, store, STORE__USER_ENTRIES_DEL);
 	STORE__STMT_OR_RETURN(user, store, STORE__USER_DEL);
@@ -209,17 +231,18 @@ int store_user_del(store_t *store, const char *address)
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
-	err = store__user_lookup(store, addr, &id, &disabled);
+	err = store__user_find(store, addr, &row);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(entries, 1, id);
+		sqlite3_bind_int64(entries, 1, row.id);
 		err = store__ids_collect(store, entries, &bodies, "delete mailbox");
 	}
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(user, 1, id);
-		err = exec_changes(store, user, "delete user", "no such user");
+		sqlite3_bind_int64(user, 1, row.id);
+		err = store__exec_changes(store, user, "delete user", "no such user");
 	}
 	if (err == STORE_OK) {
-		store__bind_text(lease, 1, addr);
+		/* Leases are taken under the stored spelling (store.h). */
+		store__bind_text(lease, 1, row.address);
 		int rc = sqlite3_step(lease);
 		if (rc != SQLITE_DONE)
 			err = store__sqlite_fail(store, rc, "delete lease");
@@ -236,19 +259,23 @@ static int user_update(store_t *store, enum store__stmt_id id, const char *addre
                        const char *text, int value, const char *what)
 {
 	char addr[STORE__ADDRESS_BUF];
+	struct store__user_row row;
 	sqlite3_stmt *stmt;
-	if (store__address_normalize(address, addr) != STORE_OK)
+	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	STORE__STMT_OR_RETURN(stmt, store, id);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
-	store__bind_text(stmt, 1, addr);
-	if (text != NULL)
-		store__bind_text(stmt, 2, text);
-	else
-		sqlite3_bind_int(stmt, 2, value);
-	err = exec_changes(store, stmt, what, "no such user");
+	err = store__user_find(store, addr, &row);
+	if (err == STORE_OK) {
+		sqlite3_bind_int64(stmt, 1, row.id);
+		if (text != NULL)
+			store__bind_text(stmt, 2, text);
+		else
+			sqlite3_bind_int(stmt, 2, value);
+		err = store__exec_changes(store, stmt, what, "no such user");
+	}
 	return store__finish(store, err);
 }
 
@@ -267,12 +294,14 @@ int store_user_set_disabled(store_t *store, const char *address, int disabled)
 
 int store_user_get(store_t *store, const char *address, struct store_user *user_r)
 {
-	char addr[STORE__ADDRESS_BUF];
+	char addr[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
-	if (store__address_normalize(address, addr) != STORE_OK)
+	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
+	store__address_key(addr, key);
 	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_GET);
 	store__bind_text(stmt, 1, addr);
+	store__bind_text(stmt, 2, key);
 	int rc = sqlite3_step(stmt);
 	int err = STORE_OK;
 	if (rc == SQLITE_ROW) {
@@ -291,9 +320,7 @@ int store_user_get(store_t *store, const char *address, struct store_user *user_
 	return err;
 }
 
-/* Binds the domain filter of a listing: STORE_ENOTFOUND for an unknown
- * domain, so a typo is not reported as an empty list. */
-static int bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain)
+int store__bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
 	int64_t id = 0;
@@ -310,85 +337,9 @@ int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void 
 	sqlite3_stmt *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__USER_LIST_DOMAIN : STORE__USER_LIST_ALL);
 	if (domain != NULL) {
-		int err = bind_domain_filter(store, stmt, domain);
+		int err = store__bind_domain_filter(store, stmt, domain);
 		if (err != STORE_OK)
 			return err;
 	}
 	return list_names(store, stmt, cb, ctx, "list users");
-}
-
-/* ---- aliases ----------------------------------------------------------- */
-
-int store_alias_add(store_t *store, const char *from, const char *to)
-{
-	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
-	int64_t domain_id = 0, user_id;
-	int disabled;
-	if (store__address_normalize(from, src) != STORE_OK ||
-	    store__address_normalize(to, dst) != STORE_OK)
-		return store__fail(store, STORE_EINVAL, "malformed address");
-	if (strcmp(src, dst) == 0)
-		return store__fail(store, STORE_EINVAL, "an alias cannot point at itself");
-	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_ADD);
-	int err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	err = store__domain_id(store, store__address_domain(src), &domain_id);
-	if (err == STORE_ENOTFOUND)
-		err = STORE_EINVAL;
-	if (err == STORE_OK) {
-		/* A user and an alias of one address would make delivery ambiguous. */
-		err = store__user_lookup(store, src, &user_id, &disabled);
-		if (err == STORE_OK)
-			err = store__fail(store, STORE_EEXIST, "%s is a user", src);
-		else if (err == STORE_ENOTFOUND)
-			err = STORE_OK;
-	}
-	if (err == STORE_OK) {
-		sqlite3_bind_int64(stmt, 1, domain_id);
-		store__bind_text(stmt, 2, src);
-		store__bind_text(stmt, 3, dst);
-		int rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "add alias");
-		store__reset(stmt);
-		if (err == STORE_EEXIST)
-			store__fail(store, err, "alias %s -> %s already exists", src, dst);
-	}
-	return store__finish(store, err);
-}
-
-int store_alias_del(store_t *store, const char *from, const char *to)
-{
-	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
-	if (store__address_normalize(from, src) != STORE_OK ||
-	    store__address_normalize(to, dst) != STORE_OK)
-		return store__fail(store, STORE_EINVAL, "malformed address");
-	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_DEL);
-	int err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	store__bind_text(stmt, 1, src);
-	store__bind_text(stmt, 2, dst);
-	err = exec_changes(store, stmt, "delete alias", "no such alias");
-	return store__finish(store, err);
-}
-
-int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx)
-{
-	sqlite3_stmt *stmt;
-	struct store__strings pairs = { 0 };
-	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__ALIAS_LIST_DOMAIN : STORE__ALIAS_LIST_ALL);
-	if (domain != NULL) {
-		int err = bind_domain_filter(store, stmt, domain);
-		if (err != STORE_OK)
-			return err;
-	}
-	int err = store__strings_collect(store, stmt, 2, &pairs, "list aliases");
-	for (size_t i = 0; err == STORE_OK && i + 1 < pairs.count; i += 2)
-		cb(ctx, pairs.items[i], pairs.items[i + 1]);
-	store__strings_free(&pairs);
-	return err;
 }

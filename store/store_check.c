@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smtp_address.h"
 #include "store-private.h"
 
 struct check {
@@ -90,6 +91,100 @@ static void row_unreferenced(struct check *c, sqlite3_stmt *stmt, char *buf, siz
 	         (long long)sqlite3_column_int64(stmt, 0));
 }
 
+/* ---- addresses (store_address_problems) ------------------------------- */
+
+static void row_user_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *names = (const char *)sqlite3_column_text(stmt, 0);
+	char first[STORE__ADDRESS_BUF];
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(names != NULL ? names : "", " "),
+	         names != NULL ? names : "");
+	snprintf(buf, len, "users differ only by case: %s (each takes mail and logins under its "
+	         "own spelling, other spellings go to %s)", names != NULL ? names : "?", first);
+}
+
+static void row_alias_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *names = (const char *)sqlite3_column_text(stmt, 0);
+	char first[STORE__ADDRESS_BUF];
+	snprintf(first, sizeof(first), "%.*s", (int)strcspn(names != NULL ? names : "", " "),
+	         names != NULL ? names : "");
+	snprintf(buf, len, "aliases differ only by case: %s (each keeps its own targets, other "
+	         "spellings go to %s)", names != NULL ? names : "?", first);
+}
+
+static void row_alias_hidden(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *alias = (const char *)sqlite3_column_text(stmt, 0);
+	const char *user = (const char *)sqlite3_column_text(stmt, 1);
+	snprintf(buf, len, "alias %s is never used: user %s differs from it only by case",
+	         alias != NULL ? alias : "?", user != NULL ? user : "?");
+}
+
+/* Writes a problem when a stored address is not one the rules accept as
+ * it stands. */
+static void check_address(const char *what, const char *addr, char *buf, size_t len)
+{
+	char canon[STORE__ADDRESS_BUF];
+	enum smtp_address_error e = smtp_address_normalize(addr, canon, sizeof(canon));
+	if (e != SMTP_ADDRESS_OK)
+		snprintf(buf, len, "%s %s is not a valid address (%s): no mail can reach it",
+		         what, addr, smtp_address_strerror(e));
+	else if (strcmp(canon, addr) != 0)
+		snprintf(buf, len, "%s %s is not in canonical form: mail to %s does not reach it",
+		         what, addr, canon);
+}
+
+static void row_user_address(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
+	check_address("user", addr != NULL ? addr : "", buf, len);
+}
+
+static void row_alias_address(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
+	const char *target = (const char *)sqlite3_column_text(stmt, 1);
+	check_address("alias", addr != NULL ? addr : "", buf, len);
+	if (buf[0] == '\0') {
+		char what[STORE__ADDRESS_BUF + 32];
+		snprintf(what, sizeof(what), "target of alias %s:", addr != NULL ? addr : "?");
+		check_address(what, target != NULL ? target : "", buf, len);
+	}
+}
+
+static const struct {
+	enum store__stmt_id id;
+	check_row_fn *fn;
+	const char *what;
+} address_checks[] = {
+	{ STORE__CHECK_USER_CONFLICTS, row_user_conflict, "user case check" },
+	{ STORE__CHECK_ALIAS_CONFLICTS, row_alias_conflict, "alias case check" },
+	{ STORE__CHECK_ALIAS_HIDDEN, row_alias_hidden, "hidden alias check" },
+	{ STORE__CHECK_USER_ADDRESSES, row_user_address, "user address check" },
+	{ STORE__CHECK_ALIAS_ADDRESSES, row_alias_address, "alias address check" },
+};
+
+static int run_address_checks(struct check *c)
+{
+	int err = STORE_OK;
+	for (size_t i = 0; err == STORE_OK && i < sizeof(address_checks) / sizeof(address_checks[0]); i++)
+		err = run_check(c, address_checks[i].id, address_checks[i].fn, address_checks[i].what);
+	return err;
+}
+
+int store_address_problems(store_t *store, store_problem_cb *cb, void *ctx)
+{
+	struct check c = { .store = store, .cb = cb, .ctx = ctx };
+	int err = store__begin_read(store);
+	if (err == STORE_OK)
+		err = run_address_checks(&c);
+	store__end_read(store);
+	return err != STORE_OK ? err : (int)c.problems;
+}
+
+/* ---- everything (store_check) ---------------------------------------- */
+
 static const struct {
 	enum store__stmt_id id;
 	check_row_fn *fn;
@@ -110,6 +205,8 @@ int store_check(store_t *store, store_problem_cb *cb, void *ctx)
 	int err = store__begin_read(store);
 	for (size_t i = 0; err == STORE_OK && i < sizeof(checks) / sizeof(checks[0]); i++)
 		err = run_check(&c, checks[i].id, checks[i].fn, checks[i].what);
+	if (err == STORE_OK)
+		err = run_address_checks(&c);
 	store__end_read(store);
 	if (err != STORE_OK)
 		return err;

@@ -44,6 +44,8 @@ const char *store_strerror(int err)
 		return "out of memory";
 	case STORE_ELIMIT:
 		return "size limit exceeded";
+	case STORE_ELOOP:
+		return "alias loop";
 	default:
 		return "unknown store error";
 	}

@@ -15,7 +15,7 @@ static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbo
 {
 	char addr[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
-	if (store__address_normalize(mailbox, addr) != STORE_OK)
+	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	if (owner == NULL || *owner == '\0')
 		return store__fail(store, STORE_EINVAL, "a lease needs an owner");

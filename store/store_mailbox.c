@@ -14,12 +14,17 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
 	struct store_entry *entries = NULL;
 	size_t count = 0, cap = 0;
 	int found_user = 0, rc, err = STORE_OK;
+	struct store__user_row row;
 	*entries_r = NULL;
 	*count_r = 0;
-	if (store__address_normalize(mailbox, addr) != STORE_OK)
+	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__SNAPSHOT);
-	store__bind_text(stmt, 1, addr);
+	/* The stored spelling, whatever case the caller used (store.h). */
+	err = store__user_find(store, addr, &row);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, row.address);
 	/* One statement: the user's existence and the entries come from the
 	 * same read snapshot. An empty mailbox is one row of NULLs. */
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -60,7 +65,7 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *ent
 	char addr[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
 	struct store__ids bodies = { 0 };
-	if (store__address_normalize(mailbox, addr) != STORE_OK)
+	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	if (n == 0)
 		return STORE_OK;

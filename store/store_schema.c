@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smtp_address.h"
 #include "store-private.h"
 
 /* "MAIL" in ASCII. */
@@ -93,8 +94,53 @@ static const char schema_v1[] =
 	"CREATE INDEX queue_due ON queue (state, next_attempt);"
 	"CREATE INDEX queue_message ON queue (message_id);";
 
+/*
+ * Version 2: local parts match without regard to case.
+ * - address_key (users, aliases) and target_key (aliases) hold the address
+ *   with every ASCII letter in lower case (smtp_address_key, registered as
+ *   the SQL function mail_address_key while migrating: SQLite's lower()
+ *   would fold more than ASCII in a build with ICU). Lookups are equality
+ *   on these columns; address and target keep the spelling for display.
+ * - Version 1 compared local parts exactly, so it may hold addresses that
+ *   differ only by case. They are not merged: in each group the one spelled
+ *   in lower case, else the oldest, keeps case_conflict = 0; the others get
+ *   a case_conflict of their own (the row id, or for an alias spelling the
+ *   smallest id among its rows), so the unique indexes hold. A lookup
+ *   prefers the row spelled exactly as asked, else the case_conflict = 0
+ *   one: every old spelling keeps reaching what it reached before, until
+ *   the operator resolves the conflicts that store_address_problems()
+ *   (mailctl db migrate, db check) reports.
+ * - The unique indexes replace the old exact ones as the rule for new rows:
+ *   at most one user per key, one target (by key) per alias.
+ */
+static const char schema_v2[] =
+	"ALTER TABLE users ADD COLUMN address_key TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN case_conflict INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE users SET address_key = mail_address_key(address);"
+	"UPDATE users SET case_conflict = id WHERE id IN ("
+	"  SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY address_key"
+	"                  ORDER BY address = address_key DESC, id) AS n FROM users)"
+	"  WHERE n > 1);"
+	"CREATE UNIQUE INDEX users_address_key ON users (address_key, case_conflict);"
+	"ALTER TABLE aliases ADD COLUMN address_key TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE aliases ADD COLUMN target_key TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE aliases ADD COLUMN case_conflict INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE aliases SET address_key = mail_address_key(address),"
+	"  target_key = mail_address_key(target);"
+	"UPDATE aliases SET case_conflict = (SELECT MIN(a2.id) FROM aliases a2"
+	"                                    WHERE a2.address = aliases.address)"
+	" WHERE address IN ("
+	"  SELECT address FROM (SELECT address, ROW_NUMBER() OVER (PARTITION BY address_key"
+	"                       ORDER BY address = address_key DESC, MIN(id)) AS n"
+	"                       FROM aliases GROUP BY address)"
+	"  WHERE n > 1);"
+	"DROP INDEX aliases_target;"
+	"CREATE UNIQUE INDEX aliases_address_key ON aliases (address_key, case_conflict, target);"
+	"CREATE INDEX aliases_target_key ON aliases (target_key);";
+
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -178,6 +224,24 @@ static int exec_script(store_t *store, const char *sql, const char *what)
 	return STORE_OK;
 }
 
+/* mail_address_key(text): smtp_address_key() for the migrations. */
+static void sql_address_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	char key[STORE__ADDRESS_BUF + 1];
+	const unsigned char *text = sqlite3_value_text(argv[0]);
+	if (text == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	if ((size_t)sqlite3_value_bytes(argv[0]) >= sizeof(key)) {
+		/* Longer than any address we ever stored: no key can be made. */
+		sqlite3_result_error(ctx, "address too long for a key", -1);
+		return;
+	}
+	smtp_address_key((const char *)text, key, sizeof(key));
+	sqlite3_result_text(ctx, key, -1, SQLITE_TRANSIENT);
+}
+
 /* Applies the missing migrations in one write transaction. The version is
  * read again under the write lock: another process may have migrated
  * between our first look and now. */
@@ -185,6 +249,11 @@ static int migrate(store_t *store)
 {
 	int version = 0, err;
 	char sql[64];
+	int rc = sqlite3_create_function(store->db, "mail_address_key", 1,
+	                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_address_key,
+	                                 NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store__sqlite_fail(store, rc, "register mail_address_key");
 	err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;

@@ -31,38 +31,52 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" OR EXISTS (SELECT 1 FROM aliases WHERE domain_id = ?1)",
 	[STORE__DOMAIN_LIST] = "SELECT name FROM domains ORDER BY name",
 
+	/* Users and aliases are found by key (store_address.c) with ?2 the
+	 * key; ?1, the address as asked, only picks among rows that differ by
+	 * case, which only a schema 1 database can hold (store_schema.c). */
 	[STORE__USER_ADD] =
-		"INSERT INTO users (domain_id, address, hash, disabled, quota, created)"
-		" VALUES (?1, ?2, ?3, 0, 0, " NOW ")",
-	[STORE__USER_GET] = "SELECT id, address, hash, disabled, quota FROM users WHERE address = ?1",
-	[STORE__USER_ID] = "SELECT id, disabled FROM users WHERE address = ?1",
+		"INSERT INTO users (domain_id, address, hash, disabled, quota, created, address_key)"
+		" VALUES (?1, ?2, ?3, 0, 0, " NOW ", ?4)",
+	[STORE__USER_GET] =
+		"SELECT id, address, hash, disabled, quota FROM users WHERE address_key = ?2"
+		" ORDER BY address = ?1 DESC, case_conflict LIMIT 1",
+	[STORE__USER_ID] =
+		"SELECT id, disabled, address FROM users WHERE address_key = ?2"
+		" ORDER BY address = ?1 DESC, case_conflict LIMIT 1",
 	[STORE__USER_DEL] = "DELETE FROM users WHERE id = ?1",
-	[STORE__USER_SET_HASH] = "UPDATE users SET hash = ?2 WHERE address = ?1",
-	[STORE__USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE address = ?1",
+	[STORE__USER_SET_HASH] = "UPDATE users SET hash = ?2 WHERE id = ?1",
+	[STORE__USER_SET_DISABLED] = "UPDATE users SET disabled = ?2 WHERE id = ?1",
 	[STORE__USER_LIST_ALL] = "SELECT address FROM users ORDER BY address",
 	[STORE__USER_LIST_DOMAIN] = "SELECT address FROM users WHERE domain_id = ?1 ORDER BY address",
 	[STORE__USER_ENTRIES_DEL] = "DELETE FROM mailbox_entries WHERE user_id = ?1 RETURNING message_id",
 	[STORE__USER_LEASE_DEL] = "DELETE FROM pop3_locks WHERE mailbox = ?1",
-	[STORE__USER_FIRST_OF_DOMAIN] =
-		"SELECT u.address FROM users u JOIN domains d ON d.id = u.domain_id"
-		" WHERE d.name = ?1 AND u.disabled = 0 ORDER BY u.id LIMIT 1",
-	[STORE__USER_FIRST] = "SELECT address FROM users WHERE disabled = 0 ORDER BY id LIMIT 1",
 
-	[STORE__ALIAS_ADD] = "INSERT INTO aliases (domain_id, address, target) VALUES (?1, ?2, ?3)",
-	[STORE__ALIAS_DEL] = "DELETE FROM aliases WHERE address = ?1 AND target = ?2",
-	[STORE__ALIAS_EXISTS] = "SELECT EXISTS (SELECT 1 FROM aliases WHERE address = ?1)",
-	[STORE__ALIAS_TARGETS] = "SELECT target FROM aliases WHERE address = ?1 ORDER BY id",
-	[STORE__ALIAS_SOURCES] = "SELECT DISTINCT address FROM aliases WHERE target = ?1 ORDER BY address",
-	[STORE__ALIAS_LIST_ALL] = "SELECT address, target FROM aliases ORDER BY address, target",
+	[STORE__ALIAS_ADD] =
+		"INSERT INTO aliases (domain_id, address, target, address_key, target_key, case_conflict)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	/* One target of the alias group ?3: spelled exactly as ?1, else by key. */
+	[STORE__ALIAS_DEL_EXACT] =
+		"DELETE FROM aliases WHERE address_key = ?2 AND case_conflict = ?3 AND target = ?1",
+	[STORE__ALIAS_DEL_KEY] =
+		"DELETE FROM aliases WHERE address_key = ?2 AND case_conflict = ?3 AND target_key = ?1",
+	/* The alias group an address names: its case_conflict, the spelling
+	 * of its first row, and whether it already has the target with key ?3. */
+	[STORE__ALIAS_GROUP] =
+		"SELECT g.case_conflict, g.address, EXISTS (SELECT 1 FROM aliases t"
+		"  WHERE t.address_key = ?2 AND t.case_conflict = g.case_conflict AND t.target_key = ?3)"
+		" FROM aliases g WHERE g.address_key = ?2"
+		" ORDER BY g.address = ?1 DESC, g.case_conflict, g.id LIMIT 1",
+	[STORE__ALIAS_EXISTS] = "SELECT EXISTS (SELECT 1 FROM aliases WHERE address_key = ?1)",
+	[STORE__ALIAS_TARGETS] =
+		"SELECT target FROM aliases WHERE address_key = ?2 AND case_conflict ="
+		" (SELECT case_conflict FROM aliases WHERE address_key = ?2"
+		"  ORDER BY address = ?1 DESC, case_conflict LIMIT 1) ORDER BY id",
+	[STORE__ALIAS_SOURCES] =
+		"SELECT DISTINCT address FROM aliases WHERE target_key = ?1 ORDER BY address",
+	[STORE__ALIAS_LIST_ALL] = "SELECT address, target FROM aliases ORDER BY address_key, address, target",
 	[STORE__ALIAS_LIST_DOMAIN] =
-		"SELECT address, target FROM aliases WHERE domain_id = ?1 ORDER BY address, target",
-	/* The first domain other than ?1 whose postmaster is configured. */
-	[STORE__POSTMASTER_DOMAIN] =
-		"SELECT d.name FROM domains d WHERE d.name <> ?1"
-		" AND (EXISTS (SELECT 1 FROM aliases a WHERE a.address = 'postmaster@' || d.name)"
-		"      OR EXISTS (SELECT 1 FROM users u WHERE u.address = 'postmaster@' || d.name"
-		"                 AND u.disabled = 0))"
-		" ORDER BY d.id LIMIT 1",
+		"SELECT address, target FROM aliases WHERE domain_id = ?1"
+		" ORDER BY address_key, address, target",
 
 	/* ?2 is a reserved id, or NULL for the next one. */
 	[STORE__MESSAGE_ADD] = "INSERT INTO messages (id, size, created) VALUES (?2, ?1, " NOW ")",
@@ -161,6 +175,27 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"SELECT m.id FROM messages m"
 		" WHERE NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.message_id = m.id)"
 		" AND NOT EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id) ORDER BY m.id",
+	/* Addresses that differ only by case (store_schema.c, version 2):
+	 * each group that still has more than one spelling, the one that
+	 * answers to other spellings first. */
+	[STORE__CHECK_USER_CONFLICTS] =
+		"SELECT group_concat(address, ' ') FROM"
+		" (SELECT address, address_key FROM users WHERE address_key IN"
+		"   (SELECT address_key FROM users WHERE case_conflict <> 0)"
+		"  ORDER BY address_key, case_conflict, id)"
+		" GROUP BY address_key HAVING COUNT(*) > 1 ORDER BY address_key",
+	[STORE__CHECK_ALIAS_CONFLICTS] =
+		"SELECT group_concat(address, ' ') FROM"
+		" (SELECT address, address_key FROM aliases WHERE address_key IN"
+		"   (SELECT address_key FROM aliases WHERE case_conflict <> 0)"
+		"  GROUP BY address ORDER BY address_key, MIN(case_conflict), MIN(id))"
+		" GROUP BY address_key HAVING COUNT(*) > 1 ORDER BY address_key",
+	/* Users are looked up before aliases, so such an alias is never used. */
+	[STORE__CHECK_ALIAS_HIDDEN] =
+		"SELECT DISTINCT a.address, u.address FROM aliases a"
+		" JOIN users u ON u.address_key = a.address_key ORDER BY a.address",
+	[STORE__CHECK_USER_ADDRESSES] = "SELECT address FROM users ORDER BY id",
+	[STORE__CHECK_ALIAS_ADDRESSES] = "SELECT address, target FROM aliases ORDER BY id",
 };
 
 const char *store__sql(enum store__stmt_id id)

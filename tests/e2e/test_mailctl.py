@@ -164,7 +164,7 @@ def test_group_and_command_help(mailctl):
     (["user", "frob"], "unknown subcommand 'frob'"),
     (["domain", "add"], "missing argument"),
     (["domain", "add", "a.test", "b.test"], "too many arguments"),
-    (["domain", "add", "bad domain"], "invalid character"),
+    (["domain", "add", "bad domain"], "invalid domain 'bad domain': not a domain name"),
     (["user", "add", "alice@example.test", "--bogus"], "unknown option '--bogus'"),
     (["user", "add", "no-at-sign", "--password-stdin"], "invalid address 'no-at-sign'"),
     (["user", "add", "@example.test"], "invalid address"),
@@ -683,7 +683,7 @@ def test_cert_selfsigned_ip_address(mailctl, mail_dir):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--host", "bad host"], "--host: invalid character"),
+    (["--host", "bad host"], "--host: invalid domain 'bad host': not a domain name"),
     (["--days", "0"], "--days must be a number from 1 to 36500"),
     (["--days", "36501"], "--days must be a number"),
     (["--key", "cert.pem"], "name the same file"),

@@ -28,7 +28,7 @@ static const char *const all_keys[] = {
 	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections", "max_connections_per_ip",
 	"idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
-	"relay_host", "routes", "tmpdir", "log_level",
+	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "tmpdir", "log_level",
 };
 
 static void env_name(const char *key, char *out, size_t outlen)
@@ -140,6 +140,8 @@ static void test_defaults(void **state)
 		assert_int_equal(cfg.auth_failure_decay, 60);
 		assert_int_equal(cfg.auth_lockout, 300);
 		assert_string_equal(cfg.user, "");
+		assert_string_equal(cfg.recipient_delimiter, "+");
+		assert_string_equal(cfg.postmaster_address, "");
 		assert_string_equal(cfg.relay_host, "");
 		assert_string_equal(cfg.routes, "");
 		assert_int_equal(cfg.log_level, LOG_LEVEL_INFO);
@@ -190,6 +192,8 @@ static void test_file_syntax(void **state)
 		"shutdown_timeout = 0\n"
 		"user = mail\n"
 		"relay_host = smarthost.example.test:587\n"
+		"recipient_delimiter = +-\n"
+		"postmaster_address = \"Post Master\"@Example.TEST\n"
 		"log_level = debug\n"
 		"max_connections_per_ip=5"; /* no final newline */
 
@@ -208,6 +212,8 @@ static void test_file_syntax(void **state)
 	assert_int_equal(cfg.shutdown_timeout, 0);
 	assert_string_equal(cfg.user, "mail");
 	assert_string_equal(cfg.relay_host, "smarthost.example.test:587");
+	assert_string_equal(cfg.recipient_delimiter, "+-");
+	assert_string_equal(cfg.postmaster_address, "\"Post Master\"@Example.TEST");
 	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(cfg.max_connections_per_ip, 5);
 	/* Keys the file does not set keep their defaults. */
@@ -296,6 +302,21 @@ static const struct {
 	{ "db =\n", "%s:1: db must not be empty" },
 	{ "hostname = mail host\n", "%s:1: hostname 'mail host' is not a host name" },
 	{ "user = a\tb\n", "%s:1: user: control character in value" },
+	/* The address rules of smtp_address.h. */
+	{ "recipient_delimiter = a\n",
+	  "%s:1: recipient_delimiter 'a': each character must be one of !#$%%&'*+-/=?^_`{|}~" },
+	{ "recipient_delimiter = +.\n",
+	  "%s:1: recipient_delimiter '+.': each character must be one of !#$%%&'*+-/=?^_`{|}~" },
+	{ "recipient_delimiter = + -\n",
+	  "%s:1: recipient_delimiter '+ -': each character must be one of !#$%%&'*+-/=?^_`{|}~" },
+	{ "recipient_delimiter = +++++++++++++++++\n",
+	  "%s:1: recipient_delimiter: value too long (at most 16 bytes)" },
+	{ "postmaster_address = postmaster\n",
+	  "%s:1: postmaster_address 'postmaster': address syntax error" },
+	{ "postmaster_address = a..b@example.test\n",
+	  "%s:1: postmaster_address 'a..b@example.test': address syntax error" },
+	{ "postmaster_address = ops@exa_mple.test\n",
+	  "%s:1: postmaster_address 'ops@exa_mple.test': address syntax error" },
 };
 
 static void test_file_errors(void **state)

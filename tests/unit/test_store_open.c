@@ -184,11 +184,11 @@ static void test_nowait(void **state)
 
 	setenv("MAIL_STORE_NOWAIT_BUSY", "1", 1);
 	store = tsu_open(f->db, STORE_OPEN_NOWAIT);
-	TSU_EXPECT(store, STORE_EBUSY, store_resolve(store, "alice@example.test", ignore_rcpt, NULL));
+	TSU_EXPECT(store, STORE_EBUSY, store_resolve(store, "alice@example.test", NULL, ignore_rcpt, NULL));
 	store_close(&store);
 	/* Handles that wait are not affected. */
 	f->store = tsu_open(f->db, 0);
-	TSU_EXPECT(f->store, STORE_OK, store_resolve(f->store, "alice@example.test", ignore_rcpt, NULL));
+	TSU_EXPECT(f->store, STORE_OK, store_resolve(f->store, "alice@example.test", NULL, ignore_rcpt, NULL));
 	unsetenv("MAIL_STORE_NOWAIT_BUSY");
 }
 

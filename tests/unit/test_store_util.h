@@ -11,6 +11,7 @@
 #define MAIL_TEST_STORE_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
