@@ -12,7 +12,8 @@ int cmd_alias_add(struct mailctl *ctx, const struct mailctl_args *args)
 	struct store_user user;
 	int rc = store_domain_exists(ctx->store, domain);
 
-	if (rc == STORE_ENOTFOUND)
+	/* EINVAL: an address literal, valid in an address but never local. */
+	if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL)
 		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "domain '%s' is not a local domain", domain);
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, domain);

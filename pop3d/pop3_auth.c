@@ -249,6 +249,15 @@ void pop3_cmd_user(struct pop3_session *s, const struct pop3_command *cmd)
 
 void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 {
+	/*
+	 * RFC 1939 7: the argument is everything after "PASS ", so "PASS  "
+	 * is the password " ". Only an empty one is no argument; the
+	 * dispatcher's words for it, and the USER stays.
+	 */
+	if (cmd->restlen == 0) {
+		pop3_reply(s, POP3_ERR, "wrong number of arguments for PASS");
+		return;
+	}
 	if (!s->have_user) {
 		pop3_reply(s, POP3_ERR, "send USER first");
 		return;

@@ -196,8 +196,9 @@ struct pop3_cmd_def {
 static const struct pop3_cmd_def pop3_commands[] = {
 	{ "CAPA", pop3_cmd_capa, IN_AUTHORIZATION | IN_TRANSACTION, 0, 0, 0 },
 	{ "USER", pop3_cmd_user, IN_AUTHORIZATION, POP3_CMD_LOGIN, 1, 1 },
-	/* RFC 1939 7: a password may contain spaces; the handler takes the rest of the line. */
-	{ "PASS", pop3_cmd_pass, IN_AUTHORIZATION, POP3_CMD_LOGIN | POP3_CMD_SECRET, 1, ARGS_ANY },
+	/* RFC 1939 7: a password may contain spaces, or be one; the handler takes
+	 * the rest of the line and refuses an empty one. */
+	{ "PASS", pop3_cmd_pass, IN_AUTHORIZATION, POP3_CMD_LOGIN | POP3_CMD_SECRET, 0, ARGS_ANY },
 	/* AUTH without arguments lists the mechanisms (RFC 1734 clients). */
 	{ "AUTH", pop3_cmd_auth, IN_AUTHORIZATION, POP3_CMD_LOGIN | POP3_CMD_SECRET, 0, 2 },
 	{ "STLS", pop3_cmd_stls, IN_AUTHORIZATION, 0, 0, 0 },

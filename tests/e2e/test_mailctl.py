@@ -521,6 +521,234 @@ def test_alias_add_list_del(mailctl, domain):
         "postmaster@example.test -> alice@example.test\n"
 
 
+# ---- addresses: one validator, case, postmaster, loops (issue 10) -------------
+
+LOCAL_65 = "l" * 65 + "@example.test"
+LABEL_70 = "a@" + "d" * 70 + ".example.test"
+
+
+@pytest.mark.parametrize("address", [
+    "a..b@example.test", "a.@example.test", ".a@example.test", 'a"b@example.test',
+    LOCAL_65, LABEL_70, "a b@example.test", "a@b@example.test", "alice@example.test.",
+    "alice@-example.test", "alice@[300.0.0.1]",
+])
+def test_addresses_smtp_refuses_are_usage_errors(mailctl, mail_dir, address):
+    ok(mailctl("domain", "add", DOMAIN))
+    fails(mailctl("user", "add", address, "--password-stdin", stdin="x\n"), 2,
+          "invalid address '%s'" % address)
+    fails(mailctl("alias", "add", address, ALICE), 2, "invalid address")
+    fails(mailctl("alias", "add", "info@" + DOMAIN, address), 2, "invalid address")
+    assert ok(mailctl("user", "list")).out == ""
+    assert ok(mailctl("alias", "list")).out == ""
+
+
+@pytest.mark.parametrize("domain_name, message", [
+    ("d" * 70 + ".test", "too long"),
+    ("a..b.test", "not a domain name"),
+    ("a-.test", "not a domain name"),
+    ("a_b.test", "not a domain name"),
+    ("a.test.", "not a domain name"),
+    ("[192.0.2.1]", "an address literal cannot be a local domain"),
+    ("b\u00fccher.test", "use the A-label (xn--) form"),
+])
+def test_domains_smtp_refuses_are_usage_errors(mailctl, mail_dir, domain_name, message):
+    fails(mailctl("domain", "add", domain_name), 2, message)
+    assert not mail_dir.db.exists()
+
+
+def test_addresses_smtp_accepts_are_storable(mailctl, domain):
+    """Quoted local parts, the longest local part and label, UTF-8."""
+    longest = "l" * 64 + "@" + "d" * 63 + "." + DOMAIN
+    ok(mailctl("domain", "add", "d" * 63 + "." + DOMAIN))
+    for address in ('"a b"@example.test', '"a@b"@example.test', "l" * 64 + "@example.test",
+                    longest, "j\u00fcrgen@example.test", "a+b=c@example.test"):
+        add_user(mailctl, address)
+    # Stored in the SMTP parser's canonical form: "john"@ is john@.
+    add_user(mailctl, '"john"@example.test')
+    users = ok(mailctl("user", "list")).out.splitlines()
+    assert '"a b"@example.test' in users and '"a@b"@example.test' in users
+    assert "john@example.test" in users and longest in users
+    assert show(mailctl, '"A B"@example.test')["address"] == '"a b"@example.test'
+    ok(mailctl("alias", "add", "q@example.test", '"a@b"@example.test'))
+    ok(mailctl("user", "del", '"a@b"@example.test'))
+    # An address literal is an address, just never a local one.
+    ok(mailctl("alias", "add", "lit@example.test", "x@[192.0.2.1]"))
+    fails(mailctl("user", "add", "x@[192.0.2.1]", "--password-stdin", stdin="x\n"), 1,
+          "domain '[192.0.2.1]' is not a local domain")
+
+
+def test_addresses_differing_only_by_case(mailctl, domain):
+    add_user(mailctl, ALICE, "pw")
+    fails(mailctl("user", "add", "Alice@example.test", "--password-stdin", stdin="x\n"), 1,
+          "user 'Alice@example.test' already exists as 'alice@example.test' "
+          "(addresses match without regard to case)")
+    fails(mailctl("user", "add", "ALICE@example.test", "--password-stdin", stdin="x\n"), 1,
+          "already exists as 'alice@example.test'")
+    assert ok(mailctl("user", "list")).out == ALICE + "\n"
+    # Every command finds the user in any case; the spelling is kept.
+    assert show(mailctl, "ALICE@Example.Test")["address"] == ALICE
+    ok(mailctl("user", "passwd", "Alice@example.test", "--password-stdin", stdin="new\n"))
+    assert verifies("new", show(mailctl, ALICE)["hash"])
+    ok(mailctl("user", "disable", "aLICE@example.test"))
+    assert ok(mailctl("user", "list")).out == ALICE + " disabled\n"
+    ok(mailctl("user", "enable", "ALICE@example.test"))
+    assert ok(mailctl("mailbox", "list", "ALICE@example.test")).out == \
+        "total: 0 messages, 0 octets\n"
+    # Aliases: an alias cannot take a user's address in another case, and
+    # a second spelling of an alias adds a target to the same alias.
+    fails(mailctl("alias", "add", "Alice@example.test", "x@remote.test"), 1,
+          "'Alice@example.test' is a user, not an alias: it is 'alice@example.test'")
+    ok(mailctl("alias", "add", "Team@example.test", ALICE))
+    fails(mailctl("alias", "add", "TEAM@example.test", "ALICE@example.test"), 1,
+          "alias Team@example.test -> ALICE@example.test already exists")
+    fails(mailctl("user", "add", "team@example.test", "--password-stdin", stdin="x\n"), 1,
+          "already exists as a user or an alias: team@example.test is an alias")
+    ok(mailctl("alias", "del", "TEAM@example.test", "Alice@Example.test"))
+    assert ok(mailctl("alias", "list")).out == ""
+    ok(mailctl("user", "del", "Alice@EXAMPLE.test"))
+    assert ok(mailctl("user", "list")).out == ""
+
+
+def test_alias_targets_loops_and_depth(mailctl, domain):
+    add_user(mailctl, ALICE)
+    # A local target must exist (in any case, or without its extension) ...
+    fails(mailctl("alias", "add", "loop1@example.test", "loop2@example.test"), 1,
+          "loop2@example.test is neither a user nor an alias: add it first, or use --force")
+    ok(mailctl("alias", "add", "info@example.test", "ALICE@example.test"))
+    ok(mailctl("alias", "add", "news@example.test", "alice+news@example.test"))
+    ok(mailctl("alias", "add", "ext@example.test", "nobody@remote.test"))
+    # ... unless forced; loops never.
+    ok(mailctl("alias", "add", "loop1@example.test", "loop2@example.test", "--force"))
+    fails(mailctl("alias", "add", "loop2@example.test", "loop1@example.test"), 1,
+          "alias loop: loop1@example.test leads back to loop2@example.test")
+    fails(mailctl("alias", "add", "--force", "loop2@example.test", "Loop1@example.test"), 1,
+          "alias loop")
+    fails(mailctl("alias", "add", "self@example.test", "SELF@example.test", "--force"), 1,
+          "an alias cannot point at itself")
+    # Resolution follows 8 aliases: c1 -> ... -> c8 -> alice is the longest chain.
+    for i in range(8, 0, -1):
+        ok(mailctl("alias", "add", "c%d@example.test" % i,
+                   ALICE if i == 8 else "c%d@example.test" % (i + 1)))
+    fails(mailctl("alias", "add", "c0@example.test", "c1@example.test"), 1,
+          "alias chain too deep: c0@example.test -> c1@example.test would make a chain of 9 "
+          "aliases (at most 8)")
+    assert "loop2" not in ok(mailctl("alias", "list")).out.split(" -> ")[0]
+
+
+def test_alias_target_extension_needs_a_delimiter(mailctl, mail_dir, domain):
+    add_user(mailctl, ALICE)
+    mail_dir.write_config(recipient_delimiter="")
+    fails(mailctl("alias", "add", "news@example.test", "alice+news@example.test"), 1,
+          "alice+news@example.test is neither a user nor an alias")
+    mail_dir.write_config(recipient_delimiter="-")
+    ok(mailctl("alias", "add", "news@example.test", "alice-news@example.test"))
+
+
+def test_domain_add_says_where_postmaster_goes(mailctl, mail_dir):
+    res = ok(mailctl("domain", "add", "Example.TEST"))
+    assert res.out == ("mail to postmaster@example.test is refused until you add an alias (or "
+                       "set postmaster_address):\n"
+                       "  mailctl alias add postmaster@example.test ADDRESS\n")
+    mail_dir.write_config(postmaster_address="ops@example.net")
+    res = ok(mailctl("domain", "add", "other.test"))
+    assert res.out == ("postmaster@other.test goes to postmaster_address ops@example.net; to "
+                       "send it elsewhere:\n  mailctl alias add postmaster@other.test ADDRESS\n")
+    mail_dir.write_config(postmaster_address="not an address")
+    fails(mailctl("domain", "add", "third.test"), 2,
+          "postmaster_address 'not an address': address syntax error")
+    res = mailctl("domain", "--help")
+    assert "postmaster_address" in res.out
+
+
+def test_password_of_spaces_accepted_empty_refused(mailctl, domain):
+    add_user(mailctl, ALICE, " ")
+    assert verifies(" ", show(mailctl, ALICE)["hash"])
+    assert not verifies("", show(mailctl, ALICE)["hash"])
+    fails(mailctl("user", "passwd", ALICE, "--password-stdin", stdin="\n"), 2, "empty password")
+    fails(mailctl("user", "add", "bob@example.test", "--password-stdin", stdin="\r\n"), 2,
+          "empty password")
+
+
+# Schema 1 as released (store/store_schema.c, migration 1), for upgrades.
+SCHEMA_V1 = """
+CREATE TABLE domains (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE users (id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL REFERENCES domains (id),
+  address TEXT NOT NULL UNIQUE, hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+  quota INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL);
+CREATE INDEX users_domain ON users (domain_id);
+CREATE TABLE aliases (id INTEGER PRIMARY KEY, domain_id INTEGER NOT NULL REFERENCES domains (id),
+  address TEXT NOT NULL, target TEXT NOT NULL, UNIQUE (address, target));
+CREATE INDEX aliases_domain ON aliases (domain_id);
+CREATE INDEX aliases_target ON aliases (target);
+CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, size INTEGER NOT NULL,
+  created INTEGER NOT NULL);
+CREATE TABLE message_chunks (message_id INTEGER NOT NULL REFERENCES messages (id),
+  seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (message_id, seq));
+CREATE TABLE mailbox_entries (id INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  message_id INTEGER NOT NULL REFERENCES messages (id), size INTEGER NOT NULL,
+  created INTEGER NOT NULL);
+CREATE INDEX mailbox_entries_user ON mailbox_entries (user_id, id);
+CREATE INDEX mailbox_entries_message ON mailbox_entries (message_id);
+CREATE TABLE pop3_locks (mailbox TEXT PRIMARY KEY, owner TEXT NOT NULL, expires INTEGER NOT NULL);
+CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id INTEGER NOT NULL REFERENCES messages (id), sender TEXT NOT NULL,
+  recipient TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL,
+  next_attempt INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0, lease_owner TEXT,
+  lease_until INTEGER, last_error TEXT NOT NULL DEFAULT '');
+CREATE INDEX queue_due ON queue (state, next_attempt);
+CREATE INDEX queue_message ON queue (message_id);
+PRAGMA application_id = 1296124236;
+PRAGMA user_version = 1;
+"""
+
+
+def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
+    """A schema 1 database where mailctl made three mailboxes of one name."""
+    conn = sqlite3.connect(mail_dir.db)
+    conn.executescript(SCHEMA_V1)
+    with conn:
+        conn.execute("INSERT INTO domains (id, name) VALUES (1, 'example.test')")
+        for uid, address in ((1, "alice@example.test"), (2, "Alice@example.test"),
+                             (3, "ALICE@example.test"), (4, "bob@example.test")):
+            conn.execute("INSERT INTO users (id, domain_id, address, hash, created)"
+                         " VALUES (?, 1, ?, ?, 0)", (uid, address, make_hash("pw%d" % uid, "$6$")))
+        conn.execute("INSERT INTO aliases (domain_id, address, target)"
+                     " VALUES (1, 'Sales@example.test', 'bob@example.test')")
+        conn.execute("INSERT INTO aliases (domain_id, address, target)"
+                     " VALUES (1, 'sales@example.test', 'alice@example.test')")
+    conn.close()
+    store_message(mail_dir, "Alice@example.test", [b"kept"])
+    fails(mailctl("user", "list"), 1, "run `mailctl db migrate`")
+
+    res = fails(mailctl("db", "migrate"), 1,
+                "mailctl: db migrate: 2 address conflicts to resolve (see `mailctl db --help`)")
+    assert res.out == (
+        "%s: schema version 2\n"
+        "conflict: users differ only by case: alice@example.test Alice@example.test "
+        "ALICE@example.test (each takes mail and logins under its own spelling, other "
+        "spellings go to alice@example.test)\n"
+        "conflict: aliases differ only by case: sales@example.test Sales@example.test (each "
+        "keeps its own targets, other spellings go to sales@example.test)\n" % mail_dir.db)
+    res = mailctl("db", "check")
+    assert res.rc == 1 and res.out.count("problem: ") == 2, res
+    # Nothing merged: each spelling is its own user with its own mail.
+    assert ok(mailctl("user", "list")).out.split() == [
+        "ALICE@example.test", "Alice@example.test", "alice@example.test", "bob@example.test"]
+    assert ok(mailctl("mailbox", "list", "Alice@example.test")).out.endswith(
+        "total: 1 message, 4 octets\n")
+    assert ok(mailctl("mailbox", "list", "aLiCe@example.test")).out == \
+        "total: 0 messages, 0 octets\n"
+    assert verifies("pw3", show(mailctl, "ALICE@example.test")["hash"])
+    # Resolved by removing the extra spellings, named exactly.
+    ok(mailctl("user", "del", "ALICE@example.test"))
+    ok(mailctl("user", "del", "alice@example.test"))
+    ok(mailctl("alias", "del", "Sales@example.test", "bob@example.test"))
+    assert ok(mailctl("db", "migrate")).out == "%s: schema version 2\n" % mail_dir.db
+    assert ok(mailctl("db", "check")).out == "%s: ok\n" % mail_dir.db
+    assert show(mailctl, "alice@example.test")["address"] == "Alice@example.test"
+
+
 # ---- mailboxes ---------------------------------------------------------------
 
 def test_mailbox_list(mailctl, mail_dir, domain):
