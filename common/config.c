@@ -119,8 +119,8 @@ static const struct config_key config_keys[] = {
 	          "(`+`, `-`, `_`, `=`, ...)." },
 	{ .name = "postmaster_address", .type = CONFIG_STRING, FIELD(postmaster_address), .def = "",
 	  .help = "Where mail to `postmaster@DOMAIN` goes when DOMAIN has no postmaster user or "
-	          "alias, and mail to a bare `postmaster` when `hostname` is no local domain; "
-	          "empty refuses it (550 5.1.1)." },
+	          "alias, and mail to a bare `postmaster` when neither `hostname` nor a parent "
+	          "domain of it is local; empty refuses it (550 5.1.1)." },
 	{ .name = "relay_host", .type = CONFIG_STRING, FIELD(relay_host), .def = "",
 	  .help = "Smarthost for outbound mail; empty delivers by `routes` and DNS MX." },
 	{ .name = "routes", .type = CONFIG_STRING, FIELD(routes), .def = "",
