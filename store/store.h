@@ -188,7 +188,9 @@ typedef void store_alias_cb(void *ctx, const char *from, const char *to);
 int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx);
 /* Addresses the user may use as a sender: their own and every alias that
  * resolves to them, as stored (compare them without regard to case).
- * Calls cb once per address. */
+ * Calls cb once per address. While a schema 1 database still holds
+ * spellings that differ only by case (store_address_problems), aliases to
+ * any spelling of the user's address count. */
 int store_user_sender_addresses(store_t *store, const char *user, store_name_cb *cb, void *ctx);
 
 /* ---- recipient resolution -------------------------------------------- */

@@ -710,7 +710,8 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     with conn:
         conn.execute("INSERT INTO domains (id, name) VALUES (1, 'example.test')")
         for uid, address in ((1, "alice@example.test"), (2, "Alice@example.test"),
-                             (3, "ALICE@example.test"), (4, "bob@example.test")):
+                             (3, "ALICE@example.test"), (4, "bob@example.test"),
+                             (5, "a..b@example.test")):
             conn.execute("INSERT INTO users (id, domain_id, address, hash, created)"
                          " VALUES (?, 1, ?, ?, 0)", (uid, address, make_hash("pw%d" % uid, "$6$")))
         conn.execute("INSERT INTO aliases (domain_id, address, target)"
@@ -722,24 +723,35 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     fails(mailctl("user", "list"), 1, "run `mailctl db migrate`")
 
     res = fails(mailctl("db", "migrate"), 1,
-                "mailctl: db migrate: 2 address conflicts to resolve (see `mailctl db --help`)")
+                "mailctl: db migrate: 3 address conflicts to resolve (see `mailctl db --help`)")
     assert res.out == (
         "%s: schema version 2\n"
         "conflict: users differ only by case: alice@example.test Alice@example.test "
         "ALICE@example.test (each takes mail and logins under its own spelling, other "
         "spellings go to alice@example.test)\n"
         "conflict: aliases differ only by case: sales@example.test Sales@example.test (each "
-        "keeps its own targets, other spellings go to sales@example.test)\n" % mail_dir.db)
+        "keeps its own targets, other spellings go to sales@example.test)\n"
+        "conflict: user a..b@example.test is not a valid address (address syntax error): no "
+        "mail can reach it\n" % mail_dir.db)
     res = mailctl("db", "check")
-    assert res.rc == 1 and res.out.count("problem: ") == 2, res
+    assert res.rc == 1 and res.out.count("problem: ") == 3, res
     # Nothing merged: each spelling is its own user with its own mail.
     assert ok(mailctl("user", "list")).out.split() == [
-        "ALICE@example.test", "Alice@example.test", "alice@example.test", "bob@example.test"]
+        "ALICE@example.test", "Alice@example.test", "a..b@example.test", "alice@example.test",
+        "bob@example.test"]
     assert ok(mailctl("mailbox", "list", "Alice@example.test")).out.endswith(
         "total: 1 message, 4 octets\n")
     assert ok(mailctl("mailbox", "list", "aLiCe@example.test")).out == \
         "total: 0 messages, 0 octets\n"
     assert verifies("pw3", show(mailctl, "ALICE@example.test")["hash"])
+    # What the rules now refuse can still be named to look at or remove it,
+    # never added.
+    assert verifies("pw5", show(mailctl, "a..b@example.test")["hash"])
+    ok(mailctl("user", "disable", "a..b@example.test"))
+    ok(mailctl("mailbox", "list", "a..b@example.test"))
+    fails(mailctl("user", "add", "a..b@example.test", "--password-stdin", stdin="x\n"), 2,
+          "invalid address")
+    ok(mailctl("user", "del", "a..b@example.test"))
     # Resolved by removing the extra spellings, named exactly.
     ok(mailctl("user", "del", "ALICE@example.test"))
     ok(mailctl("user", "del", "alice@example.test"))
