@@ -43,7 +43,7 @@ static int import_entry(struct import *imp, const struct passwd_entry *e)
 		return 0;
 	}
 	rc = store_domain_exists(store, mailctl_address_domain(e->user));
-	if (rc == STORE_ENOTFOUND) {
+	if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) { /* EINVAL: an address literal */
 		line_error(imp, "domain '%s' is not a local domain", mailctl_address_domain(e->user));
 		return 0;
 	}
@@ -53,11 +53,18 @@ static int import_entry(struct import *imp, const struct passwd_entry *e)
 	case 0:
 		imp->imported++;
 		return 0;
-	case STORE_EEXIST:
-		fprintf(imp->ctx->out, "%s:%lu: '%s' already exists, left unchanged\n", imp->name,
-		        imp->lineno, e->user);
+	case STORE_EEXIST: {
+		/* Addresses match without regard to case: say which one is there. */
+		struct store_user user;
+		if (store_user_get(store, e->user, &user) == 0 && strcmp(user.address, e->user) != 0)
+			fprintf(imp->ctx->out, "%s:%lu: '%s' already exists as '%s', left unchanged\n",
+			        imp->name, imp->lineno, e->user, user.address);
+		else
+			fprintf(imp->ctx->out, "%s:%lu: '%s' already exists, left unchanged\n",
+			        imp->name, imp->lineno, e->user);
 		imp->skipped++;
 		return 0;
+	}
 	case STORE_EINVAL:
 		line_error(imp, "%s", store_errmsg(store));
 		return 0;

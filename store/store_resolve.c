@@ -168,8 +168,7 @@ static int resolve_bare_postmaster(struct resolution *res, const char *dflt)
 	int64_t id;
 	if (dflt[0] != '\0' && store__domain_normalize(dflt, domain) == STORE_OK) {
 		/* Every suffix that still has a dot: never a top-level domain alone. */
-		for (const char *d = domain; d != NULL && strchr(d, '.') != NULL;
-		     d = strchr(d, '.') != NULL ? strchr(d, '.') + 1 : NULL) {
+		for (const char *d = domain; strchr(d, '.') != NULL; d = strchr(d, '.') + 1) {
 			int err = store__domain_id(res->store, d, &id);
 			if (err == STORE_OK) {
 				snprintf(addr, sizeof(addr), "postmaster@%s", d);

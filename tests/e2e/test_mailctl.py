@@ -442,6 +442,8 @@ def test_import_dovecot_passwd_file(mailctl, mail_dir, domain):
         "kim@example.test:{CRYPT}%s" % hy,                                      # 16
         "leo@example.test:{SHA512-CRYPT}$6$broken",                             # 17
         "mia@example.test",                                                     # 18
+        "ALICE@example.test:{SHA512-CRYPT}%s" % h6,                             # 19 exists
+        "a..b@example.test:{SHA512-CRYPT}%s" % h6,                              # 20
     ]
     path = mail_dir.path("passwd")
     path.write_text("\n".join(lines) + "\n")
@@ -453,7 +455,7 @@ def test_import_dovecot_passwd_file(mailctl, mail_dir, domain):
     # libxcrypt still computes it, legacy or not; only a build that
     # disables it altogether refuses it.
     sha256_ok = computes("$5$")
-    failed = [6, 7, 8, 9, 10, 11, 17, 18] + ([] if sha256_ok else [12])
+    failed = [6, 7, 8, 9, 10, 11, 17, 18, 20] + ([] if sha256_ok else [12])
     assert errors[-1] == "mailctl: user import: %d lines of %s failed" % (len(failed), path)
     bad = {int(e.split(":")[1]): e for e in errors[:-1]}
     assert sorted(bad) == sorted(failed), res.err
@@ -469,10 +471,13 @@ def test_import_dovecot_passwd_file(mailctl, mail_dir, domain):
     assert "no password field" in bad[18]
     assert all(e.startswith("%s:" % path) for e in errors[:-1])
     assert "%s:15: 'alice@example.test' already exists, left unchanged" % path in res.out
+    assert "%s:19: 'ALICE@example.test' already exists as 'alice@example.test', left unchanged" \
+        % path in res.out
+    assert "invalid address 'a..b@example.test'" in bad[20]
     users = {u: p for u, p in [("alice", h6), ("bob", h2b), ("carol", h6), ("judy", h2y),
                                ("kim", hy)] + ([("ivan", h5)] if sha256_ok else [])}
     assert res.out.splitlines()[-1] == \
-        "imported %d, skipped 1 (already exist), failed %d" % (len(users), len(failed))
+        "imported %d, skipped 2 (already exist), failed %d" % (len(users), len(failed))
 
     assert sorted(ok(mailctl("user", "list")).out.split()) == \
         sorted(u + "@example.test" for u in users)
