@@ -6,10 +6,14 @@
  * batches are read, and a batch is sent only while the queue is below its
  * high water mark; otherwise the stream waits for the drain event. A slow
  * client therefore holds STREAM_BATCHES batches plus the write queue,
- * whatever the message size.
+ * whatever the message size. A batch buffer is never larger than the part
+ * of the message it is to hold, and the stream and its buffers are freed
+ * when the command ends: a session that idles after a RETR (up to
+ * idle_timeout) holds nothing of it.
  * Successive jobs of one stream may run on different workers: each reads
  * through its own thread's store handle, which a store_reader_t allows.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,8 +59,10 @@ struct stream_batch {
 struct pop3_stream {
 	/* Worker side: the running job's, and nobody else's while it runs. */
 	store_reader_t *reader; /* the message being read, or one TOP stopped early */
-	bool restart;           /* a new command: close any old reader first */
+	bool restart;           /* start over: close any old reader first */
 	int64_t message_id;
+	uint64_t size;          /* the message's octets (snapshot): sizes the batch buffers */
+	uint64_t offset;        /* octets read so far */
 	struct stream_batch *filling;
 
 	/* Loop side. */
@@ -80,13 +86,17 @@ static int batch_fail(struct stream_batch *b, int err, const char *msg)
 	return err;
 }
 
-static int batch_grow(struct stream_batch *b, size_t need)
+/*
+ * Makes room for `need` octets. A new buffer gets `hint`, what the batch is
+ * expected to hold, so a 1 KB message costs 1 KB, not STREAM_BATCH.
+ */
+static int batch_grow(struct stream_batch *b, size_t need, size_t hint)
 {
 	if (need <= b->cap)
 		return STORE_OK;
-	size_t cap = b->cap > 0 ? b->cap * 2 : STREAM_BATCH;
-	while (cap < need)
-		cap *= 2;
+	size_t cap = b->cap > 0 ? b->cap * 2 : hint;
+	if (cap < need)
+		cap = need;
 	char *buf = realloc(b->buf, cap);
 	if (buf == NULL)
 		return batch_fail(b, STORE_ENOMEM, "out of memory");
@@ -105,8 +115,12 @@ static void stream_fill(struct pop3_stream *st, store_t *store)
 	b->result = STORE_OK;
 	if (st->restart) {
 		store_reader_close(&st->reader);
+		st->offset = 0;
 		st->restart = false;
 	}
+	/* The rest of the message, up to a batch; the snapshot's size is only a hint. */
+	uint64_t left = st->size > st->offset ? st->size - st->offset : 0;
+	size_t hint = left < STREAM_BATCH ? (size_t)left : STREAM_BATCH;
 	if (st->reader == NULL) {
 		int r = store_reader_open(store, st->message_id, &st->reader);
 		if (r != STORE_OK) {
@@ -127,10 +141,11 @@ static void stream_fill(struct pop3_stream *st, store_t *store)
 			store_reader_close(&st->reader);
 			return;
 		}
-		if (batch_grow(b, b->len + n) != STORE_OK)
+		if (batch_grow(b, b->len + n, hint) != STORE_OK)
 			return;
 		memcpy(b->buf + b->len, data, n);
 		b->len += n;
+		st->offset += n;
 	}
 }
 
@@ -297,9 +312,9 @@ static void stream_pump(struct pop3_session *s)
 		b->state = BATCH_FREE;
 		if (!more || b->eof) {
 			pop3_body_finish(&st->body, write_out, conn);
-			/* A TOP that ended early may still have a read in flight. */
-			if (st->reading)
-				stream_release(s);
+			/* The buffers go now, not at the session's end (a TOP that
+			 * ended early may still have a read in flight: its done frees). */
+			stream_release(s);
 			pop3_session_done(s);
 			return;
 		}
@@ -332,24 +347,19 @@ static void stream_done(conn_t *conn, void *arg, int status)
 /* Starts sending message `index`; the session stays busy until the end. */
 static void stream_start(struct pop3_session *s, size_t index, bool top, uint64_t lines)
 {
-	struct pop3_stream *st = s->stream;
+	struct pop3_stream *st;
 
+	/* Every command has a fresh stream: the last one was freed at its end. */
+	assert(s->stream == NULL);
+	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
-		st = calloc(1, sizeof(*st));
-		if (st == NULL) {
-			pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
-			return;
-		}
-		s->stream = st;
+		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
+		return;
 	}
-	/* A finished stream keeps its buffers (and a TOP's reader, closed by the first job). */
-	st->restart = true;
+	s->stream = st;
 	st->message_id = s->entries[index].message_id;
+	st->size = s->entries[index].size;
 	st->index = index;
-	st->started = false;
-	st->read_all = false;
-	for (size_t i = 0; i < STREAM_BATCHES; i++)
-		st->batches[i].state = BATCH_FREE;
 	st->top = top;
 	if (top)
 		pop3_body_init_top(&st->body, lines);

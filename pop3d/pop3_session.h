@@ -129,7 +129,7 @@ struct pop3_session {
 	bool list_uidl;
 
 	/* RETR/TOP (pop3_retr.c) */
-	struct pop3_stream *stream; /* RETR/TOP streaming; kept between commands for its buffers */
+	struct pop3_stream *stream; /* RETR/TOP streaming; only while the command runs */
 };
 
 /* The process-wide context. */
@@ -216,7 +216,7 @@ void pop3_cmd_quit(struct pop3_session *s, const struct pop3_command *cmd);
 /* ---- pop3_retr.c ---- */
 void pop3_cmd_retr(struct pop3_session *s, const struct pop3_command *cmd);
 void pop3_cmd_top(struct pop3_session *s, const struct pop3_command *cmd);
-/* The session is going away: close its idle stream off-loop. */
+/* The session is going away: free its stream (a job in flight frees it when done). */
 void pop3_retr_close(struct pop3_session *s);
 
 #endif

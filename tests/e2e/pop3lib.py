@@ -68,6 +68,13 @@ def message(n, extra_body=""):
             "Body of message %d.\r\n%s" % (ALICE, n, n, extra_body)).encode()
 
 
+def big_body(size):
+    """About `size` octets of CRLF text, some lines starting with dots."""
+    line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxy\r\n"
+    block = (b"Subject: big\r\n\r\n" + (line * 50 + b".dot line\r\n..\r\n") * 20)
+    return block * (size // len(block))
+
+
 def pop3_install(users=(ALICE, BOB), **config):
     """An Install with example.test and the given users (password PASSWORD).
     Login failures are not delayed unless the test asks."""

@@ -17,8 +17,8 @@ import time
 import pytest
 
 from mailtest import binary, free_port, wait_port
-from pop3lib import (PASSWORD, Pop3, deliver, entry_ids, message, new_user, pop3_install,
-                     rss_kib, running_pop3d, sanitized, unstuff, wait_login)
+from pop3lib import (PASSWORD, Pop3, big_body, deliver, entry_ids, message, new_user,
+                     pop3_install, rss_kib, running_pop3d, sanitized, unstuff, wait_login)
 
 IN_USE = b"-ERR [IN-USE] maildrop is in use by another session\r\n"
 SHUTDOWN = b"-ERR [SYS/TEMP] server shutting down\r\n"
@@ -234,13 +234,6 @@ def test_lease_renewal_keeps_maildrop():
         assert Pop3(inst.port("pop3")).login(user) == IN_USE
         assert p.cmd("NOOP") == b"+OK\r\n"
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
-
-
-def big_body(size):
-    """About `size` octets of CRLF text, some lines starting with dots."""
-    line = b"0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxy\r\n"
-    block = (b"Subject: big\r\n\r\n" + (line * 50 + b".dot line\r\n..\r\n") * 20)
-    return block * (size // len(block))
 
 
 def test_large_message_slow_reader_keeps_memory_flat(inst):
