@@ -87,7 +87,13 @@ static void release_detached(const struct lease_ref *lease)
 void pop3_mailbox_close(struct pop3_session *s)
 {
 	uv_timer_stop(&s->lease_timer);
-	if (s->lease_held) {
+	/*
+	 * A client that sent QUIT and dropped at once: the UPDATE job deletes
+	 * what it marked and releases the lease itself, after the delete.
+	 * Releasing it here too could let another session take the maildrop
+	 * and see messages that are about to vanish.
+	 */
+	if (s->lease_held && s->state != POP3_STATE_UPDATE) {
 		struct lease_ref lease;
 		lease_ref_init(&lease, s);
 		s->lease_held = false;
@@ -389,6 +395,7 @@ enum update_result { UPDATE_OK, UPDATE_LOST, UPDATE_FAILED };
 
 struct update_job {
 	struct lease_ref lease;
+	uint64_t session; /* for the log when the client is gone by the end */
 	int64_t *ids;
 	size_t n;
 	enum update_result result;
@@ -404,21 +411,34 @@ static void update_work(void *arg)
 	job->result = UPDATE_FAILED;
 	job->store_err = STORE_EIO;
 	if (store == NULL)
-		return;
-	/* Renewing first proves the lease is still ours: never delete without it. */
-	int r = store_lease_renew(store, job->lease.mailbox, job->lease.owner, job->lease.ttl);
-	if (r == STORE_ENOTFOUND) {
-		job->result = UPDATE_LOST;
-		return;
-	}
-	if (r == STORE_OK && job->n > 0)
-		r = store_mailbox_delete(store, job->lease.mailbox, job->ids, job->n);
+		return; /* the lease expires after its ttl */
+	/* Deletes only while the lease is ours, checked in the delete's own
+	 * transaction (with n == 0 it only checks, so the reply tells the truth). */
+	int r = store_mailbox_delete(store, job->lease.mailbox, job->lease.owner, job->ids, job->n);
 	job->store_err = r;
 	if (r == STORE_OK)
 		job->result = UPDATE_OK;
+	else if (r == STORE_ENOTFOUND)
+		job->result = UPDATE_LOST; /* someone else's now, or released: nothing to release */
 	else
 		snprintf(job->error, sizeof(job->error), "%s", store_errmsg(store));
-	lease_release(store, &job->lease);
+	if (r != STORE_ENOTFOUND)
+		lease_release(store, &job->lease);
+}
+
+/* Logs the outcome, which holds even when the client left during UPDATE. */
+static void update_log(const struct update_job *job, int status, bool client_gone)
+{
+	const char *gone = client_gone ? " client=gone" : "";
+
+	if (status == 0 && job->result == UPDATE_OK)
+		log_info(job->session, "pop3_update", "deleted=%zu%s", job->n, gone);
+	else if (status == 0 && job->result == UPDATE_LOST)
+		log_warn(job->session, "pop3_lease_lost", "owner=%s deleted=0%s", job->lease.owner,
+		         gone);
+	else
+		log_error(job->session, "pop3_update_failed", "error=\"%s\"%s",
+		          status != 0 ? uv_strerror(status) : job->error, gone);
 }
 
 static void update_done(conn_t *conn, void *arg, int status)
@@ -426,22 +446,22 @@ static void update_done(conn_t *conn, void *arg, int status)
 	struct update_job *job = arg;
 	struct pop3_session *s = pop3_session_of(conn);
 
+	update_log(job, status, s == NULL);
 	if (s != NULL) {
 		if (status == 0)
-			s->lease_held = false; /* released by the job, whatever happened */
-		if (status == 0 && job->result == UPDATE_OK) {
-			log_info(s->id, "pop3_update", "deleted=%zu", job->n);
+			s->lease_held = false; /* released by the job, or no longer ours */
+		if (status == 0 && job->result == UPDATE_OK)
 			pop3_reply(s, POP3_OK, "%zu messages deleted; signing off", job->n);
-		} else if (status == 0 && job->result == UPDATE_LOST) {
-			log_warn(s->id, "pop3_lease_lost", "owner=%s", s->owner);
+		else if (status == 0 && job->result == UPDATE_LOST)
 			conn_write(s->conn, LEASE_LOST_REPLY, sizeof(LEASE_LOST_REPLY) - 1);
-		} else {
-			log_error(s->id, "pop3_update_failed", "error=\"%s\"",
-			          status != 0 ? uv_strerror(status) : job->error);
+		else
 			pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 			           "deleting failed; nothing deleted");
-		}
 		pop3_session_close(s);
+	} else if (status != 0) {
+		/* The job never ran (cancelled at a forced shutdown) and the
+		 * session, gone during UPDATE, left the release to it. */
+		release_detached(&job->lease);
 	}
 	free(job->ids);
 	free(job);
@@ -472,6 +492,7 @@ static void update_begin(struct pop3_session *s)
 			job->ids[job->n++] = s->entries[i].id;
 	}
 	lease_ref_init(&job->lease, s);
+	job->session = s->id;
 	int r = conn_queue_work(s->conn, update_work, update_done, job);
 	if (r != 0) {
 		log_error(s->id, "pop3_update_failed", "error=\"%s\"", uv_strerror(r));

@@ -310,12 +310,20 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
                            size_t *count_r);
 
 /*
- * Deletes the given entries of one mailbox in one synced transaction, and
- * frees each body no longer referenced by any mailbox entry or queue row.
- * Ids that are already gone are ignored (another session cannot hold the
- * lease, but an operator may have deleted the user).
+ * The POP3 UPDATE state (RFC 1939 6): deletes the given entries of one
+ * mailbox in one synced transaction, and frees each body no longer
+ * referenced by any mailbox entry or queue row, if and only if `owner`
+ * still holds the mailbox's lease (store_lease_acquire). The check and the
+ * delete are one transaction, so a lease released or taken over meanwhile
+ * (the session dropped, the lease expired and another host took it) can
+ * never let a second session see messages that are about to vanish.
+ * Returns STORE_ENOTFOUND, having deleted nothing, when `owner` does not
+ * hold the lease (as store_lease_renew does); the lease itself is left as
+ * it is. Ids that are already gone are ignored (an operator may have
+ * deleted them with the user). n may be 0: only the lease is checked.
  */
-int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *entry_ids, size_t n);
+int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
+                         const int64_t *entry_ids, size_t n);
 
 /*
  * A message reader returns a body chunk by chunk. Each read is its own short

@@ -60,19 +60,39 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
 	return STORE_OK;
 }
 
-int store_mailbox_delete(store_t *store, const char *mailbox, const int64_t *entry_ids, size_t n)
+/* Inside the write transaction: STORE_ENOTFOUND unless `owner` holds the lease on addr. */
+static int lease_held(store_t *store, const char *addr, const char *owner)
+{
+	sqlite3_stmt *stmt;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__LEASE_HELD);
+	store__bind_text(stmt, 1, addr);
+	store__bind_text(stmt, 2, owner);
+	int rc = sqlite3_step(stmt);
+	int held = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	int err = STORE_OK;
+	if (rc != SQLITE_ROW)
+		err = store__sqlite_fail(store, rc, "check lease");
+	store__reset(stmt);
+	if (err == STORE_OK && !held)
+		err = store__fail(store, STORE_ENOTFOUND, "lease on %s is no longer held", addr);
+	return err;
+}
+
+int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
+                         const int64_t *entry_ids, size_t n)
 {
 	char addr[STORE__ADDRESS_BUF];
 	sqlite3_stmt *stmt;
 	struct store__ids bodies = { 0 };
 	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
-	if (n == 0)
-		return STORE_OK;
+	if (owner == NULL || *owner == '\0')
+		return store__fail(store, STORE_EINVAL, "a lease needs an owner");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ENTRY_DEL);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
+	err = lease_held(store, addr, owner);
 	for (size_t i = 0; err == STORE_OK && i < n; i++) {
 		sqlite3_bind_int64(stmt, 1, entry_ids[i]);
 		store__bind_text(stmt, 2, addr);

@@ -125,6 +125,11 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 	[STORE__LEASE_RENEW] =
 		"UPDATE pop3_locks SET expires = " NOW " + ?3 WHERE mailbox = ?1 AND owner = ?2",
 	[STORE__LEASE_RELEASE] = "DELETE FROM pop3_locks WHERE mailbox = ?1 AND owner = ?2",
+	/* Whether ?2 still holds the lease, expired or not: an expired lease
+	 * that still names us has not been taken by anyone (taking it changes
+	 * the owner), so nobody else has the maildrop. */
+	[STORE__LEASE_HELD] =
+		"SELECT EXISTS (SELECT 1 FROM pop3_locks WHERE mailbox = ?1 AND owner = ?2)",
 
 	[STORE__QUEUE_LIST] =
 		"SELECT id, message_id, sender, recipient, attempts, created, next_attempt, state,"

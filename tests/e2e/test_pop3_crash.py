@@ -5,8 +5,8 @@ the database passes `mailctl db check`.
 To kill pop3d inside the delete transaction, the test-only hook
 MAIL_STORE_STALL_COMMIT=N:MS (store/store.h) holds the Nth commit of the
 process open for MS milliseconds, after its writes and right before COMMIT.
-The commits of a pop3d here: 1 the lease at login, 2 its renewal at QUIT,
-3 the delete, 4 the release."""
+The commits of a pop3d here: 1 the lease at login, 2 the delete (with its
+lease check) at QUIT, 3 the release."""
 
 import random
 import sqlite3
@@ -37,7 +37,7 @@ def write_locked(db):
 
 
 def quit_and_kill(inst, stall, wait):
-    """Starts pop3d with commit 3 stalled as `stall` ("3:MS"), logs a fresh
+    """Starts pop3d with commit 2 stalled as `stall` ("2:MS"), logs a fresh
     user in, marks MARKED, sends QUIT, calls wait(), then SIGKILLs pop3d.
     Returns the mailbox entries before and after."""
     user = new_user(inst)
@@ -61,7 +61,7 @@ def test_kill_inside_the_delete_transaction_deletes_nothing():
     with pop3_install(allow_plaintext_auth="yes") as inst:
         def in_delete(p):
             # UPDATE has begun, and the write lock stays held: the stalled
-            # commit 3 (commit 2, the renewal, lasts milliseconds).
+            # commit 2.
             deadline = time.monotonic() + 20
             while "to=UPDATE" not in inst.log("pop3d"):
                 assert time.monotonic() < deadline, "pop3d never entered UPDATE"
@@ -72,7 +72,7 @@ def test_kill_inside_the_delete_transaction_deletes_nothing():
                 held = held + 1 if write_locked(inst.db) else 0
                 time.sleep(0.1)
 
-        before, after = quit_and_kill(inst, "3:30000", in_delete)
+        before, after = quit_and_kill(inst, "2:30000", in_delete)
         assert after == before
         db_check(inst)
 
@@ -85,7 +85,7 @@ def test_kill_at_random_points_of_the_update():
     with pop3_install(allow_plaintext_auth="yes") as inst:
         for _ in range(6):
             delay = rng.uniform(0, 0.5)
-            before, after = quit_and_kill(inst, "3:250", lambda p: time.sleep(delay))
+            before, after = quit_and_kill(inst, "2:250", lambda p: time.sleep(delay))
             kept = [before[i] for i in range(MESSAGES) if i + 1 not in MARKED]
             assert after in (before, kept), "partial delete after a kill %.2f s into QUIT: " \
                 "%r of %r" % (delay, after, before)

@@ -171,10 +171,10 @@ def test_shutdown_closes_sessions_without_deleting():
 
 def test_failed_delete_deletes_nothing():
     """A failing commit in UPDATE is -ERR [SYS/TEMP] and leaves the maildrop
-    whole. Commits in this pop3d: 1 lease, 2 renewal at QUIT, 3 the delete."""
+    whole. Commits in this pop3d: 1 lease, 2 the delete (with its lease check)."""
     with pop3_install(allow_plaintext_auth="yes") as inst:
         user, ids = maildrop(inst, 2)
-        inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "3"})
+        inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "2"})
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK")
         assert p.cmd("DELE 2") == b"+OK message 2 deleted\r\n"
@@ -184,6 +184,71 @@ def test_failed_delete_deletes_nothing():
         # The lease was released all the same.
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK maildrop has 2 messages")
+
+
+LEASE_LOST = b"-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
+
+
+def lease_owner(inst, user):
+    db = sqlite3.connect(inst.db, timeout=30)
+    try:
+        row = db.execute("SELECT owner FROM pop3_locks WHERE mailbox = ?", (user,)).fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()
+
+
+def test_quit_after_lease_taken_over_deletes_nothing(inst):
+    """Another host took the maildrop (our lease expired while, say, the
+    database was unreachable): QUIT deletes nothing, says so with
+    [SYS/TEMP] (RFC 3206), and leaves the new owner's lease alone."""
+    user, ids = maildrop(inst, 3)
+    p = Pop3(inst.port("pop3"))
+    assert p.login(user).startswith(b"+OK maildrop has 3 messages")
+    assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
+    assert p.cmd("DELE 3") == b"+OK message 3 deleted\r\n"
+    db = sqlite3.connect(inst.db, timeout=30)
+    with db:
+        db.execute("UPDATE pop3_locks SET owner = 'otherhost:1:1:1' WHERE mailbox = ?", (user,))
+    db.close()
+    assert p.cmd("QUIT") == LEASE_LOST
+    assert p.closed()
+    assert entry_ids(inst, user) == ids
+    assert lease_owner(inst, user) == "otherhost:1:1:1"
+    assert "pop3_lease_lost" in inst.log("pop3d")
+
+
+def test_drop_during_update_deletes_before_anyone_else_looks():
+    """A client that sends QUIT and drops at once: UPDATE still deletes what
+    it marked, and the lease is released only after the delete, so a
+    second session waits for the delete's write lock or gets [IN-USE]
+    until then, and never sees a maildrop whose messages are about to
+    vanish. Commit 2 (the delete) is held for a second, so the second
+    session's login lands inside it."""
+    with pop3_install(allow_plaintext_auth="yes") as inst:
+        user, ids = maildrop(inst, 2)
+        inst.start("pop3d", env={"MAIL_STORE_STALL_COMMIT": "2:1000"})
+        p = Pop3(inst.port("pop3"))
+        assert p.login(user).startswith(b"+OK maildrop has 2 messages")
+        assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
+        p.send("QUIT\r\n")
+        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        p.close()  # an RST, before the reply
+        tries = 0
+        while True:
+            q = Pop3(inst.port("pop3"))
+            r = q.login(user)
+            if r != IN_USE:
+                break
+            tries += 1
+            q.close()
+            time.sleep(0.05)
+        print("[IN-USE] %d times while the delete was in progress" % tries)
+        assert r == b"+OK maildrop has 1 messages (%d octets)\r\n" % len(message(2))
+        assert entry_ids(inst, user) == ids[1:]
+        assert q.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
+        log = inst.log("pop3d")
+        assert "pop3_update deleted=1 client=gone" in log, log
 
 
 def test_lease_expires_after_kill9():

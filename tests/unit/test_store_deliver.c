@@ -192,16 +192,18 @@ static void test_delete_shared_body(void **state)
 	assert_int_equal(nb, 1);
 	int64_t shared = a[0].message_id;
 
+	TSU_OK(s, store_lease_acquire(s, "alice@example.test", "a", 60));
+	TSU_OK(s, store_lease_acquire(s, "bob@example.test", "b", 60));
 	/* Bob cannot delete Alice's entry; unknown ids are ignored. */
 	int64_t foreign[] = { a[0].id, 999999 };
-	TSU_OK(s, store_mailbox_delete(s, "bob@example.test", foreign, 2));
+	TSU_OK(s, store_mailbox_delete(s, "bob@example.test", "b", foreign, 2));
 	assert_int_equal(TSU_COUNT(f, "mailbox_entries"), 3);
 
 	int64_t ids[] = { a[0].id, a[1].id };
-	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", ids, 2));
+	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", "a", ids, 2));
 	assert_int_equal(messages(f), 1); /* "alice only" freed, shared kept */
-	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", ids, 2)); /* again: no-op */
-	TSU_OK(s, store_mailbox_delete(s, "bob@example.test", &b[0].id, 1));
+	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", "a", ids, 2)); /* again: no-op */
+	TSU_OK(s, store_mailbox_delete(s, "bob@example.test", "b", &b[0].id, 1));
 	assert_int_equal(messages(f), 1); /* the queue row still refers to it */
 	store_reader_t *r = NULL;
 	TSU_OK(s, store_reader_open(s, shared, &r));
@@ -210,10 +212,13 @@ static void test_delete_shared_body(void **state)
 	assert_int_equal(messages(f), 0);
 	assert_int_equal(TSU_COUNT(f, "message_chunks"), 0);
 	TSU_EXPECT(s, STORE_ENOTFOUND, store_reader_open(s, shared, &r));
-	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", ids, 0));
-	TSU_EXPECT(s, STORE_EINVAL, store_mailbox_delete(s, "alice", ids, 1));
+	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", "a", ids, 0));
+	TSU_EXPECT(s, STORE_EINVAL, store_mailbox_delete(s, "alice", "a", ids, 1));
+	TSU_EXPECT(s, STORE_EINVAL, store_mailbox_delete(s, "alice@example.test", "", ids, 1));
+	TSU_EXPECT(s, STORE_EINVAL, store_mailbox_delete(s, "alice@example.test", NULL, ids, 1));
 	/* A vanished mailbox deletes nothing and is not an error. */
-	TSU_OK(s, store_mailbox_delete(s, "gone@example.test", ids, 2));
+	TSU_OK(s, store_lease_acquire(s, "gone@example.test", "g", 60));
+	TSU_OK(s, store_mailbox_delete(s, "gone@example.test", "g", ids, 2));
 	free(a);
 	free(b);
 	tsu_check_clean(s);
@@ -243,7 +248,8 @@ static void test_ids_never_reused(void **state)
 	TSU_OK(s, tsu_deliver(s, "alice@example.test", NULL, NULL, "1\r\n"));
 	struct store_entry *e = snapshot(s, "alice@example.test", &n);
 	int64_t first = e[0].id, first_msg = e[0].message_id;
-	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", &first, 1));
+	TSU_OK(s, store_lease_acquire(s, "alice@example.test", "a", 60));
+	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", "a", &first, 1));
 	free(e);
 	TSU_OK(s, tsu_deliver(s, "alice@example.test", NULL, NULL, "2\r\n"));
 	e = snapshot(s, "alice@example.test", &n);
@@ -290,7 +296,8 @@ static void test_reserved_ids(void **state)
 	e = snapshot(s, "alice@example.test", &n);
 	int64_t ids[2] = { e[0].id, e[1].id };
 	free(e);
-	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", ids, 2));
+	TSU_OK(s, store_lease_acquire(s, "alice@example.test", "a", 60));
+	TSU_OK(s, store_mailbox_delete(s, "alice@example.test", "a", ids, 2));
 	store_close(&f->store);
 	f->store = s = tsu_open(f->db, 0);
 	TSU_OK(s, store_message_ids_reserve(s, 1, &c));
