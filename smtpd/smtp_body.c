@@ -3,6 +3,8 @@
  * message into the transaction's delivery in raw mode, and handing it to
  * the group commit. The 250 is sent only when the commit has synced.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -87,18 +89,51 @@ static void body__begin(struct smtp_session *s, enum smtp_txn_body kind)
 	smtp_txn_begin_body(txn, kind, cfg->max_message_size, trace, len, flags);
 }
 
-static void body__commit_done_cb(conn_t *conn, const struct smtp_commit_result *r)
+/* What a commit's outcome is counted and logged with: the session may be gone by then. */
+struct body__commit {
+	struct smtp_env *env;
+	uint64_t session;
+	uint64_t size; /* client octets (data.size), for message_bytes */
+	char id[sizeof(((struct smtp_txn *)0)->id)];
+};
+
+/*
+ * The client left before the reply: the message may be stored all the
+ * same (counted by the caller). It will most likely send it again, so say
+ * so in the log: that is where a duplicate comes from.
+ */
+static void body__commit_orphan(const struct body__commit *c, const struct smtp_commit_result *r)
 {
-	if (conn == NULL)
-		return; /* the client left: nobody to tell (the message may be stored) */
+	if (r->status == STORE_OK)
+		log_info(c->session, "accepted", "id=%s size=%llu batch=%zu client=gone", c->id,
+		         (unsigned long long)c->size, r->batch_size);
+	else
+		log_info(c->session, "commit_failed", "id=%s error=\"%s\" client=gone", c->id,
+		         store_strerror(r->status));
+}
+
+static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_commit_result *r)
+{
+	struct body__commit *c = arg;
+	struct smtp_metrics *m = &c->env->metrics;
+
+	/* Counted here, where the result arrives, whether or not anyone waits for it. */
+	if (r->batch_first)
+		m->commit_batches++;
+	if (r->status == STORE_OK) {
+		m->messages++;
+		m->message_bytes += c->size;
+	}
+	if (conn == NULL) {
+		body__commit_orphan(c, r);
+		free(c);
+		return;
+	}
+	free(c);
 	struct smtp_session *s = conn_data(conn);
 	struct smtp_txn *txn = s->txn;
 
-	if (r->batch_first)
-		s->env->metrics.commit_batches++;
 	if (r->status == STORE_OK) {
-		s->env->metrics.messages++;
-		s->env->metrics.message_bytes += txn->data.size;
 		char from[SMTP_MAILBOX_MAX * 2], to[SMTP_MAILBOX_MAX * 2];
 		log_info(s->id, "accepted",
 		         "id=%s from=%s to=%s rcpts=%u remote=%u size=%llu batch=%zu bare_lf=%llu",
@@ -153,9 +188,22 @@ static void body__complete(struct smtp_session *s)
 		smtp_session_reset_txn(s);
 		return;
 	}
+	struct body__commit *c = malloc(sizeof(*c));
+	if (c == NULL) {
+		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
+		          store_strerror(STORE_ENOMEM));
+		smtp_session_local_error(s);
+		smtp_session_reset_txn(s);
+		return;
+	}
+	c->env = s->env;
+	c->session = s->id;
+	c->size = txn->data.size;
+	snprintf(c->id, sizeof(c->id), "%s", txn->id);
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
-	int rc = smtp_commit_start(s->conn, &delivery, body__commit_done_cb);
+	int rc = smtp_commit_start(s->conn, &delivery, body__commit_done_cb, c);
 	if (rc != 0) {
+		free(c);
 		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
 		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);

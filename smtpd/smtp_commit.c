@@ -13,6 +13,7 @@ struct commit_job {
 	conn_t *conn; /* held (conn_hold) until the result is back on the loop */
 	store_delivery_t *delivery;
 	smtp_commit_done_fn *done;
+	void *arg;
 	struct commit_job *next;
 	struct smtp_commit_result result;
 };
@@ -124,7 +125,7 @@ static void finish_job(conn_t *conn, void *arg, int status)
 
 	(void)status;
 	store_delivery_free(&job->delivery);
-	job->done(conn, &job->result);
+	job->done(conn, job->arg, &job->result);
 	free(job);
 }
 
@@ -180,7 +181,8 @@ int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t err
 	return 0;
 }
 
-int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done)
+int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done,
+                      void *arg)
 {
 	struct commit_job *job = calloc(1, sizeof(*job));
 
@@ -192,6 +194,7 @@ int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_don
 	job->delivery = *delivery;
 	*delivery = NULL;
 	job->done = done;
+	job->arg = arg;
 	conn_hold(conn);
 	if (committer.outstanding++ == 0)
 		uv_ref((uv_handle_t *)&committer.async);

@@ -37,11 +37,13 @@ struct smtp_commit_result {
 };
 
 /*
- * Called on the loop when the commit is over. conn is NULL when the
- * connection closed meanwhile (the message may still have been stored).
+ * Called on the loop when the commit is over, with the caller's arg. conn
+ * is NULL when the connection closed meanwhile: the message was stored all
+ * the same if result->status is 0, so whatever counts or logs stored
+ * messages must not depend on the session (arg carries what it needs).
  * The delivery has already been freed.
  */
-typedef void smtp_commit_done_fn(conn_t *conn, const struct smtp_commit_result *result);
+typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_commit_result *result);
 
 /*
  * Starts the committer thread, which opens the store at db_path (a string
@@ -53,12 +55,13 @@ int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t err
 
 /*
  * Queues *delivery (taken: *delivery is set to NULL) for the next batch;
- * done(conn, result) follows on the loop. The loop keeps running while
- * any commit is outstanding, so a graceful shutdown waits for them.
- * Returns 0, or STORE_ENOMEM, in which case the delivery has been freed
- * and done is never called.
+ * done(conn, arg, result) follows on the loop, exactly once. The loop keeps
+ * running while any commit is outstanding, so a graceful shutdown waits
+ * for them. Returns 0, or STORE_ENOMEM, in which case the delivery has
+ * been freed and done is never called (arg stays the caller's).
  */
-int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done);
+int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done,
+                      void *arg);
 
 /*
  * Commits what is still pending, stops the thread, calls every
