@@ -78,6 +78,8 @@ enum store__stmt_id {
 	STORE__USER_LIST_DOMAIN,
 	STORE__USER_ENTRIES_DEL,
 	STORE__USER_LEASE_DEL,
+	STORE__USER_SET_QUOTA,
+	STORE__QUOTA_STATE,
 
 	STORE__ALIAS_ADD,
 	STORE__ALIAS_DEL_EXACT,
@@ -132,6 +134,7 @@ enum store__stmt_id {
 	STORE__CHECK_ALIAS_HIDDEN,
 	STORE__CHECK_USER_ADDRESSES,
 	STORE__CHECK_ALIAS_ADDRESSES,
+	STORE__CHECK_USAGE,
 
 	STORE__STMT_COUNT
 };
@@ -250,6 +253,16 @@ int store__check_not_user(store_t *store, const char *address);
  * none when it is no alias.
  */
 int store__alias_targets(store_t *store, const char *address, struct store__strings *targets);
+
+/* ---- store_quota.c ------------------------------------------------------ */
+
+/*
+ * Inside the caller's transaction: STORE_ELIMIT (with a message) when
+ * adding `size` octets would take the normalised mailbox past its quota,
+ * STORE_OK when it fits or there is no quota. A mailbox that does not
+ * exist passes: the entry insert reports it.
+ */
+int store__quota_admits(store_t *store, const char *mailbox, uint64_t size);
 
 /* ---- store_schema.c ---------------------------------------------------- */
 

@@ -150,6 +150,40 @@ int store_user_get(store_t *store, const char *address, struct store_user *user_
 /* Lists users, of one domain or of all when domain is NULL. */
 int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void *ctx);
 
+/* ---- quotas ---------------------------------------------------------- */
+
+/*
+ * A user's quota is the most octets their mailbox may hold (struct
+ * store_user's quota; 0 = unlimited), counted as POP3 serves the messages
+ * (trace headers included). Deliveries enforce it inside their commit: a
+ * delivery that would take any of its local mailboxes past its quota is
+ * STORE_ELIMIT and stores nothing (in a group commit it fails alone). A
+ * message that fills a mailbox exactly is accepted; from then on the
+ * mailbox is full (store_quota_check) until messages are deleted.
+ */
+struct store_usage {
+	uint64_t bytes;    /* octets in the mailbox */
+	uint64_t messages; /* mailbox entries */
+};
+
+/* Sets a user's quota; 0 removes it. STORE_ENOTFOUND if no such user,
+ * STORE_EINVAL for a quota beyond INT64_MAX. */
+int store_user_set_quota(store_t *store, const char *address, uint64_t quota);
+
+/* The user's quota and what their mailbox holds now, from one snapshot.
+ * STORE_ENOTFOUND if no such user. */
+int store_user_usage(store_t *store, const char *address, uint64_t *quota_r,
+                     struct store_usage *usage_r);
+
+/*
+ * For SMTP RCPT: STORE_ELIMIT when the local mailbox (as store_resolve
+ * returns it) is at or over its quota, so no message can be added; 0 when
+ * it has room or no quota; STORE_ENOTFOUND if there is no such user. Two
+ * primary-key lookups, cheap enough for a STORE_OPEN_NOWAIT handle on an
+ * event loop (STORE_EBUSY there when the database is locked).
+ */
+int store_quota_check(store_t *store, const char *mailbox);
+
 /* ---- aliases --------------------------------------------------------- */
 
 /*
@@ -276,14 +310,17 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r);
  * Commits one delivery: the body, one mailbox entry per local mailbox and
  * one queue row per remote recipient, in one transaction that is synced to
  * disk before this returns 0. After an error nothing of it is stored.
+ * STORE_ELIMIT when the message would take a local mailbox past its quota
+ * (see "quotas" below): the whole delivery is refused, for every recipient.
  */
 int store_deliver(store_t *store, store_delivery_t *delivery);
 
 /*
  * Group commit: commits `n` deliveries in one transaction and one sync.
  * results_r[i] receives each delivery's outcome; a delivery that fails
- * (e.g. a mailbox deleted meanwhile) is rolled back alone and the others
- * still commit. Returns 0 when the transaction committed (check results_r),
+ * (e.g. a mailbox deleted meanwhile, or over its quota) is rolled back
+ * alone and the others still commit. Quotas count the deliveries before it
+ * in the same batch. Returns 0 when the transaction committed (check results_r),
  * or an error when it did not, in which case every results_r[i] is that
  * error and nothing was stored.
  */

@@ -91,6 +91,16 @@ static void row_unreferenced(struct check *c, sqlite3_stmt *stmt, char *buf, siz
 	         (long long)sqlite3_column_int64(stmt, 0));
 }
 
+static void row_usage(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+{
+	const char *address = (const char *)sqlite3_column_text(stmt, 0);
+	snprintf(buf, len, "mailbox %s is counted as %lld octets in %lld messages but holds "
+	         "%lld octets in %lld", address != NULL ? address : "?",
+	         (long long)sqlite3_column_int64(stmt, 1), (long long)sqlite3_column_int64(stmt, 2),
+	         (long long)sqlite3_column_int64(stmt, 3), (long long)sqlite3_column_int64(stmt, 4));
+}
+
+
 /* ---- addresses (store_address_problems) ------------------------------- */
 
 static void row_user_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
@@ -197,6 +207,7 @@ static const struct {
 	{ STORE__CHECK_CHUNK_SEQUENCE, row_chunk_sequence, "chunk sequence check" },
 	{ STORE__CHECK_ENTRY_SIZES, row_entry_size, "entry size check" },
 	{ STORE__CHECK_UNREFERENCED, row_unreferenced, "unreferenced body check" },
+	{ STORE__CHECK_USAGE, row_usage, "mailbox usage check" },
 };
 
 int store_check(store_t *store, store_problem_cb *cb, void *ctx)

@@ -99,10 +99,30 @@ static int insert_queue(store_t *store, const store_delivery_t *d, int64_t messa
 	return STORE_OK;
 }
 
+/*
+ * Every local mailbox must have room for the whole message (store.h
+ * "quotas"), checked in the commit's own write transaction: two
+ * deliveries to a nearly full mailbox, in one batch or from two
+ * processes, are serialised by the write lock, and the second sees the
+ * first's entry. Checked before any write, so a refusal costs nothing.
+ */
+static int check_quotas(store_t *store, const store_delivery_t *d)
+{
+	for (size_t i = 0; i < d->local.count; i++) {
+		int err = store__quota_admits(store, d->local.items[i], d->size);
+		if (err != STORE_OK)
+			return err;
+	}
+	return STORE_OK;
+}
+
 /* All writes of one delivery, inside the caller's transaction. */
 static int write_delivery(store_t *store, store_delivery_t *d)
 {
 	sqlite3_stmt *stmt;
+	int err = check_quotas(store, d);
+	if (err != STORE_OK)
+		return err;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ADD);
 	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)d->size);
 	if (d->id > 0)
@@ -114,7 +134,7 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 	if (rc != SQLITE_DONE)
 		return store__sqlite_fail(store, rc, "add message");
 	int64_t message_id = sqlite3_last_insert_rowid(store->db);
-	int err = insert_chunks(store, d, message_id);
+	err = insert_chunks(store, d, message_id);
 	if (err == STORE_OK)
 		err = insert_entries(store, d, message_id);
 	if (err == STORE_OK)

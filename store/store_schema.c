@@ -138,9 +138,46 @@ static const char schema_v2[] =
 	"CREATE UNIQUE INDEX aliases_address_key ON aliases (address_key, case_conflict, target);"
 	"CREATE INDEX aliases_target_key ON aliases (target_key);";
 
+/*
+ * Version 3: what each mailbox holds, kept up to date by triggers, so the
+ * quota checks at RCPT (on smtpd's loop) and inside the commit are one
+ * primary-key lookup however many messages the mailbox has, instead of a
+ * SUM over its entries. Triggers rather than code: every path that adds or
+ * removes an entry (deliveries, POP3 deletes, user deletion, an operator's
+ * SQL) keeps the counters right, in the same transaction. A user without
+ * a row has an empty mailbox; the row goes with the user (ON DELETE
+ * CASCADE). The backfill counts the entries an older file already has.
+ * `mailctl db check` compares the counters with the entries.
+ */
+static const char schema_v3[] =
+	"CREATE TABLE mailbox_usage ("
+	"  user_id INTEGER PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,"
+	"  bytes INTEGER NOT NULL,"
+	"  messages INTEGER NOT NULL"
+	");"
+	"INSERT INTO mailbox_usage (user_id, bytes, messages)"
+	"  SELECT user_id, SUM(size), COUNT(*) FROM mailbox_entries GROUP BY user_id;"
+	"CREATE TRIGGER mailbox_usage_insert AFTER INSERT ON mailbox_entries BEGIN"
+	"  INSERT INTO mailbox_usage (user_id, bytes, messages) VALUES (NEW.user_id, NEW.size, 1)"
+	"  ON CONFLICT (user_id) DO UPDATE SET bytes = bytes + excluded.bytes,"
+	"    messages = messages + 1;"
+	"END;"
+	"CREATE TRIGGER mailbox_usage_delete AFTER DELETE ON mailbox_entries BEGIN"
+	"  UPDATE mailbox_usage SET bytes = bytes - OLD.size, messages = messages - 1"
+	"  WHERE user_id = OLD.user_id;"
+	"END;"
+	"CREATE TRIGGER mailbox_usage_update AFTER UPDATE OF user_id, size ON mailbox_entries BEGIN"
+	"  UPDATE mailbox_usage SET bytes = bytes - OLD.size, messages = messages - 1"
+	"  WHERE user_id = OLD.user_id;"
+	"  INSERT INTO mailbox_usage (user_id, bytes, messages) VALUES (NEW.user_id, NEW.size, 1)"
+	"  ON CONFLICT (user_id) DO UPDATE SET bytes = bytes + excluded.bytes,"
+	"    messages = messages + 1;"
+	"END;";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -50,6 +50,13 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 	[STORE__USER_LIST_DOMAIN] = "SELECT address FROM users WHERE domain_id = ?1 ORDER BY address",
 	[STORE__USER_ENTRIES_DEL] = "DELETE FROM mailbox_entries WHERE user_id = ?1 RETURNING message_id",
 	[STORE__USER_LEASE_DEL] = "DELETE FROM pop3_locks WHERE mailbox = ?1",
+	[STORE__USER_SET_QUOTA] = "UPDATE users SET quota = ?2 WHERE id = ?1",
+	/* Two indexed lookups, whatever the mailbox holds: mailbox_usage is
+	 * kept by triggers (schema v3). The user is found as USER_GET finds it. */
+	[STORE__QUOTA_STATE] =
+		"SELECT u.quota, COALESCE(q.bytes, 0), COALESCE(q.messages, 0) FROM users u"
+		" LEFT JOIN mailbox_usage q ON q.user_id = u.id WHERE u.address_key = ?2"
+		" ORDER BY u.address = ?1 DESC, u.case_conflict LIMIT 1",
 
 	[STORE__ALIAS_ADD] =
 		"INSERT INTO aliases (domain_id, address, target, address_key, target_key, case_conflict)"
@@ -201,6 +208,14 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" JOIN users u ON u.address_key = a.address_key ORDER BY a.address",
 	[STORE__CHECK_USER_ADDRESSES] = "SELECT address FROM users ORDER BY id",
 	[STORE__CHECK_ALIAS_ADDRESSES] = "SELECT address, target FROM aliases ORDER BY id",
+	[STORE__CHECK_USAGE] =
+		"SELECT u.address, COALESCE(q.bytes, 0), COALESCE(q.messages, 0),"
+		" COALESCE(e.bytes, 0), COALESCE(e.messages, 0) FROM users u"
+		" LEFT JOIN mailbox_usage q ON q.user_id = u.id"
+		" LEFT JOIN (SELECT user_id, SUM(size) AS bytes, COUNT(*) AS messages"
+		"            FROM mailbox_entries GROUP BY user_id) e ON e.user_id = u.id"
+		" WHERE COALESCE(q.bytes, 0) <> COALESCE(e.bytes, 0)"
+		"    OR COALESCE(q.messages, 0) <> COALESCE(e.messages, 0) ORDER BY u.address",
 };
 
 const char *store__sql(enum store__stmt_id id)
