@@ -88,6 +88,14 @@ struct mail_config {
 int config_load(struct mail_config *cfg, enum config_program program, const char *path,
                 char *err, size_t errlen);
 
+/*
+ * Parses a size as the file spells one (max_message_size = 25M): decimal
+ * digits with an optional K, M or G suffix (powers of 1024, either case),
+ * for other tools that take sizes the same way (mailctl user quota).
+ * Returns 0, or -1 when malformed or over UINT64_MAX.
+ */
+int config_parse_size(const char *s, uint64_t *v_r);
+
 /* Writes the key reference (key, default, description) as a Markdown table. */
 void config_print_reference(FILE *out);
 

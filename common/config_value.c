@@ -67,6 +67,11 @@ int config__parse_size(const char *s, uint64_t *v_r)
 	return 0;
 }
 
+int config_parse_size(const char *s, uint64_t *v_r)
+{
+	return config__parse_size(s, v_r);
+}
+
 int config__parse_bool(const char *s, int *v_r)
 {
 	static const char *const yes[] = { "yes", "true", "on", "1" };

@@ -75,6 +75,32 @@ int mailctl_parse_queue_id(const char *arg, int64_t *id_r)
 	return mailctl_parse_int(arg, 1, INT64_MAX, id_r);
 }
 
+int mailctl_parse_quota(const char *arg, uint64_t *quota_r)
+{
+	if (strcmp(arg, "unlimited") == 0) {
+		*quota_r = 0;
+		return 0;
+	}
+	/* The store keeps a quota in a signed 64-bit column. */
+	if (config_parse_size(arg, quota_r) != 0 || *quota_r > INT64_MAX)
+		return -1;
+	return 0;
+}
+
+int check_arg_quota(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	uint64_t quota;
+	int rc = stored_address_ok(ctx, args->argv[0]);
+
+	if (rc == 0 && mailctl_parse_quota(args->argv[1], &quota) != 0) {
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE,
+		                    "invalid quota '%s' (octets, with an optional K, M or G suffix, "
+		                    "or 'unlimited')",
+		                    args->argv[1]);
+	}
+	return rc;
+}
+
 int check_arg_queue_id(struct mailctl *ctx, const struct mailctl_args *args)
 {
 	int64_t id;

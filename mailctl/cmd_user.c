@@ -1,4 +1,4 @@
-/* cmd_user.c - mailctl user add|del|list|show|passwd|disable|enable. */
+/* cmd_user.c - mailctl user add|del|list|show|passwd|disable|enable|quota. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,16 +131,42 @@ int cmd_user_show(struct mailctl *ctx, const struct mailctl_args *args)
 {
 	const char *address = args->argv[0];
 	struct store_user user;
+	struct store_usage usage;
+	uint64_t quota;
 	int rc = require_user(ctx, address, &user);
 
 	if (rc != 0)
 		return rc;
+	rc = store_user_usage(ctx->store, address, &quota, &usage);
+	if (rc == STORE_ENOTFOUND)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "no such user '%s'", address);
+	if (rc != 0)
+		return mailctl_store_fail(ctx, rc, address);
 	fprintf(ctx->out, "address: %s\nhash: %s\ndisabled: %s\n", user.address, user.hash,
 	        user.disabled ? "yes" : "no");
-	if (user.quota == 0)
+	/* The quota read with the usage: one snapshot, in case it changed since. */
+	if (quota == 0)
 		fprintf(ctx->out, "quota: unlimited\n");
 	else
-		fprintf(ctx->out, "quota: %llu\n", (unsigned long long)user.quota);
+		fprintf(ctx->out, "quota: %llu\n", (unsigned long long)quota);
+	fprintf(ctx->out, "used: %llu\nmessages: %llu\n", (unsigned long long)usage.bytes,
+	        (unsigned long long)usage.messages);
+	return MAILCTL_EXIT_OK;
+}
+
+int cmd_user_quota(struct mailctl *ctx, const struct mailctl_args *args)
+{
+	const char *address = args->argv[0];
+	uint64_t quota = 0;
+	int rc;
+
+	if (mailctl_parse_quota(args->argv[1], &quota) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_USAGE, "invalid quota '%s'", args->argv[1]);
+	rc = store_user_set_quota(ctx->store, address, quota);
+	if (rc == STORE_ENOTFOUND)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "no such user '%s'", address);
+	if (rc != 0)
+		return mailctl_store_fail(ctx, rc, address);
 	return MAILCTL_EXIT_OK;
 }
 

@@ -56,10 +56,21 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "list users; disabled ones are marked", NULL},
 	{"user", "show", check_arg_stored_address, cmd_user_show, 1, 1, MAILCTL_STORE_READ,
 	 {NULL}, "ADDRESS",
-	 "show a user's hash, state and quota", NULL},
+	 "show a user's hash, state, quota and mailbox usage",
+	 "Prints address, hash, disabled (yes/no), quota (octets, or unlimited),\n"
+	 "used (octets in the mailbox, as POP3 serves them) and messages.\n"},
 	{"user", "passwd", check_arg_stored_address, cmd_user_passwd, 1, 1, MAILCTL_STORE_WRITE,
 	 {"password-stdin"}, "ADDRESS [--password-stdin]",
 	 "set a user's password, read as for add", NULL},
+	{"user", "quota", check_arg_quota, cmd_user_quota, 2, 2, MAILCTL_STORE_WRITE,
+	 {NULL}, "ADDRESS SIZE|unlimited",
+	 "limit the octets a user's mailbox may hold",
+	 "SIZE is in octets, with an optional K, M or G suffix (powers of 1024), as\n"
+	 "sizes in the config file; 0 or 'unlimited' removes the limit. Lowering it\n"
+	 "below what the mailbox holds deletes nothing. smtpd refuses a recipient\n"
+	 "whose mailbox is at or over its quota with 452 4.2.2 at RCPT, and defers a\n"
+	 "message (452 4.2.2 after DATA, for all its recipients) that would take a\n"
+	 "mailbox past it; the sender retries later.\n"},
 	{"user", "disable", check_arg_stored_address, cmd_user_disable, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "ADDRESS",
 	 "refuse a user's logins and mail", NULL},

@@ -169,12 +169,17 @@ mailctl_handler check_arg_stored_addresses;
 mailctl_handler check_arg_queue_id;
 /* A queue id argument: "all" is 0, else a positive number. Returns 0 or -1. */
 int mailctl_parse_queue_id(const char *arg, int64_t *id_r);
+/* argv[0] is an address and argv[1] a quota. */
+mailctl_handler check_arg_quota;
+/* A quota argument: octets with an optional K, M or G suffix (x1024), as
+ * sizes in the config file; 0 or "unlimited" for none. Returns 0 or -1. */
+int mailctl_parse_quota(const char *arg, uint64_t *quota_r);
 
 /* ---- handlers (one file per group) ----------------------------------- */
 
 mailctl_handler cmd_domain_add, cmd_domain_del, cmd_domain_list;
 mailctl_handler cmd_user_add, cmd_user_del, cmd_user_list, cmd_user_show, cmd_user_passwd,
-	cmd_user_disable, cmd_user_enable, cmd_user_import;
+	cmd_user_disable, cmd_user_enable, cmd_user_import, cmd_user_quota;
 mailctl_handler cmd_alias_add, cmd_alias_del, cmd_alias_list;
 mailctl_handler cmd_mailbox_list;
 mailctl_handler cmd_queue_list, cmd_queue_retry, cmd_queue_delete;

@@ -143,9 +143,17 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		         r->batch_size, (unsigned long long)txn->data.bare_lf);
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", txn->id);
 	} else if (r->status == STORE_ELIMIT) {
-		log_info(s->id, "commit_refused", "id=%s error=\"%s\"", txn->id,
-		         store_strerror(r->status));
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
+		/*
+		 * The message would take a recipient's mailbox past its quota
+		 * (checked inside the commit). After DATA there is one reply for
+		 * all recipients (RFC 5321 4.1.1.4), so the whole message is
+		 * deferred: delivering it to the others and answering 452 would
+		 * make the retry a duplicate for them, and answering 250 would
+		 * drop the full mailbox's copy. The sender retries all of it.
+		 */
+		log_info(s->id, "commit_refused", "id=%s reason=mailbox_full size=%llu", txn->id,
+		         (unsigned long long)txn->data.size);
+		smtp_session_reject(s, SMTP_REJECT_MAILBOX_FULL);
 		smtp_reply(s, 452, "4.2.2", "Mailbox full, try again later");
 	} else {
 		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,

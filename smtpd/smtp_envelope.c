@@ -147,6 +147,7 @@ struct resolve_job {
 	struct resolve_dest *dests;
 	size_t count;
 	size_t cap;
+	size_t full; /* rc == STORE_ELIMIT: the destination that is full */
 };
 
 static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
@@ -171,6 +172,43 @@ static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *a
 	job->count++;
 }
 
+/*
+ * Quotas (store.h): a local mailbox at or over its quota can take no
+ * message, so its address is refused here rather than after the sender
+ * has sent the body. RFC 5321 gives a RCPT one reply, so an alias one of
+ * whose mailboxes is full is refused as a whole: a temporary 452 4.2.2
+ * (RFC 3463 X.2.2), after which the sender retries and nobody's copy is
+ * lost, where accepting it would drop the full mailbox's copy silently.
+ * Returns 0, STORE_ELIMIT with job->full set, or a store error.
+ */
+static int resolve__quota(store_t *store, struct resolve_job *job)
+{
+	for (size_t i = 0; i < job->count; i++) {
+		if (job->dests[i].kind != STORE_RCPT_LOCAL)
+			continue;
+		int rc = store_quota_check(store, job->dests[i].address);
+		if (rc == STORE_ENOTFOUND)
+			continue; /* deleted since it resolved: the commit refuses it */
+		if (rc == STORE_ELIMIT)
+			job->full = i;
+		if (rc != STORE_OK)
+			return rc;
+	}
+	return STORE_OK;
+}
+
+/* Resolution and the quota check through `store`; the outcome in job->rc. */
+static void resolve__run(store_t *store, struct resolve_job *job)
+{
+	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
+	if (rc == STORE_OK && job->rc == 0)
+		rc = resolve__quota(store, job);
+	if (rc != STORE_OK && job->rc == 0) {
+		job->rc = rc;
+		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
+	}
+}
+
 static void resolve__work(void *arg)
 {
 	struct resolve_job *job = arg;
@@ -180,11 +218,7 @@ static void resolve__work(void *arg)
 		job->rc = STORE_EIO;
 		return;
 	}
-	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
-	if (rc != STORE_OK && job->rc == 0) {
-		job->rc = rc;
-		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
-	}
+	resolve__run(store, job);
 }
 
 static void resolve__free(struct resolve_job *job)
@@ -253,6 +287,15 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
 		           job->address);
+	} else if (rc == STORE_ELIMIT) {
+		char mailbox[SMTP_MAILBOX_MAX * 2];
+		const char *full = job->dests[job->full].address;
+
+		log_info(s->id, "rcpt_refused", "to=%s reason=mailbox_full mailbox=%s detail=\"%s\"",
+		         to, log_escape(mailbox, sizeof(mailbox), full, strlen(full)), job->err);
+		smtp_session_reject(s, SMTP_REJECT_MAILBOX_FULL);
+		smtp_reply(s, 452, "4.2.2", "<%s>: Recipient address rejected: Mailbox full",
+		           job->address);
 	} else if (rc != 0) {
 		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
 		          store_strerror(rc), job->err);
@@ -299,16 +342,15 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 
 	if (store == NULL)
 		return false;
-	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
-	if (rc == STORE_OK)
-		rc = job->rc;
-	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP) {
+	resolve__run(store, job);
+	int rc = job->rc;
+	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP &&
+	    rc != STORE_ELIMIT) {
 		job->rc = 0;
 		job->count = 0;
+		job->err[0] = '\0';
 		return false;
 	}
-	if (rc != STORE_OK)
-		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
 	resolve__reply(s, job, rc);
 	return true;
 }

@@ -2,9 +2,9 @@
 
 - deliver(): puts a message into a mailbox. smtpd is not used on purpose:
   the POP3 tests must not depend on it. It writes the rows the store's
-  schema (store/store_schema.c, version 1) defines, exactly as
-  store_deliver() would: one messages row, the body in 64 KiB
-  message_chunks rows, one mailbox_entries row. Swap this one function for
+  schema (store/store_schema.c) defines, exactly as store_deliver()
+  would: one messages row, the body in 64 KiB message_chunks rows, one
+  mailbox_entries row (whose trigger counts it in mailbox_usage). Swap this one function for
   SMTP delivery once that is the better seam.
 - Pop3: a byte-exact POP3 client on top of mailtest.Raw.
 - pop3_install(): an Install with a domain and users, ready for pop3d.

@@ -168,6 +168,12 @@ def test_group_and_command_help(mailctl):
     (["user", "add", "alice@example.test", "--bogus"], "unknown option '--bogus'"),
     (["user", "add", "no-at-sign", "--password-stdin"], "invalid address 'no-at-sign'"),
     (["user", "add", "@example.test"], "invalid address"),
+    (["user", "quota", "alice@example.test", "10X"], "invalid quota '10X'"),
+    (["user", "quota", "alice@example.test", "-1"], "unknown option '-1'"),
+    (["user", "quota", "alice@example.test", "9223372036854775808"], "invalid quota"),
+    (["user", "quota", "alice@example.test", "8388608T"], "invalid quota"),
+    (["user", "quota", "alice@example.test"], "missing argument"),
+    (["user", "quota", "no-at-sign", "1M"], "invalid address 'no-at-sign'"),
     (["queue", "retry", "abc"], "invalid queue id 'abc'"),
     (["queue", "delete", "0"], "invalid queue id '0'"),
     (["cert", "selfsigned", "--days"], "option needs a value"),
@@ -288,6 +294,30 @@ def test_user_passwd(mailctl, domain):
     assert after != before and verifies("new", after) and not verifies("old", after)
     fails(mailctl("user", "passwd", "nobody@" + domain, "--password-stdin", stdin="x\n"), 1,
           "no such user 'nobody@example.test'")
+
+
+def test_user_quota_and_usage(mailctl, mail_dir, domain):
+    add_user(mailctl, ALICE)
+    info = show(mailctl, ALICE)
+    assert (info["quota"], info["used"], info["messages"]) == ("unlimited", "0", "0")
+    assert list(info) == ["address", "hash", "disabled", "quota", "used", "messages"]
+    for arg, octets in (("1000", "1000"), ("2K", "2048"), ("3m", "3145728"),
+                        ("1G", "1073741824"), ("9223372036854775807", "9223372036854775807")):
+        assert ok(mailctl("user", "quota", ALICE, arg)).out == ""
+        assert show(mailctl, ALICE)["quota"] == octets
+    store_message(mail_dir, ALICE, [b"x" * 1000, b"y" * 234])
+    store_message(mail_dir, ALICE, [b"z" * 10])
+    info = show(mailctl, ALICE)
+    assert (info["used"], info["messages"]) == ("1244", "2")
+    # The domain is case-insensitive, as for every address.
+    ok(mailctl("user", "quota", "alice@EXAMPLE.test", "0"))
+    assert show(mailctl, ALICE)["quota"] == "unlimited"
+    ok(mailctl("user", "quota", ALICE, "5K"))
+    ok(mailctl("user", "quota", ALICE, "unlimited"))
+    assert show(mailctl, ALICE)["quota"] == "unlimited"
+    fails(mailctl("user", "quota", "nobody@" + domain, "1M"), 1,
+          "no such user 'nobody@example.test'")
+    ok(mailctl("db", "check"))
 
 
 def test_user_disable_enable(mailctl, domain):
@@ -730,7 +760,7 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     res = fails(mailctl("db", "migrate"), 1,
                 "mailctl: db migrate: 3 address conflicts to resolve (see `mailctl db --help`)")
     assert res.out == (
-        "%s: schema version 2\n"
+        "%s: schema version 3\n"
         "conflict: users differ only by case: alice@example.test Alice@example.test "
         "ALICE@example.test (each takes mail and logins under its own spelling, other "
         "spellings go to alice@example.test)\n"
@@ -761,7 +791,7 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     ok(mailctl("user", "del", "ALICE@example.test"))
     ok(mailctl("user", "del", "alice@example.test"))
     ok(mailctl("alias", "del", "Sales@example.test", "bob@example.test"))
-    assert ok(mailctl("db", "migrate")).out == "%s: schema version 2\n" % mail_dir.db
+    assert ok(mailctl("db", "migrate")).out == "%s: schema version 3\n" % mail_dir.db
     assert ok(mailctl("db", "check")).out == "%s: ok\n" % mail_dir.db
     assert show(mailctl, "alice@example.test")["address"] == "Alice@example.test"
 
