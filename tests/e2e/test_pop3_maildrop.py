@@ -189,6 +189,19 @@ def test_failed_delete_deletes_nothing():
 LEASE_LOST = b"-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
 
 
+def write_locked(db):
+    """True while some process holds the database's write lock."""
+    con = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        con.close()
+
+
 def lease_owner(inst, user):
     db = sqlite3.connect(inst.db, timeout=30)
     try:
@@ -232,8 +245,14 @@ def test_drop_during_update_deletes_before_anyone_else_looks():
         assert p.login(user).startswith(b"+OK maildrop has 2 messages")
         assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
         p.send("QUIT\r\n")
+        # Once the delete holds the write lock (stalled), an RST: pop3d has
+        # read everything by then, so it sees the client go during UPDATE.
+        deadline = time.monotonic() + 20
+        while not write_locked(inst.db):
+            assert time.monotonic() < deadline, "the delete never started"
+            time.sleep(0.02)
         p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-        p.close()  # an RST, before the reply
+        p.close()
         tries = 0
         while True:
             q = Pop3(inst.port("pop3"))
@@ -248,7 +267,7 @@ def test_drop_during_update_deletes_before_anyone_else_looks():
         assert entry_ids(inst, user) == ids[1:]
         assert q.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
         log = inst.log("pop3d")
-        assert "pop3_update deleted=1 client=gone" in log, log
+        assert "event=pop3_update deleted=1 client=gone\n" in log, log
 
 
 def test_lease_expires_after_kill9():
