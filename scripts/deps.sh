@@ -5,7 +5,7 @@ set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks fetchmail openssl clang
-         libclang-rt-14-dev procps)
+         libclang-rt-14-dev procps strace)
 fi
 missing=()
 for p in "${want[@]}"; do

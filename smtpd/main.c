@@ -17,6 +17,7 @@
 #include "server.h"
 #include "smtp_commit.h"
 #include "smtp_queueid.h"
+#include "smtp_spool.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -126,6 +127,7 @@ int main(int argc, char **argv)
 	}
 	env.cfg = &cfg;
 	smtp_session_setup(&env);
+	smtp_spool_init(server_loop(srv));
 	if (listen_all(srv, &cfg) != 0) {
 		server_free(&srv);
 		return EXIT_RUNTIME;

@@ -16,6 +16,7 @@
 #include "smtp_queueid.h"
 #include "smtp_received.h"
 #include "smtp_session_private.h"
+#include "smtp_spool.h"
 
 /* Checks shared by DATA and BDAT: a transaction with at least one recipient. */
 static bool body__check_txn(struct smtp_session *s, struct smtp_refusal *r)
@@ -321,8 +322,11 @@ static size_t body__data_input(struct smtp_session *s, const char *buf, size_t l
 {
 	size_t used = smtp_txn_feed(s->txn, buf, len);
 
-	if (!s->txn->data.ended)
+	if (!s->txn->data.ended) {
+		if (smtp_txn_spill_wanted(s->txn))
+			smtp_spool_start(s); /* input waits for the disk */
 		return used;
+	}
 	conn_set_read_mode(s->conn, CONN_READ_LINES);
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
 	body__complete(s);
@@ -416,10 +420,12 @@ static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t 
 	if (n > c->remaining)
 		n = (size_t)c->remaining;
 	if (!c->discard)
-		smtp_txn_feed(s->txn, buf, n); /* BDAT mode consumes everything it is given */
+		n = smtp_txn_feed(s->txn, buf, n); /* all of it, unless a spill must come first */
 	c->remaining -= n;
 	if (c->remaining == 0)
 		body__chunk_end(s);
+	else if (!c->discard && smtp_txn_spill_wanted(s->txn))
+		smtp_spool_start(s); /* input waits for the disk */
 	return n;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "smtp_spool.h"
 
 struct commit_job {
 	conn_t *conn; /* held (conn_hold) until the result is back on the loop */
@@ -77,6 +78,9 @@ static void commit_batch(struct commit_job **jobs, size_t n)
 		jobs[i]->result.status = results[i];
 		jobs[i]->result.batch_size = n;
 		jobs[i]->result.batch_first = i == 0;
+		/* Here, not on the loop: a spilled body's file is closed, which
+		 * frees its blocks (smtp_spool.h). */
+		store_delivery_free(&jobs[i]->delivery);
 	}
 }
 
@@ -124,7 +128,6 @@ static void finish_job(conn_t *conn, void *arg, int status)
 	struct commit_job *job = arg;
 
 	(void)status;
-	store_delivery_free(&job->delivery);
 	job->done(conn, job->arg, &job->result);
 	free(job);
 }
@@ -187,7 +190,7 @@ int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_don
 	struct commit_job *job = calloc(1, sizeof(*job));
 
 	if (job == NULL) {
-		store_delivery_free(delivery);
+		smtp_spool_free(delivery);
 		return STORE_ENOMEM;
 	}
 	job->conn = conn;

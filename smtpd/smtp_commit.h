@@ -41,7 +41,7 @@ struct smtp_commit_result {
  * is NULL when the connection closed meanwhile: the message was stored all
  * the same if result->status is 0, so whatever counts or logs stored
  * messages must not depend on the session (arg carries what it needs).
- * The delivery has already been freed.
+ * The delivery has already been freed, on the committer thread.
  */
 typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_commit_result *result);
 

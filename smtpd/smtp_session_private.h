@@ -3,11 +3,11 @@
  * implement the SMTP session: smtp_session.c (lifecycle, dispatch, state),
  * smtp_cmd.c (EHLO, HELO, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS),
  * smtp_envelope.c (MAIL, RCPT), smtp_body.c (DATA, BDAT, commit),
- * smtp_auth.c (AUTH) and smtp_reply.c (every reply). Nothing outside
- * smtpd/ includes it.
+ * smtp_auth.c (AUTH), smtp_spool.c (spilling large bodies) and
+ * smtp_reply.c (every reply). Nothing outside smtpd/ includes it.
  *
  * All of it runs on the loop thread. Off-loop work (recipient resolution,
- * password checks, commits) pauses the connection's input while it runs,
+ * password checks, body spills, commits) pauses the connection's input while it runs,
  * so commands are handled strictly one after the other even when the
  * client pipelines them (RFC 2920), and at most one piece of work is in
  * flight per session (s->busy).

@@ -1,10 +1,22 @@
 /* smtp_txn.c - the mail transaction object; see smtp_txn.h. */
 #include "smtp_txn.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "smtp_spool.h"
+
+/*
+ * Input fed to the receiver at a time. The receiver emits at most about
+ * twice as many octets (a bare LF is stored as CRLF), plus what the
+ * header filter held back or adds at the end of the header section
+ * (smtp_header.h), so a delivery's buffer never holds much more than
+ * STORE_DELIVERY_MEMORY_MAX + 2 * this before the feed stops for a spill.
+ */
+#define SMTP_TXN_FEED_STEP (16 * 1024)
 
 int smtp_txn_new(const char *sender, bool smtputf8, const char *tmpdir, struct smtp_txn **txn_r)
 {
@@ -34,7 +46,7 @@ void smtp_txn_free(struct smtp_txn **txn)
 {
 	if (*txn == NULL)
 		return;
-	store_delivery_free(&(*txn)->delivery);
+	smtp_spool_free(&(*txn)->delivery);
 	free(*txn);
 	*txn = NULL;
 }
@@ -96,10 +108,23 @@ void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t
 	txn__emit_cb(txn, trace, trace_len);
 }
 
+bool smtp_txn_spill_wanted(const struct smtp_txn *txn)
+{
+	/* Nothing is written after a write error or past the size limit. */
+	return txn->delivery != NULL && txn->write_err == 0 && !txn->data.too_big &&
+	       store_delivery_spill_wanted(txn->delivery);
+}
+
 size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len)
 {
-	size_t used = smtp_data_feed(&txn->data, buf, len);
+	size_t used = 0;
 
+	assert(txn->delivery != NULL); /* never while a spill has it, nor after the commit */
+	while (used < len && !txn->data.ended && !smtp_txn_spill_wanted(txn)) {
+		size_t n = len - used < SMTP_TXN_FEED_STEP ? len - used : SMTP_TXN_FEED_STEP;
+
+		used += smtp_data_feed(&txn->data, buf + used, n);
+	}
 	if (txn->data.ended)
 		txn__header_finish(txn);
 	return used;
@@ -117,4 +142,11 @@ store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn)
 
 	txn->delivery = NULL;
 	return d;
+}
+
+void smtp_txn_return_delivery(struct smtp_txn *txn, store_delivery_t *delivery, int err)
+{
+	txn->delivery = delivery;
+	if (err != 0 && txn->write_err == 0)
+		txn->write_err = err;
 }

@@ -6,7 +6,9 @@
  * resolved destinations of every accepted RCPT, and the body as it
  * streams in. When the body is complete the delivery is taken out
  * (smtp_txn_take_delivery) and handed to the group commit; whatever
- * happens next, smtp_txn_free() releases what is left. Loop thread only.
+ * happens next, smtp_txn_free() releases what is left. A large body is
+ * spilled to disk on the way (smtp_spool.h): the delivery is then lent
+ * to the spill job and the body paused. Loop thread only.
  */
 #ifndef SMTP_TXN_H
 #define SMTP_TXN_H
@@ -49,7 +51,8 @@ struct smtp_txn {
 	char message_id_field[SMTP_FIELD_MAX];
 	int write_err;                       /* first store_delivery_write error, 0 if none */
 
-	store_delivery_t *delivery;          /* NULL once taken for the commit */
+	store_delivery_t *delivery;          /* NULL once taken for the commit, and while
+	                                      * lent to a spill job (smtp_spool.h) */
 };
 
 /*
@@ -84,16 +87,26 @@ void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t
 /*
  * Feeds wire octets to the receiver, whose stored form goes through the
  * header filter into the delivery (until it is too big or a write fails;
- * see smtp_data.h). Returns the octets consumed: fewer than len only when
- * a DATA terminator was among them (data.ended is then set, and the
- * header filter finished).
+ * see smtp_data.h). Returns the octets consumed, fewer than len when a
+ * DATA terminator was among them (data.ended is then set, and the header
+ * filter finished) or when the delivery's buffer must be spilled first
+ * (smtp_txn_spill_wanted). Not while the delivery is lent or taken.
  */
 size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len);
+
+/* True when the body's buffer is full and must go to disk (smtp_spool_start)
+ * before more is fed; never after a write error or once the body is too big. */
+bool smtp_txn_spill_wanted(const struct smtp_txn *txn);
 
 /* BDAT LAST has been read: finishes the receiver and the header filter. */
 void smtp_txn_finish(struct smtp_txn *txn);
 
-/* Hands the delivery over (for the commit); the transaction no longer owns it. */
+/* Hands the delivery over (for the commit, or lent to a spill job); the
+ * transaction no longer owns it. */
 store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn);
+
+/* Gives a lent delivery back, with the spill's result: an error becomes
+ * the transaction's write_err unless it has one. */
+void smtp_txn_return_delivery(struct smtp_txn *txn, store_delivery_t *delivery, int err);
 
 #endif

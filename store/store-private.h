@@ -30,10 +30,6 @@
  * reading a message ever needs more than one chunk in memory. */
 #define STORE__CHUNK_SIZE (64 * 1024)
 
-/* A delivery keeps its body in memory up to this size, then spills it to an
- * unlinked temporary file: most mail is small, big mail never sits in RAM. */
-#define STORE__SPILL_THRESHOLD (256 * 1024)
-
 /* How long a connection waits for another process's write lock before a
  * call gives up with STORE_EBUSY. */
 #define STORE__BUSY_TIMEOUT_MS 5000
@@ -342,17 +338,17 @@ struct store_delivery {
 	struct store__strings remote; /* normalised remote recipients */
 	uint64_t size;                /* octets written */
 	int64_t id;                   /* reserved message id (store_delivery_set_id); 0: the next */
-	/* In memory: the whole body. Spilled: bytes not yet written to fd. */
+	/* The octets not in the spill file: the whole body until the first
+	 * spill, then what was written since the last one. The file holds
+	 * the first size - buf_len octets. */
 	unsigned char *buf;
 	size_t buf_len, buf_cap;
-	int fd;                       /* spill file, -1 while in memory */
+	int fd;                       /* spill file, -1 until the first spill */
 	int spill_failed;             /* spilling failed: writes and commits refuse */
 };
 
-/* Makes every byte written so far readable through store__delivery_pread. */
-int store__delivery_flush(store_delivery_t *delivery);
-/* Reads up to len octets of the body at offset into buf (spilled bodies
- * only). Returns the count read, or -1 with errno set. */
+/* Reads up to len octets of the spill file at offset into buf. Returns
+ * the count read, or -1 with errno set. */
 ssize_t store__delivery_pread(store_delivery_t *delivery, void *buf, size_t len, uint64_t offset);
 
 #endif

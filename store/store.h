@@ -265,14 +265,23 @@ int store_resolve(store_t *store, const char *address, const struct store_resolv
  * A delivery is one accepted message on its way into the store: a body
  * written in pieces, the envelope sender and the resolved recipients. It
  * is built without a store handle (so the protocol thread can fill it) and
- * committed later, alone or in a batch. The body is held in memory up to a
- * threshold and spilled to an unlinked temporary file beyond it, so a large
- * message is never whole in memory.
+ * committed later, alone or in a batch.
+ *
+ * The body is held in memory. A body larger than STORE_DELIVERY_MEMORY_MAX
+ * is moved, in pieces of about that size, to an unlinked temporary file,
+ * so a large message is never whole in memory. Writing never touches the
+ * file; the caller moves the buffered octets with store_delivery_spill,
+ * which blocks, when store_delivery_spill_wanted says so. A daemon writes
+ * on its event loop and spills on a worker thread, and does not write
+ * while a spill runs.
  *
  * The body passed in is exactly what POP3 will serve: CRLF lines, trace
  * headers included, no dot-stuffing. Its size is counted here.
  */
 typedef struct store_delivery store_delivery_t;
+
+/* A body of at most this many octets stays in memory until its commit. */
+#define STORE_DELIVERY_MEMORY_MAX (256 * 1024)
 
 /* sender may be "" (null reverse-path). tmpdir NULL means $TMPDIR or /tmp. */
 int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t **delivery_r);
@@ -286,11 +295,36 @@ void store_delivery_set_id(store_delivery_t *delivery, int64_t id);
 int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox);
 /* Adds a remote recipient (a queue row). Duplicates are ignored. */
 int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient);
-/* Appends body bytes. STORE_EIO if spilling to the temp file fails. */
+/*
+ * Appends body bytes to the memory buffer; no I/O, so an event loop may
+ * call it. The buffer grows by whatever is written until the caller
+ * spills it. Returns 0, STORE_ENOMEM, or STORE_EIO once a spill failed.
+ */
 int store_delivery_write(store_delivery_t *delivery, const void *data, size_t len);
+/*
+ * 1 when more than STORE_DELIVERY_MEMORY_MAX octets are buffered: spill
+ * them before writing much more. 0 otherwise, and always after a spill
+ * failed (there is nothing left to do but to refuse the message).
+ */
+int store_delivery_spill_wanted(const store_delivery_t *delivery);
+/*
+ * Moves the buffered octets to the delivery's temporary file in tmpdir,
+ * creating the file on the first call. Blocking disk I/O: call it on a
+ * worker thread, and touch the delivery from no other thread meanwhile.
+ * Returns 0, or STORE_EIO (a message of at most errlen bytes in err, if
+ * not NULL) when the file cannot be created or written (a full disk:
+ * ENOSPC), after which writes and commits of this delivery fail too.
+ */
+int store_delivery_spill(store_delivery_t *delivery, char *err, size_t errlen);
+/* 1 once the delivery has a temporary file (see store_delivery_free). */
+int store_delivery_spilled(const store_delivery_t *delivery);
 /* Octets written so far. */
 uint64_t store_delivery_size(const store_delivery_t *delivery);
-/* Frees the delivery (and its temp file) and sets *delivery to NULL. */
+/*
+ * Frees the delivery and sets *delivery to NULL. For a spilled delivery
+ * this closes its file, and closing the last descriptor of an unlinked
+ * file frees its blocks: disk work, for a worker thread like the spill.
+ */
 void store_delivery_free(store_delivery_t **delivery);
 
 /*
@@ -450,6 +484,10 @@ int store_queue_delete(store_t *store, int64_t id);
  * every statement on a STORE_OPEN_NOWAIT handle fail with STORE_EBUSY
  * once the handle is open, as a locked database would, so that the
  * daemons' fallbacks to their waiting handles can be tested.
+ * MAIL_STORE_SPILL_GATE=PATH makes every store_delivery_spill wait, once
+ * its temporary file exists and before writing to it, until PATH exists
+ * (for at most a minute), so a test can hold a spill in flight: the file
+ * is open and empty until the gate opens. Read at every spill.
  */
 
 #endif

@@ -27,14 +27,15 @@ static int precheck_fail(store_t *store, int err)
 }
 
 /* Inserts the body in chunks: straight from memory, or read back from the
- * spill file one chunk at a time into the handle's scratch buffer. */
+ * spill file one chunk at a time into the handle's scratch buffer. The
+ * octets written since the last spill are still in memory and are read
+ * from there, never written to the file first. */
 static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id)
 {
 	sqlite3_stmt *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__CHUNK_ADD);
-	if (d->fd >= 0 && store__delivery_flush(d) != STORE_OK)
-		return store__fail(store, STORE_EIO, "writing the message body to its temporary file failed");
-	if (d->fd >= 0 && store->chunk_buf == NULL &&
+	uint64_t in_file = d->size - d->buf_len;
+	if (in_file > 0 && store->chunk_buf == NULL &&
 	    (store->chunk_buf = malloc(STORE__CHUNK_SIZE)) == NULL)
 		return store__fail(store, STORE_ENOMEM, "out of memory");
 	uint64_t offset = 0;
@@ -42,13 +43,17 @@ static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id
 		size_t len = d->size - offset < STORE__CHUNK_SIZE ? (size_t)(d->size - offset)
 		                                                  : STORE__CHUNK_SIZE;
 		const void *data;
-		if (d->fd < 0) {
-			data = d->buf + offset;
+		if (offset >= in_file) {
+			data = d->buf + (offset - in_file);
 		} else {
-			ssize_t n = store__delivery_pread(d, store->chunk_buf, len, offset);
-			if (n != (ssize_t)len)
+			/* A chunk may straddle the end of the file and the buffer. */
+			size_t from_file = in_file - offset < len ? (size_t)(in_file - offset) : len;
+			ssize_t n = store__delivery_pread(d, store->chunk_buf, from_file, offset);
+			if (n != (ssize_t)from_file)
 				return store__fail(store, STORE_EIO,
 				                   "reading the message body back from its temporary file failed");
+			if (from_file < len)
+				memcpy(store->chunk_buf + from_file, d->buf, len - from_file);
 			data = store->chunk_buf;
 		}
 		sqlite3_bind_int64(stmt, 1, message_id);

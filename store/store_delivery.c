@@ -2,20 +2,34 @@
  * store_delivery.c - the delivery object: envelope and body of one accepted
  * message before it is committed, built without a store handle.
  *
- * The body lives in `buf` until it would pass STORE__SPILL_THRESHOLD; then
- * it moves to a temporary file that is unlinked at once (so it vanishes
- * with the process however that ends) and `buf` becomes a write-behind
- * buffer of the same size, so spilling costs one write(2) per 256 KiB
- * rather than one per protocol line.
+ * Writing the body never touches a file, so the event loop may feed it as
+ * it arrives. The body collects in `buf`; once that holds more than
+ * STORE_DELIVERY_MEMORY_MAX octets, the caller spills it with
+ * store_delivery_spill on a worker thread. The first spill creates a
+ * temporary file without a name (O_TMPFILE, else mkstemp and an unlink at
+ * once), so it vanishes with the process however that ends; every spill
+ * empties `buf` into it, and `buf` fills again: one write(2) per 256 KiB
+ * or so rather than one per protocol line. The octets still in `buf` at
+ * commit are read from memory (store_deliver.c), never written out.
  */
+#define _GNU_SOURCE /* O_TMPFILE, mkostemp */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store-private.h"
+
+/* Beyond STORE_DELIVERY_MEMORY_MAX the buffer grows in steps of this size:
+ * by what the caller wrote before it noticed a spill was wanted. */
+#define DELIVERY__GROW_STEP (16 * 1024)
+
+/* MAIL_STORE_SPILL_GATE (store.h): the longest a spill waits for the gate. */
+#define DELIVERY__GATE_POLLS 6000 /* of 10 ms: one minute */
 
 int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t **delivery_r)
 {
@@ -61,12 +75,63 @@ int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient)
 	return add_rcpt(&delivery->remote, recipient);
 }
 
+/* Grows the memory buffer to hold `need` octets: doubling up to the
+ * in-memory limit (which is where a small body stops), then by steps. */
+static int reserve(store_delivery_t *d, size_t need)
+{
+	if (need <= d->buf_cap)
+		return STORE_OK;
+	size_t cap = d->buf_cap ? d->buf_cap : 8192;
+	while (cap < need && cap < STORE_DELIVERY_MEMORY_MAX)
+		cap *= 2;
+	if (cap < need) {
+		if (need > SIZE_MAX - DELIVERY__GROW_STEP)
+			return STORE_ENOMEM;
+		cap = (need + DELIVERY__GROW_STEP - 1) / DELIVERY__GROW_STEP * DELIVERY__GROW_STEP;
+	}
+	unsigned char *buf = realloc(d->buf, cap);
+	if (buf == NULL)
+		return STORE_ENOMEM;
+	d->buf = buf;
+	d->buf_cap = cap;
+	return STORE_OK;
+}
+
+int store_delivery_write(store_delivery_t *d, const void *data, size_t len)
+{
+	if (d->spill_failed)
+		return STORE_EIO;
+	if (len == 0)
+		return STORE_OK;
+	if (len > SIZE_MAX - d->buf_len)
+		return STORE_ENOMEM;
+	int err = reserve(d, d->buf_len + len);
+	if (err != STORE_OK)
+		return err;
+	memcpy(d->buf + d->buf_len, data, len);
+	d->buf_len += len;
+	d->size += len;
+	return STORE_OK;
+}
+
+int store_delivery_spill_wanted(const store_delivery_t *d)
+{
+	return !d->spill_failed && d->buf_len > STORE_DELIVERY_MEMORY_MAX;
+}
+
+int store_delivery_spilled(const store_delivery_t *d)
+{
+	return d->fd >= 0;
+}
+
 static int write_all(int fd, const unsigned char *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n == 0)
+			errno = EIO;
 		if (n <= 0)
 			return -1;
 		p += n;
@@ -83,91 +148,72 @@ static const char *spill_dir(const store_delivery_t *d)
 	return env != NULL && *env != '\0' ? env : "/tmp";
 }
 
-/* Moves the in-memory body to a fresh unlinked temporary file. */
-static int spill(store_delivery_t *d)
+static int spill_fail(store_delivery_t *d, char *err, size_t errlen, const char *what, int e)
 {
+	d->spill_failed = 1;
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s %s: %s", what, spill_dir(d), strerror(e));
+	return STORE_EIO;
+}
+
+/* A new temporary file in dir that has no name, or -1 with errno set. */
+static int open_spill_file(const char *dir)
+{
+	int fd;
+#ifdef O_TMPFILE
+	fd = open(dir, O_RDWR | O_TMPFILE | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	/* Filesystems without O_TMPFILE refuse it with EOPNOTSUPP (older
+	 * kernels with EISDIR): fall back to a name removed at once. */
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return -1;
+#endif
 	char path[4096];
-	int n = snprintf(path, sizeof(path), "%s/mail-body.XXXXXX", spill_dir(d));
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return STORE_EIO;
-	int fd = mkstemp(path);
+	int n = snprintf(path, sizeof(path), "%s/mail-body.XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
 	if (fd < 0)
-		return STORE_EIO;
-	unlink(path);
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	if (write_all(fd, d->buf, d->buf_len) != 0) {
+		return -1;
+	if (unlink(path) != 0) {
+		int e = errno;
 		close(fd);
-		return STORE_EIO;
+		errno = e;
+		return -1;
 	}
-	d->fd = fd;
-	d->buf_len = 0;
-	return STORE_OK;
+	return fd;
 }
 
-/* Grows the memory buffer to hold `need` octets (at most the threshold). */
-static int reserve(store_delivery_t *d, size_t need)
+/* The MAIL_STORE_SPILL_GATE test hook (store.h). */
+static void spill_gate(void)
 {
-	if (need <= d->buf_cap)
-		return STORE_OK;
-	size_t cap = d->buf_cap ? d->buf_cap : 8192;
-	while (cap < need)
-		cap *= 2;
-	if (cap > STORE__SPILL_THRESHOLD)
-		cap = STORE__SPILL_THRESHOLD;
-	unsigned char *buf = realloc(d->buf, cap);
-	if (buf == NULL)
-		return STORE_ENOMEM;
-	d->buf = buf;
-	d->buf_cap = cap;
-	return STORE_OK;
+	const char *gate = getenv("MAIL_STORE_SPILL_GATE");
+	if (gate == NULL || *gate == '\0')
+		return;
+	struct timespec poll = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
+	for (int i = 0; i < DELIVERY__GATE_POLLS && access(gate, F_OK) != 0; i++)
+		nanosleep(&poll, NULL);
 }
 
-int store_delivery_write(store_delivery_t *d, const void *data, size_t len)
+int store_delivery_spill(store_delivery_t *d, char *err, size_t errlen)
 {
-	const unsigned char *p = data;
-	if (d->spill_failed)
-		return STORE_EIO;
-	while (len > 0) {
-		if (d->fd < 0 && d->buf_len + len > STORE__SPILL_THRESHOLD) {
-			/* Move the body out before it passes the threshold; the
-			 * buffer, grown to the threshold, stays as write-behind. */
-			int err = reserve(d, STORE__SPILL_THRESHOLD);
-			if (err == STORE_OK)
-				err = spill(d);
-			if (err != STORE_OK) {
-				d->spill_failed = 1;
-				return err;
-			}
-		}
-		size_t room;
-		if (d->fd < 0) {
-			int err = reserve(d, d->buf_len + len);
-			if (err != STORE_OK)
-				return err;
-		}
-		room = d->buf_cap - d->buf_len;
-		size_t take = len < room ? len : room;
-		memcpy(d->buf + d->buf_len, p, take);
-		d->buf_len += take;
-		d->size += take;
-		p += take;
-		len -= take;
-		if (d->fd >= 0 && d->buf_len == d->buf_cap && store__delivery_flush(d) != STORE_OK)
-			return STORE_EIO;
-	}
-	return STORE_OK;
-}
-
-int store__delivery_flush(store_delivery_t *d)
-{
-	if (d->spill_failed)
-		return STORE_EIO;
-	if (d->fd < 0 || d->buf_len == 0)
-		return STORE_OK;
-	if (write_all(d->fd, d->buf, d->buf_len) != 0) {
-		d->spill_failed = 1;
+	if (d->spill_failed) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "an earlier spill failed");
 		return STORE_EIO;
 	}
+	if (d->fd < 0) {
+		int fd = open_spill_file(spill_dir(d));
+		if (fd < 0)
+			return spill_fail(d, err, errlen, "creating a temporary file in", errno);
+		d->fd = fd;
+	}
+	spill_gate();
+	if (write_all(d->fd, d->buf, d->buf_len) != 0)
+		return spill_fail(d, err, errlen, "writing a temporary file in", errno);
 	d->buf_len = 0;
 	return STORE_OK;
 }

@@ -1,7 +1,9 @@
 /* test_store_deliver.c - deliveries, group commit, snapshots and deletion. */
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "test_store_util.h"
 
@@ -331,8 +333,41 @@ static size_t dir_entries(const char *dir)
 	return n;
 }
 
-/* A body past the spill threshold goes to an unlinked file in tmpdir and
- * comes back byte for byte; the size is exact across chunk boundaries. */
+/* Open descriptors of this process that point into dir. */
+static size_t fds_in(const char *dir)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	size_t n = 0, dlen = strlen(dir);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		char link[300], target[1300];
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		ssize_t len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (strncmp(target, dir, dlen) == 0 && target[dlen] == '/')
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static size_t test_line(char *line, size_t size, size_t i)
+{
+	int len = snprintf(line, size, "line %08zu of the spilled test body ....\r\n", i);
+	assert_true(len > 0 && (size_t)len < size);
+	return (size_t)len;
+}
+
+/*
+ * A body past STORE_DELIVERY_MEMORY_MAX is moved to an unlinked file in
+ * tmpdir only by store_delivery_spill, the call a daemon makes off its
+ * event loop: writing never opens, writes or creates a file. The body
+ * comes back byte for byte, its tail read from memory; the size is exact
+ * across chunk boundaries.
+ */
 static void test_spill(void **state)
 {
 	struct store_fixture *f = *state;
@@ -345,16 +380,33 @@ static void test_spill(void **state)
 	assert_int_equal(store_delivery_add_local(d, "alice@example.test"), STORE_OK);
 	char line[100];
 	const size_t lines = 20000; /* ~1.1 MB in 57-octet writes */
-	size_t total = 0;
+	size_t total = 0, spills = 0;
 	for (size_t i = 0; i < lines; i++) {
-		int len = snprintf(line, sizeof(line), "line %08zu of the spilled test body ....\r\n", i);
-		assert_int_equal(store_delivery_write(d, line, (size_t)len), STORE_OK);
-		total += (size_t)len;
+		size_t len = test_line(line, sizeof(line), i);
+		if (store_delivery_spill_wanted(d)) {
+			/* Nothing touched the disk before the spill asked for. */
+			assert_int_equal(fds_in(tmp), spills > 0 ? 1 : 0);
+			assert_int_equal(store_delivery_spilled(d), spills > 0);
+			char err[256] = "";
+			assert_int_equal(store_delivery_spill(d, err, sizeof(err)), STORE_OK);
+			assert_string_equal(err, "");
+			assert_false(store_delivery_spill_wanted(d));
+			assert_true(store_delivery_spilled(d));
+			spills++;
+		}
+		assert_int_equal(store_delivery_write(d, line, len), STORE_OK);
+		total += len;
 	}
+	/* One spill per 256 KiB or so, never one per write; the last 256 KiB
+	 * or less stay in memory. */
+	assert_int_equal(spills, total / (STORE_DELIVERY_MEMORY_MAX + 57));
+	assert_false(store_delivery_spill_wanted(d));
 	assert_int_equal(store_delivery_size(d), total);
-	assert_int_equal(dir_entries(tmp), 0); /* the spill file is unlinked */
+	assert_int_equal(dir_entries(tmp), 0); /* the spill file has no name */
+	assert_int_equal(fds_in(tmp), 1);
 	TSU_OK(s, store_deliver(s, d));
 	store_delivery_free(&d);
+	assert_int_equal(fds_in(tmp), 0);
 	size_t n, len;
 	struct store_entry *e = snapshot(s, "alice@example.test", &n);
 	assert_int_equal(e[0].size, total);
@@ -362,9 +414,9 @@ static void test_spill(void **state)
 	assert_int_equal(len, total);
 	size_t off = 0;
 	for (size_t i = 0; i < lines; i++) {
-		int l = snprintf(line, sizeof(line), "line %08zu of the spilled test body ....\r\n", i);
-		assert_memory_equal(text + off, line, (size_t)l);
-		off += (size_t)l;
+		size_t l = test_line(line, sizeof(line), i);
+		assert_memory_equal(text + off, line, l);
+		off += l;
 	}
 	free(text);
 	free(e);
@@ -372,7 +424,36 @@ static void test_spill(void **state)
 	tsu_check_clean(s);
 }
 
-/* A spill that cannot happen fails the write and then the delivery. */
+/* A body that a spill never moved is committed from memory, however big
+ * the buffer grew (a daemon lets it pass the limit by one input slice at
+ * the end of the body). */
+static void test_unspilled_body_from_memory(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	store_delivery_t *d = NULL;
+	assert_int_equal(store_delivery_new("", "/nonexistent-spool-dir", &d), STORE_OK);
+	assert_int_equal(store_delivery_add_local(d, "alice@example.test"), STORE_OK);
+	static char block[STORE_DELIVERY_MEMORY_MAX + 1000];
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (i % 80 == 79) ? '\n' : (char)('a' + i % 26);
+	assert_int_equal(store_delivery_write(d, block, sizeof(block)), STORE_OK);
+	assert_true(store_delivery_spill_wanted(d));
+	assert_false(store_delivery_spilled(d));
+	TSU_OK(s, store_deliver(s, d));
+	store_delivery_free(&d);
+	size_t n, len;
+	struct store_entry *e = snapshot(s, "alice@example.test", &n);
+	char *text = tsu_read_message(s, e[0].message_id, &len);
+	assert_int_equal(len, sizeof(block));
+	assert_memory_equal(text, block, sizeof(block));
+	free(text);
+	free(e);
+}
+
+/* A spill that cannot happen fails with a message that names the
+ * directory and the reason, and then the delivery refuses writes and
+ * commits; writing before it never failed. */
 static void test_spill_fails(void **state)
 {
 	struct store_fixture *f = *state;
@@ -384,9 +465,16 @@ static void test_spill_fails(void **state)
 	assert_int_equal(store_delivery_add_local(d, "alice@example.test"), STORE_OK);
 	static char block[100 * 1024];
 	memset(block, 'x', sizeof(block));
-	assert_int_equal(store_delivery_write(d, block, sizeof(block)), STORE_OK);
-	assert_int_equal(store_delivery_write(d, block, sizeof(block)), STORE_OK);
-	assert_int_equal(store_delivery_write(d, block, sizeof(block)), STORE_EIO);
+	for (int i = 0; i < 20; i++) /* 2 MB: no I/O, so no error */
+		assert_int_equal(store_delivery_write(d, block, sizeof(block)), STORE_OK);
+	assert_true(store_delivery_spill_wanted(d));
+	char err[256] = "";
+	assert_int_equal(store_delivery_spill(d, err, sizeof(err)), STORE_EIO);
+	assert_non_null(strstr(err, tmp));
+	assert_non_null(strstr(err, strerror(ENOENT)));
+	assert_false(store_delivery_spill_wanted(d));
+	assert_false(store_delivery_spilled(d));
+	assert_int_equal(store_delivery_spill(d, NULL, 0), STORE_EIO);
 	assert_int_equal(store_delivery_write(d, "y", 1), STORE_EIO);
 	TSU_EXPECT(s, STORE_EIO, store_deliver(s, d));
 	int result = 0;
@@ -451,6 +539,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_never_reused, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_reserved_ids, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_spill, tsu_setup, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_unspilled_body_from_memory, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_spill_fails, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, tsu_setup, tsu_teardown),
 	};

@@ -23,6 +23,8 @@ static int64_t deliver_big(store_t *s, const char *mailbox)
 	for (uint64_t off = 0; off < BIG_SIZE;) {
 		size_t len = BIG_SIZE - off < sizeof(piece) ? (size_t)(BIG_SIZE - off) : sizeof(piece);
 		fill(piece, off, len);
+		if (store_delivery_spill_wanted(d)) /* as smtpd does, on a worker thread */
+			assert_int_equal(store_delivery_spill(d, NULL, 0), STORE_OK);
 		assert_int_equal(store_delivery_write(d, piece, len), STORE_OK);
 		off += len;
 	}
