@@ -37,6 +37,9 @@ from smtptest import USERS, Session, smtp_close, smtp_install, stored
 
 ALICE, BOB = sorted(USERS)
 BIG = 20 * 1024 * 1024
+# Seconds a client waits for a reply about a big message: its commit
+# (20 MB into SQLite, under strace or the sanitizers) can take a while.
+BIG_TIMEOUT = 300
 
 
 # ---- helpers ------------------------------------------------------------------
@@ -152,7 +155,7 @@ def send_bdat(s, rcpt, body, chunk=3 * 1024 * 1024 + 1):
 
 def small_transaction(port, rcpt=BOB, subject="small"):
     """A whole session with one small message; returns its final reply."""
-    with Session(port) as s:
+    with Session(port, timeout=60) as s:
         s.expect(None, "220 ")
         s.expect("EHLO other.test", "250-")
         s.expect("MAIL FROM:<other@remote.test>", "250 ")
@@ -266,7 +269,7 @@ def test_loop_thread_does_no_spool_io():
         pid = child_of(tracer.pid)
 
         data_body, bdat_body = big_message(BIG, 1), big_message(BIG, 2)
-        with Session(inst.port("smtp")) as s:
+        with Session(inst.port("smtp"), timeout=BIG_TIMEOUT) as s:
             s.expect(None, "220 ")
             s.expect("EHLO client.test", "250-")
             assert send_data(s, ALICE, data_body).startswith("250 2.0.0 Ok")
@@ -278,7 +281,7 @@ def test_loop_thread_does_no_spool_io():
             s.expect(None, "250 2.0.0 Ok: 1000000 octets")
             s.expect("RSET", "250 ")
             # And one abandoned by a client that hangs up in the middle.
-            with Session(inst.port("smtp")) as gone:
+            with Session(inst.port("smtp"), timeout=BIG_TIMEOUT) as gone:
                 gone.expect(None, "220 ")
                 gone.expect("EHLO gone.test", "250-")
                 gone.expect("MAIL FROM:<big@remote.test>", "250 ")
@@ -330,7 +333,7 @@ def hold_spill_and_check(inst, send, rcpt, body):
         os.unlink(inst.gate)
 
     def big():
-        with Session(inst.port("smtp"), timeout=120) as s:
+        with Session(inst.port("smtp"), timeout=BIG_TIMEOUT) as s:
             s.expect(None, "220 ")
             s.expect("EHLO big.test", "250-")
             reply = send(s, rcpt, body)
@@ -378,7 +381,7 @@ def test_sessions_go_on_while_spilling_and_big_messages_round_trip():
 def start_big(inst, bdat, size=3 * 1024 * 1024):
     """A session that has sent `size` octets of a big message, not all of it."""
     body = big_message(size, 5)
-    s = Session(inst.port("smtp"))
+    s = Session(inst.port("smtp"), timeout=BIG_TIMEOUT)
     s.expect(None, "220 ")
     s.expect("EHLO gone.test", "250-")
     s.expect("MAIL FROM:<big@remote.test>", "250 ")
@@ -428,7 +431,7 @@ def test_disconnect_mid_spill_leaves_nothing():
             abandon(inst, bdat, wait_in_flight=True)
         # smtpd goes on, and stored none of the abandoned messages.
         body = big_message(1024 * 1024, 6)
-        with Session(inst.port("smtp")) as s:
+        with Session(inst.port("smtp"), timeout=BIG_TIMEOUT) as s:
             s.expect(None, "220 ")
             s.expect("EHLO client.test", "250-")
             assert send_data(s, ALICE, body).startswith("250 2.0.0 Ok")
@@ -476,7 +479,7 @@ def refused_then_small_ok(inst, port, size):
     """A big DATA and a big BDAT message both get 451 4.3.0 after their
     last octet; the same session then stores a small message."""
     body = big_message(size, 7)
-    with Session(port) as s:
+    with Session(port, timeout=BIG_TIMEOUT) as s:
         s.expect(None, "220 ")
         s.expect("EHLO client.test", "250-")
         assert send_data(s, ALICE, body).startswith("451 4.3.0 ")
@@ -528,14 +531,14 @@ def test_spill_to_full_disk_is_temporary():
         inst.smtpd = inst.start("smtpd")
         port = inst.port("smtp")
         fits = big_message(600 * 1024, 8)
-        with Session(port) as s:
+        with Session(port, timeout=BIG_TIMEOUT) as s:
             s.expect(None, "220 ")
             s.expect("EHLO client.test", "250-")
             assert send_data(s, ALICE, fits).startswith("250 2.0.0 Ok")
         refused_then_small_ok(inst, port, 3 * 1024 * 1024)
         assert "No space left on device" in inst.log("smtpd")
         wait_for(lambda: not spill_fds(inst.smtpd.pid, inst.spool), "the spill files to close")
-        with Session(port) as s:
+        with Session(port, timeout=BIG_TIMEOUT) as s:
             s.expect(None, "220 ")
             s.expect("EHLO client.test", "250-")
             assert send_bdat(s, ALICE, fits, chunk=100 * 1024).startswith("250 2.0.0 Ok")
