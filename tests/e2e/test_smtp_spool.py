@@ -526,7 +526,7 @@ def test_spill_to_full_disk_is_temporary():
     inst = spool_install(start=False)
     if not mount_tmpfs(inst.spool, "1m"):
         inst.close()
-        pytest.skip("cannot mount a tmpfs for the spool here (needs root; CI runs as root)")
+        pytest.skip("cannot mount a tmpfs for the spool here (needs root with CAP_SYS_ADMIN)")
     try:
         inst.smtpd = inst.start("smtpd")
         port = inst.port("smtp")
