@@ -1,22 +1,42 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build and the tests need, if any is missing.
-# Usage: scripts/deps.sh [build|test]   (test also installs the real clients)
+# Installs the Debian packages the build and the tests need, if any is missing
+# (Debian 12 and 13). Usage: scripts/deps.sh [build|test]
+#   test also installs the real clients the end-to-end tests drive and the
+#   tools they call: curl, swaks with its TLS module (Net::SSLeay is only a
+#   Recommends of swaks, and without it swaks cannot STARTTLS), fetchmail,
+#   openssl (test certificates), procps, mount (the full-disk test mounts a
+#   tmpfs when it may), strace (the spool test watches the loop thread),
+#   clang with its sanitizer and libFuzzer runtime.
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev)
 if [ "${1:-build}" = test ]; then
-  want+=(libcmocka-dev python3 python3-pytest curl swaks fetchmail openssl clang
-         libclang-rt-14-dev procps strace)
+  want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
+         clang procps mount strace)
 fi
-missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "deps: installing ${missing[*]}" >&2
-if [ "$(id -u)" -ne 0 ]; then
-  echo "deps: missing packages and not root; run as root: apt-get install ${missing[*]}" >&2
-  exit 1
+
+# Installs the packages of "$@" that are missing.
+install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "deps: installing ${missing[*]}" >&2
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages and not root; run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if [ -z "${deps_updated:-}" ]; then
+    apt-get update -qq >/dev/null || true
+    deps_updated=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_missing "${want[@]}"
+# The fuzzer runtime is versioned like clang itself (14 on Debian 12, 19 on 13).
+if [ "${1:-build}" = test ]; then
+  clang_major=$(clang -dumpversion | cut -d. -f1)
+  install_missing "libclang-rt-$clang_major-dev"
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null || true
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
