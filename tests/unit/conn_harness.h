@@ -57,7 +57,8 @@ struct harness {
 	struct server *srv;
 	int port;     /* plain listener (STARTTLS offered) */
 	int tls_port; /* implicit TLS listener */
-	int v6_port;  /* plain on [::1] */
+	bool ipv6;    /* also listen on [::1] (set it only after harness_ipv6_missing) */
+	int v6_port;  /* plain on [::1], when ipv6 is set */
 	void (*client)(struct harness *h);
 	uv_async_t stop_async;
 	uv_timer_t watchdog;
@@ -123,6 +124,12 @@ double now_s(void);
 
 /* ---- the harness (test thread) ---- */
 
+/*
+ * NULL when this host can listen on and connect to [::1], else why not
+ * (Docker's default network has no IPv6 on the loopback interface): tests
+ * that need IPv6 skip with that reason; no other test depends on it.
+ */
+const char *harness_ipv6_missing(void);
 /* Defaults: idle timeout 30 s, shutdown timeout 5 s, the group's certificate. */
 void harness_init(struct harness *h);
 /* Runs the server until `client` (on its own thread) is done and the server has stopped. */

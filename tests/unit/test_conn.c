@@ -391,7 +391,11 @@ static void client_ipv6(struct harness *h)
 static void test_ipv6(void **state)
 {
 	struct harness h;
+	const char *missing = harness_ipv6_missing();
+	if (missing != NULL)
+		TESTUTIL_SKIP("%s", missing);
 	harness_init(&h);
+	h.ipv6 = true;
 	harness_run(&h, client_ipv6);
 	assert_int_equal(h.opens, 2);
 }

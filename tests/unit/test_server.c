@@ -134,8 +134,10 @@ static void test_drop_privileges(void **state)
 	server_free(&srv);
 
 	struct passwd *pw = getpwnam("nobody");
-	if (geteuid() != 0 || pw == NULL)
-		skip();
+	if (geteuid() != 0)
+		TESTUTIL_SKIP("switching users needs root (running as uid %u)", (unsigned)geteuid());
+	if (pw == NULL)
+		TESTUTIL_SKIP("no user 'nobody' to switch to");
 	uid_t uid = pw->pw_uid;
 	gid_t gid = pw->pw_gid;
 	/* In a child: dropping root is for good. */

@@ -54,3 +54,15 @@ const char *testutil_show(const char *s, size_t len)
 	buf[o] = '\0';
 	return buf;
 }
+
+void testutil_skip_reason(const char *test, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("SKIPPED: %s: ", test);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}

@@ -24,4 +24,18 @@ void testutil_path(char *out, size_t len, const char *dir, const char *name);
 #define TESTUTIL_SHOW_MAX 2400
 const char *testutil_show(const char *s, size_t len);
 
+/*
+ * Skips the running cmocka test and says why: cmocka's own "[  SKIPPED ]"
+ * line has no reason, so this prints "SKIPPED: <test>: <reason>" to stdout
+ * first (scripts/test.sh lists those lines after the run). Use it in the
+ * test function itself, which cmocka's skip() returns from.
+ */
+#define TESTUTIL_SKIP(...)                                  \
+	do {                                                    \
+		testutil_skip_reason(__func__, __VA_ARGS__);        \
+		skip();                                             \
+	} while (0)
+void testutil_skip_reason(const char *test, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 #endif
