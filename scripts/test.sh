@@ -48,7 +48,17 @@ for mode in "${modes[@]}"; do
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "== $mode tests"
+  rc=0
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+    ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@" || rc=$?
+  # ctest shows the output of failed tests only: list what was skipped, and
+  # why, so a test that never runs on this machine does not go unnoticed
+  # (pytest's -rs lines and the unit tests' "SKIPPED: reason" lines).
+  skipped=$(grep -h '^SKIPPED' "$dir/Testing/Temporary/LastTest.log" 2>/dev/null || true)
+  if [ -n "$skipped" ]; then
+    echo "== $mode: skipped tests"
+    printf '%s\n' "$skipped"
+  fi
+  [ "$rc" -eq 0 ] || exit "$rc"
 done
 echo "== all tests passed (${ran[*]})"
