@@ -44,8 +44,10 @@
 #define STORE__ADDRESS_BUF (STORE__ADDRESS_MAX + 1)
 
 /* The database's own clock in unix seconds; every time in the schema comes
- * from here so that processes on several hosts agree (store.h "Time"). */
-#define STORE__SQL_NOW "CAST(strftime('%s','now') AS INTEGER)"
+ * from here so that processes on several hosts agree (store.h "Time").
+ * mail_now() is SQLite's clock ('now') plus the test offset below,
+ * registered on every connection the store opens (store_db.c). */
+#define STORE__SQL_NOW "mail_now()"
 
 /* Every statement the backend runs, prepared once per handle on first use
  * (store_sql.c holds their text). */
@@ -212,6 +214,13 @@ int store__finish(store_t *store, int err);
  * it to stop a writer in the middle of a transaction and kill it.
  */
 extern void (*store__before_commit_hook)(void);
+
+/*
+ * Test hook: moves the database clock (STORE__SQL_NOW) of every handle of
+ * the process `seconds` ahead of the real one, so tests of lease and queue
+ * expiry need not wait for the clock. 0 restores it. Thread-safe.
+ */
+void store__set_clock_offset(int64_t seconds);
 
 /* ---- store_account.c --------------------------------------------------- */
 

@@ -17,6 +17,36 @@
 
 void (*store__before_commit_hook)(void);
 
+/* store__set_clock_offset: seconds added to the database clock. */
+static _Atomic int64_t clock_offset;
+
+void store__set_clock_offset(int64_t seconds)
+{
+	clock_offset = seconds;
+}
+
+/*
+ * mail_now(): SQLite's 'now' in unix seconds (its VFS clock, as
+ * strftime('%s','now') reads it) plus the test offset. Registered as
+ * deterministic so that, like 'now', it is evaluated once per statement
+ * run: a statement that compares and sets times sees one instant.
+ */
+static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+	sqlite3_int64 julian_ms = 0;
+
+	(void)argc;
+	(void)argv;
+	if (vfs == NULL || vfs->iVersion < 2 || vfs->xCurrentTimeInt64 == NULL ||
+	    vfs->xCurrentTimeInt64(vfs, &julian_ms) != SQLITE_OK) {
+		sqlite3_result_error(ctx, "mail_now: no clock", -1);
+		return;
+	}
+	/* Julian day 2440587.5 is the unix epoch. */
+	sqlite3_result_int64(ctx, (julian_ms - INT64_C(210866760000000)) / 1000 + clock_offset);
+}
+
 /* Commits of this process, for MAIL_STORE_FAIL_COMMIT. A forked child is a
  * new process and counts from 1 again (commit_pid tells them apart). */
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -412,6 +442,11 @@ static int open_sqlite(store_t *store, const char *path, int flags)
 		return store__fail(store, store__map_rc(rc), "%s: %s", path, sqlite3_errmsg(store->db));
 	}
 	sqlite3_extended_result_codes(store->db, 1);
+	rc = sqlite3_create_function_v2(store->db, "mail_now", 0,
+	                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+	                                sql_now, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return store__sqlite_fail(store, rc, "register mail_now()");
 	store->busy_ms = (flags & STORE_OPEN_NOWAIT) ? 0 : STORE__BUSY_TIMEOUT_MS;
 	sqlite3_busy_timeout(store->db, store->busy_ms);
 	/* Identify the file before configuring it: switching a stranger's

@@ -1,5 +1,5 @@
 /* test_store_lease.c - maildrop leases: exclusion, renewal, release, expiry. */
-#include <unistd.h>
+#include <time.h>
 
 #include "test_store_util.h"
 
@@ -42,7 +42,7 @@ static void test_lease_invalid(void **state)
 }
 
 /* A lease of 1 s is held for at least 1 s and gone after 2 s (the
- * database clock counts whole seconds). */
+ * database clock counts whole seconds). The clock is moved, not waited for. */
 static void test_lease_expiry(void **state)
 {
 	struct store_fixture *f = *state;
@@ -50,7 +50,7 @@ static void test_lease_expiry(void **state)
 	const char *box = "alice@example.test";
 	TSU_OK(s, store_lease_acquire(s, box, "crashed", 1));
 	TSU_EXPECT(s, STORE_EBUSY, store_lease_acquire(s, box, "next", 60));
-	usleep(2100 * 1000);
+	store__set_clock_offset(2);
 	TSU_OK(s, store_lease_acquire(s, box, "next", 60));
 	/* The old owner cannot renew what it lost. */
 	TSU_EXPECT(s, STORE_ENOTFOUND, store_lease_renew(s, box, "crashed", 60));
@@ -111,6 +111,22 @@ static void test_delete_needs_the_lease(void **state)
 	tsu_check_clean(s);
 }
 
+/* Lease times are unix seconds of the real clock, moved by the test offset only. */
+static void test_lease_clock(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	int64_t before = (int64_t)time(NULL);
+	TSU_OK(s, store_lease_acquire(s, "alice@example.test", "a", 60));
+	int64_t expires = tsu_query_int(f->db, "SELECT expires FROM pop3_locks");
+	assert_in_range(expires, before + 60, (int64_t)time(NULL) + 60);
+	store__set_clock_offset(1000);
+	before = (int64_t)time(NULL);
+	TSU_OK(s, store_lease_acquire(s, "bob@example.test", "b", 60));
+	expires = tsu_query_int(f->db, "SELECT expires FROM pop3_locks WHERE owner = 'b'");
+	assert_in_range(expires, before + 1060, (int64_t)time(NULL) + 1060);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +134,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_invalid, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expiry, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_delete_needs_the_lease, tsu_setup, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_clock, tsu_setup, tsu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
