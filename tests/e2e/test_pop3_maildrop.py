@@ -307,6 +307,16 @@ def test_lease_expires_after_kill9():
         assert inst.stop(proc2) == 0
 
 
+def lease_and_clock(inst):
+    """(expires, now) of the only maildrop lease, on the database clock."""
+    db = sqlite3.connect("file:%s?mode=ro" % inst.db, uri=True, timeout=30)
+    try:
+        return db.execute("SELECT expires, CAST(strftime('%s','now') AS INTEGER)"
+                          " FROM pop3_locks").fetchone()
+    finally:
+        db.close()
+
+
 def test_lease_renewal_keeps_maildrop():
     ttl = 3
     with pop3_install(allow_plaintext_auth="yes") as inst:
@@ -314,7 +324,15 @@ def test_lease_renewal_keeps_maildrop():
         user, _ = maildrop(inst, 1)
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK")
-        time.sleep(2 * ttl + 0.5)
+        # Until the first lease would have expired and it has been renewed.
+        first, _ = lease_and_clock(inst)
+        deadline = time.monotonic() + 3 * ttl
+        while True:
+            expires, now = lease_and_clock(inst)
+            if expires > first and now > first:
+                break
+            assert time.monotonic() < deadline, "lease never renewed (expires %d)" % expires
+            time.sleep(0.1)
         assert Pop3(inst.port("pop3")).login(user) == IN_USE
         assert p.cmd("NOOP") == b"+OK\r\n"
         assert p.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
