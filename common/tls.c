@@ -406,16 +406,40 @@ int tls_conn_close_notify(struct tls_conn *tc)
  * before it or the next chunk's after it; MADV_DONTNEED makes the pages
  * read back as zeroes, which mbedTLS overwrites before it reads them.
  */
-static size_t trim_buffer(unsigned char *buf)
+static bool trim_range(unsigned char *buf, uintptr_t *start_r, uintptr_t *end_r)
 {
 	if (buf == NULL)
-		return 0;
+		return false;
 	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-	uintptr_t start = ((uintptr_t)buf + TLS_TRIM_KEEP + page - 1) & ~(page - 1);
-	uintptr_t end = ((uintptr_t)buf + malloc_usable_size(buf)) & ~(page - 1);
-	if (end <= start || madvise((void *)start, end - start, MADV_DONTNEED) != 0)
+	*start_r = ((uintptr_t)buf + TLS_TRIM_KEEP + page - 1) & ~(page - 1);
+	*end_r = ((uintptr_t)buf + malloc_usable_size(buf)) & ~(page - 1);
+	return *end_r > *start_r;
+}
+
+static size_t trim_buffer(unsigned char *buf)
+{
+	uintptr_t start, end;
+	if (!trim_range(buf, &start, &end) || madvise((void *)start, end - start, MADV_DONTNEED) != 0)
 		return 0;
 	return end - start;
+}
+
+/* Resident bytes of the pages trim_buffer would release. */
+static size_t resident_bytes(unsigned char *buf)
+{
+	uintptr_t start, end;
+	if (!trim_range(buf, &start, &end))
+		return 0;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), resident = 0;
+	unsigned char vec[64];
+	for (uintptr_t p = start; p < end; p += sizeof(vec) * page) {
+		size_t len = end - p < sizeof(vec) * page ? end - p : sizeof(vec) * page;
+		if (mincore((void *)p, len, vec) != 0)
+			return 0;
+		for (size_t i = 0; i < len / page; i++)
+			resident += (vec[i] & 1) ? page : 0;
+	}
+	return resident;
 }
 
 size_t tls_conn_trim(struct tls_conn *tc)
@@ -434,6 +458,13 @@ size_t tls_conn_trim(struct tls_conn *tc)
 		return 0;
 	tc->trimmed = true;
 	return trim_buffer(ssl->MBEDTLS_PRIVATE(in_buf)) + trim_buffer(ssl->MBEDTLS_PRIVATE(out_buf));
+}
+
+size_t tls_conn_resident(const struct tls_conn *tc)
+{
+	const mbedtls_ssl_context *ssl = &tc->ssl;
+	return resident_bytes(ssl->MBEDTLS_PRIVATE(in_buf)) +
+	       resident_bytes(ssl->MBEDTLS_PRIVATE(out_buf));
 }
 
 const char *tls_conn_version(const struct tls_conn *tc)

@@ -96,6 +96,13 @@ int tls_conn_close_notify(struct tls_conn *tc);
 size_t tls_conn_trim(struct tls_conn *tc);
 
 /*
+ * Bytes of the pages tls_conn_trim() releases that are resident in memory
+ * now (mincore(2)): 0 after a trim until records use the buffers again.
+ * For tests and diagnostics: it shows the trim's effect, not its intent.
+ */
+size_t tls_conn_resident(const struct tls_conn *tc);
+
+/*
  * "TLSv1.2" or "TLSv1.3", and mbedTLS's name of the cipher suite
  * ("TLS-ECDHE-RSA-WITH-AES-256-GCM-SHA384"). NULL before the handshake.
  */

@@ -30,11 +30,10 @@
 #endif
 #include <uv.h>
 
-#include "conn-private.h" /* white box: the input buffer's size while paused */
-#include "log.h"
-
+#include "conn-private.h" /* white box: the input buffer's size while paused, conn->tls */
 #include "log.h"
 #include "testutil.h"
+#include "tls.h"
 
 struct harness *H;
 char cert_file[512], key_file[512];
@@ -55,6 +54,7 @@ void failf(struct harness *h, int line, const char *fmt, ...)
 
 struct session {
 	conn_t *conn;
+	struct session *next, **prevp; /* H->sessions */
 	int match;      /* bytes of CRLF "." CRLF matched in DATA */
 	size_t body;
 	size_t flood_left;
@@ -180,6 +180,11 @@ static void on_open(conn_t *conn)
 	struct session *s = calloc(1, sizeof(*s));
 	assert_non_null(s);
 	s->conn = conn;
+	s->next = H->sessions;
+	s->prevp = &H->sessions;
+	if (s->next != NULL)
+		s->next->prevp = &s->next;
+	H->sessions = s;
 	conn_set_data(conn, s);
 	H->opens++;
 	conn_printf(conn, "220 hello\r\n");
@@ -231,6 +236,8 @@ static void on_line(conn_t *conn, const char *line, size_t len, bool crlf, bool 
 	} else if (is(line, len, "TLSINFO")) {
 		conn_printf(conn, "250 %s %s\r\n", conn_tls_version(conn) ? conn_tls_version(conn) : "-",
 		            conn_tls_cipher(conn) ? conn_tls_cipher(conn) : "-");
+	} else if (is(line, len, "TLSMEM")) {
+		conn_printf(conn, "250 %zu\r\n", conn->tls != NULL ? tls_conn_resident(conn->tls) : 0);
 	} else if (is(line, len, "PEER")) {
 		conn_printf(conn, "250 %s\r\n", conn_peer_ip(conn));
 	} else if (is(line, len, "STUBBORN")) {
@@ -295,9 +302,13 @@ static void on_shutdown(conn_t *conn)
 
 static void on_close(conn_t *conn, const char *reason)
 {
+	struct session *s = conn_data(conn);
 	assert_non_null(reason);
 	H->closes++;
-	free(conn_data(conn));
+	*s->prevp = s->next;
+	if (s->next != NULL)
+		s->next->prevp = s->prevp;
+	free(s);
 	conn_set_data(conn, NULL);
 }
 
@@ -509,6 +520,81 @@ static void stop_async_cb(uv_async_t *a)
 	server_shutdown(((struct harness *)a->data)->srv);
 }
 
+static void call_async_cb(uv_async_t *a)
+{
+	struct harness *h = a->data;
+	pthread_mutex_lock(&h->call_lock);
+	if (h->call_fn != NULL && !h->call_done) {
+		h->call_fn(h, h->call_arg);
+		h->call_done = true;
+		pthread_cond_signal(&h->call_cond);
+	}
+	pthread_mutex_unlock(&h->call_lock);
+}
+
+int harness_on_loop(struct harness *h, void (*fn)(struct harness *h, void *arg), void *arg)
+{
+	struct timespec deadline;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&h->call_lock);
+	h->call_fn = fn;
+	h->call_arg = arg;
+	h->call_done = false;
+	uv_async_send(&h->call_async);
+	while (!h->call_done && rc == 0)
+		rc = pthread_cond_timedwait(&h->call_cond, &h->call_lock, &deadline);
+	bool done = h->call_done;
+	h->call_fn = NULL;
+	pthread_mutex_unlock(&h->call_lock);
+	return done ? 0 : -1;
+}
+
+struct pred_call {
+	bool (*pred)(struct harness *h);
+	bool result;
+};
+
+static void call_pred(struct harness *h, void *arg)
+{
+	struct pred_call *c = arg;
+	c->result = c->pred(h);
+}
+
+int harness_wait_for(struct harness *h, bool (*pred)(struct harness *h), unsigned timeout_ms)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	struct pred_call c = {.pred = pred};
+	for (;;) {
+		if (harness_on_loop(h, call_pred, &c) != 0)
+			return -1;
+		if (c.result)
+			return 0;
+		if (now_s() >= deadline)
+			return -1;
+		usleep(10 * 1000);
+	}
+}
+
+static void sum_tls_resident(struct harness *h, void *arg)
+{
+	size_t *total = arg;
+	for (struct session *s = h->sessions; s != NULL; s = s->next) {
+		if (s->conn->tls != NULL)
+			*total += tls_conn_resident(s->conn->tls);
+	}
+}
+
+size_t harness_tls_resident(struct harness *h)
+{
+	size_t total = 0;
+	if (harness_on_loop(h, sum_tls_resident, &total) != 0)
+		return SIZE_MAX;
+	return total;
+}
+
 static void watchdog_cb(uv_timer_t *t)
 {
 	struct harness *h = t->data;
@@ -595,6 +681,11 @@ void harness_run(struct harness *h, void (*client)(struct harness *h))
 	uv_async_init(loop, &h->stop_async, stop_async_cb);
 	h->stop_async.data = h;
 	uv_unref((uv_handle_t *)&h->stop_async);
+	uv_async_init(loop, &h->call_async, call_async_cb);
+	h->call_async.data = h;
+	uv_unref((uv_handle_t *)&h->call_async);
+	pthread_mutex_init(&h->call_lock, NULL);
+	pthread_cond_init(&h->call_cond, NULL);
 	uv_timer_init(loop, &h->watchdog);
 	h->watchdog.data = h;
 	uv_timer_start(&h->watchdog, watchdog_cb, 30000, 0);
@@ -606,6 +697,7 @@ void harness_run(struct harness *h, void (*client)(struct harness *h))
 	assert_int_equal(pthread_join(thread, NULL), 0);
 
 	uv_close((uv_handle_t *)&h->stop_async, NULL);
+	uv_close((uv_handle_t *)&h->call_async, NULL);
 	uv_close((uv_handle_t *)&h->watchdog, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
 	int handles = 0;
@@ -614,6 +706,8 @@ void harness_run(struct harness *h, void (*client)(struct harness *h))
 	assert_false(uv_loop_alive(loop)); /* so uv_loop_close() in server_free returns 0 */
 	server_free(&h->srv);
 	assert_null(h->srv);
+	pthread_mutex_destroy(&h->call_lock);
+	pthread_cond_destroy(&h->call_cond);
 
 	if (h->fail[0] != '\0')
 		fail_msg("%s", h->fail);

@@ -25,6 +25,7 @@
  *   AFTER         conn_after 50 ms, then "250 after"
  *   STARTTLS      "220 go", conn_starttls
  *   TLSINFO       "250 <version> <cipher>"
+ *   TLSMEM        "250 <n>": tls_conn_resident() of this session now
  *   PEER          "250 <peer address>"
  *   STUBBORN      this session ignores the shutdown request
  *   QUIT          "221 bye", close
@@ -33,6 +34,7 @@
 #ifndef MAIL_TEST_CONN_HARNESS_H
 #define MAIL_TEST_CONN_HARNESS_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -61,6 +63,12 @@ struct harness {
 	int v6_port;  /* plain on [::1], when ipv6 is set */
 	void (*client)(struct harness *h);
 	uv_async_t stop_async;
+	uv_async_t call_async; /* harness_on_loop */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	void (*call_fn)(struct harness *h, void *arg);
+	void *call_arg;
+	bool call_done;
 	uv_timer_t watchdog;
 	bool stop_sent;
 	int run_rc;
@@ -70,6 +78,7 @@ struct harness {
 	int opens, closes, tls_ready, drains, too_long, full_seen;
 	int done_null, cancelled, stop_cbs;
 	size_t max_queued, max_in;
+	struct session *sessions; /* open sessions, newest first */
 	char seen[8192]; /* every line received, '|'-separated */
 	size_t seen_len;
 };
@@ -136,6 +145,20 @@ void harness_init(struct harness *h);
 void harness_run(struct harness *h, void (*client)(struct harness *h));
 /* From the client thread: asks the server to shut down (once). */
 void harness_stop(struct harness *h);
+/*
+ * From the client thread, before harness_stop: runs fn(h, arg) on the loop
+ * thread and waits for it, so the client can look at server-side state
+ * (the counters above, the sessions' conns) without a race. 0, or -1 when
+ * the loop did not run it within 5 s.
+ */
+int harness_on_loop(struct harness *h, void (*fn)(struct harness *h, void *arg), void *arg);
+/*
+ * From the client thread: polls pred(h) on the loop thread every 10 ms
+ * until it is true (0) or timeout_ms have passed (-1).
+ */
+int harness_wait_for(struct harness *h, bool (*pred)(struct harness *h), unsigned timeout_ms);
+/* From the client thread: tls_conn_resident() summed over the open sessions. */
+size_t harness_tls_resident(struct harness *h);
 /* A self-signed P-256 certificate for CN=cn (openssl). */
 void make_cert(const char *cn, const char *cert, const char *key);
 /* cmocka group fixtures: a temp dir with the certificate. */

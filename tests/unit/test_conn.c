@@ -288,6 +288,11 @@ static void test_work_after_close(void **state)
 	assert_null(strstr(h.seen, "never"));
 }
 
+static bool released_after_close(struct harness *h)
+{
+	return h->done_null == 1;
+}
+
 static void client_hold(struct harness *h)
 {
 	struct tclient c;
@@ -304,8 +309,9 @@ static void client_hold(struct harness *h)
 	CHECK(tc_sendstr(&c, "HOLDCLOSE\r\nECHO never\r\n") == 0, "send");
 	CHECK(tc_eof(&c), "no EOF after HOLDCLOSE");
 	tc_close(&c);
-	/* The release comes after the close: its done must see conn == NULL. */
-	usleep(400 * 1000);
+	/* The release comes after the close (before the shutdown): its done
+	 * must see conn == NULL. */
+	CHECK(harness_wait_for(h, released_after_close, 5000) == 0, "no release after the close");
 }
 
 static void test_hold_release(void **state)
