@@ -1,17 +1,16 @@
 /* authlimit.c - the per-address failed-login table; see authlimit.h. */
 #include "authlimit.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-/* An address key: a family byte, then 16 octets (IPv4: 4 used; IPv6: the
- * /64 prefix, 8 used; anything else: the first 16 octets of its text). */
-#define KEY_LEN 17
-enum { KEY_TEXT = 0, KEY_IPV4 = 4, KEY_IPV6 = 6 };
+#include "peerkey.h"
+
+/* An address's key (peerkey.h): IPv4 as is, IPv6 by its /64. */
+#define KEY_LEN PEERKEY_LEN
 
 #define NONE UINT32_MAX
 
@@ -103,29 +102,6 @@ void authlimit_free(struct authlimit **al)
 size_t authlimit_count(const struct authlimit *al)
 {
 	return al->count;
-}
-
-static void make_key(const char *ip, unsigned char key[KEY_LEN])
-{
-	unsigned char a[16];
-
-	memset(key, 0, KEY_LEN);
-	if (inet_pton(AF_INET, ip, a) == 1) {
-		key[0] = KEY_IPV4;
-		memcpy(key + 1, a, 4);
-	} else if (inet_pton(AF_INET6, ip, a) == 1) {
-		static const unsigned char v4mapped[12] = { [10] = 0xff, [11] = 0xff };
-		if (memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
-			key[0] = KEY_IPV4;
-			memcpy(key + 1, a + 12, 4);
-		} else {
-			key[0] = KEY_IPV6;
-			memcpy(key + 1, a, 8); /* the /64 */
-		}
-	} else {
-		key[0] = KEY_TEXT;
-		memcpy(key + 1, ip, strnlen(ip, KEY_LEN - 1));
-	}
 }
 
 /* FNV-1a over the seed and the key. */
@@ -231,7 +207,7 @@ uint64_t authlimit_locked_ms(struct authlimit *al, const char *ip)
 {
 	unsigned char key[KEY_LEN];
 
-	make_key(ip, key);
+	peerkey_make(ip, key);
 	uint32_t i = find(al, key);
 	if (i == NONE)
 		return 0;
@@ -265,7 +241,7 @@ void authlimit_fail(struct authlimit *al, const char *ip, struct authlimit_resul
 	unsigned char key[KEY_LEN];
 	uint64_t now = al->p.clock(al->p.clock_ctx);
 
-	make_key(ip, key);
+	peerkey_make(ip, key);
 	uint32_t i = find(al, key);
 	if (i == NONE) {
 		i = insert(al, key, now);

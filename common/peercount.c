@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "peerkey.h"
+
 struct peercount_entry {
 	struct peercount_entry *next;
 	unsigned count;
-	char addr[PEERCOUNT_ADDR_MAX];
+	unsigned char key[PEERKEY_LEN];
 };
 
 #define PEERCOUNT_MIN_BUCKETS 64
@@ -20,25 +22,26 @@ void peercount_init(struct peercount *pc)
 	pc->nentries = 0;
 }
 
-/* FNV-1a: addresses are short and not attacker-chosen in bulk beyond what
+/* FNV-1a: keys are short and not attacker-chosen in bulk beyond what
  * the connection limits already allow, so a simple hash is enough. */
-static size_t hash(const char *s)
+static size_t hash(const unsigned char key[PEERKEY_LEN])
 {
 	uint64_t h = 1469598103934665603ULL;
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
+	for (size_t i = 0; i < PEERKEY_LEN; i++) {
+		h ^= key[i];
 		h *= 1099511628211ULL;
 	}
 	return (size_t)h;
 }
 
-static struct peercount_entry **find(const struct peercount *pc, const char *addr)
+static struct peercount_entry **find(const struct peercount *pc,
+                                     const unsigned char key[PEERKEY_LEN])
 {
 	if (pc->nbuckets == 0)
 		return NULL;
-	struct peercount_entry **pp = &pc->buckets[hash(addr) & (pc->nbuckets - 1)];
+	struct peercount_entry **pp = &pc->buckets[hash(key) & (pc->nbuckets - 1)];
 	for (; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->addr, addr) == 0)
+		if (memcmp((*pp)->key, key, PEERKEY_LEN) == 0)
 			return pp;
 	}
 	return pp;
@@ -46,7 +49,9 @@ static struct peercount_entry **find(const struct peercount *pc, const char *add
 
 unsigned peercount_get(const struct peercount *pc, const char *addr)
 {
-	struct peercount_entry **pp = find(pc, addr);
+	unsigned char key[PEERKEY_LEN];
+	peerkey_make(addr, key);
+	struct peercount_entry **pp = find(pc, key);
 	return pp != NULL && *pp != NULL ? (*pp)->count : 0;
 }
 
@@ -60,7 +65,7 @@ static int grow(struct peercount *pc)
 		struct peercount_entry *e = pc->buckets[i];
 		while (e != NULL) {
 			struct peercount_entry *next = e->next;
-			size_t j = hash(e->addr) & (n - 1);
+			size_t j = hash(e->key) & (n - 1);
 			e->next = b[j];
 			b[j] = e;
 			e = next;
@@ -74,7 +79,9 @@ static int grow(struct peercount *pc)
 
 int peercount_add(struct peercount *pc, const char *addr)
 {
-	struct peercount_entry **pp = find(pc, addr);
+	unsigned char key[PEERKEY_LEN];
+	peerkey_make(addr, key);
+	struct peercount_entry **pp = find(pc, key);
 	if (pp != NULL && *pp != NULL) {
 		(*pp)->count++;
 		return 0;
@@ -82,14 +89,12 @@ int peercount_add(struct peercount *pc, const char *addr)
 	if (pc->nentries >= pc->nbuckets) {
 		if (grow(pc) < 0)
 			return -1;
-		pp = find(pc, addr);
+		pp = find(pc, key);
 	}
 	struct peercount_entry *e = malloc(sizeof(*e));
 	if (e == NULL)
 		return -1;
-	size_t len = strnlen(addr, sizeof(e->addr) - 1);
-	memcpy(e->addr, addr, len);
-	e->addr[len] = '\0';
+	memcpy(e->key, key, PEERKEY_LEN);
 	e->count = 1;
 	e->next = NULL;
 	*pp = e;
@@ -99,7 +104,9 @@ int peercount_add(struct peercount *pc, const char *addr)
 
 void peercount_remove(struct peercount *pc, const char *addr)
 {
-	struct peercount_entry **pp = find(pc, addr);
+	unsigned char key[PEERKEY_LEN];
+	peerkey_make(addr, key);
+	struct peercount_entry **pp = find(pc, key);
 	assert(pp != NULL && *pp != NULL);
 	if (pp == NULL || *pp == NULL)
 		return;

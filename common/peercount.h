@@ -1,11 +1,14 @@
 /*
- * peercount.h - live connections per client address, for the
+ * peercount.h - live connections per client, for the
  * max_connections_per_ip limit.
  *
- * A chained hash table keyed by the address text ("192.0.2.1",
- * "2001:db8::1"); an entry exists only while its count is above zero, so
- * the table's size follows the number of distinct peers connected now,
- * not the number ever seen. Loop thread only.
+ * Calls take the address text ("192.0.2.1", "2001:db8::1"); a client is
+ * an IPv4 address or an IPv6 /64 (peerkey.h), so a host that owns a /64
+ * cannot multiply its allowance by connecting from many of its addresses.
+ * A chained hash table keyed by the peerkey; an entry exists only while
+ * its count is above zero, so the table's size follows the number of
+ * distinct clients connected now, not the number ever seen. Loop thread
+ * only.
  */
 #ifndef MAIL_PEERCOUNT_H
 #define MAIL_PEERCOUNT_H
@@ -25,10 +28,10 @@ struct peercount {
 
 void peercount_init(struct peercount *pc);
 
-/* Live connections from `addr` (0 if none). */
+/* Live connections from the client `addr` belongs to (0 if none). */
 unsigned peercount_get(const struct peercount *pc, const char *addr);
 
-/* Counts one more connection from addr. Returns 0, or -1 when out of memory. */
+/* Counts one more connection from addr's client. Returns 0, or -1 when out of memory. */
 int peercount_add(struct peercount *pc, const char *addr);
 
 /* Counts one fewer; the entry goes away at zero. addr must have been added. */
