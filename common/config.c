@@ -83,11 +83,25 @@ static const struct config_key config_keys[] = {
 	  .help = "Concurrent client connections accepted; more are refused." },
 	{ .name = "max_connections_per_ip", .type = CONFIG_UINT, FIELD(max_connections_per_ip),
 	  .def = "20", .min = 1, .max = 1000000,
-	  .help = "Concurrent client connections accepted from one IP address." },
+	  .help = "Concurrent client connections accepted from one IP address (IPv6: one /64)." },
 	{ .name = "idle_timeout", .type = CONFIG_UINT, FIELD(idle_timeout), .def = "300",
 	  .def_pop3d = "600", .min = 1, .max = 86400,
 	  .help = "Seconds a session may wait for the client before it is closed "
 	          "(RFC 5321 4.5.3.2.7, RFC 1939 3)." },
+	{ .name = "handshake_timeout", .type = CONFIG_UINT, FIELD(handshake_timeout), .def = "10",
+	  .min = 1, .max = 3600,
+	  .help = "Seconds a TLS handshake (implicit TLS, STARTTLS, STLS) may take: a few round "
+	          "trips, which even a slow link finishes in seconds." },
+	{ .name = "login_timeout", .type = CONFIG_UINT, FIELD(login_timeout), .def = "60",
+	  .min = 0, .max = 86400,
+	  .help = "Seconds a client has, from connecting, to log in (submission, POP3) or, on the "
+	          "MX listener, to start a mail transaction (MAIL); then it is disconnected, "
+	          "however active. 0 disables it." },
+	{ .name = "stress_idle_timeout", .type = CONFIG_UINT, FIELD(stress_idle_timeout),
+	  .def = "10", .min = 0, .max = 86400,
+	  .help = "Idle timeout in seconds, instead of `idle_timeout`, from the moment "
+	          "connections reach 80% of `max_connections` until they are below 70%, so idle "
+	          "clients cannot keep others out (Postfix's stress mode). 0 disables it." },
 	{ .name = "shutdown_timeout", .type = CONFIG_UINT, FIELD(shutdown_timeout), .def = "30",
 	  .min = 0, .max = 3600,
 	  .help = "Seconds sessions get to finish after SIGTERM or SIGINT." },

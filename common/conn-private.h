@@ -104,8 +104,14 @@ static inline void conn__link_move_all(struct conn_link *from, struct conn_link 
 /* How long we keep reading (and discarding) after our FIN, waiting for the peer's. */
 #define CONN_LINGER_MS (2 * 1000)
 
-/* TLS handshake deadline when the idle timeout is 0 (disabled). */
+/* TLS handshake deadline when neither handshake_timeout nor the idle
+ * timeout is set (a config not loaded by config_load, in tests). */
 #define CONN_HANDSHAKE_TIMEOUT_MS (60 * 1000)
+
+/* While a session is paused (off-loop work for it) past its login
+ * deadline, how often the deadline is checked again: the client is
+ * waiting for us then, so it is not cut in the middle of a reply. */
+#define CONN_DEADLINE_RECHECK_MS 1000
 
 enum conn_state {
 	CONN_S_HANDSHAKE,
@@ -149,6 +155,7 @@ struct conn {
 	struct tls_conn *tls;
 
 	unsigned idle_timeout; /* seconds, 0 = none */
+	uint64_t idle_since;   /* loop time the idle timeout counts from (the last input) */
 	void (*after_cb)(conn_t *conn);
 	unsigned handles_open; /* handles uv_close has not called back for yet */
 	unsigned work_pending; /* conn_queue_work jobs not yet done */
@@ -156,8 +163,10 @@ struct conn {
 
 	bool implicit_tls;
 	bool opened;      /* handler->open was called, so handler->close is owed */
+	bool logged_in;   /* conn_login_done: login_timeout no longer applies */
 	bool rejected;    /* over a limit: reject line only, never the handler */
 	bool counted;     /* counted in the server's limits */
+	bool leaving;     /* counted, and closing: no longer counted for stress mode */
 	bool paused;
 	bool yielded;     /* budget spent: delivery resumes from the ready list */
 	bool eof;         /* the peer's FIN (or close_notify) arrived */
@@ -207,9 +216,20 @@ void conn__enter(struct conn *conn);
 void conn__leave(struct conn *conn);
 /* Handshake over (or none): state OPEN, handler->open. */
 void conn__open(struct conn *conn);
-/* Starts the idle timer (OPEN) or arms conn->timer for a deadline in ms. */
+/*
+ * In state OPEN, conn->timer runs to the earlier of the idle deadline
+ * (idle_since + the idle timeout in force, shorter in stress mode) and
+ * the login deadline (started_ms + login_timeout, until conn_login_done).
+ * conn__restart_idle counts the idle timeout from now (input arrived);
+ * conn__arm_idle re-arms for the deadlines as they are now (the server
+ * entered stress mode). conn__arm_deadline arms conn->timer for another
+ * state's deadline in ms.
+ */
 void conn__restart_idle(struct conn *conn);
+void conn__arm_idle(struct conn *conn);
 void conn__arm_deadline(struct conn *conn, uint64_t ms);
+/* State HANDSHAKE: arms handshake_timeout, never past the login deadline. */
+void conn__arm_handshake(struct conn *conn);
 /* Close after the flush; `reason` is a static string kept for handler->close. */
 void conn__begin_close(struct conn *conn, const char *reason);
 /* FIN sent: read and discard until the peer's FIN or CONN_LINGER_MS. */
@@ -251,8 +271,13 @@ char *server__plain_buffer(struct server *srv, size_t *len_r);
 /* Asks for conn__resume_delivery on the next loop iteration. */
 void server__ready_add(struct server *srv, struct conn *conn);
 void server__work_add(struct server *srv, struct conn_link *work_link);
+/* The conn began closing: it still counts for the limits, not for stress mode. */
+void server__conn_leaving(struct server *srv, struct conn *conn);
 /* The conn stopped counting for the limits (teardown began). */
 void server__conn_closing(struct server *srv, struct conn *conn);
+/* The idle timeout in ms in force for a conn whose own is idle_s seconds
+ * (0 = none): stress_idle_timeout caps it in stress mode. 0 = none. */
+uint64_t server__idle_ms(const struct server *srv, unsigned idle_s);
 /* handler->close has run; the server may finish its shutdown. */
 void server__conn_finished(struct server *srv, struct conn *conn);
 

@@ -54,9 +54,7 @@ void conn__tls_begin(struct conn *conn)
 		return;
 	}
 	conn__set_state(conn, CONN_S_HANDSHAKE);
-	/* The whole handshake must fit in one idle period. */
-	conn__arm_deadline(conn, conn->idle_timeout > 0 ? (uint64_t)conn->idle_timeout * 1000
-	                                                 : CONN_HANDSHAKE_TIMEOUT_MS);
+	conn__arm_handshake(conn);
 }
 
 static void handshake_done(struct conn *conn)

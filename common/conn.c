@@ -102,12 +102,59 @@ void conn__leave(struct conn *conn)
 		conn__progress(conn);
 }
 
+/* The loop time the login deadline passes at; 0 when none applies. */
+static uint64_t login_deadline(const struct conn *conn)
+{
+	unsigned s = server__config(conn->srv)->login_timeout;
+	if (conn->logged_in || s == 0)
+		return 0;
+	return conn->started_ms + (uint64_t)s * 1000;
+}
+
+/* The loop time the idle timeout passes at; 0 when none applies. */
+static uint64_t idle_deadline(const struct conn *conn)
+{
+	uint64_t ms = server__idle_ms(conn->srv, conn->idle_timeout);
+	return ms == 0 ? 0 : conn->idle_since + ms;
+}
+
+/* The earlier of two deadlines, 0 meaning none. */
+static uint64_t earlier(uint64_t a, uint64_t b)
+{
+	if (a == 0 || (b != 0 && b < a))
+		return b;
+	return a;
+}
+
+/* Arms conn->timer for loop time `due` (now if it has passed); stops it for 0. */
+static void arm_until(struct conn *conn, uint64_t due)
+{
+	if (due == 0) {
+		uv_timer_stop(&conn->timer);
+		return;
+	}
+	uint64_t now = uv_now(server__loop(conn->srv));
+	conn__arm_deadline(conn, due > now ? due - now : 0);
+}
+
+void conn__arm_idle(struct conn *conn)
+{
+	arm_until(conn, earlier(idle_deadline(conn), login_deadline(conn)));
+}
+
 void conn__restart_idle(struct conn *conn)
 {
-	if (conn->idle_timeout == 0)
-		uv_timer_stop(&conn->timer);
-	else
-		conn__arm_deadline(conn, (uint64_t)conn->idle_timeout * 1000);
+	conn->idle_since = uv_now(server__loop(conn->srv));
+	conn__arm_idle(conn);
+}
+
+void conn__arm_handshake(struct conn *conn)
+{
+	unsigned s = server__config(conn->srv)->handshake_timeout;
+	uint64_t ms = s > 0 ? (uint64_t)s * 1000
+	                    : conn->idle_timeout > 0 ? (uint64_t)conn->idle_timeout * 1000
+	                                             : CONN_HANDSHAKE_TIMEOUT_MS;
+	arm_until(conn, earlier(uv_now(server__loop(conn->srv)) + ms, login_deadline(conn)));
 }
 
 void conn__arm_deadline(struct conn *conn, uint64_t ms)
@@ -156,6 +203,7 @@ void conn__begin_close(struct conn *conn, const char *reason)
 	if (conn->tls != NULL && conn->state == CONN_S_OPEN && tls_conn_handshake_done(conn->tls))
 		tls_conn_close_notify(conn->tls);
 	conn__set_state(conn, CONN_S_CLOSING);
+	server__conn_leaving(conn->srv, conn);
 	uv_timer_stop(&conn->after_timer);
 	conn->after_cb = NULL;
 	if (!conn->delivering)
@@ -253,22 +301,40 @@ void conn__shutdown(struct conn *conn)
 
 static void on_idle(struct conn *conn)
 {
+	uint64_t now = uv_now(server__loop(conn->srv));
+	uint64_t login = login_deadline(conn), idle = idle_deadline(conn);
+	bool login_due = login != 0 && now >= login;
+
+	if (!login_due && (idle == 0 || now < idle)) {
+		/* Armed under stress mode, which has ended: the longer timeout applies. */
+		conn__arm_idle(conn);
+		return;
+	}
 	/* Paused means we are busy on the client's behalf (a store job): the
 	 * client is waiting for us, not idle. Unless our output is backed up:
 	 * then the client stopped reading (conn.h), and the session decides. */
 	if (conn->paused && !conn_output_full(conn)) {
-		conn__restart_idle(conn);
+		if (login_due)
+			conn__arm_deadline(conn, CONN_DEADLINE_RECHECK_MS);
+		else
+			conn__restart_idle(conn);
 		return;
 	}
-	log_info(conn->id, "idle_timeout", "ip=%s seconds=%u", conn->peer_ip, conn->idle_timeout);
+	const char *what = login_due ? "login_timeout" : "idle_timeout";
+	log_info(conn->id, what, "ip=%s seconds=%llu", conn->peer_ip,
+	         (unsigned long long)(login_due ? server__config(conn->srv)->login_timeout
+	                                        : server__idle_ms(conn->srv, conn->idle_timeout) / 1000));
 	if (conn->handler->timeout == NULL) {
-		conn__begin_close(conn, "idle_timeout");
+		conn__begin_close(conn, what);
 		return;
 	}
 	conn__enter(conn);
 	conn->handler->timeout(conn);
-	/* A session that chose to stay open gets another full period. */
-	if (conn->state == CONN_S_OPEN)
+	/* A session that chose to stay open gets another idle period; the
+	 * login deadline is not renewable. */
+	if (conn->state == CONN_S_OPEN && login_due)
+		conn__begin_close(conn, what);
+	else if (conn->state == CONN_S_OPEN)
 		conn__restart_idle(conn);
 	conn__leave(conn);
 }
@@ -375,6 +441,15 @@ void conn_set_idle_timeout(conn_t *conn, unsigned seconds)
 	conn->idle_timeout = seconds;
 	if (conn->state == CONN_S_OPEN)
 		conn__restart_idle(conn);
+}
+
+void conn_login_done(conn_t *conn)
+{
+	if (conn->logged_in)
+		return;
+	conn->logged_in = true;
+	if (conn->state == CONN_S_OPEN)
+		conn__arm_idle(conn);
 }
 
 void conn_close(conn_t *conn)

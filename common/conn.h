@@ -121,10 +121,24 @@ void conn_resume(conn_t *conn);
 /*
  * Idle timeout in seconds (0 = none). Restarted by every read; it does not
  * expire while the conn is paused (the client is waiting for us), but it
- * does while output is full (a peer that stopped reading). It also bounds
- * a TLS handshake.
+ * does while output is full (a peer that stopped reading). While the
+ * server is in stress mode (server.h) stress_idle_timeout caps it.
+ * Expiry calls handler->timeout.
+ *
+ * Two other deadlines come from the config: a TLS handshake must finish
+ * within handshake_timeout (else the conn is closed, without a callback),
+ * and a client must log in within login_timeout of connecting, however
+ * busy it keeps the connection: at that deadline handler->timeout is
+ * called as for an idle timeout, and the conn is closed after it.
  */
 void conn_set_idle_timeout(conn_t *conn, unsigned seconds);
+/*
+ * The client has logged in (AUTH, PASS) or, on a listener without logins,
+ * begun real work (smtpd's MX: its first accepted MAIL): the login
+ * deadline no longer applies. Call it once the session trusts the client
+ * that far; later calls do nothing.
+ */
+void conn_login_done(conn_t *conn);
 
 /* ---- output ---------------------------------------------------------- */
 

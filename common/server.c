@@ -31,6 +31,18 @@
 #define SERVER_PLAIN_BUFFER (16 * 1024)
 
 /*
+ * Stress mode (Postfix's name) starts when this share of max_connections
+ * is in use: connections then get stress_idle_timeout instead of
+ * idle_timeout, so clients that sit idle (or a flood of them) are shed
+ * before the limit turns everyone else away. It ends below the second
+ * share, so that shedding leaves room for the connections that arrive
+ * next, and so that a count hovering at the threshold does not switch it
+ * (and walk every connection) on every accept.
+ */
+#define SERVER_STRESS_ON_PERCENT 80
+#define SERVER_STRESS_OFF_PERCENT 70
+
+/*
  * Threads in libuv's pool, set through UV_THREADPOOL_SIZE unless the
  * environment already does. libuv reads the variable once, when the first
  * job is queued, so server_new sets it before anything can queue one.
@@ -62,6 +74,8 @@ struct server {
 
 	struct peercount peers;
 	unsigned counted; /* connections within the limits (not rejected ones) */
+	unsigned leaving; /* of those, closing (flushing, lingering): not counted for stress */
+	bool stressed;    /* stress mode: see SERVER_STRESS_ON_PERCENT */
 	unsigned live;    /* conns whose handler->close has not run yet */
 	uint64_t next_id;
 	struct conn_link conns; /* every allocated conn */
@@ -144,13 +158,72 @@ void server__work_add(struct server *srv, struct conn_link *work_link)
 	conn__link_add_tail(&srv->works, work_link);
 }
 
+/* percent of max_connections, rounded up (a limit of 1 is stressed only when in use). */
+static unsigned share(const struct server *srv, unsigned percent)
+{
+	return (unsigned)(((uint64_t)srv->cfg.max_connections * percent + 99) / 100);
+}
+
+/*
+ * Enters or leaves stress mode after the count changed. On entering, every
+ * open conn's idle deadline is recomputed at once: an idle connection
+ * already waiting out a long idle_timeout is shed in stress_idle_timeout.
+ * On leaving nothing needs doing: a conn whose short deadline passes
+ * after that re-arms for its full timeout (conn.c). Walking every conn is
+ * O(max_connections), once per entry, and entries are at least 10% of
+ * max_connections accepts apart.
+ */
+static void stress_update(struct server *srv)
+{
+	if (srv->cfg.max_connections == 0 || srv->cfg.stress_idle_timeout == 0)
+		return;
+	/* Connections on their way out have been shed already. */
+	unsigned n = srv->counted - srv->leaving;
+	bool on = srv->stressed ? n >= share(srv, SERVER_STRESS_OFF_PERCENT)
+	                        : n >= share(srv, SERVER_STRESS_ON_PERCENT);
+	if (on == srv->stressed)
+		return;
+	srv->stressed = on;
+	if (!on) {
+		log_info(0, "stress", "server=%s state=off connections=%u", srv->name, n);
+		return;
+	}
+	log_warn(0, "stress", "server=%s state=on connections=%u max_connections=%u idle_timeout=%u",
+	         srv->name, n, srv->cfg.max_connections, srv->cfg.stress_idle_timeout);
+	for (struct conn_link *l = srv->conns.next; l != &srv->conns; l = l->next) {
+		struct conn *conn = conn__container_of(l, struct conn, link);
+		if (conn->state == CONN_S_OPEN)
+			conn__arm_idle(conn);
+	}
+}
+
+uint64_t server__idle_ms(const struct server *srv, unsigned idle_s)
+{
+	unsigned s = idle_s;
+	if (srv->stressed && (s == 0 || s > srv->cfg.stress_idle_timeout))
+		s = srv->cfg.stress_idle_timeout;
+	return (uint64_t)s * 1000;
+}
+
+void server__conn_leaving(struct server *srv, struct conn *conn)
+{
+	if (!conn->counted || conn->leaving)
+		return;
+	conn->leaving = true;
+	srv->leaving++;
+	stress_update(srv);
+}
+
 void server__conn_closing(struct server *srv, struct conn *conn)
 {
 	if (!conn->counted)
 		return;
 	conn->counted = false;
+	if (conn->leaving)
+		srv->leaving--;
 	srv->counted--;
 	peercount_remove(&srv->peers, conn->peer_ip);
+	stress_update(srv);
 }
 
 static void finish(struct server *srv);
@@ -312,6 +385,7 @@ static void on_connection(uv_stream_t *stream, int status)
 	}
 	conn->counted = true;
 	srv->counted++;
+	stress_update(srv);
 	conn__start(conn);
 }
 

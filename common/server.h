@@ -10,8 +10,13 @@
  *   server_free(&srv);
  *
  * Limits: max_connections in total and max_connections_per_ip per client
- * address; a connection over either limit gets the listener's reject line
- * and is closed without reaching the session. SIGTERM/SIGINT stop the
+ * (an IPv4 address or an IPv6 /64); a connection over either limit gets
+ * the listener's reject line and is closed without reaching the session.
+ * From 80% of max_connections until below 70% the server is in stress
+ * mode: every idle timeout is capped at stress_idle_timeout, so idle
+ * clients are shed before the limit refuses new ones. Deadlines per
+ * connection (TLS
+ * handshake, login, idle) are in conn.h. SIGTERM/SIGINT stop the
  * listeners, call handler->shutdown on every connection and give them
  * shutdown_timeout seconds; server_run then returns 0. SIGHUP reloads the
  * TLS certificate and key (new connections use the new ones; a bad file

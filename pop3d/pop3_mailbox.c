@@ -219,6 +219,7 @@ static void transaction_begin(struct pop3_session *s, struct open_job *job)
 		s->live_size += s->entries[i].size;
 	uv_timer_start(&s->lease_timer, lease_tick, interval_ms, interval_ms);
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
+	conn_login_done(s->conn);
 	log_info(s->id, "pop3_maildrop", "messages=%zu octets=%" PRIu64, s->count, s->live_size);
 	pop3_reply(s, POP3_OK, "maildrop has %zu messages (%" PRIu64 " octets)", s->live_count,
 	           s->live_size);

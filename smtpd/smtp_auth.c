@@ -217,6 +217,7 @@ static void job__done(conn_t *conn, void *arg, int status)
 		s->senders = job->senders;
 		job->senders = (struct smtp_senders){ 0 };
 		s->env->metrics.auth_successes++;
+		conn_login_done(s->conn);
 		log_info(s->id, "auth", "mech=%s user=%s senders=%zu", job->mech,
 		         log_escape(user, sizeof(user), s->auth_user, strlen(s->auth_user)),
 		         s->senders.count);

@@ -127,6 +127,9 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	         (unsigned long long)(mail.size_given ? mail.size : 0),
 	         mail.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", mail.smtputf8);
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
+	/* On the MX listener, where nobody logs in, a mail transaction is what
+	 * ends login_timeout (submission needed AUTH to get here). */
+	conn_login_done(s->conn);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 

@@ -240,6 +240,9 @@ static void on_line(conn_t *conn, const char *line, size_t len, bool crlf, bool 
 		conn_printf(conn, "250 %zu\r\n", conn->tls != NULL ? tls_conn_resident(conn->tls) : 0);
 	} else if (is(line, len, "PEER")) {
 		conn_printf(conn, "250 %s\r\n", conn_peer_ip(conn));
+	} else if (is(line, len, "LOGIN")) {
+		conn_login_done(conn);
+		conn_printf(conn, "250 logged in\r\n");
 	} else if (is(line, len, "STUBBORN")) {
 		s->stubborn = true;
 		conn_printf(conn, "250 ok\r\n");

@@ -28,6 +28,7 @@
  *   TLSMEM        "250 <n>": tls_conn_resident() of this session now
  *   PEER          "250 <peer address>"
  *   STUBBORN      this session ignores the shutdown request
+ *   LOGIN         conn_login_done, "250 logged in"
  *   QUIT          "221 bye", close
  * Greeting "220 hello"; idle timeout "421 idle"; shutdown "421 shutting down".
  */

@@ -25,8 +25,9 @@
 static const char *const all_keys[] = {
 	"db", "hostname", "smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
 	"pop3s_listen", "metrics_listen", "tls_cert", "tls_key", "allow_plaintext_auth",
-	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections", "max_connections_per_ip",
-	"idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
+	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections",
+	"max_connections_per_ip", "idle_timeout", "handshake_timeout", "login_timeout",
+	"stress_idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
 	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "tmpdir", "log_level",
 };
@@ -133,6 +134,9 @@ static void test_defaults(void **state)
 		assert_int_equal(cfg.received_auth_header, 0);
 		assert_int_equal(cfg.max_connections, 1000);
 		assert_int_equal(cfg.max_connections_per_ip, 20);
+		assert_int_equal(cfg.handshake_timeout, 10);
+		assert_int_equal(cfg.login_timeout, 60);
+		assert_int_equal(cfg.stress_idle_timeout, 10);
 		assert_int_equal(cfg.shutdown_timeout, 30);
 		assert_int_equal(cfg.max_auth_failures, 3);
 		assert_int_equal(cfg.auth_failure_delay_ms, 1000);

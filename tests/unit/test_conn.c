@@ -1,9 +1,11 @@
 /*
  * test_conn.c - the connection layer (common/conn*.c, server.c) on a real
  * loop: lines and raw mode, pause, backpressure, idle timeout, limits,
- * off-loop work, shutdown, IPv6. The harness and the test protocol are in
- * conn_harness.h; TLS has its own file, test_conn_tls.c.
+ * the login deadline, stress mode, off-loop work, shutdown, IPv6. The
+ * harness and the test protocol are in conn_harness.h; TLS has its own
+ * file, test_conn_tls.c.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -268,6 +270,146 @@ static void test_limits(void **state)
 }
 
 
+/*
+ * login_timeout 1 s, idle_timeout 30 s: a client that keeps talking but
+ * never logs in is cut at the login deadline; one that logged in is not;
+ * one whose off-loop work outlasts the deadline gets its reply first.
+ */
+static void client_login(struct harness *h)
+{
+	struct tclient busy, in, slow;
+	char line[256];
+	int echoes = 0;
+	double t0 = now_s();
+
+	CHECK(tc_connect(&busy, h->port, NULL, 0) == 0, "connect");
+	CHECK(tc_connect(&in, h->port, NULL, 0) == 0, "connect");
+	CHECK(tc_connect(&slow, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&busy, "220 hello");
+	EXPECT(&in, "220 hello");
+	EXPECT(&slow, "220 hello");
+	CHECK(tc_sendstr(&in, "LOGIN\r\n") == 0, "send");
+	EXPECT(&in, "250 logged in");
+	CHECK(tc_sendstr(&slow, "WORK 1500\r\n") == 0, "send");
+	for (;;) {
+		CHECK(now_s() - t0 < 5, "still served %.2f s after connecting, %d echoes", now_s() - t0,
+		      echoes);
+		/* Once the server has closed, the send may fail: the reply is read anyway. */
+		if (tc_sendstr(&busy, "ECHO busy\r\n") != 0)
+			break;
+		CHECK(tc_line(&busy, line, sizeof(line)) >= 0, "no reply after %d echoes", echoes);
+		if (strcmp(line, "> ECHO busy") != 0)
+			break;
+		echoes++;
+		usleep(100 * 1000);
+	}
+	double cut = now_s() - t0;
+	if (strcmp(line, "> ECHO busy") == 0)
+		CHECK(tc_line(&busy, line, sizeof(line)) >= 0, "no reply at the deadline");
+	CHECK(strcmp(line, "421 idle") == 0, "at the login deadline: \"%s\"", line);
+	CHECK(tc_eof(&busy), "no EOF after the login deadline");
+	CHECK(cut >= 0.9 && echoes >= 5, "login deadline after %.2f s, %d echoes", cut, echoes);
+	/* Past the same deadline, the logged-in client is still served. */
+	CHECK(tc_sendstr(&in, "ECHO in\r\n") == 0, "send");
+	EXPECT(&in, "> ECHO in");
+	/* Paused for its work at the deadline: answered, then cut. */
+	EXPECT(&slow, "250 work 42");
+	EXPECT(&slow, "421 idle");
+	CHECK(tc_eof(&slow), "no EOF after the work");
+	tc_close(&busy);
+	tc_close(&in);
+	tc_close(&slow);
+}
+
+static void test_login_timeout(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	h.cfg.login_timeout = 1;
+	harness_run(&h, client_login);
+	assert_int_equal(h.opens, 3);
+}
+
+/* Waits up to 5 s for a line on any of n clients; its index, or -1. */
+static int first_readable(struct tclient *c, const bool *skip, int n, unsigned ms)
+{
+	struct pollfd fds[16];
+	for (int i = 0; i < n; i++) {
+		fds[i].fd = skip[i] ? -1 : c[i].fd;
+		fds[i].events = POLLIN;
+	}
+	if (poll(fds, (nfds_t)n, (int)ms) <= 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (fds[i].revents != 0)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * max_connections 10: stress mode from 8 connections until below 7.
+ * Seven idle clients and an active one start it; with stress_idle_timeout
+ * 1 s (idle_timeout 30 s) idle ones are shed about a second after their
+ * last input until the count is below 7, while the active one is served;
+ * the others then keep the long timeout.
+ */
+enum { STRESS_IDLE = 7 };
+
+static void client_stress(struct harness *h)
+{
+	struct tclient idle[STRESS_IDLE], active;
+	bool cut[STRESS_IDLE] = { false };
+	double opened[STRESS_IDLE];
+	char line[256];
+	int ncut = 0;
+
+	for (int i = 0; i < STRESS_IDLE; i++) {
+		CHECK(tc_connect(&idle[i], h->port, NULL, 0) == 0, "connect %d", i);
+		EXPECT(&idle[i], "220 hello");
+		opened[i] = now_s();
+	}
+	CHECK(tc_connect(&active, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&active, "220 hello");
+	double t0 = now_s();
+	/* Active every 200 ms for 2.5 s: idle ones are cut meanwhile. */
+	while (now_s() - t0 < 2.5) {
+		CHECK(tc_sendstr(&active, "ECHO active\r\n") == 0, "send");
+		EXPECT(&active, "> ECHO active");
+		int i;
+		while ((i = first_readable(idle, cut, STRESS_IDLE, 200)) >= 0) {
+			EXPECT(&idle[i], "421 idle");
+			CHECK(tc_eof(&idle[i]), "no EOF after the stress timeout");
+			double after = now_s() - opened[i];
+			CHECK(after >= 0.9 && after < 5, "idle %d cut after %.2f s", i, after);
+			cut[i] = true;
+			ncut++;
+		}
+	}
+	/* 8 -> 6: below 70% of 10 the mode ends, and shedding with it. */
+	CHECK(ncut == 2, "%d idle connections cut, want 2", ncut);
+	for (int i = 0; i < STRESS_IDLE; i++) {
+		if (cut[i])
+			continue;
+		CHECK(tc_sendstr(&idle[i], "ECHO still\r\n") == 0, "send");
+		CHECK(tc_line(&idle[i], line, sizeof(line)) >= 0 && strcmp(line, "> ECHO still") == 0,
+		      "idle %d after stress: \"%s\"", i, line);
+	}
+	for (int i = 0; i < STRESS_IDLE; i++)
+		tc_close(&idle[i]);
+	tc_close(&active);
+}
+
+static void test_stress_mode(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	h.cfg.max_connections = 10;
+	h.cfg.stress_idle_timeout = 1;
+	harness_run(&h, client_stress);
+	assert_int_equal(h.opens, STRESS_IDLE + 1);
+}
+
 static void client_work_close(struct harness *h)
 {
 	struct tclient c;
@@ -420,6 +562,8 @@ int main(void)
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_idle_timeout),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_login_timeout),
+		cmocka_unit_test(test_stress_mode),
 		cmocka_unit_test(test_work_after_close),
 		cmocka_unit_test(test_hold_release),
 		cmocka_unit_test(test_shutdown_drain),

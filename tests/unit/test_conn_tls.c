@@ -1,8 +1,9 @@
 /*
  * test_conn_tls.c - TLS on the connection layer (common/conn-tls.c,
  * tls.c) with a real mbedTLS client: STARTTLS without buffered-plaintext
- * injection, implicit TLS, certificate reload on SIGHUP, and idle sessions
- * whose record buffers are trimmed. The harness is in conn_harness.h.
+ * injection, implicit TLS, certificate reload on SIGHUP, idle sessions
+ * whose record buffers are trimmed, and the handshake deadline. The
+ * harness is in conn_harness.h.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -170,6 +171,42 @@ static void client_tls_idle(struct harness *h)
 	tc_close(&c);
 }
 
+/*
+ * handshake_timeout 1 s, idle_timeout 30 s: a client that never starts
+ * (implicit TLS) or never finishes (STARTTLS) its handshake is cut after
+ * the handshake timeout, not the idle timeout.
+ */
+static void client_handshake(struct harness *h)
+{
+	struct tclient imp, st;
+	double t0 = now_s();
+
+	CHECK(tc_connect(&imp, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_connect(&st, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&st, "220 hello");
+	CHECK(tc_sendstr(&st, "STARTTLS\r\n") == 0, "send");
+	EXPECT(&st, "220 go");
+	double t1 = now_s();
+	/* tc_eof gives up after 5 s (SO_RCVTIMEO): long before the idle timeout. */
+	CHECK(tc_eof(&imp), "implicit TLS without a ClientHello: no EOF");
+	double imp_s = now_s() - t0;
+	CHECK(tc_eof(&st), "STARTTLS without a handshake: no EOF");
+	double st_s = now_s() - t1;
+	CHECK(imp_s >= 0.9 && st_s >= 0.9, "handshakes cut after %.2f s and %.2f s", imp_s, st_s);
+	tc_close(&imp);
+	tc_close(&st);
+}
+
+static void test_handshake_timeout(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	h.cfg.handshake_timeout = 1;
+	harness_run(&h, client_handshake);
+	assert_int_equal(h.opens, 1);
+	assert_int_equal(h.tls_ready, 0);
+}
+
 static void test_tls_idle(void **state)
 {
 	struct harness h;
@@ -201,6 +238,7 @@ int main(void)
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_tls_idle),
+		cmocka_unit_test(test_handshake_timeout),
 	};
 	return cmocka_run_group_tests(tests, conn_group_setup, conn_group_teardown);
 }
