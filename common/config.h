@@ -56,8 +56,8 @@ struct mail_config {
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned idle_timeout;         /* seconds: 300 smtpd (RFC 5321 4.5.3.2.7), 600 pop3d (RFC 1939 3) */
-	unsigned handshake_timeout;    /* seconds a TLS handshake may take (implicit TLS, STARTTLS, STLS) */
-	unsigned login_timeout;        /* seconds from connect to login (MX: to the first MAIL); 0 = none */
+	unsigned handshake_timeout;    /* seconds for a TLS handshake (implicit, STARTTLS, STLS) */
+	unsigned login_timeout;        /* seconds from connect to login (MX: first MAIL); 0 = none */
 	unsigned stress_idle_timeout;  /* idle timeout near max_connections (server.h); 0 = off */
 	unsigned shutdown_timeout;     /* seconds sessions get to finish after SIGTERM */
 	unsigned max_auth_failures;    /* per connection, then 421 / -ERR and close */
