@@ -262,7 +262,15 @@ void conn__teardown(struct conn *conn, const char *reason)
 		conn->close_reason = reason != NULL ? reason : "closed";
 	conn__set_state(conn, CONN_S_CLOSED);
 	conn__link_remove(&conn->ready_link);
-	server__conn_closing(conn->srv, conn);
+	/* Off-loop work still holds the session's buffers (a spilled body, a
+	 * commit), so the connection keeps its place under max_connections and
+	 * the per-IP limit until that work is done: otherwise connect, send,
+	 * reset in a loop piles up memory without bound while the disk is
+	 * slow. The limits bound memory only while they count it. */
+	if (conn->work_pending > 0)
+		server__conn_leaving(conn->srv, conn);
+	else
+		server__conn_closing(conn->srv, conn);
 	conn->reading = false;
 	log_info(conn->id, "disconnect", "ip=%s reason=%s in=%llu out=%llu ms=%llu", conn->peer_ip,
 	         conn->close_reason, (unsigned long long)conn->bytes_in,
@@ -468,7 +476,9 @@ void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn))
 
 /* ---- off-loop work ----------------------------------------------------- */
 
-/* Hands a job's result to its session, or to nobody if the conn closed meanwhile. */
+/* Hands a job's result to its session, or to nobody if the conn closed
+ * meanwhile; the last job of a closed conn gives back its place under the
+ * limits (see conn__teardown). */
 static void finish_work(struct conn *conn, conn_done_fn *done, void *arg, int status)
 {
 	if (conn->state != CONN_S_CLOSED) {
@@ -477,6 +487,8 @@ static void finish_work(struct conn *conn, conn_done_fn *done, void *arg, int st
 		conn__leave(conn);
 	} else {
 		done(NULL, arg, status);
+		if (conn->work_pending == 0)
+			server__conn_closing(conn->srv, conn);
 		conn__free_if_done(conn);
 	}
 }

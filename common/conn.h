@@ -195,7 +195,10 @@ void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
  * conn == NULL so it can free arg (found by id, never a dangling pointer).
  * status is 0, or UV_ECANCELED when the server is shutting down and the
  * work never ran. Returns 0, or a negative libuv error, in which case
- * neither function is ever called.
+ * neither function is ever called. A closed connection with work (or a
+ * conn_hold) outstanding still counts against max_connections and the
+ * per-IP limit until the last job is done, so that the limits bound the
+ * memory such jobs hold.
  */
 typedef void conn_work_fn(void *arg);
 typedef void conn_done_fn(conn_t *conn, void *arg, int status);

@@ -25,6 +25,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -551,4 +552,66 @@ def test_spill_to_full_disk_is_temporary():
         if getattr(inst, "smtpd", None) is not None and inst.smtpd.poll() is None:
             inst.stop(inst.smtpd)
         subprocess.run(["umount", "-l", inst.spool], capture_output=True)
+        smtp_close(inst)
+
+
+# ---- abandoned spills and the connection limits ---------------------------------
+
+REJECT = "421 4.7.0 Too many connections, try later"
+
+
+def test_abandoned_spills_keep_their_connection_slots():
+    """A session whose spill is still queued or running holds its message
+    buffer (a bit over 256 KiB) even after the client has reset the
+    connection. Such a connection keeps its place under max_connections
+    until the job is done: otherwise connect, 300 KiB of DATA, reset in a
+    loop piles up buffers without bound while the disk is slow. With the
+    spill gate shut, MAX clients do that; smtpd then refuses the next one
+    with 421 though no session is open, and serves again once the gate
+    opens and the jobs end."""
+    max_conn = 3
+    inst = spool_install(start=False, max_connections=max_conn)
+    try:
+        inst.smtpd = inst.start("smtpd", env={"MAIL_STORE_SPILL_GATE": inst.gate})
+        pid = inst.smtpd.pid
+        gate(inst, False)
+        wait_for(lambda: sessions_open(inst) == 0, "the start-up probes to end")
+        for i in range(max_conn):
+            s = Session(inst.port("smtp"), timeout=BIG_TIMEOUT)
+            s.expect(None, "220 ")
+            s.expect("EHLO gone.test", "250-")
+            s.expect("MAIL FROM:<big@remote.test>", "250 ")
+            s.expect("RCPT TO:<%s>" % ALICE, "250 ")
+            s.expect("DATA", "354 ")
+            # 300 KiB: the spill starts near the end, and smtpd reads the
+            # rest (below its input high water) and so sees the reset.
+            s.send(b"Subject: abandoned\r\n\r\n" + (b"x" * 78 + b"\r\n") * 3840)
+            # Its spill is running (held at the gate) ...
+            wait_for(lambda: len(spill_fds(pid, inst.spool)) == i + 1, "spill %d in flight" % i)
+            # ... when the client resets the connection.
+            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+            s.close()
+            wait_for(lambda: sessions_open(inst) == 0, "session %d to end" % i)
+        for _ in range(3):
+            with Session(inst.port("smtp")) as s:
+                assert s.reply() == REJECT
+                assert s.closed()
+        assert len(spill_fds(pid, inst.spool)) == max_conn
+        gate(inst, True)
+        wait_for(lambda: not spill_fds(pid, inst.spool), "the abandoned spills to be freed")
+        deadline = time.monotonic() + 60
+        while True:
+            with Session(inst.port("smtp")) as s:
+                reply = s.reply()
+                if reply.startswith("220 "):
+                    s.expect("QUIT", "221 ")
+                    break
+            assert reply == REJECT and time.monotonic() < deadline, reply
+            time.sleep(0.05)
+        assert os.listdir(inst.spool) == []
+        assert stored(inst.db).get(ALICE, []) == []
+        log = inst.log("smtpd")
+        assert log.count("event=spill_dropped") == max_conn
+        assert " level=error " not in log
+    finally:
         smtp_close(inst)
