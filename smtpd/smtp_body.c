@@ -143,7 +143,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		         txn->rcpts, txn->remote_rcpts, (unsigned long long)txn->data.size,
 		         r->batch_size, (unsigned long long)txn->data.bare_lf);
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", txn->id);
-	} else if (r->status == STORE_ELIMIT) {
+	} else if (r->status == STORE_EQUOTA) {
 		/*
 		 * The message would take a recipient's mailbox past its quota
 		 * (checked inside the commit). After DATA there is one reply for

@@ -150,7 +150,7 @@ struct resolve_job {
 	struct resolve_dest *dests;
 	size_t count;
 	size_t cap;
-	size_t full; /* rc == STORE_ELIMIT: the destination that is full */
+	size_t full; /* rc == STORE_EQUOTA: the destination that is full */
 };
 
 static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
@@ -182,7 +182,7 @@ static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *a
  * whose mailboxes is full is refused as a whole: a temporary 452 4.2.2
  * (RFC 3463 X.2.2), after which the sender retries and nobody's copy is
  * lost, where accepting it would drop the full mailbox's copy silently.
- * Returns 0, STORE_ELIMIT with job->full set, or a store error.
+ * Returns 0, STORE_EQUOTA with job->full set, or a store error.
  */
 static int resolve__quota(store_t *store, struct resolve_job *job)
 {
@@ -192,7 +192,7 @@ static int resolve__quota(store_t *store, struct resolve_job *job)
 		int rc = store_quota_check(store, job->dests[i].address);
 		if (rc == STORE_ENOTFOUND)
 			continue; /* deleted since it resolved: the commit refuses it */
-		if (rc == STORE_ELIMIT)
+		if (rc == STORE_EQUOTA)
 			job->full = i;
 		if (rc != STORE_OK)
 			return rc;
@@ -290,9 +290,10 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
 		           job->address);
-	} else if (rc == STORE_ELIMIT) {
+	} else if (rc == STORE_EQUOTA) {
 		char mailbox[SMTP_MAILBOX_MAX * 2];
-		const char *full = job->dests[job->full].address;
+		const char *full =
+		        job->full < job->count ? job->dests[job->full].address : job->address;
 
 		log_info(s->id, "rcpt_refused", "to=%s reason=mailbox_full mailbox=%s detail=\"%s\"",
 		         to, log_escape(mailbox, sizeof(mailbox), full, strlen(full)), job->err);
@@ -348,7 +349,7 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 	resolve__run(store, job);
 	int rc = job->rc;
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP &&
-	    rc != STORE_ELIMIT) {
+	    rc != STORE_EQUOTA) {
 		job->rc = 0;
 		job->count = 0;
 		job->err[0] = '\0';

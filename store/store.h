@@ -42,8 +42,9 @@ enum store_err {
 	STORE_EINVAL = -5,    /* bad argument (malformed address, unknown domain for a user) */
 	STORE_ECORRUPT = -6,  /* the database is damaged or from a newer version */
 	STORE_ENOMEM = -7,
-	STORE_ELIMIT = -8,    /* a size limit would be exceeded (quota, message size) */
+	STORE_ELIMIT = -8,    /* an internal limit would be exceeded (message ids) */
 	STORE_ELOOP = -9,     /* aliases loop or chain deeper than the store follows */
+	STORE_EQUOTA = -10,   /* a mailbox's quota would be exceeded (only the quota checks) */
 };
 
 /* Returns a static English description of an error code. */
@@ -157,7 +158,7 @@ int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void 
  * store_user's quota; 0 = unlimited), counted as POP3 serves the messages
  * (trace headers included). Deliveries enforce it inside their commit: a
  * delivery that would take any of its local mailboxes past its quota is
- * STORE_ELIMIT and stores nothing (in a group commit it fails alone). A
+ * STORE_EQUOTA and stores nothing (in a group commit it fails alone). A
  * message that fills a mailbox exactly is accepted; from then on the
  * mailbox is full (store_quota_check) until messages are deleted.
  */
@@ -176,7 +177,7 @@ int store_user_usage(store_t *store, const char *address, uint64_t *quota_r,
                      struct store_usage *usage_r);
 
 /*
- * For SMTP RCPT: STORE_ELIMIT when the local mailbox (as store_resolve
+ * For SMTP RCPT: STORE_EQUOTA when the local mailbox (as store_resolve
  * returns it) is at or over its quota, so no message can be added; 0 when
  * it has room or no quota; STORE_ENOTFOUND if there is no such user. Two
  * primary-key lookups, cheap enough for a STORE_OPEN_NOWAIT handle on an
@@ -344,7 +345,7 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r);
  * Commits one delivery: the body, one mailbox entry per local mailbox and
  * one queue row per remote recipient, in one transaction that is synced to
  * disk before this returns 0. After an error nothing of it is stored.
- * STORE_ELIMIT when the message would take a local mailbox past its quota
+ * STORE_EQUOTA when the message would take a local mailbox past its quota
  * (see "quotas" below): the whole delivery is refused, for every recipient.
  */
 int store_deliver(store_t *store, store_delivery_t *delivery);

@@ -73,9 +73,11 @@ const char *store_strerror(int err)
 	case STORE_ENOMEM:
 		return "out of memory";
 	case STORE_ELIMIT:
-		return "size limit exceeded";
+		return "internal limit exceeded";
 	case STORE_ELOOP:
 		return "alias loop";
+	case STORE_EQUOTA:
+		return "mailbox quota exceeded";
 	default:
 		return "unknown store error";
 	}
@@ -113,15 +115,15 @@ int store__map_rc(int rc)
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
 		return STORE_ECORRUPT;
-	case SQLITE_TOOBIG:
-		return STORE_ELIMIT;
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 			return STORE_EEXIST;
 		return STORE_EINVAL;
 	default:
 		/* SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_READONLY and
-		 * the rest: the client should try again later. */
+		 * the rest: the client should try again later. SQLITE_TOOBIG too:
+		 * a row past SQLite's limits is our bug or a config mismatch, not
+		 * a full mailbox (STORE_EQUOTA comes from the quota checks only). */
 		return STORE_EIO;
 	}
 }

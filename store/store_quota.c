@@ -94,7 +94,7 @@ int store_quota_check(store_t *store, const char *mailbox)
 	if (err != STORE_OK)
 		return err;
 	if (quota > 0 && usage.bytes >= quota)
-		return store__fail(store, STORE_ELIMIT,
+		return store__fail(store, STORE_EQUOTA,
 		                   "mailbox %s is full: %" PRIu64 " of %" PRIu64 " octets used", mailbox,
 		                   usage.bytes, quota);
 	return STORE_OK;
@@ -110,7 +110,7 @@ int store__quota_admits(store_t *store, const char *mailbox, uint64_t size)
 	if (err != STORE_OK)
 		return err;
 	if (quota > 0 && (usage.bytes >= quota || size > quota - usage.bytes))
-		return store__fail(store, STORE_ELIMIT,
+		return store__fail(store, STORE_EQUOTA,
 		                   "mailbox %s: a message of %" PRIu64 " octets does not fit its quota "
 		                   "(%" PRIu64 " of %" PRIu64 " octets used)",
 		                   mailbox, size, usage.bytes, quota);

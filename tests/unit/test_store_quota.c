@@ -124,10 +124,10 @@ static void test_quota_check(void **state)
 	TSU_OK(s, store_user_set_quota(s, ALICE, 101));
 	TSU_OK(s, store_quota_check(s, ALICE)); /* one octet left */
 	TSU_OK(s, store_user_set_quota(s, ALICE, 100));
-	TSU_EXPECT(s, STORE_ELIMIT, store_quota_check(s, ALICE)); /* at quota */
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE)); /* at quota */
 	assert_non_null(strstr(store_errmsg(s), "100 of 100 octets"));
 	TSU_OK(s, store_user_set_quota(s, ALICE, 10));
-	TSU_EXPECT(s, STORE_ELIMIT, store_quota_check(s, ALICE)); /* over (quota lowered) */
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE)); /* over (quota lowered) */
 	TSU_OK(s, store_quota_check(s, BOB));
 	TSU_EXPECT(s, STORE_ENOTFOUND, store_quota_check(s, "zed@example.test"));
 	TSU_EXPECT(s, STORE_EINVAL, store_quota_check(s, "zed"));
@@ -143,19 +143,19 @@ static void test_deliver_respects_quota(void **state)
 	TSU_OK(s, store_user_set_quota(s, ALICE, 1000));
 	TSU_OK(s, deliver_n(s, ALICE, NULL, 600));
 	/* 401 octets would pass the quota by one: nothing of it is stored. */
-	TSU_EXPECT(s, STORE_ELIMIT, deliver_n(s, ALICE, NULL, 401));
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, ALICE, NULL, 401));
 	assert_non_null(strstr(store_errmsg(s), ALICE));
 	assert_int_equal(TSU_COUNT(f, "messages"), 1);
 	assert_int_equal(TSU_COUNT(f, "message_chunks"), 1);
 	/* Exactly filling it is allowed; then it is full. */
 	TSU_OK(s, deliver_n(s, ALICE, NULL, 400));
 	expect_usage(s, ALICE, 1000, 2);
-	TSU_EXPECT(s, STORE_ELIMIT, deliver_n(s, ALICE, NULL, 2));
-	TSU_EXPECT(s, STORE_ELIMIT, store_quota_check(s, ALICE));
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, ALICE, NULL, 2));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE));
 	/* Several recipients: one full mailbox refuses the whole message,
 	 * in whichever order the recipients come. */
-	TSU_EXPECT(s, STORE_ELIMIT, deliver_n(s, BOB, ALICE, 10));
-	TSU_EXPECT(s, STORE_ELIMIT, deliver_n(s, ALICE, BOB, 10));
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, BOB, ALICE, 10));
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, ALICE, BOB, 10));
 	expect_usage(s, BOB, 0, 0);
 	assert_int_equal(TSU_COUNT(f, "messages"), 2);
 	/* Remote recipients count against nobody's quota. */
@@ -200,10 +200,10 @@ static void test_batch_member_over_quota_fails_alone(void **state)
 	int results[5];
 	TSU_OK(s, store_deliver_batch(s, d, 5, results));
 	assert_int_equal(results[0], STORE_OK);
-	assert_int_equal(results[1], STORE_ELIMIT);
+	assert_int_equal(results[1], STORE_EQUOTA);
 	assert_int_equal(results[2], STORE_OK);
 	assert_int_equal(results[3], STORE_OK);
-	assert_int_equal(results[4], STORE_ELIMIT);
+	assert_int_equal(results[4], STORE_EQUOTA);
 	for (size_t i = 0; i < 5; i++)
 		store_delivery_free(&d[i]);
 	expect_usage(s, ALICE, 1000, 2);
@@ -250,7 +250,7 @@ static void test_concurrent_deliveries_race_the_quota(void **state)
 			pthread_join(threads[i], NULL);
 		pthread_barrier_destroy(&start);
 		int ok = (racers[0].result == STORE_OK) + (racers[1].result == STORE_OK);
-		int full = (racers[0].result == STORE_ELIMIT) + (racers[1].result == STORE_ELIMIT);
+		int full = (racers[0].result == STORE_EQUOTA) + (racers[1].result == STORE_EQUOTA);
 		if (ok != 1 || full != 1)
 			print_error("round %d: results %s and %s\n", round,
 			            store_strerror(racers[0].result), store_strerror(racers[1].result));
