@@ -101,16 +101,25 @@ struct body__commit {
 /*
  * The client left before the reply: the message may be stored all the
  * same (counted by the caller). It will most likely send it again, so say
- * so in the log: that is where a duplicate comes from.
+ * so in the log: that is where a duplicate comes from. A refusal is
+ * logged and counted as the reply it would have had (body__commit_done_cb).
  */
 static void body__commit_orphan(const struct body__commit *c, const struct smtp_commit_result *r)
 {
-	if (r->status == STORE_OK)
+	struct smtp_metrics *m = &c->env->metrics;
+
+	if (r->status == STORE_OK) {
 		log_info(c->session, "accepted", "id=%s size=%llu batch=%zu client=gone", c->id,
 		         (unsigned long long)c->size, r->batch_size);
-	else
-		log_info(c->session, "commit_failed", "id=%s error=\"%s\" client=gone", c->id,
-		         store_strerror(r->status));
+	} else if (r->status == STORE_EQUOTA) {
+		log_info(c->session, "commit_refused", "id=%s reason=mailbox_full size=%llu client=gone",
+		         c->id, (unsigned long long)c->size);
+		m->rejections[SMTP_REJECT_MAILBOX_FULL]++;
+	} else {
+		log_error(c->session, "commit_failed", "id=%s error=\"%s\" client=gone", c->id,
+		          store_strerror(r->status));
+		m->rejections[SMTP_REJECT_TEMPFAIL]++;
+	}
 }
 
 static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_commit_result *r)

@@ -86,3 +86,34 @@ def test_message_stored_after_client_left_is_counted():
         assert len(stored(inst.db)[BOB]) == 2
     finally:
         smtp_close(inst)
+
+
+def test_quota_refusal_after_client_left_is_logged_and_counted():
+    """A commit refused by a quota after its client has left is logged and
+    counted as the 452 4.2.2 it would have been answered with
+    (commit_refused reason=mailbox_full, rejections{mailbox_full}), not as
+    a failed commit."""
+    inst = smtp_install(tls=False, env={"MAIL_STORE_STALL_COMMIT": "1:2000"})
+    try:
+        inst.mailctl("user", "quota", BOB, "100")  # room at RCPT, none for the message
+        body = "Subject: too big for bob\r\n\r\n" + ("q" * 78 + "\r\n") * 10
+        with Session(inst.port("smtp")) as s:
+            s.expect(None, "220 ")
+            s.expect("EHLO client.test", "250-")
+            s.expect("MAIL FROM:<sender@remote.test>", "250 ")
+            s.expect("RCPT TO:<%s>" % BOB, "250 ")
+            s.expect("DATA", "354 ")
+            s.send(body + ".\r\n")
+            wait_for(lambda: write_locked(inst.db), "the commit never started")
+            s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        wait_for(lambda: "client=gone" in inst.log("smtpd"), "the commit's result")
+        assert inst.stop(inst.smtpd) == 0
+        log = inst.log("smtpd")
+        assert re.search(r" event=commit_refused id=\S+ reason=mailbox_full size=%d client=gone\n"
+                         % len(body), log), log[-2000:]
+        assert "event=commit_failed" not in log and " level=error " not in log, log[-2000:]
+        assert stats(log)["rejections"] == 1, log[-2000:]
+        assert 'name=smtp_rejections_total{reason="mailbox_full"} value=1\n' in log, log[-2000:]
+        assert stored(inst.db).get(BOB, []) == []
+    finally:
+        smtp_close(inst)
