@@ -233,41 +233,62 @@ def test_quit_after_lease_taken_over_deletes_nothing(inst):
 
 def test_drop_during_update_deletes_before_anyone_else_looks():
     """A client that sends QUIT and drops at once: UPDATE still deletes what
-    it marked, and the lease is released only after the delete, so a
-    second session waits for the delete's write lock or gets [IN-USE]
-    until then, and never sees a maildrop whose messages are about to
-    vanish. Commit 2 (the delete) is held for a second, so the second
-    session's login lands inside it."""
+    it marked, and the lease is released only after the delete (by the
+    UPDATE job, not by the session's close), so a second session waits for
+    the delete's write lock or gets [IN-USE] until then, and never sees a
+    maildrop whose messages are about to vanish. The test holds the write
+    lock while the client quits and resets, so that the UPDATE job and
+    anything the close might start wait for the lock together; a release
+    from the close could win it and leave the delete a lease it no longer
+    holds. Twenty rounds, each of which must delete (without the guard in
+    pop3_mailbox_close some round of ten or so keeps both messages)."""
+    ROUNDS = 20
     with pop3_install(allow_plaintext_auth="yes") as inst:
-        user, ids = maildrop(inst, 2)
-        inst.start("pop3d", env={"MAIL_STORE_STALL_COMMIT": "2:1000"})
-        p = Pop3(inst.port("pop3"))
-        assert p.login(user).startswith(b"+OK maildrop has 2 messages")
-        assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
-        p.send("QUIT\r\n")
-        # Once the delete holds the write lock (stalled), an RST: pop3d has
-        # read everything by then, so it sees the client go during UPDATE.
-        deadline = time.monotonic() + 20
-        while not write_locked(inst.db):
-            assert time.monotonic() < deadline, "the delete never started"
-            time.sleep(0.02)
-        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
-        p.close()
-        tries = 0
-        while True:
-            q = Pop3(inst.port("pop3"))
-            r = q.login(user)
-            if r != IN_USE:
-                break
-            tries += 1
+        inst.start("pop3d")
+        for round_ in range(ROUNDS):
+            user, ids = maildrop(inst, 2)
+            p = Pop3(inst.port("pop3"))
+            assert p.login(user).startswith(b"+OK maildrop has 2 messages")
+            assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
+            lock = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
+            try:
+                lock.execute("BEGIN IMMEDIATE")
+                log = inst.log("pop3d")
+                updates = log.count(" to=UPDATE")
+                gone = log.count("event=disconnect")
+                p.send("QUIT\r\n")
+                wait_for(lambda: inst.log("pop3d").count(" to=UPDATE") > updates,
+                         "pop3d to enter UPDATE")
+                # An RST: pop3d reads on while the job waits, and sees the
+                # client go during UPDATE.
+                p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                p.close()
+                wait_for(lambda: inst.log("pop3d").count("event=disconnect") > gone,
+                         "pop3d to see the reset")
+            finally:
+                lock.execute("ROLLBACK")
+                lock.close()
+            while True:
+                q = Pop3(inst.port("pop3"))
+                r = q.login(user)
+                if r != IN_USE:
+                    break
+                q.close()
+                time.sleep(0.05)
+            assert r == b"+OK maildrop has 1 messages (%d octets)\r\n" % len(message(2)), \
+                "round %d: %r" % (round_, r)
+            assert entry_ids(inst, user) == ids[1:]
+            assert q.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
             q.close()
-            time.sleep(0.05)
-        print("[IN-USE] %d times while the delete was in progress" % tries)
-        assert r == b"+OK maildrop has 1 messages (%d octets)\r\n" % len(message(2))
-        assert entry_ids(inst, user) == ids[1:]
-        assert q.cmd("QUIT") == b"+OK 0 messages deleted; signing off\r\n"
         log = inst.log("pop3d")
-        assert "event=pop3_update deleted=1 client=gone\n" in log, log
+        assert log.count("event=pop3_update deleted=1 client=gone\n") == ROUNDS, log[-3000:]
+
+
+def wait_for(cond, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.02)
 
 
 def test_lease_expires_after_kill9():
