@@ -20,13 +20,17 @@
  * - A failed write (ENOSPC, EIO) is kept as the transaction's write error:
  *   the rest of the body is read and dropped, and the end of the body is
  *   answered 451 4.3.0 (smtp_body.c), as for any spool failure.
- * - The committer frees committed deliveries on its own thread; every
- *   other spilled delivery is freed through smtp_spool_free, on the pool.
+ * - The committer frees every delivery it was handed on its own thread,
+ *   committed or not (a quota refusal, a failed commit); every other
+ *   spilled delivery (an abandoned or refused transaction) is freed
+ *   through smtp_spool_free, on the pool.
  *
  * Teardown: the job owns the delivery while it runs. If the session
  * closes meanwhile, the job's result finds no session (conn_queue_work)
  * and hands the delivery to smtp_spool_free, so its file is closed once,
- * off the loop, and nothing touches the freed session.
+ * off the loop, and nothing touches the freed session. Until then the
+ * closed connection still counts against max_connections (conn.h), so
+ * abandoned spills cannot pile up buffers beyond that bound.
  */
 #ifndef SMTP_SPOOL_H
 #define SMTP_SPOOL_H
