@@ -115,6 +115,10 @@ static void body__commit_orphan(const struct body__commit *c, const struct smtp_
 		log_info(c->session, "commit_refused", "id=%s reason=mailbox_full size=%llu client=gone",
 		         c->id, (unsigned long long)c->size);
 		m->rejections[SMTP_REJECT_MAILBOX_FULL]++;
+	} else if (r->status == STORE_ETOOBIG) {
+		log_info(c->session, "commit_refused", "id=%s reason=over_quota size=%llu client=gone",
+		         c->id, (unsigned long long)c->size);
+		m->rejections[SMTP_REJECT_OVER_QUOTA]++;
 	} else {
 		log_error(c->session, "commit_failed", "id=%s error=\"%s\" client=gone", c->id,
 		          store_strerror(r->status));
@@ -165,6 +169,19 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		         (unsigned long long)txn->data.size);
 		smtp_session_reject(s, SMTP_REJECT_MAILBOX_FULL);
 		smtp_reply(s, 452, "4.2.2", "Mailbox full, try again later");
+	} else if (r->status == STORE_ETOOBIG) {
+		/*
+		 * Larger than a recipient mailbox's whole quota: it would not
+		 * fit even in that mailbox emptied, so a retry can never
+		 * succeed. A permanent 552 5.2.2 ("exceeded storage allocation",
+		 * RFC 5321 4.2.2; RFC 3463 X.2.2) makes the sender bounce it
+		 * now instead of retrying for days; stored for nobody, as above.
+		 */
+		log_info(s->id, "commit_refused", "id=%s reason=over_quota size=%llu", txn->id,
+		         (unsigned long long)txn->data.size);
+		smtp_session_reject(s, SMTP_REJECT_OVER_QUOTA);
+		smtp_reply(s, 552, "5.2.2",
+		           "Error: message size exceeds the quota of a recipient's mailbox");
 	} else {
 		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(r->status));

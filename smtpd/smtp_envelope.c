@@ -118,6 +118,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_local_error(s);
 		return;
 	}
+	s->txn->declared_size = mail.size_given ? mail.size : 0;
 	char esc[SMTP_MAILBOX_MAX * 2];
 	s->txn_seq++;
 	/* Debug only: the accepted line sums the transaction up (one write per
@@ -145,12 +146,13 @@ struct resolve_job {
 	const char *db_path;
 	struct store_resolve_config rules; /* points into the config, which outlives the job */
 	char address[SMTP_MAILBOX_MAX + 1];
+	uint64_t size; /* the transaction's declared size (SIZE=), 0 if none */
 	int rc;
 	char err[256];
 	struct resolve_dest *dests;
 	size_t count;
 	size_t cap;
-	size_t full; /* rc == STORE_EQUOTA: the destination that is full */
+	size_t full; /* rc == STORE_EQUOTA or STORE_ETOOBIG: the destination that refused */
 };
 
 static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
@@ -176,36 +178,53 @@ static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *a
 }
 
 /*
- * Quotas (store.h): a local mailbox at or over its quota can take no
- * message, so its address is refused here rather than after the sender
- * has sent the body. RFC 5321 gives a RCPT one reply, so an alias one of
- * whose mailboxes is full is refused as a whole: a temporary 452 4.2.2
- * (RFC 3463 X.2.2), after which the sender retries and nobody's copy is
- * lost, where accepting it would drop the full mailbox's copy silently.
- * Returns 0, STORE_EQUOTA with job->full set, or a store error.
+ * Quotas (store.h): a local mailbox that cannot take the message is
+ * refused here rather than after the sender has sent the body: one at or
+ * over its quota, and, when MAIL declared a SIZE= (RFC 1870 6.4 lets a
+ * server refuse a RCPT on the declared size), one with less room left
+ * than that size (temporary: 452 4.2.2, RFC 3463 X.2.2) or whose whole
+ * quota is smaller than it (permanent: 552 5.2.2, no retry can ever fit
+ * it). RFC 5321 gives a RCPT one reply, so an alias one of whose
+ * mailboxes refuses is refused as a whole, where accepting it would drop
+ * that mailbox's copy silently; a permanent refusal among its mailboxes
+ * wins over a temporary one. Returns 0, or STORE_EQUOTA or STORE_ETOOBIG
+ * with job->full and job->err set, or a store error.
  */
 static int resolve__quota(store_t *store, struct resolve_job *job)
 {
-	for (size_t i = 0; i < job->count; i++) {
+	int verdict = STORE_OK;
+	char err[sizeof(job->err)];
+
+	for (size_t i = 0; i < job->count && verdict != STORE_ETOOBIG; i++) {
 		if (job->dests[i].kind != STORE_RCPT_LOCAL)
 			continue;
-		int rc = store_quota_check(store, job->dests[i].address);
-		if (rc == STORE_ENOTFOUND)
-			continue; /* deleted since it resolved: the commit refuses it */
-		if (rc == STORE_EQUOTA)
-			job->full = i;
-		if (rc != STORE_OK)
+		int rc = store_quota_check(store, job->dests[i].address, job->size);
+		if (rc == STORE_OK || rc == STORE_ENOTFOUND)
+			continue; /* ENOTFOUND: deleted since it resolved; the commit refuses it */
+		if (rc != STORE_EQUOTA && rc != STORE_ETOOBIG)
 			return rc;
+		if (verdict == STORE_OK || rc == STORE_ETOOBIG) {
+			verdict = rc;
+			job->full = i;
+			snprintf(err, sizeof(err), "%s", store_errmsg(store));
+		}
 	}
-	return STORE_OK;
+	if (verdict != STORE_OK)
+		snprintf(job->err, sizeof(job->err), "%s", err);
+	return verdict;
 }
 
 /* Resolution and the quota check through `store`; the outcome in job->rc. */
 static void resolve__run(store_t *store, struct resolve_job *job)
 {
 	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
-	if (rc == STORE_OK && job->rc == 0)
+	if (rc == STORE_OK && job->rc == 0) {
 		rc = resolve__quota(store, job);
+		if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
+			job->rc = rc; /* job->err names the mailbox that refused */
+			return;
+		}
+	}
 	if (rc != STORE_OK && job->rc == 0) {
 		job->rc = rc;
 		snprintf(job->err, sizeof(job->err), "%s", store_errmsg(store));
@@ -262,6 +281,32 @@ static int resolve__add(struct smtp_txn *txn, const struct resolve_job *job)
 	return 0;
 }
 
+/* A mailbox of the recipient refused (resolve__quota): permanently, or for now. */
+static void resolve__reply_quota(struct smtp_session *s, const struct resolve_job *job, int rc,
+                                 const char *to)
+{
+	char mailbox[SMTP_MAILBOX_MAX * 2];
+	const char *full = job->dests[job->full].address;
+	bool never = rc == STORE_ETOOBIG;
+
+	log_info(s->id, "rcpt_refused", "to=%s reason=%s mailbox=%s size=%llu detail=\"%s\"", to,
+	         never ? "over_quota" : "mailbox_full",
+	         log_escape(mailbox, sizeof(mailbox), full, strlen(full)),
+	         (unsigned long long)job->size, job->err);
+	smtp_session_reject(s, never ? SMTP_REJECT_OVER_QUOTA : SMTP_REJECT_MAILBOX_FULL);
+	if (never)
+		smtp_reply(s, 552, "5.2.2",
+		           "<%s>: Recipient address rejected: Message size exceeds the mailbox's quota",
+		           job->address);
+	else if (job->size > 0)
+		smtp_reply(s, 452, "4.2.2",
+		           "<%s>: Recipient address rejected: Mailbox has no room for a message "
+		           "of this size", job->address);
+	else
+		smtp_reply(s, 452, "4.2.2", "<%s>: Recipient address rejected: Mailbox full",
+		           job->address);
+}
+
 /* Replies to the RCPT from the lookup's outcome, rc. */
 static void resolve__reply(struct smtp_session *s, const struct resolve_job *job, int rc)
 {
@@ -290,16 +335,8 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
 		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
 		           job->address);
-	} else if (rc == STORE_EQUOTA) {
-		char mailbox[SMTP_MAILBOX_MAX * 2];
-		const char *full =
-		        job->full < job->count ? job->dests[job->full].address : job->address;
-
-		log_info(s->id, "rcpt_refused", "to=%s reason=mailbox_full mailbox=%s detail=\"%s\"",
-		         to, log_escape(mailbox, sizeof(mailbox), full, strlen(full)), job->err);
-		smtp_session_reject(s, SMTP_REJECT_MAILBOX_FULL);
-		smtp_reply(s, 452, "4.2.2", "<%s>: Recipient address rejected: Mailbox full",
-		           job->address);
+	} else if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
+		resolve__reply_quota(s, job, rc, to);
 	} else if (rc != 0) {
 		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
 		          store_strerror(rc), job->err);
@@ -349,7 +386,7 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 	resolve__run(store, job);
 	int rc = job->rc;
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP &&
-	    rc != STORE_EQUOTA) {
+	    rc != STORE_EQUOTA && rc != STORE_ETOOBIG) {
 		job->rc = 0;
 		job->count = 0;
 		job->err[0] = '\0';
@@ -406,6 +443,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		return;
 	}
 	job->db_path = s->env->cfg->db;
+	job->size = s->txn->declared_size;
 	job->rules = (struct store_resolve_config){
 		.recipient_delimiter = s->env->cfg->recipient_delimiter,
 		.postmaster_address = s->env->cfg->postmaster_address,

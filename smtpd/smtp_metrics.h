@@ -29,6 +29,7 @@ enum smtp_reject {
 	SMTP_REJECT_SIZE,          /* 552 5.3.4 message too big */
 	SMTP_REJECT_HOPS,          /* 554 5.4.6 too many Received: fields (a mail loop) */
 	SMTP_REJECT_MAILBOX_FULL,  /* 452 4.2.2 at RCPT or after DATA: a mailbox's quota */
+	SMTP_REJECT_OVER_QUOTA,    /* 552 5.2.2: larger than a mailbox's whole quota */
 	SMTP_REJECT_TEMPFAIL,      /* 451/452: our own failure (store, disk) */
 	SMTP_REJECT_TOO_MANY_ERRORS, /* 421 hang-up after the error limit */
 	SMTP_REJECT_TIMEOUT,       /* 421 4.4.2 idle timeout */

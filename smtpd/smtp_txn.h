@@ -37,6 +37,8 @@ struct smtp_txn {
 	enum smtp_txn_body starting;         /* DATA / BDAT waiting for the id (smtp_body.c) */
 	char sender[SMTP_MAILBOX_MAX + 1];   /* "" for the null reverse-path */
 	bool smtputf8;                       /* MAIL ... SMTPUTF8 (RFC 6531) */
+	uint64_t declared_size;              /* MAIL ... SIZE= (RFC 1870), 0 if none: what
+	                                      * the RCPT quota checks hold the mailboxes to */
 	unsigned rcpts;                      /* accepted RCPT commands */
 	unsigned rcpt_attempts;              /* RCPT commands that got past the syntax check */
 	char first_rcpt[SMTP_MAILBOX_MAX + 1]; /* for "Received: ... for <rcpt>" when rcpts == 1 */

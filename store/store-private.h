@@ -262,10 +262,11 @@ int store__alias_targets(store_t *store, const char *address, struct store__stri
 /* ---- store_quota.c ------------------------------------------------------ */
 
 /*
- * Inside the caller's transaction: STORE_ELIMIT (with a message) when
- * adding `size` octets would take the normalised mailbox past its quota,
- * STORE_OK when it fits or there is no quota. A mailbox that does not
- * exist passes: the entry insert reports it.
+ * Inside the caller's transaction: STORE_ETOOBIG (with a message) when
+ * `size` octets are more than the normalised mailbox's whole quota,
+ * STORE_EQUOTA when adding them would take it past its quota, STORE_OK
+ * when they fit or there is no quota. A mailbox that does not exist
+ * passes: the entry insert reports it.
  */
 int store__quota_admits(store_t *store, const char *mailbox, uint64_t size);
 

@@ -44,7 +44,10 @@ enum store_err {
 	STORE_ENOMEM = -7,
 	STORE_ELIMIT = -8,    /* an internal limit would be exceeded (message ids) */
 	STORE_ELOOP = -9,     /* aliases loop or chain deeper than the store follows */
-	STORE_EQUOTA = -10,   /* a mailbox's quota would be exceeded (only the quota checks) */
+	STORE_EQUOTA = -10,   /* a mailbox has no room for it now (only the quota checks) */
+	/* Larger than a limit that no waiting lifts (a mailbox's whole quota):
+	 * unlike STORE_EQUOTA, retrying the same thing can never succeed. */
+	STORE_ETOOBIG = -11,
 };
 
 /* Returns a static English description of an error code. */
@@ -157,10 +160,13 @@ int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void 
  * A user's quota is the most octets their mailbox may hold (struct
  * store_user's quota; 0 = unlimited), counted as POP3 serves the messages
  * (trace headers included). Deliveries enforce it inside their commit: a
- * delivery that would take any of its local mailboxes past its quota is
- * STORE_EQUOTA and stores nothing (in a group commit it fails alone). A
- * message that fills a mailbox exactly is accepted; from then on the
- * mailbox is full (store_quota_check) until messages are deleted.
+ * delivery that would take any of its local mailboxes past its quota
+ * stores nothing (in a group commit it fails alone). It is STORE_ETOOBIG
+ * when the message is larger than some local mailbox's whole quota, so it
+ * would not fit even in that mailbox emptied, and STORE_EQUOTA when it
+ * only does not fit the room left now. A message that fills a mailbox
+ * exactly is accepted; from then on the mailbox is full
+ * (store_quota_check) until messages are deleted.
  */
 struct store_usage {
 	uint64_t bytes;    /* octets in the mailbox */
@@ -177,13 +183,17 @@ int store_user_usage(store_t *store, const char *address, uint64_t *quota_r,
                      struct store_usage *usage_r);
 
 /*
- * For SMTP RCPT: STORE_EQUOTA when the local mailbox (as store_resolve
- * returns it) is at or over its quota, so no message can be added; 0 when
- * it has room or no quota; STORE_ENOTFOUND if there is no such user. Two
- * primary-key lookups, cheap enough for a STORE_OPEN_NOWAIT handle on an
- * event loop (STORE_EBUSY there when the database is locked).
+ * For SMTP RCPT: whether the local mailbox (as store_resolve returns it)
+ * can take a message of `size` octets, the size the client declared with
+ * MAIL FROM ... SIZE= (RFC 1870), or 0 when it declared none. Returns
+ * STORE_ETOOBIG when `size` is larger than the mailbox's whole quota (no
+ * such message can ever fit); STORE_EQUOTA when the mailbox is at or over
+ * its quota, or has less room left than `size`; 0 when it has room or no
+ * quota; STORE_ENOTFOUND if there is no such user. Two primary-key
+ * lookups, cheap enough for a STORE_OPEN_NOWAIT handle on an event loop
+ * (STORE_EBUSY there when the database is locked).
  */
-int store_quota_check(store_t *store, const char *mailbox);
+int store_quota_check(store_t *store, const char *mailbox, uint64_t size);
 
 /* ---- aliases --------------------------------------------------------- */
 
@@ -345,8 +355,9 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r);
  * Commits one delivery: the body, one mailbox entry per local mailbox and
  * one queue row per remote recipient, in one transaction that is synced to
  * disk before this returns 0. After an error nothing of it is stored.
- * STORE_EQUOTA when the message would take a local mailbox past its quota
- * (see "quotas" below): the whole delivery is refused, for every recipient.
+ * STORE_EQUOTA when the message would take a local mailbox past its quota,
+ * STORE_ETOOBIG when it is larger than a local mailbox's whole quota (see
+ * "quotas" above): the whole delivery is refused, for every recipient.
  */
 int store_deliver(store_t *store, store_delivery_t *delivery);
 

@@ -78,6 +78,8 @@ const char *store_strerror(int err)
 		return "alias loop";
 	case STORE_EQUOTA:
 		return "mailbox quota exceeded";
+	case STORE_ETOOBIG:
+		return "larger than the mailbox's whole quota";
 	default:
 		return "unknown store error";
 	}

@@ -110,15 +110,27 @@ static int insert_queue(store_t *store, const store_delivery_t *d, int64_t messa
  * deliveries to a nearly full mailbox, in one batch or from two
  * processes, are serialised by the write lock, and the second sees the
  * first's entry. Checked before any write, so a refusal costs nothing.
+ * A mailbox whose whole quota is smaller than the message makes the
+ * refusal permanent (STORE_ETOOBIG) whichever place it has among the
+ * recipients: another mailbox being merely full now must not turn it
+ * into a temporary one that the sender retries in vain.
  */
 static int check_quotas(store_t *store, const store_delivery_t *d)
 {
+	int full = STORE_OK;
+	char msg[sizeof(store->errmsg)];
 	for (size_t i = 0; i < d->local.count; i++) {
 		int err = store__quota_admits(store, d->local.items[i], d->size);
-		if (err != STORE_OK)
+		if (err == STORE_EQUOTA && full == STORE_OK) {
+			full = err;
+			memcpy(msg, store->errmsg, sizeof(msg));
+		} else if (err != STORE_OK && err != STORE_EQUOTA) {
 			return err;
+		}
 	}
-	return STORE_OK;
+	if (full != STORE_OK)
+		memcpy(store->errmsg, msg, sizeof(msg));
+	return full;
 }
 
 /* All writes of one delivery, inside the caller's transaction. */

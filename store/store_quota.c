@@ -86,18 +86,40 @@ int store_user_usage(store_t *store, const char *address, uint64_t *quota_r,
 	return read_state(store, address, quota_r, usage_r);
 }
 
-int store_quota_check(store_t *store, const char *mailbox)
+/*
+ * Whether `size` more octets fit a mailbox with this quota and usage: a
+ * message larger than the whole quota never will (STORE_ETOOBIG, checked
+ * first, so it wins over a mailbox that is merely full now).
+ */
+static int verdict(store_t *store, const char *mailbox, uint64_t quota,
+                   const struct store_usage *usage, uint64_t size)
+{
+	if (quota == 0)
+		return STORE_OK;
+	if (size > quota)
+		return store__fail(store, STORE_ETOOBIG,
+		                   "mailbox %s: a message of %" PRIu64 " octets is larger than its "
+		                   "quota of %" PRIu64 " octets", mailbox, size, quota);
+	if (usage->bytes >= quota)
+		return store__fail(store, STORE_EQUOTA,
+		                   "mailbox %s is full: %" PRIu64 " of %" PRIu64 " octets used", mailbox,
+		                   usage->bytes, quota);
+	if (size > quota - usage->bytes)
+		return store__fail(store, STORE_EQUOTA,
+		                   "mailbox %s: a message of %" PRIu64 " octets does not fit its quota "
+		                   "(%" PRIu64 " of %" PRIu64 " octets used)",
+		                   mailbox, size, usage->bytes, quota);
+	return STORE_OK;
+}
+
+int store_quota_check(store_t *store, const char *mailbox, uint64_t size)
 {
 	uint64_t quota = 0;
 	struct store_usage usage = { 0 };
 	int err = read_state(store, mailbox, &quota, &usage);
 	if (err != STORE_OK)
 		return err;
-	if (quota > 0 && usage.bytes >= quota)
-		return store__fail(store, STORE_EQUOTA,
-		                   "mailbox %s is full: %" PRIu64 " of %" PRIu64 " octets used", mailbox,
-		                   usage.bytes, quota);
-	return STORE_OK;
+	return verdict(store, mailbox, quota, &usage, size);
 }
 
 int store__quota_admits(store_t *store, const char *mailbox, uint64_t size)
@@ -109,10 +131,5 @@ int store__quota_admits(store_t *store, const char *mailbox, uint64_t size)
 		return STORE_OK;
 	if (err != STORE_OK)
 		return err;
-	if (quota > 0 && (usage.bytes >= quota || size > quota - usage.bytes))
-		return store__fail(store, STORE_EQUOTA,
-		                   "mailbox %s: a message of %" PRIu64 " octets does not fit its quota "
-		                   "(%" PRIu64 " of %" PRIu64 " octets used)",
-		                   mailbox, size, usage.bytes, quota);
-	return STORE_OK;
+	return verdict(store, mailbox, quota, &usage, size);
 }

@@ -130,7 +130,7 @@ static void test_strerror_errmsg(void **state)
 {
 	static const int codes[] = { STORE_OK, STORE_ENOTFOUND, STORE_EEXIST, STORE_EBUSY,
 		                     STORE_EIO, STORE_EINVAL, STORE_ECORRUPT, STORE_ENOMEM,
-		                     STORE_ELIMIT, STORE_ELOOP, STORE_EQUOTA };
+		                     STORE_ELIMIT, STORE_ELOOP, STORE_EQUOTA, STORE_ETOOBIG };
 	const size_t n = sizeof(codes) / sizeof(codes[0]);
 	for (size_t i = 0; i < n; i++) {
 		assert_non_null(store_strerror(codes[i]));

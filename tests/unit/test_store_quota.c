@@ -118,21 +118,51 @@ static void test_quota_check(void **state)
 {
 	struct store_fixture *f = *state;
 	store_t *s = f->store;
-	TSU_OK(s, store_quota_check(s, ALICE)); /* no quota, empty */
+	TSU_OK(s, store_quota_check(s, ALICE, 0)); /* no quota, empty */
 	TSU_OK(s, deliver_n(s, ALICE, NULL, 100));
-	TSU_OK(s, store_quota_check(s, ALICE)); /* no quota */
+	TSU_OK(s, store_quota_check(s, ALICE, 0)); /* no quota */
 	TSU_OK(s, store_user_set_quota(s, ALICE, 101));
-	TSU_OK(s, store_quota_check(s, ALICE)); /* one octet left */
+	TSU_OK(s, store_quota_check(s, ALICE, 0)); /* one octet left */
 	TSU_OK(s, store_user_set_quota(s, ALICE, 100));
-	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE)); /* at quota */
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 0)); /* at quota */
 	assert_non_null(strstr(store_errmsg(s), "100 of 100 octets"));
 	TSU_OK(s, store_user_set_quota(s, ALICE, 10));
-	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE)); /* over (quota lowered) */
-	TSU_OK(s, store_quota_check(s, BOB));
-	TSU_EXPECT(s, STORE_ENOTFOUND, store_quota_check(s, "zed@example.test"));
-	TSU_EXPECT(s, STORE_EINVAL, store_quota_check(s, "zed"));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 0)); /* over (quota lowered) */
+	TSU_OK(s, store_quota_check(s, BOB, 0));
+	TSU_EXPECT(s, STORE_ENOTFOUND, store_quota_check(s, "zed@example.test", 0));
+	TSU_EXPECT(s, STORE_EINVAL, store_quota_check(s, "zed", 0));
 	delete_all(s, ALICE);
-	TSU_OK(s, store_quota_check(s, ALICE));
+	TSU_OK(s, store_quota_check(s, ALICE, 0));
+}
+
+/* RCPT after MAIL ... SIZE= (RFC 1870): room for the declared size, and
+ * whether it could ever fit. */
+static void test_quota_check_declared_size(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	TSU_OK(s, store_quota_check(s, ALICE, UINT64_MAX)); /* no quota: anything goes */
+	TSU_OK(s, store_user_set_quota(s, ALICE, 1000));
+	TSU_OK(s, store_quota_check(s, ALICE, 1000)); /* fills the empty mailbox exactly */
+	TSU_EXPECT(s, STORE_ETOOBIG, store_quota_check(s, ALICE, 1001));
+	assert_non_null(strstr(store_errmsg(s), "1001 octets is larger than its quota of 1000"));
+	TSU_EXPECT(s, STORE_ETOOBIG, store_quota_check(s, ALICE, UINT64_MAX));
+	TSU_OK(s, deliver_n(s, ALICE, NULL, 600));
+	TSU_OK(s, store_quota_check(s, ALICE, 400));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 401)); /* fits once emptied */
+	assert_non_null(strstr(store_errmsg(s), "401 octets does not fit its quota (600 of 1000"));
+	TSU_EXPECT(s, STORE_ETOOBIG, store_quota_check(s, ALICE, 1001));
+	/* Full, or over a lowered quota: the whole quota still decides what is
+	 * permanent. */
+	TSU_OK(s, store_user_set_quota(s, ALICE, 600));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 1));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 600));
+	TSU_EXPECT(s, STORE_ETOOBIG, store_quota_check(s, ALICE, 601));
+	TSU_OK(s, store_user_set_quota(s, ALICE, 100));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 100));
+	TSU_EXPECT(s, STORE_ETOOBIG, store_quota_check(s, ALICE, 101));
+	TSU_OK(s, store_quota_check(s, BOB, UINT64_MAX));
+	TSU_EXPECT(s, STORE_ENOTFOUND, store_quota_check(s, "zed@example.test", 1));
 }
 
 /* The commit admits a message only if it fits every local mailbox. */
@@ -151,7 +181,7 @@ static void test_deliver_respects_quota(void **state)
 	TSU_OK(s, deliver_n(s, ALICE, NULL, 400));
 	expect_usage(s, ALICE, 1000, 2);
 	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, ALICE, NULL, 2));
-	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE));
+	TSU_EXPECT(s, STORE_EQUOTA, store_quota_check(s, ALICE, 0));
 	/* Several recipients: one full mailbox refuses the whole message,
 	 * in whichever order the recipients come. */
 	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, BOB, ALICE, 10));
@@ -209,6 +239,53 @@ static void test_batch_member_over_quota_fails_alone(void **state)
 	expect_usage(s, ALICE, 1000, 2);
 	expect_usage(s, BOB, 600, 1);
 	assert_int_equal(TSU_COUNT(f, "messages"), 3);
+	tsu_check_clean(s);
+}
+
+/* A message larger than a mailbox's whole quota can never be delivered:
+ * STORE_ETOOBIG, stored for nobody, whatever else the recipients' states. */
+static void test_deliver_larger_than_quota_is_permanent(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	TSU_OK(s, store_user_set_quota(s, ALICE, 1000));
+	TSU_EXPECT(s, STORE_ETOOBIG, deliver_n(s, ALICE, NULL, 1001)); /* the mailbox is empty */
+	assert_non_null(strstr(store_errmsg(s), "1001 octets is larger than its quota of 1000"));
+	TSU_EXPECT(s, STORE_ETOOBIG, deliver_n(s, BOB, ALICE, 1001));
+	/* Its remote recipients get nothing either. */
+	char *big = body_of(5000);
+	TSU_EXPECT(s, STORE_ETOOBIG, tsu_deliver(s, ALICE, NULL, "far@away.test", big));
+	free(big);
+	assert_int_equal(TSU_COUNT(f, "messages"), 0);
+	assert_int_equal(TSU_COUNT(f, "queue"), 0);
+	expect_usage(s, BOB, 0, 0);
+	/* Permanent wins over full, in either order: bob is full now, alice
+	 * could never take it. */
+	TSU_OK(s, store_user_set_quota(s, BOB, 100));
+	TSU_OK(s, deliver_n(s, BOB, NULL, 100));
+	TSU_EXPECT(s, STORE_ETOOBIG, deliver_n(s, BOB, ALICE, 1001));
+	TSU_EXPECT(s, STORE_ETOOBIG, deliver_n(s, ALICE, BOB, 1001));
+	/* Only full: temporary, with the full mailbox's message. */
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, ALICE, BOB, 50));
+	assert_non_null(strstr(store_errmsg(s), "mailbox " BOB " is full"));
+	TSU_EXPECT(s, STORE_EQUOTA, deliver_n(s, BOB, ALICE, 50));
+	assert_non_null(strstr(store_errmsg(s), "mailbox " BOB " is full"));
+	expect_usage(s, ALICE, 0, 0);
+	expect_usage(s, BOB, 100, 1);
+	/* In a group commit the member fails alone. */
+	store_delivery_t *d[3] = {
+		delivery_n(ALICE, NULL, 600),
+		delivery_n(ALICE, NULL, 1001),
+		delivery_n(ALICE, NULL, 400),
+	};
+	int results[3];
+	TSU_OK(s, store_deliver_batch(s, d, 3, results));
+	assert_int_equal(results[0], STORE_OK);
+	assert_int_equal(results[1], STORE_ETOOBIG);
+	assert_int_equal(results[2], STORE_OK);
+	for (size_t i = 0; i < 3; i++)
+		store_delivery_free(&d[i]);
+	expect_usage(s, ALICE, 1000, 2);
 	tsu_check_clean(s);
 }
 
@@ -312,7 +389,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_usage_follows_entries, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_set_quota, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_quota_check, tsu_setup, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_quota_check_declared_size, tsu_setup,
+		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_respects_quota, tsu_setup, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_larger_than_quota_is_permanent, tsu_setup,
+		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_batch_member_over_quota_fails_alone, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_deliveries_race_the_quota, tsu_setup,
