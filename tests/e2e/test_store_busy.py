@@ -34,6 +34,24 @@ def test_rcpt_and_retr_through_the_pool():
         boxes = stored(inst.db)
         assert len(boxes["carol@example.test"]) == 2 and len(boxes["alice@example.test"]) == 1
 
+        # The quota checks at RCPT, on the size smtplib declares (SIZE=).
+        used = sum(len(m) for m in boxes["carol@example.test"])
+        inst.mailctl("user", "quota", "carol@example.test", str(used + 1000))
+        medium = b"Subject: medium\r\n\r\n" + b"line\r\n" * 300
+        huge = b"Subject: huge\r\n\r\n" + (b"x" * 78 + b"\r\n") * 2500  # 200 KB
+        with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as c:
+            for msg, want in ((medium, (452, b"4.2.2 <carol@example.test>: Recipient address "
+                                              b"rejected: Mailbox has no room for a message "
+                                              b"of this size")),
+                              (huge, (552, b"5.2.2 <carol@example.test>: Recipient address "
+                                           b"rejected: Message size exceeds the mailbox's "
+                                           b"quota"))):
+                refused = c.sendmail("sender@remote.test", ["carol@example.test", ALIAS], msg)
+                assert refused == {"carol@example.test": want}
+        inst.mailctl("user", "quota", "carol@example.test", "unlimited")
+        boxes = stored(inst.db)
+        assert len(boxes["carol@example.test"]) == 2 and len(boxes["alice@example.test"]) == 3
+
         pop3d = inst.start("pop3d", env=BUSY)
         p = Pop3(inst.port("pop3"))
         assert p.login("carol@example.test").startswith(b"+OK")
