@@ -70,7 +70,9 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "below what the mailbox holds deletes nothing. smtpd refuses a recipient\n"
 	 "whose mailbox is at or over its quota with 452 4.2.2 at RCPT, and defers a\n"
 	 "message (452 4.2.2 after DATA, for all its recipients) that would take a\n"
-	 "mailbox past it; the sender retries later.\n"},
+	 "mailbox past it; the sender retries later. A message larger than the whole\n"
+	 "quota is refused for good (552 5.2.2). With SIZE= declared at MAIL, both\n"
+	 "are answered at RCPT.\n"},
 	{"user", "disable", check_arg_stored_address, cmd_user_disable, 1, 1, MAILCTL_STORE_WRITE,
 	 {NULL}, "ADDRESS",
 	 "refuse a user's logins and mail", NULL},
