@@ -11,6 +11,8 @@ import socket
 import sqlite3
 import time
 
+import pytest
+
 from smtptest import Session, smtp_close, smtp_install, stored
 
 BOB = "bob@example.test"
@@ -88,15 +90,30 @@ def test_message_stored_after_client_left_is_counted():
         smtp_close(inst)
 
 
-def test_quota_refusal_after_client_left_is_logged_and_counted():
+@pytest.mark.parametrize("reason", ["mailbox_full", "over_quota"])
+def test_quota_refusal_after_client_left_is_logged_and_counted(reason):
     """A commit refused by a quota after its client has left is logged and
-    counted as the 452 4.2.2 it would have been answered with
-    (commit_refused reason=mailbox_full, rejections{mailbox_full}), not as
-    a failed commit."""
-    inst = smtp_install(tls=False, env={"MAIL_STORE_STALL_COMMIT": "1:2000"})
+    counted as the reply it would have had (commit_refused with the
+    reason: 452 4.2.2 mailbox_full when the mailbox has no room now, 552
+    5.2.2 over_quota when the message is larger than the whole quota), not
+    as a failed commit."""
+    body = "Subject: too big for bob\r\n\r\n" + ("q" * 78 + "\r\n") * 10
+    # The refused commit stalls; for mailbox_full a first one fills the mailbox.
+    stall = "2:2000" if reason == "mailbox_full" else "1:2000"
+    inst = smtp_install(tls=False, env={"MAIL_STORE_STALL_COMMIT": stall})
     try:
-        inst.mailctl("user", "quota", BOB, "100")  # room at RCPT, none for the message
-        body = "Subject: too big for bob\r\n\r\n" + ("q" * 78 + "\r\n") * 10
+        if reason == "mailbox_full":
+            with Session(inst.port("smtp")) as s:
+                s.expect(None, "220 ")
+                s.expect("EHLO client.test", "250-")
+                s.expect("MAIL FROM:<sender@remote.test>", "250 ")
+                s.expect("RCPT TO:<%s>" % BOB, "250 ")
+                s.expect("DATA", "354 ")
+                s.expect(body + ".", "250 2.0.0 Ok: queued as ")
+            used = sum(len(m) for m in stored(inst.db)[BOB])
+            inst.mailctl("user", "quota", BOB, str(used + 100))  # room at RCPT, not for the message
+        else:
+            inst.mailctl("user", "quota", BOB, "100")  # smaller than the message
         with Session(inst.port("smtp")) as s:
             s.expect(None, "220 ")
             s.expect("EHLO client.test", "250-")
@@ -109,11 +126,11 @@ def test_quota_refusal_after_client_left_is_logged_and_counted():
         wait_for(lambda: "client=gone" in inst.log("smtpd"), "the commit's result")
         assert inst.stop(inst.smtpd) == 0
         log = inst.log("smtpd")
-        assert re.search(r" event=commit_refused id=\S+ reason=mailbox_full size=%d client=gone\n"
-                         % len(body), log), log[-2000:]
+        assert re.search(r" event=commit_refused id=\S+ reason=%s size=%d client=gone\n"
+                         % (reason, len(body)), log), log[-2000:]
         assert "event=commit_failed" not in log and " level=error " not in log, log[-2000:]
         assert stats(log)["rejections"] == 1, log[-2000:]
-        assert 'name=smtp_rejections_total{reason="mailbox_full"} value=1\n' in log, log[-2000:]
-        assert stored(inst.db).get(BOB, []) == []
+        assert 'name=smtp_rejections_total{reason="%s"} value=1\n' % reason in log, log[-2000:]
+        assert len(stored(inst.db).get(BOB, [])) == (1 if reason == "mailbox_full" else 0)
     finally:
         smtp_close(inst)
