@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base64.h"
 
@@ -86,7 +87,9 @@ int sasl_plain_decode(const char *b64, size_t len, struct sasl_plain *out_r)
 
 int sasl_plain_authzid_ok(const struct sasl_plain *p)
 {
-	return p->authzid[0] == '\0' || strcmp(p->authzid, p->authcid) == 0;
+	/* Login names are addresses, which match without regard to (ASCII) case,
+	 * as smtp_address_key folds them: Alice@ may act as alice@. */
+	return p->authzid[0] == '\0' || strcasecmp(p->authzid, p->authcid) == 0;
 }
 
 void sasl_plain_clear(struct sasl_plain *p)

@@ -52,9 +52,10 @@ struct sasl_plain {
 int sasl_plain_decode(const char *b64, size_t len, struct sasl_plain *out_r);
 
 /*
- * Returns 1 when authzid is empty or equal (byte for byte) to authcid, 0
- * otherwise. We do not let one user act as another, so a session rejects
- * the login when this returns 0 (RFC 4616 2: the server decides).
+ * Returns 1 when authzid is empty or equal to authcid without regard to
+ * ASCII case (login names are addresses), 0 otherwise. We do not let one
+ * user act as another, so a session rejects the login when this returns 0
+ * (RFC 4616 2: the server decides).
  */
 int sasl_plain_authzid_ok(const struct sasl_plain *p);
 

@@ -83,6 +83,7 @@ static void test_plain(void **state)
 		{ "", "alice@example.test", "secret", .want = SASL_OK, .authzid_ok = 1 },
 		{ "alice@example.test", "alice@example.test", "secret", .want = SASL_OK, .authzid_ok = 1 },
 		{ "bob@example.test", "alice@example.test", "secret", .want = SASL_OK, .authzid_ok = 0 },
+		{ "Alice@Example.TEST", "alice@example.test", "secret", .want = SASL_OK, .authzid_ok = 1 },
 		{ "", "alice", "pass word with spaces", .want = SASL_OK, .authzid_ok = 1 },
 		{ "", "alice", "\xc3\xa9t\xc3\xa9", .want = SASL_OK, .authzid_ok = 1 },
 		{ "", repeat('a', 255), repeat('p', 255), .want = SASL_OK, .authzid_ok = 1 },
