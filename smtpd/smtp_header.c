@@ -67,8 +67,15 @@ static bool is_wsp(unsigned char c)
 	return c == ' ' || c == '\t';
 }
 
-/* The held line is not a field: the body starts with it. */
-static void end_headers(struct smtp_header *h)
+/*
+ * The held line is not a field: the body starts with it. Unless it is the
+ * empty line that separates the sections (RFC 5322 2.1), an empty line is
+ * put before it, as Postfix's cleanup does: mail readers go on reading
+ * fields past a line that is not one (an mbox "From " line, say), so
+ * without it a Return-Path, Bcc or Received after such a line would slip
+ * past this filter and still be read as a header.
+ */
+static void end_headers(struct smtp_header *h, bool at_empty_line)
 {
 	if ((h->priv.flags & SMTP_HEADER_ADD_MISSING) != 0) {
 		if (!h->has_date && h->priv.date != NULL)
@@ -76,6 +83,8 @@ static void end_headers(struct smtp_header *h)
 		if (!h->has_message_id && h->priv.message_id != NULL)
 			emit(h, h->priv.message_id, strlen(h->priv.message_id));
 	}
+	if (!at_empty_line)
+		emit(h, "\r\n", 2);
 	emit(h, h->priv.hold, h->priv.held);
 	h->priv.held = 0;
 	h->priv.state = ST_BODY;
@@ -149,7 +158,7 @@ void smtp_header_feed(struct smtp_header *h, const char *buf, size_t len)
 					h->priv.state = ST_WSP;
 				i++;
 			} else {
-				end_headers(h);
+				end_headers(h, h->priv.held == 0 && (c == '\r' || c == '\n'));
 			}
 			break;
 		case ST_PASS:
@@ -170,6 +179,7 @@ void smtp_header_feed(struct smtp_header *h, const char *buf, size_t len)
 
 void smtp_header_finish(struct smtp_header *h)
 {
+	/* A message that is all header section needs no empty line after it. */
 	if (h->priv.state != ST_BODY)
-		end_headers(h);
+		end_headers(h, h->priv.held == 0);
 }

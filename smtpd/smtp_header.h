@@ -21,9 +21,10 @@
  * The header section ends at the first line that is neither a field
  * ("name:" with a name of printable ASCII, or the obsolete "name WSP* :",
  * RFC 5322 3.6.8, 4.5) nor a continuation: normally the empty line, else
- * the first body line of a message without one (where MUAs and Postfix
- * start the body too). Added fields go right before that line, or at the
- * end of a message that has no body. From that line on every octet
+ * the first body line of a message without one, before which an empty
+ * line is put (as Postfix does), so that no reader takes what follows for
+ * fields. Added fields go right before that line, or at the end of a
+ * message that has no body. From that line on every octet
  * passes through untouched and unexamined: the body costs one call.
  *
  * Input: any octets (a line ends at LF); in practice the stored form,

@@ -165,8 +165,10 @@ def test_raw_pipelining(inst):
         assert s.reply() == "221 2.0.0 Bye"
     assert len(find(inst, BOB, subject)) == 1
     assert len(find(inst, ALICE, subject)) == 1
-    # The BDAT message: trace fields, then the chunk with its last line ended (RFC 3030).
-    assert any(m.startswith(b"Return-Path: <y@remote.test>\r\n") and m.endswith(b" +0000\r\nhello\r\n")
+    # The BDAT message: trace fields, the empty line before a body without
+    # fields, then the chunk with its last line ended (RFC 3030).
+    assert any(m.startswith(b"Return-Path: <y@remote.test>\r\n") and
+               m.endswith(b" +0000\r\n\r\nhello\r\n")
                for m in stored(inst.db)[BOB])
 
 

@@ -7,6 +7,8 @@ refused at max_hops Received: fields; and the queue id, the same in the
 restarts and processes."""
 
 import base64
+import email.parser
+import email.policy
 import re
 import smtplib
 import sqlite3
@@ -208,6 +210,49 @@ def test_nothing_added_on_mx(inst):
 
 
 # ---- hop count -------------------------------------------------------------------------
+
+# ---- A first line that is not a field --------------------------------------------
+
+def parsed(m):
+    return email.parser.BytesParser(policy=email.policy.compat32).parsebytes(m)
+
+
+def test_non_field_first_line_cannot_smuggle_headers(inst):
+    """A line that is not a field (an mbox "From " line) ends the header
+    section; an empty line goes before it, so no reader takes what follows
+    for header fields: not a second Return-Path, not 200 hops."""
+    data = (b"From x@r.test Mon Jan 1 2026\r\nReturn-Path: <ceo@example.test>\r\n" +
+            b"Received: from a by b; Mon, 1 Jan 2026 00:00:00 +0000\r\n" * 200 +
+            b"Subject: smuggle-mx\r\n\r\nbody\r\n")
+    with connect(inst) as s:
+        send(s, "x@remote.test", [BOB], data)
+    m = message(inst, BOB, b"Subject: smuggle-mx\r\n")
+    assert b"for <bob@example.test>; " in m
+    msg = parsed(m)
+    assert msg.get_all("Return-Path") == ["<x@remote.test>"], msg.get_all("Return-Path")
+    assert len(msg.get_all("Received")) == 1
+    assert m.split(b"\r\n\r\n", 1)[1] == data, m
+
+
+def test_non_field_first_line_on_submission(inst):
+    with submission(inst) as s:
+        send(s, ALICE, [BOB], b"From alice\r\nBcc: carol@other.test\r\nSubject: smuggle-sub\r\n"
+             b"\r\nx\r\n")
+    m = message(inst, BOB, b"Subject: smuggle-sub\r\n")
+    msg = parsed(m)
+    assert msg.get_all("Bcc") is None and msg.get_all("Subject") is None
+    assert msg["Date"] and msg["Message-ID"]
+    assert msg.get_payload() == "From alice\r\nBcc: carol@other.test\r\nSubject: smuggle-sub\r\n\r\nx\r\n"
+
+
+def test_headerless_body_gets_an_empty_line(inst):
+    with submission(inst) as s:
+        send(s, ALICE, [BOB], b"just a body line headerless\r\nmore\r\n")
+    m = message(inst, BOB, b"headerless")
+    head, body = m.split(b"\r\n\r\n", 1)
+    assert re.search(rb"\r\nDate: [^\r]+\r\nMessage-ID: <[^\r]+>$", head), head
+    assert body == b"just a body line headerless\r\nmore\r\n"
+
 
 def hops(n, tag):
     return b"".join(b"Received: from hop%d.test by hop%d.test; Fri, 27 Nov 2026 09:00:00 +0000\r\n"

@@ -9,7 +9,8 @@
  * of ftext octets, then WSP octets (at most SMTP_HEADER_HOLD_MAX of both),
  * then ':' is a field; anything else is the first body line. Drop the
  * fields the flags say, with their continuations; add the missing Date and
- * Message-ID where the body starts (or at the end); copy the body.
+ * Message-ID where the body starts (or at the end); put an empty line
+ * before a body whose first line is not empty; copy the body.
  */
 #ifndef MAIL_SMTP_HEADER_MODEL_H
 #define MAIL_SMTP_HEADER_MODEL_H
@@ -96,6 +97,10 @@ static inline void smtp_header_model_run(struct smtp_header_model *m, unsigned f
 		if (!m->has_message_id && message_id != NULL)
 			smtp_header_model__append(m, message_id, strlen(message_id));
 	}
+	/* The body does not start with the empty line (CR or LF, as the filter
+	 * sees its first octet): put one before it. */
+	if (pos < len && in[pos] != '\n' && in[pos] != '\r')
+		smtp_header_model__append(m, "\r\n", 2);
 	smtp_header_model__append(m, in + pos, len - pos);
 }
 

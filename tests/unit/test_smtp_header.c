@@ -125,26 +125,26 @@ static const struct header_case cases[] = {
 	  "Subject: hi\r\n" DATE MSGID, 0, 0 },
 	{ "an empty message gets them", SUB, "", DATE MSGID, 0, 0 },
 	{ "a message that is only an empty line", SUB, "\r\n", DATE MSGID "\r\n", 0, 0 },
-	{ "a line that is not a field starts the body", SUB,
+	{ "a line that is not a field starts the body, after an empty line", SUB,
 	  "Subject: hi\r\nthis is text\r\nBcc: x@other.test\r\nReturn-Path: <y@z>\r\n",
-	  "Subject: hi\r\n" DATE MSGID "this is text\r\nBcc: x@other.test\r\nReturn-Path: <y@z>\r\n",
+	  "Subject: hi\r\n" DATE MSGID "\r\nthis is text\r\nBcc: x@other.test\r\nReturn-Path: <y@z>\r\n",
 	  0, 0 },
 	{ "a name with a space inside is not a field", SUB, "Bad Name: x\r\nBcc: y\r\n\r\n",
-	  DATE MSGID "Bad Name: x\r\nBcc: y\r\n\r\n", 0, 0 },
+	  DATE MSGID "\r\nBad Name: x\r\nBcc: y\r\n\r\n", 0, 0 },
 	{ "a colon first is not a field", SUB, ": x\r\nBcc: y\r\n",
-	  DATE MSGID ": x\r\nBcc: y\r\n", 0, 0 },
+	  DATE MSGID "\r\n: x\r\nBcc: y\r\n", 0, 0 },
 	{ "a first line starting with WSP is body", SUB, " Bcc: x\r\nBcc: y\r\n",
-	  DATE MSGID " Bcc: x\r\nBcc: y\r\n", 0, 0 },
-	{ "an mbox From line is body", SUB, "From alice Fri Nov 27\r\nBcc: y\r\n\r\n",
-	  DATE MSGID "From alice Fri Nov 27\r\nBcc: y\r\n\r\n", 0, 0 },
+	  DATE MSGID "\r\n Bcc: x\r\nBcc: y\r\n", 0, 0 },
+	{ "an mbox From line is body: what follows cannot pass for a header", SUB, "From alice Fri Nov 27\r\nBcc: y\r\n\r\n",
+	  DATE MSGID "\r\nFrom alice Fri Nov 27\r\nBcc: y\r\n\r\n", 0, 0 },
 	{ "8-bit octets in a name: not a field", MX, "Sub\xc3\xa9ject: x\r\nReturn-Path: <a@b>\r\n",
-	  "Sub\xc3\xa9ject: x\r\nReturn-Path: <a@b>\r\n", 0, 0 },
+	  "\r\nSub\xc3\xa9ject: x\r\nReturn-Path: <a@b>\r\n", 0, 0 },
 	{ "8-bit octets in a value are kept", SUB, "Subject: caf\xc3\xa9\r\n" DATE MSGID "\r\n",
 	  "Subject: caf\xc3\xa9\r\n" DATE MSGID "\r\n", 0, 0 },
 	{ "a last line without its line end", SUB, "Subject: hi\r\nBcc: x",
 	  "Subject: hi\r\n" DATE MSGID, 0, 1 },
 	{ "a last name without its colon", MX, "Subject: hi\r\nReturn-Pa",
-	  "Subject: hi\r\nReturn-Pa", 0, 0 },
+	  "Subject: hi\r\n\r\nReturn-Pa", 0, 0 },
 };
 
 static void test_cases(void **state)
@@ -222,8 +222,8 @@ static void test_long_names(void **state)
 			assert_int_equal(out.len, name + 5 + sizeof(DATE MSGID "\r\n") - 1);
 			assert_memory_equal(out.buf, in, name + 5);
 		} else {
-			assert_int_equal(out.len, len + sizeof(DATE MSGID) - 1);
-			assert_memory_equal(out.buf + sizeof(DATE MSGID) - 1, in, len);
+			assert_int_equal(out.len, len + sizeof(DATE MSGID "\r\n") - 1);
+			assert_memory_equal(out.buf + sizeof(DATE MSGID "\r\n") - 1, in, len);
 		}
 	}
 }
