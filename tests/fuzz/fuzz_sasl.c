@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base64.h"
 #include "sasl.h"
@@ -88,7 +89,10 @@ static void check_plain(const char *text, size_t len, const uint8_t *dec, size_t
 				check_field(p->authzid, sizeof(p->authzid), (const char *)dec, zlen);
 				check_field(p->authcid, sizeof(p->authcid), (const char *)nul1 + 1, clen);
 				check_field(p->passwd, sizeof(p->passwd), (const char *)nul2 + 1, plen);
-				bool same = zlen == 0 || (zlen == clen && memcmp(dec, nul1 + 1, clen) == 0);
+				/* Login names are addresses: case does not tell two apart. */
+				bool same = zlen == 0 ||
+				            (zlen == clen && strncasecmp((const char *)dec,
+				                                         (const char *)nul1 + 1, clen) == 0);
 				CHECK(sasl_plain_authzid_ok(p) == (same ? 1 : 0));
 				sasl_plain_clear(p);
 			} else if (!too_long) {
