@@ -10,8 +10,9 @@
  *   pop3_retr.c     RETR and TOP streamed from the store with backpressure
  *
  * Threading: everything here runs on the loop thread. Store calls happen
- * only inside conn_queue_work() jobs (or, once the connection is gone,
- * uv_queue_work() clean-up jobs); a job never touches the session, it
+ * inside conn_queue_work() jobs (or, once the connection is gone,
+ * uv_queue_work() clean-up jobs), except the read of a small message,
+ * tried first on the loop's no-wait handle (pop3_retr.c); a job never touches the session, it
  * carries copies in and results out, and its done callback finds the
  * session through the conn (conn == NULL: the session is gone, the job
  * frees itself and drops the result).

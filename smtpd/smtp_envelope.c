@@ -1,7 +1,9 @@
 /*
  * smtp_envelope.c - MAIL (RFC 5321 4.1.1.2) and RCPT (4.1.1.3): the
- * envelope of a transaction. Recipients are resolved through the store on
- * a worker thread, with input paused, so pipelined commands wait.
+ * envelope of a transaction. Recipients are resolved on the loop through
+ * the no-wait lookup handle when it can answer at once, else on a worker
+ * thread with input paused, so pipelined commands wait their turn
+ * (docs/DESIGN.md "One loop, off-loop work").
  */
 #include <stdio.h>
 #include <stdlib.h>

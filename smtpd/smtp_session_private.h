@@ -6,8 +6,9 @@
  * smtp_auth.c (AUTH), smtp_spool.c (spilling large bodies) and
  * smtp_reply.c (every reply). Nothing outside smtpd/ includes it.
  *
- * All of it runs on the loop thread. Off-loop work (recipient resolution,
- * password checks, body spills, commits) pauses the connection's input while it runs,
+ * All of it runs on the loop thread. Off-loop work (recipient resolution
+ * when the loop's no-wait lookup handle cannot answer at once, password
+ * checks, body spills, commits) pauses the connection's input while it runs,
  * so commands are handled strictly one after the other even when the
  * client pipelines them (RFC 2920), and at most one piece of work is in
  * flight per session (s->busy).

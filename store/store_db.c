@@ -401,7 +401,7 @@ static int configure(store_t *store, int flags)
 		return store__fail(store, STORE_EIO, "cannot switch the database to WAL mode (got %s)",
 		                   mode);
 	/* FULL: a commit is synced before it returns, which is what lets smtpd
-	 * answer 250 (DESIGN.md "Durability contract"). */
+	 * answer 250 (docs/DESIGN.md "Durability and group commit"). */
 	err = exec_setup(store, "PRAGMA synchronous = FULL", NULL, 0);
 	if (err == STORE_OK)
 		err = exec_setup(store, "PRAGMA foreign_keys = ON", NULL, 0);
