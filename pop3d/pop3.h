@@ -9,10 +9,11 @@
  * Everything else (state machine, AUTHORIZATION, maildrop access, RETR
  * streaming) is internal to pop3d; see pop3_session.h.
  *
- * Test hook: the environment variable MAIL_POP3_LEASE_TTL (seconds, 3 to
- * 3600, default 60) shortens the maildrop lease so the end-to-end tests can
- * watch a killed pop3d's lease expire. It is not a configuration key on
- * purpose: operators have no reason to change it.
+ * Test hook: the environment variable MAILTEST_POP3_LEASE_TTL (seconds, 3
+ * to 3600, default 60; read only in MAIL_TEST_HOOKS builds) shortens the
+ * maildrop lease so the end-to-end tests can watch a killed pop3d's lease
+ * expire. It is not a configuration key on purpose: operators have no
+ * reason to change it.
  */
 #ifndef MAIL_POP3_H
 #define MAIL_POP3_H
@@ -40,8 +41,8 @@ enum pop3_role {
  * per-address login failure table (kept by pointer: both must outlive
  * every session; the caller frees the table after the loop ends), the
  * loop for lease timers and the lease owner prefix (hostname:pid:start
- * time). Returns 0, or -1 with a message in err when MAIL_POP3_LEASE_TTL
- * is malformed.
+ * time). Returns 0, or -1 with a message in err when
+ * MAILTEST_POP3_LEASE_TTL is malformed.
  */
 int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
               char *err, size_t errlen);

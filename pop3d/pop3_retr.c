@@ -217,7 +217,7 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
 
 /*
  * A message of at most one store chunk is read on the loop through its
- * no-wait handle: a few pages, usually in the page cache, for which a
+ * loop-safe handle (store.h): a few pages, usually in the page cache, for which a
  * thread-pool round trip would cost more than the read. Returns false
  * when that handle cannot answer now; the pool then reads from the start.
  */
@@ -226,7 +226,7 @@ static bool stream_read_now(struct pop3_session *s, struct pop3_stream *st)
 	store_t *store = pop3_context()->loop_store;
 	struct stream_batch *b = st->filling;
 
-	if (store == NULL || st->started || s->entries[st->index].size > STREAM_INLINE_MAX)
+	if (!store_loop_safe(store) || st->started || s->entries[st->index].size > STREAM_INLINE_MAX)
 		return false;
 	stream_fill(st, store);
 	if (b->result != STORE_OK && b->result != STORE_ENOTFOUND) {

@@ -39,7 +39,11 @@ void pop3_finish(void)
 int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
               char *err, size_t errlen)
 {
-	const char *ttl = getenv("MAIL_POP3_LEASE_TTL");
+#ifdef MAIL_TEST_HOOKS
+	const char *ttl = getenv("MAILTEST_POP3_LEASE_TTL");
+#else
+	const char *ttl = NULL;
+#endif
 
 	pop3_ctx.cfg = cfg;
 	pop3_ctx.loop = loop;
@@ -49,7 +53,7 @@ int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct auth
 		char *end;
 		unsigned long v = strtoul(ttl, &end, 10);
 		if (*end != '\0' || v < 3 || v > 3600) {
-			snprintf(err, errlen, "MAIL_POP3_LEASE_TTL: expected 3 to 3600 seconds, got '%s'",
+			snprintf(err, errlen, "MAILTEST_POP3_LEASE_TTL: expected 3 to 3600 seconds, got '%s'",
 			         ttl);
 			return -1;
 		}

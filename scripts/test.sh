@@ -42,7 +42,7 @@ for mode in "${modes[@]}"; do
     continue
   fi
   dir=build/$mode
-  flags=(-DMAIL_WERROR=ON)
+  flags=(-DMAIL_WERROR=ON -DMAIL_TEST_HOOKS=ON)
   [ "$mode" = sanitize ] && flags+=(-DMAIL_SANITIZE=ON)
   echo "== $mode build ($dir)"
   cmake -S . -B "$dir" "${flags[@]}" >/dev/null

@@ -1,9 +1,9 @@
 /*
  * smtp_envelope.c - MAIL (RFC 5321 4.1.1.2) and RCPT (4.1.1.3): the
  * envelope of a transaction. Recipients are resolved on the loop through
- * the no-wait lookup handle when it can answer at once, else on a worker
- * thread with input paused, so pipelined commands wait their turn
- * (docs/DESIGN.md "One loop, off-loop work").
+ * the lookup handle when it is loop-safe (store.h) and can answer at once,
+ * else on a worker thread with input paused, so pipelined commands wait
+ * their turn (docs/DESIGN.md "One loop, off-loop work").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +143,8 @@ struct resolve_dest {
 	char address[SMTP_MAILBOX_MAX + 1];
 };
 
-/* A recipient lookup on a worker thread; owned by the work until done runs. */
+/* A recipient lookup, on the loop (resolve__now) or on a worker thread;
+ * owned by the work until done runs. */
 struct resolve_job {
 	const char *db_path;
 	struct store_resolve_config rules; /* points into the config, which outlives the job */
@@ -373,17 +374,17 @@ static void resolve__done(conn_t *conn, void *arg, int status)
 }
 
 /*
- * Resolves on the loop with the session env's no-wait handle: a few pages
- * of small, hot tables, cheaper than a round trip through the thread pool
- * (two thread switches per RCPT). Returns false when that handle cannot
- * answer now (the database is locked, say): the pool, whose handles wait,
- * takes the lookup over.
+ * Resolves on the loop when the session env's lookup handle is loop-safe
+ * (store.h): a few pages of small, hot tables, cheaper than a round trip
+ * through the thread pool (two thread switches per RCPT). Returns false
+ * when there is no such handle or it cannot answer now (the database is
+ * locked, say): the pool, whose handles wait, takes the lookup over.
  */
 static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 {
 	store_t *store = s->env->lookup_store;
 
-	if (store == NULL)
+	if (!store_loop_safe(store))
 		return false;
 	resolve__run(store, job);
 	int rc = job->rc;

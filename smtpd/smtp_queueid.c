@@ -40,7 +40,8 @@ static struct {
 
 static unsigned block_size(void)
 {
-	const char *env = getenv("MAIL_TEST_QUEUEID_BLOCK");
+#ifdef MAIL_TEST_HOOKS
+	const char *env = getenv("MAILTEST_QUEUEID_BLOCK");
 
 	if (env != NULL && *env != '\0') {
 		char *end;
@@ -48,6 +49,7 @@ static unsigned block_size(void)
 		if (*end == '\0' && n >= 1 && n <= SMTP_QUEUEID_BLOCK)
 			return (unsigned)n;
 	}
+#endif
 	return SMTP_QUEUEID_BLOCK;
 }
 

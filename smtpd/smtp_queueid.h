@@ -39,9 +39,9 @@
 /*
  * Reserves the first block (blocking: call it at start-up, as the service
  * user, after the schema is up to date). db_path must outlive the pool.
- * The test hook MAIL_TEST_QUEUEID_BLOCK=N (1-1024) reserves N ids at a
- * time instead, so tests can empty the pool. Returns 0 or -1 with a
- * message in err.
+ * The test hook MAILTEST_QUEUEID_BLOCK=N (1-1024; MAIL_TEST_HOOKS builds
+ * only) reserves N ids at a time instead, so tests can empty the pool.
+ * Returns 0 or -1 with a message in err.
  */
 int smtp_queueid_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen);
 

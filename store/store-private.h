@@ -147,11 +147,15 @@ struct store {
 	/* Scratch space for one body chunk read back from a spill file; kept
 	 * for the handle's lifetime so a commit allocates nothing per chunk. */
 	unsigned char *chunk_buf;
-	/* MAIL_STORE_FAIL_COMMIT as read at open; 0 when unset. */
+	/* Opened with STORE_OPEN_NOWAIT: store_loop_safe() says yes. */
+	bool loop_safe;
+	/* The test hooks (store.h), read at open in a MAIL_TEST_HOOKS build
+	 * and always 0 in any other (the fields stay, so that the layout
+	 * does not depend on the option). MAILTEST_STORE_FAIL_COMMIT: */
 	long fail_commit_at;
-	/* MAIL_STORE_STALL_COMMIT=N:MS as read at open; 0 when unset. */
+	/* MAILTEST_STORE_STALL_COMMIT=N:MS: */
 	long stall_commit_at, stall_commit_ms;
-	/* MAIL_STORE_NOWAIT_BUSY on a STORE_OPEN_NOWAIT handle, once open. */
+	/* MAILTEST_STORE_NOWAIT_BUSY on a STORE_OPEN_NOWAIT handle, once open. */
 	bool nowait_busy;
 	int last_err; /* the error store__fail last returned */
 	char errmsg[512];

@@ -1,7 +1,7 @@
 /*
  * store_db.c - the SQLite connection: open and close, per-connection
  * settings, the statement cache, transactions with busy handling, error
- * mapping and commit fault injection.
+ * mapping, and (in MAIL_TEST_HOOKS builds only) commit fault injection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,11 +47,14 @@ static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 	sqlite3_result_int64(ctx, (julian_ms - INT64_C(210866760000000)) / 1000 + clock_offset);
 }
 
-/* Commits of this process, for MAIL_STORE_FAIL_COMMIT. A forked child is a
- * new process and counts from 1 again (commit_pid tells them apart). */
+#ifdef MAIL_TEST_HOOKS
+/* Commits of this process, for MAILTEST_STORE_FAIL_COMMIT and _STALL_COMMIT.
+ * A forked child is a new process and counts from 1 again (commit_pid
+ * tells them apart). */
 static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
 static long commit_count;
 static pid_t commit_pid;
+#endif
 
 const char *store_strerror(int err)
 {
@@ -83,6 +86,11 @@ const char *store_strerror(int err)
 	default:
 		return "unknown store error";
 	}
+}
+
+bool store_loop_safe(const store_t *store)
+{
+	return store != NULL && store->loop_safe;
 }
 
 const char *store_errmsg(const store_t *store)
@@ -139,10 +147,12 @@ int store__sqlite_fail(store_t *store, int rc, const char *what)
 
 sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id)
 {
+#ifdef MAIL_TEST_HOOKS
 	if (store->nowait_busy) {
-		store__fail(store, STORE_EBUSY, "database is locked (MAIL_STORE_NOWAIT_BUSY)");
+		store__fail(store, STORE_EBUSY, "database is locked (MAILTEST_STORE_NOWAIT_BUSY)");
 		return NULL;
 	}
+#endif
 	if (store->stmts[id] != NULL)
 		return store->stmts[id];
 	int rc = sqlite3_prepare_v3(store->db, store__sql(id), -1, SQLITE_PREPARE_PERSISTENT,
@@ -274,6 +284,7 @@ void store__end_read(store_t *store)
 	sqlite3_reset(stmt);
 }
 
+#ifdef MAIL_TEST_HOOKS
 /* This process's number for the commit starting now: 1, 2, ... */
 static long commit_number(void)
 {
@@ -288,6 +299,28 @@ static long commit_number(void)
 	return n;
 }
 
+/* The commit hooks (store.h): 0 to go on with the commit, or the error
+ * that replaces it. */
+static int commit_hooks(store_t *store)
+{
+	if (store->fail_commit_at == 0 && store->stall_commit_at == 0)
+		return STORE_OK;
+	long n = commit_number();
+	if (store->stall_commit_at > 0 && n == store->stall_commit_at) {
+		/* Hold the open transaction so a test can kill us here. */
+		struct timespec ts = { store->stall_commit_ms / 1000,
+		                       (long)(store->stall_commit_ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	if (store->fail_commit_at > 0 && n == store->fail_commit_at) {
+		store__rollback(store);
+		return store__fail(store, STORE_EIO, "commit: failed by MAILTEST_STORE_FAIL_COMMIT");
+	}
+	return STORE_OK;
+}
+#endif
+
 int store__commit(store_t *store)
 {
 	if (sqlite3_get_autocommit(store->db)) {
@@ -296,18 +329,11 @@ int store__commit(store_t *store)
 	}
 	if (store__before_commit_hook != NULL)
 		store__before_commit_hook();
-	long n = commit_number();
-	if (store->stall_commit_at > 0 && n == store->stall_commit_at) {
-		/* MAIL_STORE_STALL_COMMIT: hold the open transaction so a test can kill us here. */
-		struct timespec ts = { store->stall_commit_ms / 1000,
-		                       (long)(store->stall_commit_ms % 1000) * 1000000 };
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-	}
-	if (store->fail_commit_at > 0 && n == store->fail_commit_at) {
-		store__rollback(store);
-		return store__fail(store, STORE_EIO, "commit: failed by MAIL_STORE_FAIL_COMMIT");
-	}
+#ifdef MAIL_TEST_HOOKS
+	int hooked = commit_hooks(store);
+	if (hooked != STORE_OK)
+		return hooked;
+#endif
 	sqlite3_stmt *stmt = store__stmt(store, STORE__COMMIT);
 	if (stmt == NULL) {
 		int err = store->last_err;
@@ -333,9 +359,11 @@ int store__finish(store_t *store, int err)
 	return store__commit(store);
 }
 
+#ifdef MAIL_TEST_HOOKS
+/* MAILTEST_STORE_FAIL_COMMIT=N; 0 when unset or malformed. */
 static long fail_commit_from_env(void)
 {
-	const char *s = getenv("MAIL_STORE_FAIL_COMMIT");
+	const char *s = getenv("MAILTEST_STORE_FAIL_COMMIT");
 	if (s == NULL || *s == '\0')
 		return 0;
 	char *end;
@@ -346,10 +374,10 @@ static long fail_commit_from_env(void)
 	return n;
 }
 
-/* MAIL_STORE_STALL_COMMIT=N:MS into *n_r and *ms_r; both 0 when unset or malformed. */
+/* MAILTEST_STORE_STALL_COMMIT=N:MS into *n_r and *ms_r; both 0 when unset or malformed. */
 static void stall_commit_from_env(long *n_r, long *ms_r)
 {
-	const char *s = getenv("MAIL_STORE_STALL_COMMIT");
+	const char *s = getenv("MAILTEST_STORE_STALL_COMMIT");
 	char *end;
 
 	*n_r = *ms_r = 0;
@@ -365,6 +393,8 @@ static void stall_commit_from_env(long *n_r, long *ms_r)
 	*n_r = n;
 	*ms_r = ms;
 }
+
+#endif
 
 /* Runs one open-time statement (PRAGMA); when value_r is given, copies the
  * first column of the first row there. */
@@ -484,8 +514,11 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 			snprintf(err, errlen, "out of memory");
 		return STORE_ENOMEM;
 	}
+#ifdef MAIL_TEST_HOOKS
+	/* Before the open: a migration's commit counts too. */
 	store->fail_commit_at = fail_commit_from_env();
 	stall_commit_from_env(&store->stall_commit_at, &store->stall_commit_ms);
+#endif
 	int rc = open_sqlite(store, path, flags);
 	if (rc != STORE_OK) {
 		if (err != NULL && errlen > 0)
@@ -493,8 +526,13 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 		store_close(&store);
 		return rc;
 	}
-	const char *busy = getenv("MAIL_STORE_NOWAIT_BUSY");
+	/* SQLite's reads are local: a handle that never waits may serve the
+	 * loop-safe calls (store.h). */
+	store->loop_safe = (flags & STORE_OPEN_NOWAIT) != 0;
+#ifdef MAIL_TEST_HOOKS
+	const char *busy = getenv("MAILTEST_STORE_NOWAIT_BUSY");
 	store->nowait_busy = (flags & STORE_OPEN_NOWAIT) && busy != NULL && strcmp(busy, "1") == 0;
+#endif
 	*store_r = store;
 	return STORE_OK;
 }

@@ -28,8 +28,10 @@
  * by what the caller wrote before it noticed a spill was wanted. */
 #define DELIVERY__GROW_STEP (16 * 1024)
 
-/* MAIL_STORE_SPILL_GATE (store.h): the longest a spill waits for the gate. */
+#ifdef MAIL_TEST_HOOKS
+/* MAILTEST_STORE_SPILL_GATE (store.h): the longest a spill waits for the gate. */
 #define DELIVERY__GATE_POLLS 6000 /* of 10 ms: one minute */
+#endif
 
 int store_delivery_new(const char *sender, const char *tmpdir, store_delivery_t **delivery_r)
 {
@@ -187,16 +189,18 @@ static int open_spill_file(const char *dir)
 	return fd;
 }
 
-/* The MAIL_STORE_SPILL_GATE test hook (store.h). */
+#ifdef MAIL_TEST_HOOKS
+/* The MAILTEST_STORE_SPILL_GATE test hook (store.h). */
 static void spill_gate(void)
 {
-	const char *gate = getenv("MAIL_STORE_SPILL_GATE");
+	const char *gate = getenv("MAILTEST_STORE_SPILL_GATE");
 	if (gate == NULL || *gate == '\0')
 		return;
 	struct timespec poll = { .tv_sec = 0, .tv_nsec = 10 * 1000 * 1000 };
 	for (int i = 0; i < DELIVERY__GATE_POLLS && access(gate, F_OK) != 0; i++)
 		nanosleep(&poll, NULL);
 }
+#endif
 
 int store_delivery_spill(store_delivery_t *d, char *err, size_t errlen)
 {
@@ -211,7 +215,9 @@ int store_delivery_spill(store_delivery_t *d, char *err, size_t errlen)
 			return spill_fail(d, err, errlen, "creating a temporary file in", errno);
 		d->fd = fd;
 	}
+#ifdef MAIL_TEST_HOOKS
 	spill_gate();
+#endif
 	if (write_all(d->fd, d->buf, d->buf_len) != 0)
 		return spill_fail(d, err, errlen, "writing a temporary file in", errno);
 	d->buf_len = 0;

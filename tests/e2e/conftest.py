@@ -35,8 +35,10 @@ Result = namedtuple("Result", "rc out err")
 
 def clean_env(extra=None):
     """The test process's environment without MAIL_* variables (the programs
-    read those as config overrides), plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAIL_")}
+    read those as config overrides) and MAILTEST_* ones (test hooks), plus
+    `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MAIL_") and not k.startswith("MAILTEST_")}
     env.update(extra or {})
     return env
 

@@ -1,6 +1,6 @@
 """Store failures injected into the real daemons.
 
-MAIL_STORE_FAIL_COMMIT=N (store/store.h) makes the Nth commit of a process
+MAILTEST_STORE_FAIL_COMMIT=N (store/include/store.h) makes the Nth commit of a process
 fail after its writes, as a full disk or a failed sync would. A failed
 commit is answered with a temporary error, leaves nothing half-written
 (`mailctl db check` is clean, no mailbox holds a piece of the message) and
@@ -60,7 +60,7 @@ def test_failing_group_commit_under_concurrent_senders():
     """Commit 3 fails: every message of that batch gets 451 and is stored
     nowhere; each of those sessions sends the message again and it is
     stored once; all the others are stored once."""
-    inst = smtp_install(tls=False, env={"MAIL_STORE_FAIL_COMMIT": "3"})
+    inst = smtp_install(tls=False, env={"MAILTEST_STORE_FAIL_COMMIT": "3"})
     results, lock = [], threading.Lock()
 
     def sender(client):
@@ -109,7 +109,7 @@ def test_pop3_failed_lease_commit_at_login():
     session stays in AUTHORIZATION and the next attempt works."""
     with pop3_install(allow_plaintext_auth="yes") as inst:
         ids = [deliver(inst, ALICE, message(i)) for i in range(3)]
-        inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "1"})
+        inst.start("pop3d", env={"MAILTEST_STORE_FAIL_COMMIT": "1"})
         p = Pop3(inst.port("pop3"))
         assert p.login() == b"-ERR [SYS/TEMP] cannot open the maildrop\r\n"
         assert p.login().startswith(b"+OK maildrop has 3 messages")
@@ -124,7 +124,7 @@ def test_pop3_failed_delete_of_every_message_then_retry():
     the next session deletes for real."""
     with pop3_install(allow_plaintext_auth="yes") as inst:
         ids = [deliver(inst, ALICE, message(i)) for i in range(4)]
-        inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "2"})
+        inst.start("pop3d", env={"MAILTEST_STORE_FAIL_COMMIT": "2"})
         p = Pop3(inst.port("pop3"))
         assert p.login().startswith(b"+OK maildrop has 4 messages")
         for i in range(1, 5):

@@ -3,7 +3,7 @@ afterwards either every message the session marked is gone or none is, and
 the database passes `mailctl db check`.
 
 To kill pop3d inside the delete transaction, the test-only hook
-MAIL_STORE_STALL_COMMIT=N:MS (store/store.h) holds the Nth commit of the
+MAILTEST_STORE_STALL_COMMIT=N:MS (store/include/store.h) holds the Nth commit of the
 process open for MS milliseconds, after its writes and right before COMMIT.
 The commits of a pop3d here: 1 the lease at login, 2 the delete (with its
 lease check) at QUIT, 3 the release."""
@@ -42,7 +42,7 @@ def quit_and_kill(inst, stall, wait):
     Returns the mailbox entries before and after."""
     user = new_user(inst)
     ids = [deliver(inst, user, message(i)) for i in range(MESSAGES)]
-    proc = inst.start("pop3d", env={"MAIL_STORE_STALL_COMMIT": stall})
+    proc = inst.start("pop3d", env={"MAILTEST_STORE_STALL_COMMIT": stall})
     try:
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK maildrop has %d messages" % MESSAGES)

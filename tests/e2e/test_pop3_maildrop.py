@@ -3,7 +3,7 @@ process and across processes, expiry after a crash, renewal), the login
 snapshot, deletion only in the UPDATE state (never on a drop, a timeout, a
 shutdown or a failed commit), and streaming a 50 MB message with flat memory.
 
-MAIL_POP3_LEASE_TTL (a test-only environment variable, see pop3d/pop3.h)
+MAILTEST_POP3_LEASE_TTL (a test-only environment variable, see pop3d/pop3.h)
 shortens the lease so expiry can be watched in seconds."""
 
 import hashlib
@@ -174,7 +174,7 @@ def test_failed_delete_deletes_nothing():
     whole. Commits in this pop3d: 1 lease, 2 the delete (with its lease check)."""
     with pop3_install(allow_plaintext_auth="yes") as inst:
         user, ids = maildrop(inst, 2)
-        inst.start("pop3d", env={"MAIL_STORE_FAIL_COMMIT": "2"})
+        inst.start("pop3d", env={"MAILTEST_STORE_FAIL_COMMIT": "2"})
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK")
         assert p.cmd("DELE 2") == b"+OK message 2 deleted\r\n"
@@ -294,7 +294,7 @@ def wait_for(cond, what, timeout=20):
 def test_lease_expires_after_kill9():
     ttl = 3
     with pop3_install(allow_plaintext_auth="yes") as inst:
-        env = {"MAIL_POP3_LEASE_TTL": str(ttl)}
+        env = {"MAILTEST_POP3_LEASE_TTL": str(ttl)}
         proc = inst.start("pop3d", env=env)
         user, ids = maildrop(inst, 1)
         other, _ = maildrop(inst, 1)
@@ -341,7 +341,7 @@ def lease_and_clock(inst):
 def test_lease_renewal_keeps_maildrop():
     ttl = 3
     with pop3_install(allow_plaintext_auth="yes") as inst:
-        inst.start("pop3d", env={"MAIL_POP3_LEASE_TTL": str(ttl)})
+        inst.start("pop3d", env={"MAILTEST_POP3_LEASE_TTL": str(ttl)})
         user, _ = maildrop(inst, 1)
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK")

@@ -3,7 +3,7 @@ client has left: the message is stored all the same, so it is counted
 (the `stats` line smtpd logs at exit) and logged with client=gone, which is
 where a duplicate comes from when the client sends it again.
 
-MAIL_STORE_STALL_COMMIT=1:MS (store/store.h) holds the process's first
+MAILTEST_STORE_STALL_COMMIT=1:MS (store/include/store.h) holds the process's first
 commit open for MS milliseconds, long enough for the client to leave first."""
 
 import re
@@ -53,7 +53,7 @@ def wait_stored(inst, mailbox, n, timeout=20):
 
 
 def test_message_stored_after_client_left_is_counted():
-    inst = smtp_install(tls=False, env={"MAIL_STORE_STALL_COMMIT": "1:2000"})
+    inst = smtp_install(tls=False, env={"MAILTEST_STORE_STALL_COMMIT": "1:2000"})
     try:
         body = "Subject: left early\r\n\r\nhello\r\n"
         with Session(inst.port("smtp")) as s:
@@ -100,7 +100,7 @@ def test_quota_refusal_after_client_left_is_logged_and_counted(reason):
     body = "Subject: too big for bob\r\n\r\n" + ("q" * 78 + "\r\n") * 10
     # The refused commit stalls; for mailbox_full a first one fills the mailbox.
     stall = "2:2000" if reason == "mailbox_full" else "1:2000"
-    inst = smtp_install(tls=False, env={"MAIL_STORE_STALL_COMMIT": stall})
+    inst = smtp_install(tls=False, env={"MAILTEST_STORE_STALL_COMMIT": stall})
     try:
         if reason == "mailbox_full":
             with Session(inst.port("smtp")) as s:

@@ -408,7 +408,7 @@ def test_shutdown_finishes_data_then_421():
 
 def test_store_failure_keeps_nothing():
     # The first commit fails after its writes (store.h test hook).
-    inst = smtp_install(tls=False, env={"MAIL_STORE_FAIL_COMMIT": "1"})
+    inst = smtp_install(tls=False, env={"MAILTEST_STORE_FAIL_COMMIT": "1"})
     try:
         with connect(inst) as s:
             for subject, want in (("fails", "451 4.3.0 "), ("works", "250 2.0.0 Ok")):

@@ -375,7 +375,7 @@ def test_queue_ids_unique_across_restarts_and_processes():
 def test_queue_ids_when_the_pool_runs_dry():
     """With two ids per reservation, concurrent senders keep emptying the
     pool: sessions wait for the refill, and every message gets its own id."""
-    inst = smtp_install(tls=False, env={"MAIL_TEST_QUEUEID_BLOCK": "2"})
+    inst = smtp_install(tls=False, env={"MAILTEST_QUEUEID_BLOCK": "2"})
     try:
         ids, lock = [], threading.Lock()
 
@@ -414,7 +414,7 @@ def test_queue_id_refill_failure_is_a_temporary_error():
     """While another process holds the write lock past the busy timeout, no
     ids can be reserved: a DATA that needs one gets 451, a BDAT has its
     chunk read and refused with 451; both work once the lock is gone."""
-    inst = smtp_install(tls=False, env={"MAIL_TEST_QUEUEID_BLOCK": "1"})
+    inst = smtp_install(tls=False, env={"MAILTEST_QUEUEID_BLOCK": "1"})
     lock = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
     try:
         first, data, bdat = (connect(inst) for _ in range(3))

@@ -10,7 +10,7 @@ every session (smtpd/smtp_spool.h). Here:
   system call on the spool directory or on a spill file while a 20 MB DATA
   and a 20 MB BDAT message arrive, one is abandoned by RSET and one by a
   dropped connection; worker threads do all of it;
-- while a spill is held in flight (MAIL_STORE_SPILL_GATE, store/store.h),
+- while a spill is held in flight (MAILTEST_STORE_SPILL_GATE, store/include/store.h),
   another session goes through a whole transaction, and the big messages
   then round-trip byte for byte through POP3;
 - a client that disconnects while a spill is in flight, or between
@@ -356,7 +356,7 @@ def hold_spill_and_check(inst, send, rcpt, body):
 def test_sessions_go_on_while_spilling_and_big_messages_round_trip():
     inst = spool_install(start=False)
     try:
-        inst.smtpd = inst.start("smtpd", env={"MAIL_STORE_SPILL_GATE": inst.gate})
+        inst.smtpd = inst.start("smtpd", env={"MAILTEST_STORE_SPILL_GATE": inst.gate})
         data_body, bdat_body = big_message(BIG, 3), big_message(BIG, 4)
         subjects = [hold_spill_and_check(inst, send_data, ALICE, data_body),
                     hold_spill_and_check(inst, send_bdat, ALICE, bdat_body)]
@@ -426,7 +426,7 @@ def abandon(inst, bdat, wait_in_flight):
 def test_disconnect_mid_spill_leaves_nothing():
     inst = spool_install(start=False)
     try:
-        inst.smtpd = inst.start("smtpd", env={"MAIL_STORE_SPILL_GATE": inst.gate})
+        inst.smtpd = inst.start("smtpd", env={"MAILTEST_STORE_SPILL_GATE": inst.gate})
         for bdat in (False, True):
             abandon(inst, bdat, wait_in_flight=False)
             abandon(inst, bdat, wait_in_flight=True)
@@ -453,7 +453,7 @@ def test_session_torn_down_with_spill_in_flight(bdat):
     freed (the sanitizer build checks for leaks and use after free)."""
     inst = spool_install(start=False, shutdown_timeout=1)
     try:
-        inst.smtpd = inst.start("smtpd", env={"MAIL_STORE_SPILL_GATE": inst.gate})
+        inst.smtpd = inst.start("smtpd", env={"MAILTEST_STORE_SPILL_GATE": inst.gate})
         pid = inst.smtpd.pid
         s = start_big(inst, bdat)
         wait_for(lambda: 0 in spill_fds(pid, inst.spool).values(), "a spill in flight")
@@ -572,7 +572,7 @@ def test_abandoned_spills_keep_their_connection_slots():
     max_conn = 3
     inst = spool_install(start=False, max_connections=max_conn)
     try:
-        inst.smtpd = inst.start("smtpd", env={"MAIL_STORE_SPILL_GATE": inst.gate})
+        inst.smtpd = inst.start("smtpd", env={"MAILTEST_STORE_SPILL_GATE": inst.gate})
         pid = inst.smtpd.pid
         gate(inst, False)
         wait_for(lambda: sessions_open(inst) == 0, "the start-up probes to end")

@@ -3,7 +3,7 @@
 smtpd resolves RCPT and pop3d reads messages of up to 64 KiB on the event
 loop, through a store handle that never waits for a lock
 (STORE_OPEN_NOWAIT): when it cannot answer at once, the same work goes to
-the pool, whose handles wait. MAIL_STORE_NOWAIT_BUSY=1 (store/store.h)
+the pool, whose handles wait. MAILTEST_STORE_NOWAIT_BUSY=1 (store/include/store.h)
 makes every statement on such a handle fail as a locked database would,
 so every one of those reads takes the fallback here; the answers must be
 exactly the ones the loop would have given.
@@ -14,7 +14,7 @@ import smtplib
 from pop3lib import PASSWORD, Pop3, unstuff
 from smtptest import ALIAS, smtp_close, smtp_install, stored
 
-BUSY = {"MAIL_STORE_NOWAIT_BUSY": "1"}
+BUSY = {"MAILTEST_STORE_NOWAIT_BUSY": "1"}
 
 
 def test_rcpt_and_retr_through_the_pool():

@@ -52,12 +52,15 @@ static void wait_child(pid_t pid, int want_signal)
 static void test_fail_commit_single(void **state)
 {
 	struct store_fixture *f = *state;
+#ifndef MAIL_TEST_HOOKS
+	TESTUTIL_SKIP("MAILTEST_STORE_FAIL_COMMIT needs a -DMAIL_TEST_HOOKS=ON build");
+#endif
 	store_close(&f->store);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		store_t *s = NULL;
-		setenv("MAIL_STORE_FAIL_COMMIT", "2", 1);
+		setenv("MAILTEST_STORE_FAIL_COMMIT", "2", 1);
 		CHILD_CHECK(store_open(f->db, 0, &s, NULL, 0) == STORE_OK, 10);
 		store_delivery_t *d = delivery("alice@example.test", NULL, 100, 'a');
 		CHILD_CHECK(store_deliver(s, d) == STORE_OK, 11);
@@ -65,7 +68,7 @@ static void test_fail_commit_single(void **state)
 		d = delivery("alice@example.test", "far@away.test", 1024 * 1024, 'b');
 		CHILD_CHECK(store_delivery_add_local(d, "bob@example.test") == STORE_OK, 12);
 		CHILD_CHECK(store_deliver(s, d) == STORE_EIO, 13);
-		CHILD_CHECK(strstr(store_errmsg(s), "MAIL_STORE_FAIL_COMMIT") != NULL, 14);
+		CHILD_CHECK(strstr(store_errmsg(s), "MAILTEST_STORE_FAIL_COMMIT") != NULL, 14);
 		CHILD_CHECK(store_deliver(s, d) == STORE_OK, 15); /* commit 3 */
 		store_delivery_free(&d);
 		store_close(&s);
@@ -83,12 +86,15 @@ static void test_fail_commit_single(void **state)
 static void test_fail_commit_batch(void **state)
 {
 	struct store_fixture *f = *state;
+#ifndef MAIL_TEST_HOOKS
+	TESTUTIL_SKIP("MAILTEST_STORE_FAIL_COMMIT needs a -DMAIL_TEST_HOOKS=ON build");
+#endif
 	store_close(&f->store);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		store_t *s = NULL;
-		setenv("MAIL_STORE_FAIL_COMMIT", "1", 1);
+		setenv("MAILTEST_STORE_FAIL_COMMIT", "1", 1);
 		CHILD_CHECK(store_open(f->db, 0, &s, NULL, 0) == STORE_OK, 10);
 		store_delivery_t *d[3] = {
 			delivery("alice@example.test", NULL, 10, 'x'),

@@ -160,7 +160,8 @@ static double now_s(void)
 }
 
 /* STORE_OPEN_NOWAIT: a locked database is STORE_EBUSY at once, never a
- * wait of the busy timeout (5 s); and the MAIL_STORE_NOWAIT_BUSY hook. */
+ * wait of the busy timeout (5 s); and the MAILTEST_STORE_NOWAIT_BUSY hook
+ * (MAIL_TEST_HOOKS builds). */
 static void test_nowait(void **state)
 {
 	struct store_fixture *f = *state;
@@ -182,14 +183,55 @@ static void test_nowait(void **state)
 	assert_true(now_s() - t0 < 2.5);
 	sqlite3_close(holder);
 
-	setenv("MAIL_STORE_NOWAIT_BUSY", "1", 1);
+#ifdef MAIL_TEST_HOOKS
+	setenv("MAILTEST_STORE_NOWAIT_BUSY", "1", 1);
 	store = tsu_open(f->db, STORE_OPEN_NOWAIT);
 	TSU_EXPECT(store, STORE_EBUSY, store_resolve(store, "alice@example.test", NULL, ignore_rcpt, NULL));
 	store_close(&store);
 	/* Handles that wait are not affected. */
 	f->store = tsu_open(f->db, 0);
 	TSU_EXPECT(f->store, STORE_OK, store_resolve(f->store, "alice@example.test", NULL, ignore_rcpt, NULL));
-	unsetenv("MAIL_STORE_NOWAIT_BUSY");
+	unsetenv("MAILTEST_STORE_NOWAIT_BUSY");
+#else
+	f->store = tsu_open(f->db, 0);
+	TESTUTIL_SKIP("MAILTEST_STORE_NOWAIT_BUSY needs a -DMAIL_TEST_HOOKS=ON build");
+#endif
+}
+
+/* store_loop_safe: only a no-wait handle may serve the loop-safe calls,
+ * and it answers them (the calls RCPT and small RETRs make on the loop). */
+static void test_loop_safe(void **state)
+{
+	struct store_fixture *f = *state;
+	store_delivery_t *d = NULL;
+	store_reader_t *reader = NULL;
+	const void *data;
+	size_t len;
+
+	assert_false(store_loop_safe(NULL));
+	assert_false(store_loop_safe(f->store));
+	tsu_populate(f->store);
+	assert_int_equal(store_delivery_new("", NULL, &d), STORE_OK);
+	assert_int_equal(store_delivery_add_local(d, "alice@example.test"), STORE_OK);
+	assert_int_equal(store_delivery_write(d, "Subject: x\r\n\r\nhi\r\n", 19), STORE_OK);
+	TSU_OK(f->store, store_deliver(f->store, d));
+	store_delivery_free(&d);
+	struct store_entry *entries = NULL;
+	size_t count = 0;
+	TSU_OK(f->store, store_mailbox_snapshot(f->store, "alice@example.test", &entries, &count));
+	assert_int_equal(count, 1);
+
+	store_t *loop = tsu_open(f->db, STORE_OPEN_NOWAIT);
+	assert_true(store_loop_safe(loop));
+	TSU_OK(loop, store_resolve(loop, "alice@example.test", NULL, ignore_rcpt, NULL));
+	TSU_OK(loop, store_quota_check(loop, "alice@example.test", 100));
+	TSU_OK(loop, store_reader_open(loop, entries[0].message_id, &reader));
+	TSU_OK(loop, store_reader_next(loop, reader, &data, &len));
+	assert_int_equal(len, 19);
+	assert_memory_equal(data, "Subject: x\r\n\r\nhi\r\n", 19);
+	store_reader_close(&reader);
+	store_close(&loop);
+	free(entries);
 }
 
 /* Two processes creating and migrating the same new file at once: the
@@ -240,6 +282,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strerror_errmsg, tsu_setup_empty, tsu_teardown),
 		cmocka_unit_test(test_concurrent_migrate),
 		cmocka_unit_test_setup_teardown(test_nowait, tsu_setup_empty, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_loop_safe, tsu_setup_empty, tsu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

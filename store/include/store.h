@@ -8,7 +8,15 @@
  *
  * Threading: every call blocks. A store_t is a single database connection
  * and must be used by one thread at a time; a daemon opens one per worker
- * thread. Never call these functions on the event-loop thread.
+ * thread. Never call these functions on an event-loop thread, with one
+ * exception: a handle for which store_loop_safe() is true may serve, on
+ * the loop, the calls marked "loop-safe" below (the reads behind an SMTP
+ * RCPT and a small POP3 RETR), and nothing else. Such a handle never
+ * waits: when it cannot answer at once it fails with STORE_EBUSY (or
+ * another error), and the caller runs the same work off the loop on a
+ * handle that waits. A backend without such handles (a network round
+ * trip is never cheap enough for a loop) returns false, and the daemons
+ * then do all their store work off the loop.
  *
  * Errors: every function that can fail returns 0 (STORE_OK) or a negative
  * enum store_err. The text of the last failure on a handle is available
@@ -30,6 +38,7 @@
 #ifndef MAIL_STORE_H
 #define MAIL_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,7 +68,7 @@ typedef struct store store_t;
 #define STORE_OPEN_CREATE  0x1 /* create the file if it does not exist */
 #define STORE_OPEN_MIGRATE 0x2 /* bring the schema up to date (mailctl db migrate, daemons at start) */
 /* Never wait for a lock: a locked database is STORE_EBUSY at once. For a
- * handle used on an event loop, which must not sleep. */
+ * handle used on an event loop, which must not sleep (store_loop_safe). */
 #define STORE_OPEN_NOWAIT  0x4
 /* A process's bulk writer (smtpd's committer): checkpoints once the WAL
  * holds 32 MiB instead of SQLite's 4 MiB, so commits pay for fewer and
@@ -86,6 +95,17 @@ void store_close(store_t **store);
  * message in err on failure. All threads of a process must use one path.
  */
 store_t *store_thread_handle(const char *path, int flags, char *err, size_t errlen);
+
+/*
+ * Whether the loop-safe calls (see "Threading" above) may run on an event
+ * loop through this handle: true only for a handle opened with
+ * STORE_OPEN_NOWAIT on a backend whose reads are local and never wait
+ * (SQLite's); false for every other handle, and for NULL. The calls are
+ * store_resolve, store_quota_check, store_reader_open and
+ * store_reader_next; their errors there include STORE_EBUSY, after which
+ * the caller retries the work off the loop.
+ */
+bool store_loop_safe(const store_t *store);
 
 /* Message of the last failure on this handle; never NULL. */
 const char *store_errmsg(const store_t *store);
@@ -189,9 +209,9 @@ int store_user_usage(store_t *store, const char *address, uint64_t *quota_r,
  * STORE_ETOOBIG when `size` is larger than the mailbox's whole quota (no
  * such message can ever fit); STORE_EQUOTA when the mailbox is at or over
  * its quota, or has less room left than `size`; 0 when it has room or no
- * quota; STORE_ENOTFOUND if there is no such user. Two primary-key
- * lookups, cheap enough for a STORE_OPEN_NOWAIT handle on an event loop
- * (STORE_EBUSY there when the database is locked).
+ * quota; STORE_ENOTFOUND if there is no such user. Loop-safe: two
+ * indexed lookups (STORE_EBUSY on a loop-safe handle when the database is
+ * locked).
  */
 int store_quota_check(store_t *store, const char *mailbox, uint64_t size);
 
@@ -265,7 +285,10 @@ typedef void store_rcpt_cb(void *ctx, enum store_rcpt_kind kind, const char *add
  * address (SMTP 550 5.1.1); STORE_ELOOP when aliases loop or nest deeper
  * than the store follows; STORE_EINVAL for a malformed address. An address
  * in a non-local domain gives one STORE_RCPT_REMOTE callback with itself.
- * cfg may be NULL (no extensions, no postmaster_address).
+ * cfg may be NULL (no extensions, no postmaster_address). Loop-safe: a
+ * few lookups in small tables; on a loop-safe handle `cb` may have been
+ * called for some destinations before an error such as STORE_EBUSY, which
+ * the caller then discards.
  */
 int store_resolve(store_t *store, const char *address, const struct store_resolve_config *cfg,
                   store_rcpt_cb *cb, void *ctx);
@@ -413,7 +436,10 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
  * query, so a slow client never holds a database snapshot open. A reader is
  * not tied to the handle it was opened with: each read takes a handle on
  * the same database, so successive reads may run on different worker
- * threads with their own handles (store_thread_handle).
+ * threads with their own handles (store_thread_handle). Opening and
+ * reading are loop-safe, for a body of one chunk (64 KiB) at most: a
+ * longer one is read off the loop. After an error on a loop-safe handle
+ * the reader may have moved: close it and start over off the loop.
  */
 typedef struct store_reader store_reader_t;
 
@@ -485,21 +511,24 @@ int store_queue_delete(store_t *store, int64_t id);
 /* ---- test hooks ------------------------------------------------------ */
 
 /*
- * Fault injection for tests: when the environment variable
- * MAIL_STORE_FAIL_COMMIT=N is set, the Nth commit (counted per process from
- * 1) fails with STORE_EIO after its writes and before COMMIT, and is rolled
- * back. MAIL_STORE_STALL_COMMIT=N:MS makes the Nth commit wait MS
- * milliseconds at the same point, holding its transaction open, so a
+ * Compiled only with the CMake option MAIL_TEST_HOOKS (the test suite's
+ * builds); in any other build these variables are never read. Their
+ * MAILTEST_ prefix keeps them apart from the MAIL_<KEY> config overrides.
+ *
+ * MAILTEST_STORE_FAIL_COMMIT=N: the Nth commit (counted per process from
+ * 1) fails with STORE_EIO after its writes and before COMMIT, and is
+ * rolled back. MAILTEST_STORE_STALL_COMMIT=N:MS makes the Nth commit wait
+ * MS milliseconds at the same point, holding its transaction open, so a
  * crash test can kill the process inside it. Both are read once at
  * store_open and count the same commits (store_message_ids_reserve's
- * are not counted). MAIL_STORE_NOWAIT_BUSY=1 makes
- * every statement on a STORE_OPEN_NOWAIT handle fail with STORE_EBUSY
- * once the handle is open, as a locked database would, so that the
- * daemons' fallbacks to their waiting handles can be tested.
- * MAIL_STORE_SPILL_GATE=PATH makes every store_delivery_spill wait, once
- * its temporary file exists and before writing to it, until PATH exists
- * (for at most a minute), so a test can hold a spill in flight: the file
- * is open and empty until the gate opens. Read at every spill.
+ * are not counted). MAILTEST_STORE_NOWAIT_BUSY=1 makes every statement
+ * on a STORE_OPEN_NOWAIT handle fail with STORE_EBUSY once the handle is
+ * open, as a locked database would, so that the daemons' fallbacks to
+ * their waiting handles can be tested. MAILTEST_STORE_SPILL_GATE=PATH
+ * makes every store_delivery_spill wait, once its temporary file exists
+ * and before writing to it, until PATH exists (for at most a minute), so
+ * a test can hold a spill in flight: the file is open and empty until the
+ * gate opens. Read at every spill.
  */
 
 #endif
