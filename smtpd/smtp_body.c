@@ -18,25 +18,20 @@
 #include "smtp_session_private.h"
 #include "smtp_spool.h"
 
-/* Checks shared by DATA and BDAT: a transaction with at least one recipient. */
-static bool body__check_txn(struct smtp_session *s, struct smtp_refusal *r)
+/*
+ * Checks shared by DATA and BDAT: a transaction with at least one
+ * recipient. NULL when they pass, else the refusal.
+ */
+static const struct smtp_refusal *body__check_txn(const struct smtp_session *s)
 {
-	if (s->txn == NULL) {
-		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need MAIL command",
-		                            SMTP_REJECT_SEQUENCE };
-		return false;
-	}
+	if (s->txn == NULL)
+		return smtp_refusal(SMTP_REFUSAL_NEED_MAIL);
 	if (s->txn->rcpts == 0) {
 		/* RFC 2920 3.1: after pipelined RCPTs that all failed, DATA gets 554. */
-		if (s->txn->rcpt_attempts > 0)
-			*r = (struct smtp_refusal){ 554, "5.5.1", "Error: no valid recipients",
-			                            SMTP_REJECT_SEQUENCE };
-		else
-			*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need RCPT command",
-			                            SMTP_REJECT_SEQUENCE };
-		return false;
+		return smtp_refusal(s->txn->rcpt_attempts > 0 ? SMTP_REFUSAL_NO_VALID_RCPTS
+		                                              : SMTP_REFUSAL_NEED_RCPT);
 	}
-	return true;
+	return NULL;
 }
 
 /* 64 bits for a Message-ID: from the kernel, which after boot never blocks. */
@@ -167,8 +162,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		 */
 		log_info(s->id, "commit_refused", "id=%s reason=mailbox_full size=%llu", txn->id,
 		         (unsigned long long)txn->data.size);
-		smtp_session_reject(s, SMTP_REJECT_MAILBOX_FULL);
-		smtp_reply(s, 452, "4.2.2", "Mailbox full, try again later");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_MAILBOX_FULL));
 	} else if (r->status == STORE_ETOOBIG) {
 		/*
 		 * Larger than a recipient mailbox's whole quota: it would not
@@ -179,9 +173,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		 */
 		log_info(s->id, "commit_refused", "id=%s reason=over_quota size=%llu", txn->id,
 		         (unsigned long long)txn->data.size);
-		smtp_session_reject(s, SMTP_REJECT_OVER_QUOTA);
-		smtp_reply(s, 552, "5.2.2",
-		           "Error: message size exceeds the quota of a recipient's mailbox");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_OVER_QUOTA));
 	} else {
 		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(r->status));
@@ -202,8 +194,7 @@ static void body__complete(struct smtp_session *s)
 
 	if (txn->data.too_big) {
 		log_info(s->id, "too_big", "id=%s size=%llu", txn->id, (unsigned long long)txn->data.size);
-		smtp_session_reject(s, SMTP_REJECT_SIZE);
-		smtp_reply(s, 552, "5.3.4", "Error: message size exceeds fixed limit");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_MESSAGE_TOO_BIG));
 		smtp_session_reset_txn(s);
 		return;
 	}
@@ -211,8 +202,7 @@ static void body__complete(struct smtp_session *s)
 		/* RFC 5321 6.3: a loop; Postfix's hopcount_limit answers the same. */
 		log_info(s->id, "too_many_hops", "id=%s received=%u max_hops=%u", txn->id,
 		         txn->header.received, s->env->cfg->max_hops);
-		smtp_session_reject(s, SMTP_REJECT_HOPS);
-		smtp_reply(s, 554, "5.4.6", "Error: too many hops");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_TOO_MANY_HOPS));
 		smtp_session_reset_txn(s);
 		return;
 	}
@@ -264,12 +254,8 @@ static void body__start(struct smtp_session *s, int64_t id)
 			return;
 		}
 		/* The chunk is read all the same, then refused. */
-		s->chunk.discard = true;
 		s->chunk.reset_after = true;
-		s->chunk.refusal = (struct smtp_refusal){
-			451, "4.3.0", "Error: local error in processing, try again later",
-			SMTP_REJECT_TEMPFAIL
-		};
+		s->chunk.refusal = smtp_refusal(SMTP_REFUSAL_LOCAL_ERROR);
 		body__bdat_go(s);
 		return;
 	}
@@ -328,17 +314,15 @@ static void body__data_go(struct smtp_session *s)
 
 void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
 {
-	struct smtp_refusal refusal;
+	const struct smtp_refusal *refusal = body__check_txn(s);
 
-	if (!body__check_txn(s, &refusal)) {
-		smtp_session_refuse(s, &refusal);
+	if (refusal != NULL) {
+		smtp_session_refuse(s, refusal);
 		return;
 	}
 	if (s->txn->body == SMTP_TXN_BODY_BDAT) {
 		/* RFC 3030 2: DATA and BDAT cannot be mixed in one transaction. */
-		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: DATA after BDAT",
-		                                 SMTP_REJECT_SEQUENCE };
-		smtp_session_refuse(s, &refusal);
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_DATA_AFTER_BDAT));
 		return;
 	}
 	body__get_id(s, SMTP_TXN_BODY_DATA);
@@ -368,8 +352,8 @@ static void body__chunk_end(struct smtp_session *s)
 
 	conn_set_read_mode(s->conn, CONN_READ_LINES);
 	smtp_session_enter_state(s, c->resume);
-	if (c->discard) {
-		smtp_session_refuse(s, &c->refusal);
+	if (c->refusal != NULL) {
+		smtp_session_refuse(s, c->refusal);
 		if (c->reset_after)
 			smtp_session_reset_txn(s);
 		return;
@@ -395,32 +379,28 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 	if (pr != SMTP_PARSE_OK) {
 		/* The chunk's length is unknown, so its octets cannot be skipped: any
 		 * of them would be read as commands. Hang up after the reply. */
-		const struct smtp_parse_error *e = smtp_parse_error(pr);
-
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_session_refuse_parse(s, pr);
 		smtp_reply_close_after(s);
 		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 		return;
 	}
 	*c = (struct smtp_chunk){ .remaining = size, .last = last, .resume = s->state };
 	uint64_t max = s->env->cfg->max_message_size;
-	if (!smtp_session_check(s, SMTP_VERB_BDAT, &c->refusal) ||
-	    !body__check_txn(s, &c->refusal)) {
-		c->discard = true;
-	} else if (s->txn->body == SMTP_TXN_BODY_DATA) {
-		c->discard = true; /* cannot happen: DATA ends its transaction */
-		c->refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: BDAT after DATA",
-		                                    SMTP_REJECT_SEQUENCE };
-	} else if (size > max || (s->txn->body == SMTP_TXN_BODY_BDAT && s->txn->data.size > max - size)) {
+	/* A refused chunk is read all the same, and dropped (smtp_session_private.h). */
+	c->refusal = smtp_session_check(s, SMTP_VERB_BDAT);
+	if (c->refusal == NULL)
+		c->refusal = body__check_txn(s);
+	if (c->refusal == NULL && s->txn->body == SMTP_TXN_BODY_DATA) {
+		/* cannot happen: DATA ends its transaction */
+		c->refusal = smtp_refusal(SMTP_REFUSAL_BDAT_AFTER_DATA);
+	} else if (c->refusal == NULL &&
+	           (size > max ||
+	            (s->txn->body == SMTP_TXN_BODY_BDAT && s->txn->data.size > max - size))) {
 		/* RFC 3030 2: the chunk is still read; the transaction is over. */
-		c->discard = true;
 		c->reset_after = true;
-		c->refusal = (struct smtp_refusal){ 552, "5.3.4",
-		                                    "Error: message size exceeds fixed limit",
-		                                    SMTP_REJECT_SIZE };
+		c->refusal = smtp_refusal(SMTP_REFUSAL_MESSAGE_TOO_BIG);
 	}
-	if (!c->discard && s->txn->body == SMTP_TXN_BODY_NONE) {
+	if (c->refusal == NULL && s->txn->body == SMTP_TXN_BODY_NONE) {
 		body__get_id(s, SMTP_TXN_BODY_BDAT);
 		return;
 	}
@@ -445,12 +425,12 @@ static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t 
 
 	if (n > c->remaining)
 		n = (size_t)c->remaining;
-	if (!c->discard)
+	if (c->refusal == NULL)
 		n = smtp_txn_feed(s->txn, buf, n); /* all of it, unless a spill must come first */
 	c->remaining -= n;
 	if (c->remaining == 0)
 		body__chunk_end(s);
-	else if (!c->discard && smtp_txn_spill_wanted(s->txn))
+	else if (c->refusal == NULL && smtp_txn_spill_wanted(s->txn))
 		smtp_spool_start(s); /* input waits for the disk */
 	return n;
 }

@@ -19,10 +19,7 @@ static bool cmd__greet(struct smtp_session *s, const char *args, size_t len, boo
 	if (pr == SMTP_PARSE_OK && helo.name_len > SMTP_HELO_MAX)
 		pr = SMTP_PARSE_HELO_SYNTAX; /* RFC 5321 4.5.3.1.2: a domain has at most 255 octets */
 	if (pr != SMTP_PARSE_OK) {
-		const struct smtp_parse_error *e = smtp_parse_error(pr);
-
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_session_refuse_parse(s, pr);
 		return false;
 	}
 	/* RFC 5321 4.1.4: EHLO/HELO in the middle of a transaction resets it. */
@@ -97,7 +94,7 @@ void smtp_cmd_vrfy(struct smtp_session *s, const char *args, size_t len)
 void smtp_cmd_expn(struct smtp_session *s, const char *args, size_t len)
 {
 	/* RFC 5321 3.5.2: EXPN may be refused; expanding aliases would disclose them. */
-	smtp_reply(s, 502, "5.5.1", "Error: command not implemented");
+	smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_NOT_IMPLEMENTED));
 }
 
 void smtp_cmd_help(struct smtp_session *s, const char *args, size_t len)
@@ -108,23 +105,20 @@ void smtp_cmd_help(struct smtp_session *s, const char *args, size_t len)
 
 void smtp_cmd_starttls(struct smtp_session *s, const char *args, size_t len)
 {
-	struct smtp_refusal refusal;
+	enum smtp_refusal_id refusal;
 
 	if (conn_tls_active(s->conn)) {
 		/* RFC 3207 4.2: STARTTLS is not offered again once TLS is on. */
-		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: TLS already active",
-		                                 SMTP_REJECT_SEQUENCE };
+		refusal = SMTP_REFUSAL_TLS_ACTIVE;
 	} else if (!conn_tls_available(s->conn)) {
-		refusal = (struct smtp_refusal){ 502, "5.5.1", "Error: command not implemented",
-		                                 SMTP_REJECT_SYNTAX };
+		refusal = SMTP_REFUSAL_NOT_IMPLEMENTED;
 	} else if (s->txn != NULL) {
-		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: MAIL transaction in progress",
-		                                 SMTP_REJECT_SEQUENCE };
+		refusal = SMTP_REFUSAL_TXN_IN_PROGRESS;
 	} else {
 		smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
 		/* Whatever the client sent after STARTTLS is dropped here (RFC 3207 5). */
 		conn_starttls(s->conn);
 		return;
 	}
-	smtp_session_refuse(s, &refusal);
+	smtp_session_refuse(s, smtp_refusal(refusal));
 }

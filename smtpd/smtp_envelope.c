@@ -49,17 +49,17 @@ static bool envelope__sender_allowed(const struct smtp_session *s, const char *s
 	return false;
 }
 
-static bool envelope__check_mail(struct smtp_session *s, const struct smtp_mail *mail,
-                                 const char *sender, struct smtp_refusal *r)
+/* NULL when MAIL may go on, else its refusal. */
+static const struct smtp_refusal *envelope__check_mail(const struct smtp_session *s,
+                                                       const struct smtp_mail *mail,
+                                                       const char *sender)
 {
 	if (mail->size_given && mail->size > s->env->cfg->max_message_size) {
 		/* RFC 1870 6.1: refuse at MAIL what could never be accepted. */
-		*r = (struct smtp_refusal){ 552, "5.3.4", "Error: message size exceeds fixed limit",
-		                            SMTP_REJECT_SIZE };
-		return false;
+		return smtp_refusal(SMTP_REFUSAL_MESSAGE_TOO_BIG);
 	}
 	if (!s->authenticated)
-		return true;
+		return NULL;
 	if (mail->path.null) {
 		/*
 		 * Bounces (the null reverse-path, RFC 5321 4.5.5) are made by
@@ -68,48 +68,36 @@ static bool envelope__check_mail(struct smtp_session *s, const struct smtp_mail 
 		 * against, and nobody could answer or bounce it: refuse it like
 		 * any address the user does not own.
 		 */
-		*r = (struct smtp_refusal){ 553, "5.7.1",
-		                            "Error: null sender not allowed for authenticated users",
-		                            SMTP_REJECT_SENDER };
-		return false;
+		return smtp_refusal(SMTP_REFUSAL_NULL_SENDER);
 	}
-	if (!envelope__sender_allowed(s, sender)) {
-		*r = (struct smtp_refusal){ 553, "5.7.1",
-		                            "Error: sender address not owned by the authenticated user",
-		                            SMTP_REJECT_SENDER };
-		return false;
-	}
-	return true;
+	if (!envelope__sender_allowed(s, sender))
+		return smtp_refusal(SMTP_REFUSAL_SENDER_NOT_OWNED);
+	return NULL;
 }
 
 void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 {
 	struct smtp_mail mail;
-	struct smtp_refusal refusal;
+	const struct smtp_refusal *refusal;
 	char sender[SMTP_MAILBOX_MAX + 1];
 
 	if (s->txn != NULL) {
-		refusal = (struct smtp_refusal){ 503, "5.5.1", "Error: nested MAIL command",
-		                                 SMTP_REJECT_SEQUENCE };
-		smtp_session_refuse(s, &refusal);
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_NESTED_MAIL));
 		return;
 	}
 	enum smtp_parse_result pr = smtp_parse_mail(args, len, envelope__extensions(s), &mail);
 	if (pr != SMTP_PARSE_OK) {
-		const struct smtp_parse_error *e = smtp_parse_error(pr);
-
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_session_refuse_parse(s, pr);
 		return;
 	}
 	if (smtp_address_format(&mail.path.mailbox, sender, sizeof(sender)) < 0)
 		sender[0] = '\0'; /* cannot happen: a parsed path always fits */
-	if (!envelope__check_mail(s, &mail, sender, &refusal)) {
+	if ((refusal = envelope__check_mail(s, &mail, sender)) != NULL) {
 		char esc[SMTP_MAILBOX_MAX * 2];
 
 		log_info(s->id, "mail_refused", "from=%s code=%d",
-		         log_escape(esc, sizeof(esc), sender, strlen(sender)), refusal.code);
-		smtp_session_refuse(s, &refusal);
+		         log_escape(esc, sizeof(esc), sender, strlen(sender)), refusal->code);
+		smtp_session_refuse(s, refusal);
 		return;
 	}
 
@@ -291,23 +279,19 @@ static void resolve__reply_quota(struct smtp_session *s, const struct resolve_jo
 	char mailbox[SMTP_MAILBOX_MAX * 2];
 	const char *full = job->dests[job->full].address;
 	bool never = rc == STORE_ETOOBIG;
+	enum smtp_refusal_id id;
 
 	log_info(s->id, "rcpt_refused", "to=%s reason=%s mailbox=%s size=%llu detail=\"%s\"", to,
 	         never ? "over_quota" : "mailbox_full",
 	         log_escape(mailbox, sizeof(mailbox), full, strlen(full)),
 	         (unsigned long long)job->size, job->err);
-	smtp_session_reject(s, never ? SMTP_REJECT_OVER_QUOTA : SMTP_REJECT_MAILBOX_FULL);
 	if (never)
-		smtp_reply(s, 552, "5.2.2",
-		           "<%s>: Recipient address rejected: Message size exceeds the mailbox's quota",
-		           job->address);
+		id = SMTP_REFUSAL_RCPT_OVER_QUOTA;
 	else if (job->size > 0)
-		smtp_reply(s, 452, "4.2.2",
-		           "<%s>: Recipient address rejected: Mailbox has no room for a message "
-		           "of this size", job->address);
+		id = SMTP_REFUSAL_RCPT_NO_ROOM; /* SIZE= said how much: that much does not fit */
 	else
-		smtp_reply(s, 452, "4.2.2", "<%s>: Recipient address rejected: Mailbox full",
-		           job->address);
+		id = SMTP_REFUSAL_RCPT_MAILBOX_FULL;
+	smtp_session_refuse_quote(s, smtp_refusal(id), job->address);
 }
 
 /* Replies to the RCPT from the lookup's outcome, rc. */
@@ -325,9 +309,7 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		 * sender it is not a typo (RFC 3463 X.4.6, routing loop).
 		 */
 		log_warn(s->id, "rcpt_refused", "to=%s reason=alias_loop detail=\"%s\"", to, job->err);
-		smtp_session_reject(s, SMTP_REJECT_ALIAS_LOOP);
-		smtp_reply(s, 550, "5.4.6", "<%s>: Recipient address rejected: alias loop",
-		           job->address);
+		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_ALIAS_LOOP), job->address);
 	} else if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) {
 		/*
 		 * EINVAL cannot come from a parsed address (the store takes what
@@ -335,20 +317,17 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		 */
 		log_info(s->id, "rcpt_refused", "to=%s reason=unknown_user detail=\"%s\"", to,
 		         job->err);
-		smtp_session_reject(s, SMTP_REJECT_UNKNOWN_USER);
-		smtp_reply(s, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
-		           job->address);
+		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_UNKNOWN), job->address);
 	} else if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
 		resolve__reply_quota(s, job, rc, to);
 	} else if (rc != 0) {
 		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
 		          store_strerror(rc), job->err);
-		smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-		smtp_reply(s, 451, "4.3.0", "<%s>: Temporary lookup failure", job->address);
+		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_LOOKUP_FAILED),
+		                          job->address);
 	} else if (resolve__relay_denied(s, job)) {
 		log_info(s->id, "rcpt_refused", "to=%s reason=relay", to);
-		smtp_session_reject(s, SMTP_REJECT_RELAY);
-		smtp_reply(s, 554, "5.7.1", "<%s>: Relay access denied", job->address);
+		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RELAY_DENIED), job->address);
 	} else if ((rc = resolve__add(s->txn, job)) != 0) {
 		log_error(s->id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
 		smtp_session_local_error(s);
@@ -399,44 +378,34 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 	return true;
 }
 
-static bool envelope__check_rcpt(struct smtp_session *s, struct smtp_refusal *r)
+/* NULL when RCPT may go on, else its refusal. */
+static const struct smtp_refusal *envelope__check_rcpt(const struct smtp_session *s)
 {
-	if (s->txn == NULL) {
-		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: need MAIL command",
-		                            SMTP_REJECT_SEQUENCE };
-		return false;
-	}
-	if (s->txn->body != SMTP_TXN_BODY_NONE) {
-		/* RFC 3030 2: once BDAT has started, the envelope is closed. */
-		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: RCPT after BDAT",
-		                            SMTP_REJECT_SEQUENCE };
-		return false;
-	}
-	return true;
+	if (s->txn == NULL)
+		return smtp_refusal(SMTP_REFUSAL_NEED_MAIL);
+	if (s->txn->body != SMTP_TXN_BODY_NONE) /* RFC 3030 2: the envelope is closed */
+		return smtp_refusal(SMTP_REFUSAL_RCPT_AFTER_BDAT);
+	return NULL;
 }
 
 void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 {
-	struct smtp_refusal refusal;
+	const struct smtp_refusal *refusal;
 	struct smtp_rcpt rcpt;
 
-	if (!envelope__check_rcpt(s, &refusal)) {
-		smtp_session_refuse(s, &refusal);
+	if ((refusal = envelope__check_rcpt(s)) != NULL) {
+		smtp_session_refuse(s, refusal);
 		return;
 	}
 	enum smtp_parse_result pr = smtp_parse_rcpt(args, len, s->txn->smtputf8, &rcpt);
 	if (pr != SMTP_PARSE_OK) {
-		const struct smtp_parse_error *e = smtp_parse_error(pr);
-
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_session_refuse_parse(s, pr);
 		return;
 	}
 	s->txn->rcpt_attempts++;
 	if (s->txn->rcpts >= s->env->cfg->max_recipients) {
 		/* RFC 5321 4.5.3.1.10: 452 (not 552) so the client sends the rest later. */
-		smtp_session_reject(s, SMTP_REJECT_RCPT_LIMIT);
-		smtp_reply(s, 452, "4.5.3", "Error: too many recipients");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_TOO_MANY_RCPTS));
 		return;
 	}
 

@@ -16,7 +16,7 @@
 
 /* Why a command or message was refused; one counter each. */
 enum smtp_reject {
-	SMTP_REJECT_SYNTAX,        /* 500/501/555: unparsable command or argument */
+	SMTP_REJECT_SYNTAX,        /* 500/501/555: unparsable command or argument; 502: not implemented */
 	SMTP_REJECT_SEQUENCE,      /* 503: command out of order */
 	SMTP_REJECT_LINE_TOO_LONG, /* 500 5.5.2 */
 	SMTP_REJECT_AUTH_REQUIRED, /* 530 on the submission listeners */

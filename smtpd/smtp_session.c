@@ -6,6 +6,7 @@
  */
 #include "smtp_session.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,8 +85,7 @@ void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason)
 
 void smtp_session_local_error(struct smtp_session *s)
 {
-	smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-	smtp_reply(s, 451, "4.3.0", "Error: local error in processing, try again later");
+	smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_LOCAL_ERROR));
 }
 
 bool smtp_session_needs_auth(const struct smtp_session *s)
@@ -145,27 +145,42 @@ int smtp_session_queue_work(struct smtp_session *s, conn_work_fn *work, conn_don
 	return rc;
 }
 
-bool smtp_session_check(struct smtp_session *s, enum smtp_verb verb, struct smtp_refusal *r)
+const struct smtp_refusal *smtp_session_check(const struct smtp_session *s, enum smtp_verb verb)
 {
 	unsigned flags = commands[verb].flags;
 
-	if ((flags & CMD_NEEDS_HELO) && s->state == SMTP_STATE_INIT) {
-		*r = (struct smtp_refusal){ 503, "5.5.1", "Error: send HELO/EHLO first",
-		                            SMTP_REJECT_SEQUENCE };
-		return false;
-	}
-	if ((flags & CMD_NEEDS_AUTH) && smtp_session_needs_auth(s) && !s->authenticated) {
-		*r = (struct smtp_refusal){ 530, "5.7.0", "Authentication required",
-		                            SMTP_REJECT_AUTH_REQUIRED };
-		return false;
-	}
-	return true;
+	if ((flags & CMD_NEEDS_HELO) && s->state == SMTP_STATE_INIT)
+		return smtp_refusal(SMTP_REFUSAL_NEED_HELO);
+	if ((flags & CMD_NEEDS_AUTH) && smtp_session_needs_auth(s) && !s->authenticated)
+		return smtp_refusal(SMTP_REFUSAL_AUTH_REQUIRED);
+	return NULL;
 }
 
 void smtp_session_refuse(struct smtp_session *s, const struct smtp_refusal *r)
 {
+	assert(strchr(r->text, '%') == NULL);
 	smtp_session_reject(s, r->reason);
 	smtp_reply(s, r->code, r->esc, "%s", r->text);
+}
+
+void smtp_session_refuse_quote(struct smtp_session *s, const struct smtp_refusal *r,
+                               const char *value)
+{
+	/* Filled in here rather than used as a format: no text is ever a format string. */
+	const char *hole = strstr(r->text, "%s");
+
+	assert(hole != NULL && strchr(hole + 2, '%') == NULL);
+	smtp_session_reject(s, r->reason);
+	smtp_reply(s, r->code, r->esc, "%.*s%s%s", (int)(hole - r->text), r->text, value, hole + 2);
+}
+
+void smtp_session_refuse_parse(struct smtp_session *s, enum smtp_parse_result result)
+{
+	const struct smtp_parse_error *e = smtp_parse_error(result);
+
+	smtp_session_reject(s, result == SMTP_PARSE_LINE_TOO_LONG ? SMTP_REJECT_LINE_TOO_LONG
+	                                                          : SMTP_REJECT_SYNTAX);
+	smtp_reply(s, e->code, e->enh, "%s", e->text);
 }
 
 /* The longest line this command may have, CRLF included (RFC 5321 4.5.3.1.4). */
@@ -194,35 +209,25 @@ static void session__log_command(struct smtp_session *s, const struct smtp_comma
 	          log_escape(arg, sizeof(arg), cmd->arg, cmd->arg_len));
 }
 
-static void session__line_too_long(struct smtp_session *s)
-{
-	const struct smtp_parse_error *e = smtp_parse_error(SMTP_PARSE_LINE_TOO_LONG);
-
-	smtp_session_reject(s, SMTP_REJECT_LINE_TOO_LONG);
-	smtp_reply(s, e->code, e->enh, "%s", e->text);
-}
-
 static void session__command(struct smtp_session *s, const char *line, size_t len, bool too_long)
 {
 	struct smtp_command cmd;
-	struct smtp_refusal refusal;
+	const struct smtp_refusal *refusal;
 	enum smtp_parse_result r = smtp_parse_command(line, len, &cmd);
 
 	if (too_long || (cmd.verb == SMTP_VERB_UNKNOWN && len + 2 > SMTP_COMMAND_LINE_MAX) ||
 	    (cmd.verb != SMTP_VERB_UNKNOWN && len + 2 > session__line_limit(cmd.verb))) {
-		session__line_too_long(s);
+		smtp_session_refuse_parse(s, SMTP_PARSE_LINE_TOO_LONG);
 		return;
 	}
 	if (r != SMTP_PARSE_OK) {
-		const struct smtp_parse_error *e = smtp_parse_error(r);
 		char text[64];
 
 		/* An AUTH line may carry credentials even when it is malformed. */
 		log_debug(s->id, "bad_command", "verb=%s line=%s", smtp_verb_name(cmd.verb),
 		          cmd.verb == SMTP_VERB_AUTH ? "(masked)"
 		                                     : log_escape(text, sizeof(text), line, len));
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, e->code, e->enh, "%s", e->text);
+		smtp_session_refuse_parse(s, r);
 		return;
 	}
 	session__log_command(s, &cmd);
@@ -231,8 +236,8 @@ static void session__command(struct smtp_session *s, const char *line, size_t le
 		return;
 	}
 	const struct command_def *def = &commands[cmd.verb];
-	if (!(def->flags & CMD_SELF_CHECK) && !smtp_session_check(s, cmd.verb, &refusal)) {
-		smtp_session_refuse(s, &refusal);
+	if (!(def->flags & CMD_SELF_CHECK) && (refusal = smtp_session_check(s, cmd.verb)) != NULL) {
+		smtp_session_refuse(s, refusal);
 		return;
 	}
 	def->handler(s, cmd.arg, cmd.arg_len);
@@ -282,8 +287,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		 * smtp_data.h.)
 		 */
 		log_info(s->id, "bare_lf", "state=%s", state_names[s->state]);
-		smtp_session_reject(s, SMTP_REJECT_SYNTAX);
-		smtp_reply(s, 500, "5.5.2", "Error: bare <LF> received");
+		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_BARE_LF));
 		smtp_reply_close_after(s);
 		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 		return;
@@ -292,8 +296,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		if (too_long) {
 			/* RFC 4954 4: the exchange is over. */
 			smtp_auth_reset(s);
-			smtp_session_reject(s, SMTP_REJECT_LINE_TOO_LONG);
-			smtp_reply(s, 500, "5.5.6", "Authentication exchange line is too long");
+			smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_AUTH_LINE_TOO_LONG));
 			return;
 		}
 		smtp_auth_response(s, line, len);
@@ -333,8 +336,7 @@ static void session_timeout_cb(conn_t *conn)
 	struct smtp_session *s = conn_data(conn);
 
 	log_info(s->id, "timeout", "state=%s", state_names[s->state]);
-	smtp_session_reject(s, SMTP_REJECT_TIMEOUT);
-	smtp_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->env->cfg->hostname);
+	smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_TIMEOUT), s->env->cfg->hostname);
 	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 	conn_close(conn);
 }

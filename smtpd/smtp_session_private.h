@@ -24,6 +24,7 @@
 #include "smtp_address.h"
 #include "smtp_parse.h"
 #include "smtp_metrics.h"
+#include "smtp_refusal.h"
 #include "smtp_reply.h"
 #include "smtp_session.h"
 #include "smtp_txn.h"
@@ -56,14 +57,6 @@ enum smtp_state {
 
 struct smtp_sasl; /* smtp_auth.c: the SASL exchange in progress */
 
-/* A reply that refuses a command, with the reason it is counted under. Static texts. */
-struct smtp_refusal {
-	int code;
-	const char *esc;
-	const char *text;
-	enum smtp_reject reason;
-};
-
 /*
  * One BDAT chunk (RFC 3030 2). Its octets are read whatever the verdict
  * on the command: a refused chunk is read and dropped, and the refusal is
@@ -72,10 +65,9 @@ struct smtp_refusal {
 struct smtp_chunk {
 	uint64_t remaining;          /* octets still to read */
 	bool last;                   /* BDAT ... LAST */
-	bool discard;                /* refused: drop the octets, then send `refusal` */
 	bool reset_after;            /* the refusal ends the transaction (552) */
 	enum smtp_state resume;      /* the state to return to when the chunk is read */
-	struct smtp_refusal refusal;
+	const struct smtp_refusal *refusal; /* non-NULL: drop the octets, then send it */
 };
 
 /* The addresses an authenticated user may send as (store_user_sender_addresses). */
@@ -146,14 +138,25 @@ void smtp_session_local_error(struct smtp_session *s);
 
 /*
  * The checks every command of this verb shares (EHLO first, AUTH first on
- * the submission roles). Returns true when they pass, else false with the
- * refusal in *r. The dispatcher runs them, except for BDAT (it must read
- * its chunk whatever the answer).
+ * the submission roles). Returns NULL when they pass, else the refusal
+ * (smtp_refusal.h). The dispatcher runs them, except for BDAT (it must
+ * read its chunk whatever the answer).
  */
-bool smtp_session_check(struct smtp_session *s, enum smtp_verb verb, struct smtp_refusal *r);
+const struct smtp_refusal *smtp_session_check(const struct smtp_session *s, enum smtp_verb verb);
 
-/* Counts and sends a refusal. */
+/*
+ * Counts and sends a refusal (smtp_refusal.h) whose text quotes nothing.
+ * May close the connection, as smtp_reply() may.
+ */
 void smtp_session_refuse(struct smtp_session *s, const struct smtp_refusal *r);
+/* Likewise for a refusal whose text quotes a value: `value` fills its "%s". */
+void smtp_session_refuse_quote(struct smtp_session *s, const struct smtp_refusal *r,
+                               const char *value);
+/*
+ * Counts and sends the parser's reply to `result` (smtp_parse_error),
+ * counted as a syntax error, or as an over-long line.
+ */
+void smtp_session_refuse_parse(struct smtp_session *s, enum smtp_parse_result result);
 
 /* True on the roles that require AUTH before MAIL (submission, smtps). */
 bool smtp_session_needs_auth(const struct smtp_session *s);

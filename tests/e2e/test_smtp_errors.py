@@ -231,6 +231,28 @@ def test_auth_sender_rules(inst):
         s.expect("MAIL FROM:<alice@EXAMPLE.test>", "250 2.1.0 Ok")  # domains are case-blind
 
 
+def test_refusals_whole_lines(inst):
+    """Refusals come from one table (smtpd/smtp_refusal.c): its shape may
+    change, the bytes on the wire may not. Whole replies here, for the
+    ones the other tests check by prefix only."""
+    def exact(s, line, want):
+        s.send(line + "\r\n")
+        got = s.reply()
+        assert got == want, "after %r: got %r, want %r" % (line, got, want)
+
+    with connect(inst) as s:
+        exact(s, "MAIL FROM:<a@remote.test>", "250 2.1.0 Ok")
+        exact(s, "STARTTLS", "503 5.5.1 Error: MAIL transaction in progress")
+        exact(s, "RCPT TO:<carol@remote.test>", "554 5.7.1 <carol@remote.test>: Relay access denied")
+        # The address quoted as parsed: local part as sent, domain in lower case.
+        exact(s, "RCPT TO:<Nobody@Example.test>",
+              "550 5.1.1 <Nobody@example.test>: Recipient address rejected: User unknown")
+    with submission(inst, authenticated=True) as s:
+        exact(s, "MAIL FROM:<bob@example.test>",
+              "553 5.7.1 Error: sender address not owned by the authenticated user")
+        exact(s, "MAIL FROM:<>", "553 5.7.1 Error: null sender not allowed for authenticated users")
+
+
 # ---- STARTTLS ----------------------------------------------------------------
 
 def test_starttls_injection_and_second_starttls(inst):
