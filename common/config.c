@@ -105,6 +105,19 @@ static const struct config_key config_keys[] = {
 	{ .name = "shutdown_timeout", .type = CONFIG_UINT, FIELD(shutdown_timeout), .def = "30",
 	  .min = 0, .max = 3600,
 	  .help = "Seconds sessions get to finish after SIGTERM or SIGINT." },
+	{ .name = "soft_error_limit", .type = CONFIG_UINT, FIELD(soft_error_limit), .def = "10",
+	  .min = 0, .max = 1000,
+	  .help = "Protocol errors (unknown commands, bad arguments, refusals) a session may make "
+	          "before each further error reply is delayed by `error_delay_ms` (Postfix's "
+	          "`smtpd_soft_error_limit`)." },
+	{ .name = "hard_error_limit", .type = CONFIG_UINT, FIELD(hard_error_limit), .def = "20",
+	  .min = 1, .max = 1000,
+	  .help = "Protocol errors after which a session is told so (`421 4.7.0`, `-ERR`) and "
+	          "disconnected (Postfix's `smtpd_hard_error_limit`)." },
+	{ .name = "error_delay_ms", .type = CONFIG_UINT, FIELD(error_delay_ms), .def = "250",
+	  .min = 0, .max = 60000,
+	  .help = "Milliseconds each error reply waits beyond `soft_error_limit`, so a client "
+	          "that keeps making mistakes slows itself down." },
 	{ .name = "max_auth_failures", .type = CONFIG_UINT, FIELD(max_auth_failures), .def = "3",
 	  .min = 1, .max = 100,
 	  .help = "Failed authentications per connection before it is closed." },
@@ -513,6 +526,11 @@ static int config__validate(struct config_loader *ld)
 			return config__fail(ld, where, "postmaster_address '%.64s': %s",
 			                    cfg->postmaster_address, smtp_address_strerror(e));
 		}
+	}
+	if (cfg->soft_error_limit >= cfg->hard_error_limit) {
+		config__where(ld, config__index("soft_error_limit"), where, sizeof(where));
+		return config__fail(ld, where, "soft_error_limit (%u) must be below hard_error_limit "
+		                    "(%u)", cfg->soft_error_limit, cfg->hard_error_limit);
 	}
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
 		const char *set = cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key";

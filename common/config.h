@@ -60,6 +60,9 @@ struct mail_config {
 	unsigned login_timeout;        /* seconds from connect to login (MX: first MAIL); 0 = none */
 	unsigned stress_idle_timeout;  /* idle timeout near max_connections (server.h); 0 = off */
 	unsigned shutdown_timeout;     /* seconds sessions get to finish after SIGTERM */
+	unsigned soft_error_limit;     /* protocol errors per session before error replies are delayed */
+	unsigned hard_error_limit;     /* ... before the session is closed */
+	unsigned error_delay_ms;       /* the delay of each error reply beyond soft_error_limit */
 	unsigned max_auth_failures;    /* per connection, then 421 / -ERR and close */
 	unsigned auth_failure_delay_ms; /* before a failed-login answer; grows per address */
 	unsigned auth_failure_budget;   /* per client address, then a lockout (authlimit.h) */

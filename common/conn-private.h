@@ -126,6 +126,7 @@ struct conn {
 	uv_tcp_t tcp;
 	uv_timer_t timer;       /* idle; handshake, close and linger deadlines */
 	uv_timer_t after_timer; /* conn_after */
+	uv_timer_t every_timer; /* conn_every */
 	uv_write_t write_req;
 	uv_shutdown_t shutdown_req;
 
@@ -157,6 +158,8 @@ struct conn {
 	unsigned idle_timeout; /* seconds, 0 = none */
 	uint64_t idle_since;   /* loop time the idle timeout counts from (the last input) */
 	void (*after_cb)(conn_t *conn);
+	void (*every_cb)(conn_t *conn);
+	bool in_close_cb; /* handler->close is running: clean-up work may still be queued */
 	unsigned handles_open; /* handles uv_close has not called back for yet */
 	unsigned work_pending; /* conn_queue_work jobs not yet done */
 	unsigned depth;        /* handler callbacks in progress (nesting) */

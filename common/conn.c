@@ -53,8 +53,9 @@ struct conn *conn__new(struct server *srv, const struct conn_handler *handler, i
 	uv_tcp_init(loop, &conn->tcp);
 	uv_timer_init(loop, &conn->timer);
 	uv_timer_init(loop, &conn->after_timer);
-	conn->tcp.data = conn->timer.data = conn->after_timer.data = conn;
-	conn->handles_open = 3;
+	uv_timer_init(loop, &conn->every_timer);
+	conn->tcp.data = conn->timer.data = conn->after_timer.data = conn->every_timer.data = conn;
+	conn->handles_open = 4;
 
 	conn->srv = srv;
 	conn->handler = handler;
@@ -206,6 +207,8 @@ void conn__begin_close(struct conn *conn, const char *reason)
 	server__conn_leaving(conn->srv, conn);
 	uv_timer_stop(&conn->after_timer);
 	conn->after_cb = NULL;
+	uv_timer_stop(&conn->every_timer);
+	conn->every_cb = NULL;
 	if (!conn->delivering)
 		conn__drop_input(conn);
 	conn__arm_deadline(conn, CONN_CLOSE_TIMEOUT_MS);
@@ -247,7 +250,9 @@ static void close_cb(uv_handle_t *handle)
 	conn->in_len = conn->in_cap = 0;
 	if (conn->opened) {
 		conn->opened = false;
+		conn->in_close_cb = true;
 		conn->handler->close(conn, conn->close_reason);
+		conn->in_close_cb = false;
 	}
 	conn->finished = true;
 	server__conn_finished(conn->srv, conn);
@@ -279,6 +284,7 @@ void conn__teardown(struct conn *conn, const char *reason)
 	uv_close((uv_handle_t *)&conn->tcp, close_cb);
 	uv_close((uv_handle_t *)&conn->timer, close_cb);
 	uv_close((uv_handle_t *)&conn->after_timer, close_cb);
+	uv_close((uv_handle_t *)&conn->every_timer, close_cb);
 }
 
 void conn__abort(struct conn *conn, const char *reason)
@@ -382,6 +388,17 @@ static void after_timer_cb(uv_timer_t *t)
 	conn__leave(conn);
 }
 
+static void every_timer_cb(uv_timer_t *t)
+{
+	struct conn *conn = t->data;
+
+	if (conn->every_cb == NULL || conn->state != CONN_S_OPEN)
+		return;
+	conn__enter(conn);
+	conn->every_cb(conn);
+	conn__leave(conn);
+}
+
 /* ---- public: identity and settings ----------------------------------- */
 
 uint64_t conn_id(const conn_t *conn)
@@ -474,6 +491,19 @@ void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn))
 	uv_timer_start(&conn->after_timer, after_timer_cb, ms, 0);
 }
 
+void conn_every(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn))
+{
+	if (cb == NULL || ms == 0) {
+		uv_timer_stop(&conn->every_timer);
+		conn->every_cb = NULL;
+		return;
+	}
+	if (conn->state != CONN_S_OPEN)
+		return;
+	conn->every_cb = cb;
+	uv_timer_start(&conn->every_timer, every_timer_cb, ms, ms);
+}
+
 /* ---- off-loop work ----------------------------------------------------- */
 
 /* Hands a job's result to its session, or to nobody if the conn closed
@@ -512,7 +542,7 @@ static void after_work_cb(uv_work_t *req, int status)
 
 int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *arg)
 {
-	if (conn->state == CONN_S_CLOSED)
+	if (conn->state == CONN_S_CLOSED && !conn->in_close_cb)
 		return UV_ENOTCONN;
 	struct conn_work *w = calloc(1, sizeof(*w));
 	if (w == NULL)

@@ -187,6 +187,14 @@ const char *conn_tls_cipher(const conn_t *conn);
  */
 void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
 
+/*
+ * Calls cb(conn) every `ms` milliseconds until the conn closes, or until
+ * conn_every(conn, 0, NULL) stops it (one periodic timer per conn,
+ * separate from conn_after's; a new call replaces it). Input is not
+ * paused. Used for renewing a lease while a session holds it.
+ */
+void conn_every(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
+
 /* ---- off-loop work --------------------------------------------------- */
 
 /*
@@ -199,6 +207,10 @@ void conn_after(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
  * conn_hold) outstanding still counts against max_connections and the
  * per-IP limit until the last job is done, so that the limits bound the
  * memory such jobs hold.
+ *
+ * It may also be called from handler->close, for clean-up the session
+ * leaves behind (releasing a lease): done then always gets conn == NULL,
+ * and the server's shutdown waits for (or cancels) the job like any other.
  */
 typedef void conn_work_fn(void *arg);
 typedef void conn_done_fn(conn_t *conn, void *arg, int status);

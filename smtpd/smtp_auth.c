@@ -82,7 +82,7 @@ void smtp_auth_reset(struct smtp_session *s)
 	senders__free(&s->senders);
 	s->authenticated = false;
 	s->auth_user[0] = '\0';
-	if (s->state == SMTP_STATE_AUTH)
+	if (smtp_session_state(s) == SMTP_STATE_AUTH)
 		smtp_session_enter_state(s, SMTP_STATE_READY);
 }
 
@@ -170,7 +170,7 @@ static void auth__failed(struct smtp_session *s, const char *mech, const char *u
 	if (limit.locked)
 		log_info(s->id, "auth_lockout", "ip=%s failures=%u seconds=%u",
 		         conn_peer_ip(s->conn), limit.failures, s->env->cfg->auth_lockout);
-	smtp_reply_delay_next(s, limit.delay_ms);
+	session_delay_next(&s->core, limit.delay_ms);
 	if (!auth__count_failure(s))
 		smtp_reply(s, 535, "5.7.8", "Error: authentication credentials invalid");
 }
@@ -189,7 +189,7 @@ static void auth__refused(struct smtp_session *s, const char *mech, const char *
 	         log_escape(user, sizeof(user), username, strlen(username)),
 	         (unsigned long long)locked_ms);
 	smtp_session_reject(s, SMTP_REJECT_TEMPFAIL);
-	smtp_reply_delay_next(s, s->env->cfg->auth_failure_delay_ms);
+	session_delay_next(&s->core, s->env->cfg->auth_failure_delay_ms);
 	if (!auth__count_failure(s))
 		smtp_reply(s, 454, "4.7.0", "Error: too many failed logins from your address, "
 		           "try again later");
@@ -226,7 +226,7 @@ static void job__done(conn_t *conn, void *arg, int status)
 		auth__failed(s, job->mech, job->username, "credentials");
 	}
 	job__free(job);
-	smtp_session_command_done(s);
+	session_done(&s->core);
 }
 
 /* Starts the password check; takes the credentials (the caller wipes its copies). */
@@ -246,7 +246,7 @@ static void auth__check(struct smtp_session *s, const char *mech, const char *us
 		job->mech = mech;
 		snprintf(job->username, sizeof(job->username), "%s", username);
 		snprintf(job->password, sizeof(job->password), "%s", password);
-		if (smtp_session_queue_work(s, job__work, job__done, job) == 0)
+		if (session_queue_work(&s->core, job__work, job__done, job) == 0)
 			return;
 		job__free(job);
 	}

@@ -180,7 +180,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		smtp_session_local_error(s);
 	}
 	smtp_session_reset_txn(s);
-	smtp_session_command_done(s);
+	session_done(&s->core);
 }
 
 /*
@@ -234,7 +234,7 @@ static void body__complete(struct smtp_session *s)
 		smtp_session_reset_txn(s);
 		return;
 	}
-	smtp_session_wait(s);
+	session_busy(&s->core);
 }
 
 /* ---- the queue id ---------------------------------------------------- */
@@ -276,11 +276,9 @@ static void body__queueid_cb(conn_t *conn, int64_t id)
 	if (id == 0)
 		log_error(s->id, "queueid_failed", "error=\"no message id could be reserved\"");
 	body__start(s, id);
-	/* Not smtp_session_command_done(): after a 354, or with a BDAT chunk
-	 * to read, a SIGTERM's 421 must wait for the end of the message. */
-	s->busy = false;
-	if (!smtp_reply_blocked(s))
-		conn_resume(s->conn);
+	/* After a 354, or with a BDAT chunk to read, a SIGTERM's 421 waits
+	 * for the end of the message (the session's may_stop). */
+	session_done(&s->core);
 }
 
 /* Gets the transaction its queue id, then starts its body (DATA or the first BDAT). */
@@ -300,7 +298,7 @@ static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
 		return;
 	}
 	log_debug(s->id, "queueid_wait", "txn=%u", s->txn_seq);
-	smtp_session_wait(s);
+	session_busy(&s->core);
 }
 
 /* ---- DATA ------------------------------------------------------------ */
@@ -380,11 +378,11 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 		/* The chunk's length is unknown, so its octets cannot be skipped: any
 		 * of them would be read as commands. Hang up after the reply. */
 		smtp_session_refuse_parse(s, pr);
-		smtp_reply_close_after(s);
+		session_close_after(&s->core);
 		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 		return;
 	}
-	*c = (struct smtp_chunk){ .remaining = size, .last = last, .resume = s->state };
+	*c = (struct smtp_chunk){ .remaining = size, .last = last, .resume = smtp_session_state(s) };
 	uint64_t max = s->env->cfg->max_message_size;
 	/* A refused chunk is read all the same, and dropped (smtp_session_private.h). */
 	c->refusal = smtp_session_check(s, SMTP_VERB_BDAT);
@@ -437,7 +435,7 @@ static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t 
 
 size_t smtp_body_input(struct smtp_session *s, const char *buf, size_t len)
 {
-	switch (s->state) {
+	switch (smtp_session_state(s)) {
 	case SMTP_STATE_DATA:
 		return body__data_input(s, buf, len);
 	case SMTP_STATE_BDAT:

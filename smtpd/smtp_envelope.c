@@ -347,7 +347,7 @@ static void resolve__done(conn_t *conn, void *arg, int status)
 		struct smtp_session *s = conn_data(conn);
 
 		resolve__reply(s, job, status != 0 ? STORE_EIO : job->rc);
-		smtp_session_command_done(s);
+		session_done(&s->core);
 	}
 	resolve__free(job);
 }
@@ -430,7 +430,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		resolve__free(job);
 		return;
 	}
-	if (smtp_session_queue_work(s, resolve__work, resolve__done, job) != 0) {
+	if (session_queue_work(&s->core, resolve__work, resolve__done, job) != 0) {
 		resolve__free(job);
 		smtp_session_local_error(s);
 	}

@@ -1,4 +1,4 @@
-/* smtp_reply.c - formatting, error counting, delays and hang-ups; see smtp_reply.h. */
+/* smtp_reply.c - formatting SMTP replies; the session core counts and delays them. */
 #include "smtp_reply.h"
 
 #include <stdarg.h>
@@ -43,69 +43,24 @@ static size_t reply__format(char *out, int code, char sep, const char *esc, cons
 	return len;
 }
 
-static void reply__flush_pending_cb(conn_t *conn)
-{
-	struct smtp_session *s = conn_data(conn);
-	struct smtp_reply_state *r = &s->reply;
-
-	conn_write(conn, r->pending, r->pending_len);
-	r->pending_len = 0;
-	r->delayed = false;
-	if (r->closing) {
-		conn_close(conn);
-		return;
-	}
-	smtp_session_command_done(s);
-}
-
 void smtp_reply(struct smtp_session *s, int code, const char *esc, const char *fmt, ...)
 {
-	struct smtp_reply_state *r = &s->reply;
 	char line[SMTP_REPLY_LINE_MAX + 1];
 	va_list ap;
 	size_t len;
-	unsigned delay = 0;
+	enum session_reply_kind kind = SESSION_REPLY_OK;
 
-	if (r->closing)
+	if (s->core.closing)
 		return;
 	va_start(ap, fmt);
 	len = reply__format(line, code, ' ', s->esmtp ? esc : NULL, fmt, ap);
 	va_end(ap);
 	log_debug(s->id, "reply", "code=%d", code);
-
-	memcpy(r->pending, line, len);
-	r->pending_len = len;
 	if (code == 221 || code == 421)
-		r->closing = true;
-	if (code >= 500) {
-		r->errors++;
-		if (r->errors > SMTP_ERROR_SOFT_LIMIT)
-			delay = SMTP_ERROR_DELAY_MS;
-		if (r->errors >= SMTP_ERROR_HARD_LIMIT) {
-			const char *text = "Error: too many errors";
-			int n = snprintf(r->pending + len, sizeof(r->pending) - len,
-			                 s->esmtp ? "421 4.7.0 %s %s\r\n" : "421 %s %s\r\n",
-			                 s->env->cfg->hostname, text);
-
-			if (n > 0 && (size_t)n < sizeof(r->pending) - len)
-				r->pending_len += (size_t)n;
-			r->closing = true;
-			smtp_session_reject(s, SMTP_REJECT_TOO_MANY_ERRORS);
-			log_info(s->id, "hangup", "reason=too_many_errors errors=%u", r->errors);
-		}
-	}
-	if (r->delay_next_ms > delay)
-		delay = r->delay_next_ms;
-	r->delay_next_ms = 0;
-	if (delay > 0) {
-		r->delayed = true;
-		conn_after(s->conn, delay, reply__flush_pending_cb);
-		return;
-	}
-	conn_write(s->conn, r->pending, r->pending_len);
-	r->pending_len = 0;
-	if (r->closing)
-		conn_close(s->conn);
+		kind = SESSION_REPLY_FINAL;
+	else if (code >= 500)
+		kind = SESSION_REPLY_ERROR;
+	session_send(&s->core, line, len, kind);
 }
 
 void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
@@ -113,7 +68,7 @@ void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
 	char line[SMTP_REPLY_LINE_MAX + 1];
 	va_list ap;
 
-	if (s->reply.closing)
+	if (s->core.closing)
 		return;
 	va_start(ap, fmt);
 	size_t len = reply__format(line, code, '-', NULL, fmt, ap);
@@ -121,26 +76,12 @@ void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
 	conn_write(s->conn, line, len);
 }
 
-void smtp_reply_close_after(struct smtp_session *s)
+size_t smtp_reply_too_many_errors(struct session *core, char *buf, size_t cap)
 {
-	struct smtp_reply_state *r = &s->reply;
+	struct smtp_session *s = (struct smtp_session *)core;
+	int n = snprintf(buf, cap, s->esmtp ? "421 4.7.0 %s %s\r\n" : "421 %s %s\r\n",
+	                 s->env->cfg->hostname, "Error: too many errors");
 
-	if (r->delayed) {
-		r->closing = true; /* the timer writes the reply, then closes */
-		return;
-	}
-	if (!r->closing) {
-		r->closing = true;
-		conn_close(s->conn);
-	}
-}
-
-void smtp_reply_delay_next(struct smtp_session *s, unsigned ms)
-{
-	s->reply.delay_next_ms = ms;
-}
-
-bool smtp_reply_blocked(const struct smtp_session *s)
-{
-	return s->reply.delayed || s->reply.closing;
+	smtp_session_reject(s, SMTP_REJECT_TOO_MANY_ERRORS);
+	return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -10,16 +10,12 @@
  * become '?') so a reply is always exactly one line, and the text is cut
  * to the RFC 5321 4.5.3.1.5 reply limit.
  *
- * The helper also keeps the session's error policy:
- *   - every 5xx counts as an error of the client;
- *   - beyond SMTP_ERROR_SOFT_LIMIT errors, each error reply is delayed by
- *     SMTP_ERROR_DELAY_MS (a failed AUTH is delayed by its client
- *     address's delay, common/authlimit.h, see smtp_reply_delay_next);
- *   - at SMTP_ERROR_HARD_LIMIT errors, "421 4.7.0 Error: too many errors"
- *     follows the error reply and the connection is closed;
- *   - 221 and 421 always close the connection after they are written.
- * A delayed reply pauses input (conn_after) and is written by the timer;
- * smtp_session_command_done() then knows not to resume input early.
+ * Every 5xx counts against the session's error budget, and 221 and 421
+ * close the connection after they are written; the session core
+ * (common/session.h) keeps the budget: beyond soft_error_limit each
+ * error reply is delayed, at hard_error_limit "421 4.7.0 Error: too many
+ * errors" follows it and the connection closes. A failed AUTH delays its
+ * reply with session_delay_next.
  */
 #ifndef SMTP_REPLY_H
 #define SMTP_REPLY_H
@@ -27,22 +23,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Postfix's defaults (smtpd_soft_error_limit, smtpd_hard_error_limit), with a shorter delay. */
-#define SMTP_ERROR_SOFT_LIMIT 10
-#define SMTP_ERROR_HARD_LIMIT 20
-#define SMTP_ERROR_DELAY_MS 250
+struct session;
 
 /* RFC 5321 4.5.3.1.5: a reply line is at most 512 octets including CRLF. */
 #define SMTP_REPLY_LINE_MAX 512
-
-struct smtp_reply_state {
-	unsigned errors;          /* 5xx replies so far on this connection */
-	unsigned delay_next_ms;   /* the next error reply waits at least this long */
-	bool closing;             /* a closing reply was sent or is pending */
-	bool delayed;             /* `pending` waits for the conn_after timer */
-	size_t pending_len;
-	char pending[2 * SMTP_REPLY_LINE_MAX]; /* the delayed reply (plus a 421) */
-};
 
 struct smtp_session;
 
@@ -59,18 +43,7 @@ void smtp_reply(struct smtp_session *s, int code, const char *esc, const char *f
 void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/*
- * Closes the connection once the reply just sent (possibly delayed) is
- * written: for errors after which the input cannot be trusted to be in
- * step (a BDAT whose chunk size is unreadable). The session stays valid
- * until the close callback.
- */
-void smtp_reply_close_after(struct smtp_session *s);
-
-/* Makes the next reply wait at least `ms` milliseconds (failed AUTH, error or 421). */
-void smtp_reply_delay_next(struct smtp_session *s, unsigned ms);
-
-/* True when a delayed reply is waiting or the connection is closing: do not resume input. */
-bool smtp_reply_blocked(const struct smtp_session *s);
+/* The reply that ends a session at the hard error limit (struct session_def). */
+size_t smtp_reply_too_many_errors(struct session *core, char *buf, size_t cap);
 
 #endif

@@ -64,6 +64,34 @@ static const char *const state_names[] = {
 	[SMTP_STATE_CLOSING] = "closing",
 };
 
+/* Which state may follow which (session_enter_state logs any other change as a bug). */
+#define TO(state) (1u << SMTP_STATE_##state)
+static const unsigned next_states[] = {
+	/* BDAT is read even when refused, also before EHLO; STARTTLS starts over at INIT. */
+	[SMTP_STATE_INIT] = TO(READY) | TO(BDAT) | TO(CLOSING),
+	[SMTP_STATE_READY] = TO(INIT) | TO(MAIL) | TO(BDAT) | TO(AUTH) | TO(CLOSING),
+	[SMTP_STATE_MAIL] = TO(INIT) | TO(READY) | TO(DATA) | TO(BDAT) | TO(CLOSING),
+	[SMTP_STATE_DATA] = TO(READY) | TO(CLOSING),
+	[SMTP_STATE_BDAT] = TO(INIT) | TO(READY) | TO(MAIL) | TO(CLOSING),
+	[SMTP_STATE_AUTH] = TO(READY) | TO(CLOSING),
+	[SMTP_STATE_CLOSING] = 0,
+};
+#undef TO
+
+static bool session_may_stop(const struct session *core);
+static void session_stop_reply(struct session *core);
+
+static const struct session_def smtp_session_def = {
+	.protocol = "smtp",
+	.state_names = state_names,
+	.next_states = next_states,
+	.state_count = SMTP_STATE_CLOSING + 1,
+	.closing_state = SMTP_STATE_CLOSING,
+	.may_stop = session_may_stop,
+	.stop = session_stop_reply,
+	.too_many_errors = smtp_reply_too_many_errors,
+};
+
 static const char *const role_names[] = {
 	[SMTP_ROLE_MX] = "mx",
 	[SMTP_ROLE_SUBMISSION] = "submission",
@@ -72,10 +100,7 @@ static const char *const role_names[] = {
 
 void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state)
 {
-	if (s->state == state)
-		return;
-	log_debug(s->id, "state", "from=%s to=%s", state_names[s->state], state_names[state]);
-	s->state = state;
+	session_enter_state(&s->core, state);
 }
 
 void smtp_session_reject(struct smtp_session *s, enum smtp_reject reason)
@@ -96,7 +121,9 @@ bool smtp_session_needs_auth(const struct smtp_session *s)
 void smtp_session_reset_txn(struct smtp_session *s)
 {
 	smtp_txn_free(&s->txn);
-	if (s->state == SMTP_STATE_MAIL || s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
+	enum smtp_state state = smtp_session_state(s);
+
+	if (state == SMTP_STATE_MAIL || state == SMTP_STATE_DATA || state == SMTP_STATE_BDAT)
 		smtp_session_enter_state(s, SMTP_STATE_READY);
 }
 
@@ -106,50 +133,32 @@ static bool session__in_bdat(const struct smtp_session *s)
 	return s->txn != NULL && s->txn->body == SMTP_TXN_BODY_BDAT;
 }
 
-/* RFC 5321 3.8: on shutdown a server replies 421 to the next command and closes. */
-static void session__shutdown_reply(struct smtp_session *s)
+/*
+ * On SIGTERM a message being received or committed is finished first, and
+ * a BDAT transaction may send its remaining chunks; then the 421.
+ */
+static bool session_may_stop(const struct session *core)
 {
+	const struct smtp_session *s = (const struct smtp_session *)core;
+	enum smtp_state state = smtp_session_state(s);
+
+	return state != SMTP_STATE_DATA && state != SMTP_STATE_BDAT && !session__in_bdat(s);
+}
+
+/* RFC 5321 3.8: on shutdown a server replies 421 to the next command and closes. */
+static void session_stop_reply(struct session *core)
+{
+	struct smtp_session *s = (struct smtp_session *)core;
+
 	smtp_reply(s, 421, "4.3.2", "%s Service shutting down, closing transmission channel",
 	           s->env->cfg->hostname);
-	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
-}
-
-void smtp_session_command_done(struct smtp_session *s)
-{
-	s->busy = false;
-	if (smtp_reply_blocked(s))
-		return;
-	if (s->stopping && !session__in_bdat(s)) {
-		session__shutdown_reply(s);
-		return;
-	}
-	conn_resume(s->conn);
-}
-
-void smtp_session_wait(struct smtp_session *s)
-{
-	s->busy = true;
-	conn_pause(s->conn);
-}
-
-int smtp_session_queue_work(struct smtp_session *s, conn_work_fn *work, conn_done_fn *done,
-                            void *arg)
-{
-	int rc = conn_queue_work(s->conn, work, done, arg);
-
-	if (rc == 0) {
-		smtp_session_wait(s);
-	} else {
-		log_error(s->id, "queue_work_failed", "rc=%d", rc);
-	}
-	return rc;
 }
 
 const struct smtp_refusal *smtp_session_check(const struct smtp_session *s, enum smtp_verb verb)
 {
 	unsigned flags = commands[verb].flags;
 
-	if ((flags & CMD_NEEDS_HELO) && s->state == SMTP_STATE_INIT)
+	if ((flags & CMD_NEEDS_HELO) && smtp_session_state(s) == SMTP_STATE_INIT)
 		return smtp_refusal(SMTP_REFUSAL_NEED_HELO);
 	if ((flags & CMD_NEEDS_AUTH) && smtp_session_needs_auth(s) && !s->authenticated)
 		return smtp_refusal(SMTP_REFUSAL_AUTH_REQUIRED);
@@ -231,8 +240,8 @@ static void session__command(struct smtp_session *s, const char *line, size_t le
 		return;
 	}
 	session__log_command(s, &cmd);
-	if (s->stopping && !(cmd.verb == SMTP_VERB_BDAT && session__in_bdat(s))) {
-		session__shutdown_reply(s);
+	if (s->core.stopping && !(cmd.verb == SMTP_VERB_BDAT && session__in_bdat(s))) {
+		session_stop_reply(&s->core);
 		return;
 	}
 	const struct command_def *def = &commands[cmd.verb];
@@ -258,7 +267,8 @@ static void session_open_cb(conn_t *conn)
 	s->id = conn_id(conn);
 	s->env = session_env;
 	s->role = (enum smtp_role)conn_role(conn);
-	s->state = SMTP_STATE_INIT;
+	struct session_limits limits = session_limits_from_config(s->env->cfg);
+	session_init(&s->core, conn, &smtp_session_def, &limits, SMTP_STATE_INIT);
 	conn_set_data(conn, s);
 	conn_set_line_max(conn, SMTP_AUTH_LINE_MAX);
 	conn_set_idle_timeout(conn, s->env->cfg->idle_timeout);
@@ -275,7 +285,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 {
 	struct smtp_session *s = conn_data(conn);
 
-	if (s == NULL || s->state == SMTP_STATE_CLOSING || s->reply.closing)
+	if (s == NULL || s->core.closing)
 		return;
 	if (!crlf && !too_long) {
 		/*
@@ -286,13 +296,12 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		 * smtpd_forbid_bare_newline does. (DATA never ends at one either,
 		 * smtp_data.h.)
 		 */
-		log_info(s->id, "bare_lf", "state=%s", state_names[s->state]);
+		log_info(s->id, "bare_lf", "state=%s", session_state_name(&s->core));
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_BARE_LF));
-		smtp_reply_close_after(s);
-		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
+		session_close_after(&s->core);
 		return;
 	}
-	if (s->state == SMTP_STATE_AUTH) {
+	if (smtp_session_state(s) == SMTP_STATE_AUTH) {
 		if (too_long) {
 			/* RFC 4954 4: the exchange is over. */
 			smtp_auth_reset(s);
@@ -309,7 +318,7 @@ static void session_data_cb(conn_t *conn, const char *buf, size_t len)
 {
 	struct smtp_session *s = conn_data(conn);
 
-	if (s == NULL || s->reply.closing)
+	if (s == NULL || s->core.closing)
 		return;
 	/* Bytes after the end of the body are pipelined commands: leave them
 	 * to the connection, now back in line mode. */
@@ -335,26 +344,16 @@ static void session_timeout_cb(conn_t *conn)
 {
 	struct smtp_session *s = conn_data(conn);
 
-	log_info(s->id, "timeout", "state=%s", state_names[s->state]);
+	log_info(s->id, "timeout", "state=%s", session_state_name(&s->core));
 	smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_TIMEOUT), s->env->cfg->hostname);
-	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
-	conn_close(conn);
+	session_close(&s->core);
 }
 
 static void session_shutdown_cb(conn_t *conn)
 {
 	struct smtp_session *s = conn_data(conn);
 
-	s->stopping = true;
-	/*
-	 * A message being received or committed is finished first, and a BDAT
-	 * transaction may send its remaining chunks: smtp_session_command_done
-	 * says 421 afterwards. Everyone else is idle and hears it now.
-	 */
-	if (s->busy || s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT ||
-	    session__in_bdat(s) || smtp_reply_blocked(s))
-		return;
-	session__shutdown_reply(s);
+	session_stop(&s->core);
 }
 
 static void session_close_cb(conn_t *conn, const char *reason)
@@ -363,7 +362,7 @@ static void session_close_cb(conn_t *conn, const char *reason)
 
 	if (s == NULL)
 		return;
-	log_info(s->id, "session_end", "errors=%u txns=%u auth_failures=%u", s->reply.errors,
+	log_info(s->id, "session_end", "errors=%u txns=%u auth_failures=%u", s->core.errors,
 	         s->txn_seq, s->auth_failures);
 	smtp_txn_free(&s->txn);
 	smtp_auth_reset(s);

@@ -11,7 +11,8 @@
  * checks, body spills, commits) pauses the connection's input while it runs,
  * so commands are handled strictly one after the other even when the
  * client pipelines them (RFC 2920), and at most one piece of work is in
- * flight per session (s->busy).
+ * flight per session: the session core does that, and the error budget,
+ * delays and stopping (common/session.h).
  */
 #ifndef SMTP_SESSION_PRIVATE_H
 #define SMTP_SESSION_PRIVATE_H
@@ -21,6 +22,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "session.h"
 #include "smtp_address.h"
 #include "smtp_parse.h"
 #include "smtp_metrics.h"
@@ -43,7 +45,8 @@
 /*
  * The session states. Input is commands in INIT, READY and MAIL; message
  * bytes (raw mode) in DATA and BDAT; one SASL response line in AUTH.
- * Change only through smtp_session_enter_state(), which logs.
+ * Change only through smtp_session_enter_state(); which state may follow
+ * which is the table in smtp_session.c.
  */
 enum smtp_state {
 	SMTP_STATE_INIT,    /* connected (or just after STARTTLS): no EHLO/HELO yet */
@@ -77,11 +80,11 @@ struct smtp_senders {
 };
 
 struct smtp_session {
+	struct session core;             /* first: state (enum smtp_state), busy, errors, stop */
 	conn_t *conn;
 	uint64_t id;
 	struct smtp_env *env;
 	enum smtp_role role;
-	enum smtp_state state;
 
 	/* Greeting: cleared by STARTTLS (RFC 3207 4.2). */
 	bool esmtp;                      /* EHLO, not HELO: enhanced status codes on replies */
@@ -95,37 +98,29 @@ struct smtp_session {
 	unsigned auth_failures;
 	struct smtp_sasl *sasl;          /* while state is AUTH or the check runs */
 
-	/* Replies (smtp_reply.c). */
-	struct smtp_reply_state reply;
-
 	/* The mail transaction, from MAIL to the end of its DATA/BDAT LAST or RSET. */
 	struct smtp_txn *txn;
 	unsigned txn_seq;
 	struct smtp_chunk chunk;         /* the BDAT chunk being read (state BDAT) */
-
-	bool busy;                       /* off-loop work for the current command is in flight */
-	bool stopping;                   /* SIGTERM: close after the transaction under way */
 };
 
 /* ---- smtp_session.c -------------------------------------------------- */
 
-/* The only way to change s->state; logs the transition at debug level. */
+/* The session's state (s->core.state). */
+static inline enum smtp_state smtp_session_state(const struct smtp_session *s)
+{
+	return (enum smtp_state)s->core.state;
+}
+/* The only way to change the state: session_enter_state checks it against the table. */
 void smtp_session_enter_state(struct smtp_session *s, enum smtp_state state);
 
 /*
- * Call when the command that paused input is answered: resumes input
- * unless a delayed reply or a close is pending, and sends the shutdown
- * 421 if SIGTERM arrived meanwhile. May close the connection (the session
+ * Off-loop work and the end of a command go through the core:
+ * session_queue_work(&s->core, ...) pauses input, session_done(&s->core)
+ * resumes it when the command is answered (or sends the shutdown 421 when
+ * SIGTERM arrived meanwhile; it may close the connection, and the session
  * stays valid until the close callback).
  */
-void smtp_session_command_done(struct smtp_session *s);
-
-/* Marks the session busy with off-loop work and pauses input until smtp_session_command_done. */
-void smtp_session_wait(struct smtp_session *s);
-
-/* Starts off-loop work for the current command with input paused (see conn_queue_work). */
-int smtp_session_queue_work(struct smtp_session *s, conn_work_fn *work, conn_done_fn *done,
-                            void *arg);
 
 /* Ends the transaction (RSET, end of DATA, STARTTLS) and returns to READY. */
 void smtp_session_reset_txn(struct smtp_session *s);

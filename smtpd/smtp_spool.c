@@ -100,11 +100,8 @@ static void spool__done_cb(conn_t *conn, void *arg, int status)
 		          (unsigned long long)store_delivery_size(job->delivery), job->err);
 	smtp_txn_return_delivery(s->txn, job->delivery, job->rc);
 	free(job);
-	/* Not smtp_session_command_done(): the body goes on, and a SIGTERM's
-	 * 421 must wait for its end. */
-	s->busy = false;
-	if (!smtp_reply_blocked(s))
-		conn_resume(conn);
+	/* The body goes on: a SIGTERM's 421 waits for its end (the session's may_stop). */
+	session_done(&s->core);
 }
 
 void smtp_spool_start(struct smtp_session *s)
@@ -119,7 +116,7 @@ void smtp_spool_start(struct smtp_session *s)
 	job->sid = s->id;
 	job->txn_seq = s->txn_seq;
 	job->delivery = smtp_txn_take_delivery(s->txn);
-	if (smtp_session_queue_work(s, spool__work_cb, spool__done_cb, job) != 0) {
+	if (session_queue_work(&s->core, spool__work_cb, spool__done_cb, job) != 0) {
 		smtp_txn_return_delivery(s->txn, job->delivery, STORE_ENOMEM);
 		free(job);
 	}

@@ -47,7 +47,7 @@ void smtp_spool_init(uv_loop_t *loop);
 
 /*
  * Spills the session's transaction buffer on the thread pool, with input
- * paused until it is done (smtp_session_wait). Call it from the body's
+ * paused until it is done (session_busy). Call it from the body's
  * input handler when smtp_txn_spill_wanted(s->txn) is true. If the job
  * cannot be queued, the transaction gets a write error instead.
  */

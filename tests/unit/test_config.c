@@ -27,7 +27,8 @@ static const char *const all_keys[] = {
 	"pop3s_listen", "metrics_listen", "tls_cert", "tls_key", "allow_plaintext_auth",
 	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections",
 	"max_connections_per_ip", "idle_timeout", "handshake_timeout", "login_timeout",
-	"stress_idle_timeout", "shutdown_timeout", "max_auth_failures", "auth_failure_delay_ms",
+	"stress_idle_timeout", "shutdown_timeout", "soft_error_limit", "hard_error_limit",
+	"error_delay_ms", "max_auth_failures", "auth_failure_delay_ms",
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
 	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "tmpdir", "log_level",
 };
@@ -306,6 +307,8 @@ static const struct {
 	{ "db =\n", "%s:1: db must not be empty" },
 	{ "hostname = mail host\n", "%s:1: hostname 'mail host' is not a host name" },
 	{ "user = a\tb\n", "%s:1: user: control character in value" },
+	{ "soft_error_limit = 20\n",
+	  "%s:1: soft_error_limit (20) must be below hard_error_limit (20)" },
 	/* The address rules of smtp_address.h. */
 	{ "recipient_delimiter = a\n",
 	  "%s:1: recipient_delimiter 'a': each character must be one of !#$%%&'*+-/=?^_`{|}~" },
@@ -597,6 +600,7 @@ static void test_bounds(void **state)
 		{ "max_recipients", 1, 100000 },      { "max_connections", 1, 1000000 },
 		{ "max_connections_per_ip", 1, 1000000 }, { "idle_timeout", 1, 86400 },
 		{ "shutdown_timeout", 0, 3600 },      { "max_auth_failures", 1, 100 },
+		{ "error_delay_ms", 0, 60000 },
 		{ "auth_failure_delay_ms", 0, 60000 }, { "auth_failure_budget", 1, 100000 },
 		{ "auth_failure_decay", 1, 86400 },   { "auth_lockout", 1, 86400 },
 	};
