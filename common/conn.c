@@ -561,6 +561,11 @@ int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *
 	return 0;
 }
 
+const char *conn_strerror(int err)
+{
+	return uv_strerror(err);
+}
+
 void conn_hold(conn_t *conn)
 {
 	conn->work_pending++;

@@ -213,6 +213,8 @@ void conn_every(conn_t *conn, unsigned ms, void (*cb)(conn_t *conn));
  * and the server's shutdown waits for (or cancels) the job like any other.
  */
 typedef void conn_work_fn(void *arg);
+/* The text of a status or return code of the functions here ("operation canceled"). */
+const char *conn_strerror(int err);
 typedef void conn_done_fn(conn_t *conn, void *arg, int status);
 int conn_queue_work(conn_t *conn, conn_work_fn *work, conn_done_fn *done, void *arg);
 

@@ -63,6 +63,8 @@ void session_close(struct session *s)
 {
 	s->closing = true;
 	session_enter_state(s, s->def->closing_state);
+	if (s->delayed)
+		return; /* the timer writes the held reply, then closes */
 	conn_close(s->conn);
 }
 
@@ -121,16 +123,6 @@ void session_send(struct session *s, const char *line, size_t len, enum session_
 void session_delay_next(struct session *s, unsigned ms)
 {
 	s->delay_next_ms = ms;
-}
-
-void session_close_after(struct session *s)
-{
-	if (s->delayed) {
-		s->closing = true; /* the timer writes the reply, then closes */
-		return;
-	}
-	if (!s->closing)
-		session_close(s);
 }
 
 /* ---- commands in progress ---------------------------------------------- */

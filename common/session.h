@@ -111,9 +111,11 @@ enum session_reply_kind {
 void session_send(struct session *s, const char *line, size_t len, enum session_reply_kind kind);
 /* The next reply waits `ms` (a failed login); the longer of it and the error delay wins. */
 void session_delay_next(struct session *s, unsigned ms);
-/* Closes after the reply just sent (written at once, or when its delay ends). */
-void session_close_after(struct session *s);
-/* Closes now, after queued output: the session enters its closing state. */
+/*
+ * Ends the session: it enters its closing state, input is ignored, and the
+ * connection closes once the reply just sent is written (at once, or when
+ * its delay ends).
+ */
 void session_close(struct session *s);
 /* A delayed reply or a close is pending: input must stay paused. */
 bool session_blocked(const struct session *s);

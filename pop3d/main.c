@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 
 	struct server *srv = NULL;
 	if (server_new(&srv, &cfg, "pop3d", err, sizeof(err)) != 0 ||
-	    pop3_init(&cfg, server_loop(srv), authlimit, err, sizeof(err)) != 0 ||
+	    pop3_init(&cfg, authlimit, err, sizeof(err)) != 0 ||
 	    listen_all(srv, &cfg, err, sizeof(err)) != 0 ||
 	    server_drop_privileges(srv, err, sizeof(err)) != 0) {
 		fprintf(stderr, "pop3d: %s\n", err);

@@ -2,7 +2,7 @@
  * pop3.h - the POP3 daemon's sessions as main.c sees them: one process-wide
  * setup call and the connection handler to give the listeners.
  *
- *   pop3_init(&cfg, server_loop(srv), authlimit, err, sizeof(err));
+ *   pop3_init(&cfg, authlimit, err, sizeof(err));
  *   server_listen(srv, &cfg.pop3_listen, POP3_ROLE_PLAIN, false, &pop3_handler, ...);
  *   server_listen(srv, &cfg.pop3s_listen, POP3_ROLE_TLS, true, &pop3_handler, ...);
  *
@@ -24,7 +24,6 @@
 #include "conn.h"
 
 struct authlimit;
-struct uv_loop_s;
 
 /* Listener roles (conn_role). Both speak the same protocol; STLS is offered
  * wherever TLS is available and not yet active. */
@@ -39,13 +38,12 @@ enum pop3_role {
 /*
  * Sets up the process-wide session context: the configuration and the
  * per-address login failure table (kept by pointer: both must outlive
- * every session; the caller frees the table after the loop ends), the
- * loop for lease timers and the lease owner prefix (hostname:pid:start
- * time). Returns 0, or -1 with a message in err when
+ * every session; the caller frees the table after the loop ends) and
+ * the lease owner prefix (hostname:pid:start time). Returns 0, or -1 with a message in err when
  * MAILTEST_POP3_LEASE_TTL is malformed.
  */
-int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
-              char *err, size_t errlen);
+int pop3_init(const struct mail_config *cfg, struct authlimit *authlimit, char *err,
+              size_t errlen);
 
 /*
  * Opens the loop's own read handle (STORE_OPEN_NOWAIT), through which small

@@ -29,7 +29,7 @@ bool pop3_auth_allowed(const struct pop3_session *s)
 
 void pop3_cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	bool authorization = s->state == POP3_STATE_AUTHORIZATION;
+	bool authorization = pop3_session_state(s) == POP3_STATE_AUTHORIZATION;
 	/* RFC 2595 4: a server may hide mechanisms it would refuse before STLS. */
 	bool login = authorization && pop3_auth_allowed(s);
 	conn_t *conn = s->conn;
@@ -82,11 +82,11 @@ static void auth_delay_cb(conn_t *conn)
 	                                     : "authentication failed";
 	if (s->delayed_close) {
 		pop3_reply(s, resp, "%s; too many failures", text);
-		pop3_session_close(s);
+		session_close(&s->core);
 	} else {
 		pop3_reply(s, resp, "%s", text);
 	}
-	pop3_session_done(s);
+	session_done(&s->core);
 }
 
 /* Counts a failed or refused login and answers it after delay_ms; the last
@@ -179,10 +179,10 @@ static void auth_done(conn_t *conn, void *arg, int status)
 	}
 	if (status != 0 || job->result == AUTH_TEMPFAIL) {
 		log_error(s->id, "pop3_auth_error", "error=\"%s\"",
-		          status != 0 ? uv_strerror(status) : job->error);
+		          status != 0 ? conn_strerror(status) : job->error);
 		pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 		           "authentication unavailable");
-		pop3_session_done(s);
+		session_done(&s->core);
 	} else if (job->result == AUTH_FAIL) {
 		auth_failed(s, job->user, job->method, "credentials");
 	} else {
@@ -213,7 +213,7 @@ static void auth_start(struct pop3_session *s, const char *method, const char *u
 	struct auth_job *job = calloc(1, sizeof(*job));
 	if (job == NULL) {
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
-		pop3_session_done(s);
+		session_done(&s->core);
 		return;
 	}
 	job->method = method;
@@ -224,9 +224,9 @@ static void auth_start(struct pop3_session *s, const char *method, const char *u
 	if (r != 0) {
 		explicit_bzero(job->password, sizeof(job->password));
 		free(job);
-		log_error(s->id, "pop3_auth_error", "error=\"%s\"", uv_strerror(r));
+		log_error(s->id, "pop3_auth_error", "error=\"%s\"", conn_strerror(r));
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "authentication unavailable");
-		pop3_session_done(s);
+		session_done(&s->core);
 	}
 }
 
@@ -264,7 +264,7 @@ void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 	}
 	/* RFC 1939 4: after a failed PASS the client starts again with USER. */
 	s->have_user = false;
-	pop3_session_busy(s);
+	session_busy(&s->core);
 	if (memchr(cmd->rest, '\0', cmd->restlen) != NULL)
 		auth_failed(s, s->user, "USER", "malformed");
 	else
@@ -284,7 +284,7 @@ static void auth_plain(struct pop3_session *s, const char *b64, size_t len)
 		pop3_reply(s, POP3_ERR, "invalid base64 in the SASL response");
 		return;
 	}
-	pop3_session_busy(s);
+	session_busy(&s->core);
 	if (r != SASL_OK)
 		auth_failed(s, "", "PLAIN", sasl_strerror(r));
 	else if (!sasl_plain_authzid_ok(&plain))
@@ -311,13 +311,13 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 		return;
 	}
 	/* RFC 5034 4: PLAIN has an empty server challenge. */
-	pop3_session_set_state(s, POP3_STATE_SASL);
+	session_enter_state(&s->core, POP3_STATE_SASL);
 	conn_write(s->conn, "+ \r\n", 4);
 }
 
 void pop3_auth_response(struct pop3_session *s, const char *line, size_t len)
 {
-	pop3_session_set_state(s, POP3_STATE_AUTHORIZATION);
+	session_enter_state(&s->core, POP3_STATE_AUTHORIZATION);
 	if (sasl_is_cancel(line, len)) {
 		pop3_reply(s, POP3_ERR, "authentication cancelled");
 		return;

@@ -43,16 +43,15 @@ static void lease_release(store_t *store, const struct lease_ref *lease)
 		         store_errmsg(store));
 }
 
-/* ---- releasing a lease after the session is gone ---------------------- */
+/* ---- releasing a lease off-loop ---------------------------------------- */
 
 struct release_job {
-	uv_work_t req;
 	struct lease_ref lease;
 };
 
-static void release_work(uv_work_t *req)
+static void release_work(void *arg)
 {
-	struct release_job *job = req->data;
+	struct release_job *job = arg;
 	char err[256];
 	store_t *store = pop3_worker_store(err, sizeof(err));
 
@@ -63,41 +62,42 @@ static void release_work(uv_work_t *req)
 		lease_release(store, &job->lease);
 }
 
-static void release_done(uv_work_t *req, int status)
+static void release_done(conn_t *conn, void *arg, int status)
 {
-	free(req->data);
+	(void)conn;
+	(void)status;
+	free(arg);
 }
 
 /*
- * Releases a lease with no connection left to run the job through
- * (conn_queue_work needs one). If even that fails the lease expires.
+ * Releases a lease the session no longer uses, through the connection's
+ * job list (so shutdown waits for it), also from the close callback. If
+ * even that fails the lease expires after its ttl.
  */
-static void release_detached(const struct lease_ref *lease)
+static void release_later(conn_t *conn, const struct lease_ref *lease)
 {
 	struct release_job *job = calloc(1, sizeof(*job));
 
 	if (job == NULL)
 		return;
-	job->req.data = job;
 	job->lease = *lease;
-	if (uv_queue_work(pop3_context()->loop, &job->req, release_work, release_done) != 0)
+	if (conn_queue_work(conn, release_work, release_done, job) != 0)
 		free(job);
 }
 
-void pop3_mailbox_close(struct pop3_session *s)
+void pop3_mailbox_close(struct pop3_session *s, conn_t *conn)
 {
-	uv_timer_stop(&s->lease_timer);
 	/*
 	 * A client that sent QUIT and dropped at once: the UPDATE job deletes
 	 * what it marked and releases the lease itself, after the delete.
 	 * Releasing it here too could let another session take the maildrop
 	 * and see messages that are about to vanish.
 	 */
-	if (s->lease_held && s->state != POP3_STATE_UPDATE) {
+	if (s->lease_held && pop3_session_state(s) != POP3_STATE_UPDATE) {
 		struct lease_ref lease;
 		lease_ref_init(&lease, s);
 		s->lease_held = false;
-		release_detached(&lease);
+		release_later(conn, &lease);
 	}
 }
 
@@ -138,17 +138,17 @@ static void renew_done(conn_t *conn, void *arg, int status)
 		} else if (status != 0 || job->result != STORE_OK) {
 			/* The lease still has two thirds of its life: the next tick retries. */
 			log_warn(s->id, "pop3_lease_renew_failed", "error=\"%s\"",
-			         status != 0 ? uv_strerror(status) : job->error);
+			         status != 0 ? conn_strerror(status) : job->error);
 		}
 	}
 	free(job);
 }
 
-static void lease_tick(uv_timer_t *timer)
+static void lease_tick(conn_t *conn)
 {
-	struct pop3_session *s = timer->data;
+	struct pop3_session *s = conn_data(conn);
 
-	if (s->renewing || !s->lease_held || s->conn == NULL)
+	if (s == NULL || s->renewing || !s->lease_held)
 		return;
 	struct renew_job *job = calloc(1, sizeof(*job));
 	if (job == NULL)
@@ -205,7 +205,7 @@ static void transaction_begin(struct pop3_session *s, struct open_job *job)
 
 	s->deleted = calloc(job->count > 0 ? job->count : 1, sizeof(*s->deleted));
 	if (s->deleted == NULL) {
-		release_detached(&job->lease);
+		release_later(s->conn, &job->lease);
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
 		return;
 	}
@@ -217,8 +217,8 @@ static void transaction_begin(struct pop3_session *s, struct open_job *job)
 	s->live_size = 0;
 	for (size_t i = 0; i < s->count; i++)
 		s->live_size += s->entries[i].size;
-	uv_timer_start(&s->lease_timer, lease_tick, interval_ms, interval_ms);
-	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
+	conn_every(s->conn, interval_ms, lease_tick);
+	session_enter_state(&s->core, POP3_STATE_TRANSACTION);
 	conn_login_done(s->conn);
 	log_info(s->id, "pop3_maildrop", "messages=%zu octets=%" PRIu64, s->count, s->live_size);
 	pop3_reply(s, POP3_OK, "maildrop has %zu messages (%" PRIu64 " octets)", s->live_count,
@@ -232,20 +232,20 @@ static void open_done(conn_t *conn, void *arg, int status)
 
 	if (s == NULL) {
 		if (status == 0 && job->result == OPEN_OK)
-			release_detached(&job->lease);
+			release_later(s->conn, &job->lease);
 	} else if (status != 0 || job->result == OPEN_TEMPFAIL) {
 		log_error(s->id, "pop3_maildrop_error", "error=\"%s\"",
-		          status != 0 ? uv_strerror(status) : job->error);
+		          status != 0 ? conn_strerror(status) : job->error);
 		pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 		           "cannot open the maildrop");
-		pop3_session_done(s);
+		session_done(&s->core);
 	} else if (job->result == OPEN_IN_USE) {
 		log_info(s->id, "pop3_maildrop_in_use", "mailbox=%s", s->mailbox);
 		pop3_reply(s, POP3_ERR_IN_USE, IN_USE_TEXT);
-		pop3_session_done(s);
+		session_done(&s->core);
 	} else {
 		transaction_begin(s, job);
-		pop3_session_done(s);
+		session_done(&s->core);
 	}
 	free(job->entries);
 	free(job);
@@ -257,7 +257,7 @@ void pop3_mailbox_open(struct pop3_session *s, const char *mailbox)
 
 	if (job == NULL) {
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
-		pop3_session_done(s);
+		session_done(&s->core);
 		return;
 	}
 	snprintf(s->mailbox, sizeof(s->mailbox), "%s", mailbox);
@@ -266,9 +266,9 @@ void pop3_mailbox_open(struct pop3_session *s, const char *mailbox)
 	int r = conn_queue_work(s->conn, open_work, open_done, job);
 	if (r != 0) {
 		free(job);
-		log_error(s->id, "pop3_maildrop_error", "error=\"%s\"", uv_strerror(r));
+		log_error(s->id, "pop3_maildrop_error", "error=\"%s\"", conn_strerror(r));
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "cannot open the maildrop");
-		pop3_session_done(s);
+		session_done(&s->core);
 	}
 }
 
@@ -327,7 +327,7 @@ static void list_continue(struct pop3_session *s)
 	}
 	memcpy(buf + len, ".\r\n", 3);
 	conn_write(s->conn, buf, len + 3);
-	pop3_session_done(s);
+	session_done(&s->core);
 }
 
 static void list_or_uidl(struct pop3_session *s, const struct pop3_command *cmd, bool uidl)
@@ -345,7 +345,7 @@ static void list_or_uidl(struct pop3_session *s, const struct pop3_command *cmd,
 	else
 		pop3_reply(s, POP3_OK, "%zu messages (%" PRIu64 " octets)", s->live_count,
 		           s->live_size);
-	pop3_session_busy(s);
+	session_busy(&s->core);
 	s->list_next = 0;
 	s->list_uidl = uidl;
 	list_continue(s);
@@ -439,7 +439,7 @@ static void update_log(const struct update_job *job, int status, bool client_gon
 		         gone);
 	else
 		log_error(job->session, "pop3_update_failed", "error=\"%s\"%s",
-		          status != 0 ? uv_strerror(status) : job->error, gone);
+		          status != 0 ? conn_strerror(status) : job->error, gone);
 }
 
 static void update_done(conn_t *conn, void *arg, int status)
@@ -458,11 +458,11 @@ static void update_done(conn_t *conn, void *arg, int status)
 		else
 			pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 			           "deleting failed; nothing deleted");
-		pop3_session_close(s);
+		session_close(&s->core);
 	} else if (status != 0) {
 		/* The job never ran (cancelled at a forced shutdown) and the
 		 * session, gone during UPDATE, left the release to it. */
-		release_detached(&job->lease);
+		release_later(s->conn, &job->lease);
 	}
 	free(job->ids);
 	free(job);
@@ -473,9 +473,9 @@ static void update_begin(struct pop3_session *s)
 	struct update_job *job = calloc(1, sizeof(*job));
 	size_t deleted = s->count - s->live_count;
 
-	pop3_session_set_state(s, POP3_STATE_UPDATE);
-	pop3_session_busy(s);
-	uv_timer_stop(&s->lease_timer);
+	session_enter_state(&s->core, POP3_STATE_UPDATE);
+	session_busy(&s->core);
+	conn_every(s->conn, 0, NULL);
 	if (job != NULL && deleted > 0) {
 		job->ids = malloc(deleted * sizeof(*job->ids));
 		if (job->ids == NULL) {
@@ -485,7 +485,7 @@ static void update_begin(struct pop3_session *s)
 	}
 	if (job == NULL) {
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory; nothing deleted");
-		pop3_session_close(s);
+		session_close(&s->core);
 		return;
 	}
 	for (size_t i = 0; i < s->count; i++) {
@@ -496,20 +496,20 @@ static void update_begin(struct pop3_session *s)
 	job->session = s->id;
 	int r = conn_queue_work(s->conn, update_work, update_done, job);
 	if (r != 0) {
-		log_error(s->id, "pop3_update_failed", "error=\"%s\"", uv_strerror(r));
+		log_error(s->id, "pop3_update_failed", "error=\"%s\"", conn_strerror(r));
 		free(job->ids);
 		free(job);
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "deleting failed; nothing deleted");
-		pop3_session_close(s);
+		session_close(&s->core);
 	}
 }
 
 void pop3_cmd_quit(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	if (s->state == POP3_STATE_AUTHORIZATION) {
+	if (pop3_session_state(s) == POP3_STATE_AUTHORIZATION) {
 		/* RFC 1939 4: QUIT before login ends the session; there is nothing to update. */
 		pop3_reply(s, POP3_OK, "signing off");
-		pop3_session_close(s);
+		session_close(&s->core);
 		return;
 	}
 	update_begin(s);

@@ -208,10 +208,10 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
 	if (!st->started) {
 		pop3_reply(s, pop3_store_resp(store_err), "cannot read the message");
 		stream_release(s);
-		pop3_session_done(s);
+		session_done(&s->core);
 	} else {
 		/* Mid-body there is no way to say -ERR; a missing terminator tells the client. */
-		pop3_session_close(s);
+		session_close(&s->core);
 	}
 }
 
@@ -287,7 +287,7 @@ static void stream_pump(struct pop3_session *s)
 	for (;;) {
 		int r = stream_read_ahead(s, st);
 		if (r != 0) {
-			stream_abort(s, st, STORE_EIO, uv_strerror(r));
+			stream_abort(s, st, STORE_EIO, conn_strerror(r));
 			return;
 		}
 		struct stream_batch *b = stream_next_ready(st);
@@ -315,7 +315,7 @@ static void stream_pump(struct pop3_session *s)
 			/* The buffers go now, not at the session's end (a TOP that
 			 * ended early may still have a read in flight: its done frees). */
 			stream_release(s);
-			pop3_session_done(s);
+			session_done(&s->core);
 			return;
 		}
 	}
@@ -336,7 +336,7 @@ static void stream_done(conn_t *conn, void *arg, int status)
 		return; /* closing: the session frees the stream in its close */
 	b->state = BATCH_READY;
 	if (status != 0)
-		batch_fail(b, STORE_EIO, uv_strerror(status));
+		batch_fail(b, STORE_EIO, conn_strerror(status));
 	if (b->eof || b->result != STORE_OK)
 		st->read_all = true;
 	if (s->on_drain == stream_pump)
@@ -365,7 +365,7 @@ static void stream_start(struct pop3_session *s, size_t index, bool top, uint64_
 		pop3_body_init_top(&st->body, lines);
 	else
 		pop3_body_init_retr(&st->body);
-	pop3_session_busy(s);
+	session_busy(&s->core);
 	stream_pump(s);
 }
 

@@ -1,7 +1,9 @@
 /*
- * pop3_session.c - the POP3 connection handler: session lifetime, the one
- * state variable, the command table and dispatch, and the reply helper.
- * Commands themselves live in pop3_auth.c, pop3_mailbox.c and pop3_retr.c.
+ * pop3_session.c - the POP3 connection handler: session lifetime, the
+ * state table, the command table and dispatch, and the reply helper.
+ * Commands themselves live in pop3_auth.c, pop3_mailbox.c and pop3_retr.c;
+ * busy/done, stopping and the error budget are the session core's
+ * (common/session.h).
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -36,8 +38,8 @@ void pop3_finish(void)
 	store_close(&pop3_ctx.loop_store);
 }
 
-int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct authlimit *authlimit,
-              char *err, size_t errlen)
+int pop3_init(const struct mail_config *cfg, struct authlimit *authlimit, char *err,
+              size_t errlen)
 {
 #ifdef MAIL_TEST_HOOKS
 	const char *ttl = getenv("MAILTEST_POP3_LEASE_TTL");
@@ -46,7 +48,6 @@ int pop3_init(const struct mail_config *cfg, struct uv_loop_s *loop, struct auth
 #endif
 
 	pop3_ctx.cfg = cfg;
-	pop3_ctx.loop = loop;
 	pop3_ctx.authlimit = authlimit;
 	pop3_ctx.lease_ttl = POP3_LEASE_TTL_DEFAULT;
 	if (ttl != NULL && *ttl != '\0') {
@@ -79,14 +80,51 @@ static const char *const state_names[] = {
 	[POP3_STATE_CLOSING] = "CLOSING",
 };
 
-void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
+/* Which state may follow which (session_enter_state logs any other change as a bug). */
+#define TO(state) (1u << POP3_STATE_##state)
+static const unsigned next_states[] = {
+	[POP3_STATE_AUTHORIZATION] = TO(SASL) | TO(TRANSACTION) | TO(CLOSING),
+	[POP3_STATE_SASL] = TO(AUTHORIZATION) | TO(TRANSACTION) | TO(CLOSING),
+	[POP3_STATE_TRANSACTION] = TO(UPDATE) | TO(CLOSING),
+	[POP3_STATE_UPDATE] = TO(CLOSING),
+	[POP3_STATE_CLOSING] = 0,
+};
+#undef TO
+
+/* An UPDATE in progress finishes and closes by itself (RFC 1939 6). */
+static bool session_may_stop(const struct session *core)
 {
-	/* CLOSING is final: a late completion must not revive the session. */
-	if (s->state == state || s->state == POP3_STATE_CLOSING)
-		return;
-	log_debug(s->id, "pop3_state", "from=%s to=%s", state_names[s->state], state_names[state]);
-	s->state = state;
+	return core->state != POP3_STATE_UPDATE;
 }
+
+static void session_stop_reply(struct session *core)
+{
+	struct pop3_session *s = (struct pop3_session *)core;
+
+	session_send(core, s->stop_reply, strlen(s->stop_reply), SESSION_REPLY_FINAL);
+}
+
+static size_t session_too_many_errors(struct session *core, char *buf, size_t cap)
+{
+	static const char line[] = "-ERR too many errors, closing connection\r\n";
+
+	(void)core;
+	if (cap < sizeof(line) - 1)
+		return 0;
+	memcpy(buf, line, sizeof(line) - 1);
+	return sizeof(line) - 1;
+}
+
+static const struct session_def pop3_session_def = {
+	.protocol = "pop3",
+	.state_names = state_names,
+	.next_states = next_states,
+	.state_count = POP3_STATE_CLOSING + 1,
+	.closing_state = POP3_STATE_CLOSING,
+	.may_stop = session_may_stop,
+	.stop = session_stop_reply,
+	.too_many_errors = session_too_many_errors,
+};
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -117,12 +155,7 @@ void pop3_reply(struct pop3_session *s, enum pop3_resp resp, const char *fmt, ..
 	}
 	line[len++] = '\r';
 	line[len++] = '\n';
-	conn_write(s->conn, line, len);
-
-	if (resp == POP3_ERR && ++s->errors >= POP3_ERRORS_MAX) {
-		log_info(s->id, "pop3_too_many_errors", "errors=%u", s->errors);
-		pop3_session_close(s);
-	}
+	session_send(&s->core, line, len, resp == POP3_ERR ? SESSION_REPLY_ERROR : SESSION_REPLY_OK);
 }
 
 enum pop3_resp pop3_store_resp(int store_err)
@@ -130,48 +163,21 @@ enum pop3_resp pop3_store_resp(int store_err)
 	return store_err == STORE_ECORRUPT ? POP3_ERR_SYS_PERM : POP3_ERR_SYS_TEMP;
 }
 
-void pop3_session_close(struct pop3_session *s)
-{
-	pop3_session_set_state(s, POP3_STATE_CLOSING);
-	conn_close(s->conn);
-}
-
-/* ---- commands in progress ------------------------------------------- */
-
-void pop3_session_busy(struct pop3_session *s)
-{
-	s->busy = true;
-	conn_pause(s->conn);
-}
-
-void pop3_session_done(struct pop3_session *s)
-{
-	s->busy = false;
-	if (s->state == POP3_STATE_CLOSING)
-		return;
-	if (s->stop_reply != NULL) {
-		conn_write(s->conn, s->stop_reply, strlen(s->stop_reply));
-		pop3_session_close(s);
-		return;
-	}
-	conn_resume(s->conn);
-}
+/* ---- stopping ---------------------------------------------------------- */
 
 void pop3_session_stop(struct pop3_session *s, const char *reply)
 {
-	/* An UPDATE in progress finishes and closes by itself (RFC 1939 6). */
-	if (s->state == POP3_STATE_CLOSING || s->state == POP3_STATE_UPDATE)
+	if (s->core.closing || s->core.stopping)
 		return;
 	s->stop_reply = reply;
-	if (!s->busy)
-		pop3_session_done(s);
+	session_stop(&s->core);
 }
 
 struct pop3_session *pop3_session_of(conn_t *conn)
 {
 	struct pop3_session *s = conn != NULL ? conn_data(conn) : NULL;
 
-	return s != NULL && s->state != POP3_STATE_CLOSING ? s : NULL;
+	return s != NULL && pop3_session_state(s) != POP3_STATE_CLOSING ? s : NULL;
 }
 
 /* ---- command table ----------------------------------------------------- */
@@ -252,9 +258,9 @@ static void command_dispatch(struct pop3_session *s, const char *line, size_t le
 		return;
 	}
 	command_log(s, def, line, len);
-	if (!(def->states & (1u << s->state))) {
+	if (!(def->states & (1u << pop3_session_state(s)))) {
 		pop3_reply(s, POP3_ERR, "%s not valid in the %s state", def->verb,
-		           state_names[s->state]);
+		           session_state_name(&s->core));
 		return;
 	}
 	if (cmd.argc < def->min_args || cmd.argc > def->max_args) {
@@ -275,16 +281,6 @@ static void command_dispatch(struct pop3_session *s, const char *line, size_t le
 
 /* ---- connection handler ------------------------------------------------ */
 
-/* The lease timer's close callback: the last thing that references the session. */
-static void session_free(uv_handle_t *timer)
-{
-	struct pop3_session *s = timer->data;
-
-	free(s->entries);
-	free(s->deleted);
-	free(s);
-}
-
 static void handle_open(conn_t *conn)
 {
 	struct pop3_session *s = calloc(1, sizeof(*s));
@@ -296,11 +292,11 @@ static void handle_open(conn_t *conn)
 		conn_close(conn);
 		return;
 	}
+	struct session_limits limits = session_limits_from_config(pop3_ctx.cfg);
+
+	session_init(&s->core, conn, &pop3_session_def, &limits, POP3_STATE_AUTHORIZATION);
 	s->conn = conn;
 	s->id = conn_id(conn);
-	s->state = POP3_STATE_AUTHORIZATION;
-	uv_timer_init(pop3_ctx.loop, &s->lease_timer);
-	s->lease_timer.data = s;
 	conn_set_data(conn, s);
 	conn_set_line_max(conn, POP3_LINE_MAX);
 	conn_set_idle_timeout(conn, pop3_ctx.cfg->idle_timeout);
@@ -308,43 +304,47 @@ static void handle_open(conn_t *conn)
 	pop3_reply(s, POP3_OK, "%s POP3 server ready", pop3_ctx.cfg->hostname);
 }
 
+static void output_drained(struct pop3_session *s)
+{
+	session_done(&s->core);
+}
+
 static void handle_line(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long)
 {
 	struct pop3_session *s = conn_data(conn);
 
-	if (s == NULL || s->state == POP3_STATE_CLOSING || s->tls_starting)
+	if (s == NULL || s->core.closing || s->tls_starting)
 		return;
-	if (s->busy) {
+	if (s->core.busy) {
 		/* conn_pause() stops input callbacks; reaching this is a conn bug. */
-		log_error(s->id, "pop3_input_while_busy", "state=%s", state_names[s->state]);
-		pop3_session_close(s);
+		log_error(s->id, "pop3_input_while_busy", "state=%s", session_state_name(&s->core));
+		session_close(&s->core);
 		return;
 	}
 	if (!crlf && !too_long) {
 		/* RFC 1939 3: commands end in CRLF. A bare LF would let us split
 		 * lines where a proxy in front does not: refuse and hang up. */
-		log_info(s->id, "pop3_bare_lf", "state=%s", state_names[s->state]);
+		log_info(s->id, "pop3_bare_lf", "state=%s", session_state_name(&s->core));
 		pop3_reply(s, POP3_ERR, "bare LF received, lines must end in CRLF");
-		if (s->state != POP3_STATE_CLOSING)
-			pop3_session_close(s);
+		session_close(&s->core);
 		return;
 	}
 	if (too_long) {
 		/* Within AUTH the over-long line was the response: the exchange fails. */
-		if (s->state == POP3_STATE_SASL)
-			pop3_session_set_state(s, POP3_STATE_AUTHORIZATION);
+		if (pop3_session_state(s) == POP3_STATE_SASL)
+			session_enter_state(&s->core, POP3_STATE_AUTHORIZATION);
 		pop3_reply(s, POP3_ERR, "line too long");
 		return;
 	}
-	if (s->state == POP3_STATE_SASL)
+	if (pop3_session_state(s) == POP3_STATE_SASL)
 		pop3_auth_response(s, line, len);
 	else
 		command_dispatch(s, line, len);
 
 	/* Pipelined commands with a lot of output: read nothing more until it drains. */
-	if (!s->busy && s->state != POP3_STATE_CLOSING && conn_output_full(conn)) {
-		s->on_drain = pop3_session_done;
-		pop3_session_busy(s);
+	if (!s->core.busy && !s->core.closing && conn_output_full(conn)) {
+		s->on_drain = output_drained;
+		session_busy(&s->core);
 	}
 }
 
@@ -388,14 +388,14 @@ static void handle_timeout(conn_t *conn)
 		return;
 	}
 	/* Long output still moving: stay open for another period. */
-	if (s->busy && s->progress) {
+	if (s->core.busy && s->progress) {
 		s->progress = false;
 		return;
 	}
-	log_info(s->id, "pop3_timeout", "state=%s", state_names[s->state]);
+	log_info(s->id, "pop3_timeout", "state=%s", session_state_name(&s->core));
 	/* An UPDATE in progress finishes and closes by itself. */
-	if (s->state != POP3_STATE_UPDATE && s->state != POP3_STATE_CLOSING)
-		pop3_session_close(s);
+	if (pop3_session_state(s) != POP3_STATE_UPDATE)
+		session_close(&s->core);
 }
 
 static void handle_shutdown(conn_t *conn)
@@ -415,13 +415,15 @@ static void handle_close(conn_t *conn, const char *reason)
 
 	if (s == NULL)
 		return;
-	log_debug(s->id, "pop3_close", "state=%s reason=%s", state_names[s->state],
+	log_debug(s->id, "pop3_close", "state=%s reason=%s", session_state_name(&s->core),
 	          reason != NULL ? reason : "-");
 	conn_set_data(conn, NULL);
 	s->conn = NULL;
 	pop3_retr_close(s);
-	pop3_mailbox_close(s);
-	uv_close((uv_handle_t *)&s->lease_timer, session_free);
+	pop3_mailbox_close(s, conn);
+	free(s->entries);
+	free(s->deleted);
+	free(s);
 }
 
 const struct conn_handler pop3_handler = {

@@ -2,25 +2,26 @@
  * pop3_session.h - internals shared by the pop3d modules (not for main.c,
  * which uses pop3.h).
  *
- *   pop3_session.c  the connection handler, the state machine, the command
- *                   table and dispatch, the reply helper, busy/continuation
+ *   pop3_session.c  the connection handler, the state table, the command
+ *                   table and dispatch, the reply helper
  *   pop3_auth.c     AUTHORIZATION: CAPA, USER, PASS, AUTH PLAIN, STLS
  *   pop3_mailbox.c  the maildrop: lease, snapshot, STAT, LIST, UIDL, DELE,
  *                   RSET, NOOP, QUIT and the UPDATE state
  *   pop3_retr.c     RETR and TOP streamed from the store with backpressure
  *
  * Threading: everything here runs on the loop thread. Store calls happen
- * inside conn_queue_work() jobs (or, once the connection is gone,
- * uv_queue_work() clean-up jobs), except the read of a small message,
- * tried first on the loop's no-wait handle (pop3_retr.c); a job never touches the session, it
- * carries copies in and results out, and its done callback finds the
- * session through the conn (conn == NULL: the session is gone, the job
- * frees itself and drops the result).
+ * inside conn_queue_work() jobs (also the clean-up queued from the close
+ * callback), except the read of a small message, tried first on the
+ * loop's no-wait handle when the store says it may (pop3_retr.c); a job
+ * never touches the session, it carries copies in and results out, and
+ * its done callback finds the session through the conn (conn == NULL: the
+ * session is gone, the job frees itself and drops the result).
  *
- * Commands and asynchronous work: a command either replies at once, or
- * calls pop3_session_busy() (input is paused, so pipelined commands wait
- * their turn, RFC 2449 6.6) and later pop3_session_done() when its last
- * reply is queued.
+ * Commands and asynchronous work go through the session core
+ * (common/session.h): a command either replies at once, or calls
+ * session_busy() (input is paused, so pipelined commands wait their turn,
+ * RFC 2449 6.6) and later session_done() when its last reply is queued;
+ * session_close() ends the session after its queued output.
  */
 #ifndef MAIL_POP3_SESSION_H
 #define MAIL_POP3_SESSION_H
@@ -29,16 +30,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "config.h"
 #include "conn.h"
 #include "pop3_command.h"
+#include "session.h"
 #include "store.h"
-
-/* Protocol errors (unknown commands, bad arguments) before we hang up;
- * Postfix's smtpd_hard_error_limit plays the same role. */
-#define POP3_ERRORS_MAX 50
 
 /*
  * Line limit, CRLF excluded. RFC 2449 4 limits commands to 255 octets,
@@ -68,7 +64,7 @@ enum pop3_state {
 /* Response codes, RFC 2449 8 and RFC 3206. */
 enum pop3_resp {
 	POP3_OK,
-	POP3_ERR,          /* a client mistake: counted towards POP3_ERRORS_MAX */
+	POP3_ERR,          /* a client mistake: counts against the error budget (session.h) */
 	POP3_ERR_IN_USE,   /* [IN-USE]: the maildrop is leased by another session */
 	POP3_ERR_AUTH,     /* [AUTH]: credentials or login policy */
 	POP3_ERR_SYS_TEMP, /* [SYS/TEMP]: our problem, try again later */
@@ -82,7 +78,6 @@ struct authlimit;
 /* The process-wide context set up by pop3_init(). */
 struct pop3_context {
 	const struct mail_config *cfg;
-	uv_loop_t *loop;
 	struct authlimit *authlimit; /* per-address login failures; owned by main.c */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
@@ -90,12 +85,10 @@ struct pop3_context {
 };
 
 struct pop3_session {
+	struct session core; /* first: state (enum pop3_state), busy, errors, stop */
 	conn_t *conn;
 	uint64_t id; /* conn_id(), for logs and lease owners */
-	enum pop3_state state;
 
-	/* A command is in progress (off-loop work or long output); input is paused. */
-	bool busy;
 	/* Long output waiting for the write queue to drain (LIST, UIDL, RETR). */
 	void (*on_drain)(struct pop3_session *s);
 	/* Shutdown or a lost lease: say stop_reply and close at the next command boundary. */
@@ -105,7 +98,6 @@ struct pop3_session {
 	 * RETR slowly is not idle (RFC 1939 3 times out inactivity). */
 	bool progress;
 
-	unsigned errors;
 	unsigned auth_failures;
 	bool tls_starting; /* STLS accepted: nothing is read until tls_ready */
 
@@ -120,7 +112,6 @@ struct pop3_session {
 	char owner[POP3_OWNER_MAX];     /* lease owner: owner_prefix:session id */
 	bool lease_held;
 	bool renewing; /* a lease renewal job is in flight */
-	uv_timer_t lease_timer; /* initialised and closed by pop3_session.c; the close frees s */
 	struct store_entry *entries; /* the snapshot taken at login, oldest first */
 	bool *deleted;               /* marked by DELE, one per entry */
 	size_t count;
@@ -140,13 +131,18 @@ const struct pop3_context *pop3_context(void);
  * start). Only on thread-pool threads. NULL with a message in err. */
 store_t *pop3_worker_store(char *err, size_t errlen);
 
-/* Changes the state, logging the transition. The only writer of s->state. */
-void pop3_session_set_state(struct pop3_session *s, enum pop3_state state);
+/* The session's state (s->core.state; changed with session_enter_state, checked against
+ * the table in pop3_session.c). */
+static inline enum pop3_state pop3_session_state(const struct pop3_session *s)
+{
+	return (enum pop3_state)s->core.state;
+}
 
 /*
  * Queues one reply line: "+OK text" or "-ERR [CODE] text". POP3_ERR
- * counts a protocol error; at POP3_ERRORS_MAX the connection is closed
- * after this reply. fmt may be NULL for a bare status.
+ * counts against the error budget (session.h): beyond soft_error_limit it
+ * is delayed, at hard_error_limit the session ends after it. fmt may be
+ * NULL for a bare status.
  */
 void pop3_reply(struct pop3_session *s, enum pop3_resp resp, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -158,19 +154,7 @@ void pop3_reply(struct pop3_session *s, enum pop3_resp resp, const char *fmt, ..
  */
 enum pop3_resp pop3_store_resp(int store_err);
 
-/* Queues the reply, then closes once it is written (state CLOSING). */
-void pop3_session_close(struct pop3_session *s);
-
-/* Starts a command that completes later: pauses input. */
-void pop3_session_busy(struct pop3_session *s);
-
-/*
- * Ends the current command: resumes input, or, when a stop is pending
- * (shutdown, lost lease), sends stop_reply and closes.
- */
-void pop3_session_done(struct pop3_session *s);
-
-/* Asks the session to stop at the next command boundary (now if idle). */
+/* Asks the session to stop at the next command boundary (now if idle): `reply`, then close. */
 void pop3_session_stop(struct pop3_session *s, const char *reply);
 
 /*
@@ -195,12 +179,12 @@ bool pop3_auth_allowed(const struct pop3_session *s);
 /*
  * Called by pop3_auth.c after a successful login (the session is busy):
  * takes the lease and the snapshot, replies +OK (TRANSACTION) or -ERR
- * [IN-USE] / [SYS/TEMP] (stays in AUTHORIZATION), then pop3_session_done.
+ * [IN-USE] / [SYS/TEMP] (stays in AUTHORIZATION), then session_done.
  */
 void pop3_mailbox_open(struct pop3_session *s, const char *mailbox);
-/* The session is going away: stop renewing and release the lease off-loop.
- * The lease timer itself belongs to pop3_session.c, which closes it. */
-void pop3_mailbox_close(struct pop3_session *s);
+/* The session is going away (its close callback, conn still valid): release
+ * the lease off-loop. */
+void pop3_mailbox_close(struct pop3_session *s, conn_t *conn);
 /*
  * Validates a message-number argument; on failure replies -ERR and
  * returns false. On success *index_r is the zero-based index.

@@ -378,7 +378,7 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 		/* The chunk's length is unknown, so its octets cannot be skipped: any
 		 * of them would be read as commands. Hang up after the reply. */
 		smtp_session_refuse_parse(s, pr);
-		session_close_after(&s->core);
+		session_close(&s->core);
 		smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 		return;
 	}

@@ -298,7 +298,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		 */
 		log_info(s->id, "bare_lf", "state=%s", session_state_name(&s->core));
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_BARE_LF));
-		session_close_after(&s->core);
+		session_close(&s->core);
 		return;
 	}
 	if (smtp_session_state(s) == SMTP_STATE_AUTH) {

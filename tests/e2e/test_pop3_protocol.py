@@ -170,11 +170,33 @@ def test_line_too_long_keeps_session(plain):
 
 
 def test_too_many_errors_hang_up(plain):
+    # The defaults: beyond 10 errors each -ERR waits 250 ms, the 20th is the last.
     p = Pop3(plain.port("pop3"))
-    p.send(b"BAD\r\n" * 60)
-    for _ in range(50):
+    p.send(b"BAD\r\n" * 25)
+    for _ in range(10):
         assert p.bline() == b"-ERR unknown command\r\n"
+    start = time.monotonic()
+    assert p.bline() == b"-ERR unknown command\r\n"
+    assert time.monotonic() - start >= 0.2  # past the soft limit, errors are slowed
+    for _ in range(9):
+        assert p.bline() == b"-ERR unknown command\r\n"
+    assert p.bline() == b"-ERR too many errors, closing connection\r\n"
     assert p.closed()
+
+
+def test_error_limits_are_configurable():
+    # Only plain -ERR (a client mistake) counts: [AUTH] failures have their own budget.
+    with running_pop3d(allow_plaintext_auth="yes", soft_error_limit=0, hard_error_limit=3,
+                       error_delay_ms=0) as inst:
+        p = Pop3(inst.port("pop3"))
+        assert p.cmd("USER %s" % ALICE).startswith(b"+OK")
+        assert p.cmd("PASS wrong").startswith(b"-ERR [AUTH] ")
+        assert p.cmd("STAT") == b"-ERR STAT not valid in the AUTHORIZATION state\r\n"
+        assert p.cmd("BAD") == b"-ERR unknown command\r\n"
+        p.send(b"LIST\r\n")
+        assert p.bline() == b"-ERR LIST not valid in the AUTHORIZATION state\r\n"
+        assert p.bline() == b"-ERR too many errors, closing connection\r\n"
+        assert p.closed()
 
 
 def test_bare_lf_refused_and_hangs_up(plain):
@@ -294,13 +316,14 @@ def test_transaction_commands(plain):
 def test_message_number_errors(plain):
     """RFC 1939 5-7: every bad message number is -ERR and the session goes on."""
     user, _ = maildrop(plain, [message(1), message(2), message(3)])
-    p = Pop3(plain.port("pop3"))
-    assert p.login(user).startswith(b"+OK maildrop has 3 messages")
-    assert p.cmd("DELE 2") == b"+OK message 2 deleted\r\n"
     no_such = b"-ERR no such message\r\n"
     invalid = b"-ERR invalid message number\r\n"
     deleted = b"-ERR message is deleted\r\n"
+    # One session per verb: ten errors each, under the hard error limit of 20.
     for verb in ("RETR", "LIST", "UIDL", "DELE"):
+        p = Pop3(plain.port("pop3"))
+        assert p.login(user).startswith(b"+OK maildrop has 3 messages")
+        assert p.cmd("DELE 2") == b"+OK message 2 deleted\r\n"
         assert p.cmd(verb + " 0") == no_such
         assert p.cmd(verb + " 4") == no_such
         assert p.cmd(verb + " 99999999999999999999999") == no_such
@@ -312,7 +335,12 @@ def test_message_number_errors(plain):
         assert p.cmd(verb + " 2") == deleted
         assert p.cmd(verb + " 1 3") == ("-ERR wrong number of arguments for %s\r\n"
                                         % verb).encode()
-    # A fresh session: each counts its errors and hangs up at 50.
+        assert p.cmd("RSET").startswith(b"+OK")
+        assert p.cmd("QUIT").startswith(b"+OK")
+    # A fresh session counts its errors afresh.
+    p = Pop3(plain.port("pop3"))
+    assert p.login(user).startswith(b"+OK maildrop has 3 messages")
+    assert p.cmd("DELE 2") == b"+OK message 2 deleted\r\n"
     assert p.cmd("QUIT") == b"+OK 1 messages deleted; signing off\r\n"
     p = Pop3(plain.port("pop3"))
     assert p.login(user).startswith(b"+OK maildrop has 2 messages")

@@ -387,6 +387,20 @@ def test_too_many_errors(inst):
         assert s.closed()
 
 
+def test_error_limits_are_configurable():
+    inst = smtp_install(tls=False, soft_error_limit=0, hard_error_limit=3, error_delay_ms=0)
+    try:
+        with connect(inst) as s:
+            s.expect("FOO", "500 5.5.1 ")
+            s.expect("MAIL FROM:<a@remote.test>", "250 ")
+            s.expect("RCPT TO:<nobody@example.test>", "550 5.1.1 ")
+            s.expect("BAR", "500 5.5.1 ")
+            s.expect(None, "421 4.7.0 %s Error: too many errors" % HOST)
+            assert s.closed()
+    finally:
+        smtp_close(inst)
+
+
 def test_idle_timeout():
     inst = smtp_install(tls=False, idle_timeout=2)
     try:
