@@ -59,6 +59,8 @@ struct session {
 	size_t body;
 	size_t flood_left;
 	bool stubborn;
+	int ticks_left;  /* EVERY */
+	bool close_job;  /* CLOSEJOB: queue a job from the close callback */
 };
 
 struct job {
@@ -159,6 +161,15 @@ static void after_cb(conn_t *conn)
 	conn_resume(conn);
 }
 
+static void every_cb(conn_t *conn)
+{
+	struct session *s = conn_data(conn);
+
+	conn_printf(conn, "250 tick %d\r\n", s->ticks_left);
+	if (--s->ticks_left == 0)
+		conn_every(conn, 0, NULL);
+}
+
 static void record(const char *line, size_t len)
 {
 	if (H->seen_len + len + 2 > sizeof(H->seen))
@@ -228,6 +239,12 @@ static void on_line(conn_t *conn, const char *line, size_t len, bool crlf, bool 
 	} else if (is(line, len, "FLOOD")) {
 		s->flood_left = (size_t)atol(arg);
 		flood(s);
+	} else if (is(line, len, "EVERY")) {
+		s->ticks_left = atoi(arg);
+		conn_every(conn, 10, every_cb);
+	} else if (is(line, len, "CLOSEJOB")) {
+		s->close_job = true;
+		conn_close(conn);
 	} else if (is(line, len, "AFTER")) {
 		conn_after(conn, 50, after_cb);
 	} else if (is(line, len, "STARTTLS")) {
@@ -308,6 +325,8 @@ static void on_close(conn_t *conn, const char *reason)
 	struct session *s = conn_data(conn);
 	assert_non_null(reason);
 	H->closes++;
+	if (s->close_job)
+		queue_job(conn, 100);
 	*s->prevp = s->next;
 	if (s->next != NULL)
 		s->next->prevp = s->prevp;

@@ -23,6 +23,8 @@
  *   HOLDCLOSE     HOLD 200, close at once
  *   FLOOD n       n lines of 1 KiB, produced only while output is not full
  *   AFTER         conn_after 50 ms, then "250 after"
+ *   EVERY n       conn_every 10 ms: "250 tick n" ... "250 tick 1", then stop
+ *   CLOSEJOB      close; the close callback queues a 100 ms job
  *   STARTTLS      "220 go", conn_starttls
  *   TLSINFO       "250 <version> <cipher>"
  *   TLSMEM        "250 <n>": tls_conn_resident() of this session now

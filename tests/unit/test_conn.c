@@ -430,6 +430,51 @@ static void test_work_after_close(void **state)
 	assert_null(strstr(h.seen, "never"));
 }
 
+static void client_every(struct harness *h)
+{
+	struct tclient c;
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "EVERY 3\r\n") == 0, "send");
+	EXPECT(&c, "250 tick 3");
+	EXPECT(&c, "250 tick 2");
+	EXPECT(&c, "250 tick 1");
+	/* Input was never paused, and the timer stopped after the third tick. */
+	CHECK(tc_sendstr(&c, "ECHO x\r\n") == 0, "send");
+	EXPECT(&c, "> ECHO x");
+	CHECK(tc_sendstr(&c, "QUIT\r\n") == 0, "send");
+	EXPECT(&c, "221 bye");
+	tc_close(&c);
+}
+
+static void test_every(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_every);
+	assert_null(strstr(h.seen, "tick 0"));
+}
+
+static void client_close_job(struct harness *h)
+{
+	struct tclient c;
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "CLOSEJOB\r\n") == 0, "send");
+	CHECK(tc_eof(&c), "no EOF after CLOSEJOB");
+	tc_close(&c);
+}
+
+/* Clean-up work queued from the close callback runs, and its done callback sees no conn. */
+static void test_work_from_close_callback(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_close_job);
+	assert_int_equal(h.done_null, 1);
+	assert_int_equal(h.closes, 1);
+}
+
 static bool released_after_close(struct harness *h)
 {
 	return h->done_null == 1;
@@ -557,6 +602,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_pause),
+		cmocka_unit_test(test_every),
+		cmocka_unit_test(test_work_from_close_callback),
 		cmocka_unit_test(test_raw_mode),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_backpressure),
