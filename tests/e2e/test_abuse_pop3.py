@@ -176,7 +176,7 @@ def test_huge_pipelined_burst_answered_in_order(inst):
                "LIST 9": b"-ERR no such message\r\n"}
     rng = random.Random(1939)
     commands = [rng.choice(("NOOP", "STAT", "LIST 2", "UIDL 3")) for _ in range(3000)]
-    for i in rng.sample(range(len(commands)), 10):  # a few errors, under POP3_ERRORS_MAX
+    for i in rng.sample(range(len(commands)), 10):  # a few errors, under hard_error_limit
         commands[i] = "LIST 9"
     p.send("".join(c + "\r\n" for c in commands) + "QUIT\r\n")
     for i, c in enumerate(commands):
