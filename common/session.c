@@ -42,11 +42,10 @@ void session_enter_state(struct session *s, unsigned state)
 	assert(state < def->state_count);
 	if (s->state == state || s->state == def->closing_state)
 		return;
-#ifndef NDEBUG
+	/* One bit test: cheap enough to keep in every build, where a report helps most. */
 	if (!(def->next_states[s->state] & (1u << state)))
 		log_error(s->id, "state_bug", "protocol=%s from=%s to=%s", def->protocol,
 		          def->state_names[s->state], def->state_names[state]);
-#endif
 	log_debug(s->id, "state", "protocol=%s from=%s to=%s", def->protocol,
 	          def->state_names[s->state], def->state_names[state]);
 	s->state = state;

@@ -89,7 +89,7 @@ void session_init(struct session *s, conn_t *conn, const struct session_def *def
  * Changes the state. Every change is logged at debug level. Leaving the
  * closing state never happens (a late completion cannot revive a closed
  * session); a change the def's table does not allow is logged as
- * "state_bug" in debug builds, and made anyway.
+ * "state_bug" (an error, in every build), and made anyway.
  */
 void session_enter_state(struct session *s, unsigned state);
 const char *session_state_name(const struct session *s);

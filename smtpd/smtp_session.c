@@ -67,11 +67,15 @@ static const char *const state_names[] = {
 /* Which state may follow which (session_enter_state logs any other change as a bug). */
 #define TO(state) (1u << SMTP_STATE_##state)
 static const unsigned next_states[] = {
-	/* BDAT is read even when refused, also before EHLO; STARTTLS starts over at INIT. */
+	/*
+	 * BDAT is read even when refused, also before EHLO, and returns to
+	 * the state it came from; a DATA body is committed in MAIL; STARTTLS
+	 * starts over at INIT.
+	 */
 	[SMTP_STATE_INIT] = TO(READY) | TO(BDAT) | TO(CLOSING),
 	[SMTP_STATE_READY] = TO(INIT) | TO(MAIL) | TO(BDAT) | TO(AUTH) | TO(CLOSING),
 	[SMTP_STATE_MAIL] = TO(INIT) | TO(READY) | TO(DATA) | TO(BDAT) | TO(CLOSING),
-	[SMTP_STATE_DATA] = TO(READY) | TO(CLOSING),
+	[SMTP_STATE_DATA] = TO(MAIL) | TO(READY) | TO(CLOSING),
 	[SMTP_STATE_BDAT] = TO(INIT) | TO(READY) | TO(MAIL) | TO(CLOSING),
 	[SMTP_STATE_AUTH] = TO(READY) | TO(CLOSING),
 	[SMTP_STATE_CLOSING] = 0,
