@@ -135,16 +135,29 @@ class Install:
             self.close()
             pytest.skip("%s: this build has no test hooks (cmake -DMAIL_TEST_HOOKS=ON)"
                         % ", ".join(hooks))
-        log = open(os.path.join(self.dir, program + ".log"), "ab")
-        proc = subprocess.Popen([binary(program), "-c", self.conf], stdout=log, stderr=log,
-                                env=dict(os.environ, **(env or {})))
-        log.close()
-        self.procs.append(proc)
         listeners = ("smtp", "submission", "smtps") if program == "smtpd" else ("pop3", "pop3s")
-        for listener in listeners:
-            if self.config.get(listener + "_listen"):
-                wait_port(self.ports[listener], proc=proc)
-        return proc
+        for attempt in range(3):
+            log = open(os.path.join(self.dir, program + ".log"), "ab")
+            proc = subprocess.Popen([binary(program), "-c", self.conf], stdout=log, stderr=log,
+                                    env=dict(os.environ, **(env or {})))
+            log.close()
+            self.procs.append(proc)
+            try:
+                for listener in listeners:
+                    if self.config.get(listener + "_listen"):
+                        wait_port(self.ports[listener], proc=proc)
+                return proc
+            except RuntimeError as e:
+                tail = self.log(program)[-1500:]
+                # free_port's pick may have become some client socket's ephemeral port
+                # meanwhile (tests run in parallel): pick again rather than fail.
+                if "address already in use" not in tail or attempt == 2:
+                    raise RuntimeError("%s; %s log:\n%s" % (e, program, tail)) from None
+                for listener in listeners:
+                    if self.config.get(listener + "_listen"):
+                        self.ports[listener] = free_port()
+                        self.config[listener + "_listen"] = "127.0.0.1:%d" % self.ports[listener]
+                self.write_config()
 
     def log(self, program):
         with open(os.path.join(self.dir, program + ".log"), "rb") as f:

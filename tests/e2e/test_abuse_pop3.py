@@ -127,40 +127,47 @@ def test_client_that_never_reads(inst):
     pid = inst.procs[0].pid
 
     hog = Pop3(inst.port("pop3"), source="127.0.0.30")
-    assert hog.login(hog_user).startswith(b"+OK maildrop has 1 messages")
-    if sanitized():
-        # Warm ASan's allocator up with one whole RETR (see test_pop3_maildrop.py).
-        assert hog.cmd("RETR 1").startswith(b"+OK")
-        assert read_retr(hog, len(big)) == big
-    timeouts = inst.log("pop3d").count("event=pop3_timeout ")
-    before = rss_kib(pid)
-    hog.send(b"RETR 1\r\n" * 100)  # 400 MB of output
-    peak = before
-    worst = 0.0
-    for _ in range(5):
-        time.sleep(0.3)
-        peak = max(peak, rss_kib(pid))
-        worst = max(worst, good_client(inst, user))
-    growth = (peak - before) / 1024
-    print("pop3d RSS before %d KiB, peak %d KiB" % (before, peak))
-    assert growth < (64 if sanitized() else 16), "pop3d grew by %.1f MiB" % growth
-    assert worst < 2.0, "a normal session took %.2f s beside the hog" % worst
+    try:
+        assert hog.login(hog_user).startswith(b"+OK maildrop has 1 messages")
+        if sanitized():
+            # Warm ASan's allocator up with one whole RETR (see test_pop3_maildrop.py).
+            assert hog.cmd("RETR 1").startswith(b"+OK")
+            assert read_retr(hog, len(big)) == big
+        timeouts = inst.log("pop3d").count("event=pop3_timeout ")
+        before = rss_kib(pid)
+        hog.send(b"RETR 1\r\n" * 100)  # 400 MB of output
+        peak = before
+        worst = 0.0
+        for _ in range(5):
+            time.sleep(0.3)
+            peak = max(peak, rss_kib(pid))
+            worst = max(worst, good_client(inst, user))
+        growth = (peak - before) / 1024
+        print("pop3d RSS before %d KiB, peak %d KiB" % (before, peak))
+        assert growth < (64 if sanitized() else 16), "pop3d grew by %.1f MiB" % growth
+        # ASan's slower loop on a loaded 2-core machine needs more room.
+        limit = 5.0 if sanitized() else 2.0
+        assert worst < limit, "a normal session took %.2f s beside the hog" % worst
 
-    # A client whose output does not move is idle: pop3d closes it (after
-    # what it had queued), having produced a small part of the 400 MB.
-    deadline = time.monotonic() + 4 * IDLE + 5
-    while inst.log("pop3d").count("event=pop3_timeout ") == timeouts:
-        assert time.monotonic() < deadline, "the hog was never timed out"
-        time.sleep(0.1)
-    data = bytearray(hog.buf)
-    while True:
-        chunk = hog.sock.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-    hog.close()
-    assert data.startswith(b"+OK ") and len(data) < 10 * len(big), len(data)
-    print("the hog got %d octets before pop3d dropped it" % len(data))
+        # A client whose output does not move is idle: pop3d closes it (after
+        # what it had queued), having produced a small part of the 400 MB.
+        deadline = time.monotonic() + 4 * IDLE + 5
+        while inst.log("pop3d").count("event=pop3_timeout ") == timeouts:
+            assert time.monotonic() < deadline, "the hog was never timed out"
+            time.sleep(0.1)
+        data = bytearray(hog.buf)
+        while True:
+            chunk = hog.sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+        hog.close()
+        assert data.startswith(b"+OK ") and len(data) < 10 * len(big), len(data)
+        print("the hog got %d octets before pop3d dropped it" % len(data))
+    finally:
+        # After a failure above, a hog left connected would hold pop3d's shutdown
+        # for shutdown_timeout and hide the failure behind a teardown timeout.
+        hog.close()
 
 
 def test_huge_pipelined_burst_answered_in_order(inst):
