@@ -3,20 +3,20 @@
  * 7) and AUTH PLAIN (RFC 5034, RFC 4616). Knows nothing about maildrops:
  * a successful login hands the canonical address to pop3_mailbox_open().
  *
- * Every login attempt costs the same: the hash check runs on a worker
- * thread, with the dummy hash for unknown and disabled users, and a
- * failure is answered only after a delay that grows with the client
- * address's recent failures (common/authlimit.h). An address that used up
- * its budget is refused with [SYS/TEMP] before any password is checked.
+ * Every login attempt costs the same (common/login.h: the check runs on
+ * a worker thread, unknown and disabled users and store failures pay for
+ * one hash check too), and a failure is answered only after a delay that
+ * grows with the client address's recent failures (common/authlimit.h).
+ * An address that used up its budget is refused with [SYS/TEMP] before
+ * any password is checked.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "authlimit.h"
 #include "log.h"
-#include "password.h"
+#include "login.h"
 #include "pop3_session.h"
 #include "sasl.h"
 
@@ -69,18 +69,24 @@ void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 
 /* ---- failures ---------------------------------------------------------- */
 
-static void auth_delay_cb(conn_t *conn)
+/*
+ * A failed login, or with `refused` one refused because the address is
+ * locked out (RFC 3206 4: our policy, passing with time: [SYS/TEMP]):
+ * counted (common/login.h) and answered after its delay; the last one
+ * allowed on this connection hangs up. The session must be busy.
+ */
+static void auth_failed(struct pop3_session *s, bool refused, const char *method,
+                        const char *user, const char *why)
 {
-	struct pop3_session *s = pop3_session_of(conn);
+	struct login_verdict v = login_failed(pop3_context()->authlimit, pop3_context()->cfg,
+	                                      s->conn, &s->auth_failures, refused, method, user,
+	                                      why);
+	enum pop3_resp resp = refused ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
+	const char *text = refused ? "too many failed logins from your address, try again later"
+	                           : "authentication failed";
 
-	if (s == NULL)
-		return;
-	/* RFC 3206 4: a lockout is our policy and passes with time: SYS/TEMP. */
-	enum pop3_resp resp = s->delayed_locked ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
-	const char *text = s->delayed_locked ? "too many failed logins from your address, "
-	                                       "try again later"
-	                                     : "authentication failed";
-	if (s->delayed_close) {
+	session_delay_next(&s->core, v.delay_ms);
+	if (v.hang_up) {
 		pop3_reply(s, resp, "%s; too many failures", text);
 		session_close(&s->core);
 	} else {
@@ -89,142 +95,41 @@ static void auth_delay_cb(conn_t *conn)
 	session_done(&s->core);
 }
 
-/* Counts a failed or refused login and answers it after delay_ms; the last
- * one allowed on this connection hangs up. The session must be busy. */
-static void auth_answer_later(struct pop3_session *s, unsigned delay_ms, bool locked)
+/* ---- the check, off the loop (common/login.h) ------------------------- */
+
+static void login_done_cb(conn_t *conn, struct login *login)
 {
-	s->auth_failures++;
-	s->delayed_close = s->auth_failures >= pop3_context()->cfg->max_auth_failures;
-	s->delayed_locked = locked;
-	conn_after(s->conn, delay_ms, auth_delay_cb);
-}
-
-/*
- * A failed login: counted against the connection and the client's
- * address, logged, answered after the address's delay. The session must
- * be busy (input paused).
- */
-static void auth_failed(struct pop3_session *s, const char *user, const char *method,
-                        const char *why)
-{
-	struct authlimit_result limit;
-	char esc[300];
-
-	authlimit_fail(pop3_context()->authlimit, conn_peer_ip(s->conn), &limit);
-	log_info(s->id, "pop3_auth_failed", "method=%s user=%s reason=%s failures=%u "
-	         "ip_failures=%u delay_ms=%u", method,
-	         log_escape(esc, sizeof(esc), user, strlen(user)), why, s->auth_failures + 1,
-	         limit.failures, limit.delay_ms);
-	if (limit.locked)
-		log_info(s->id, "pop3_auth_lockout", "ip=%s failures=%u seconds=%u",
-		         conn_peer_ip(s->conn), limit.failures, pop3_context()->cfg->auth_lockout);
-	auth_answer_later(s, limit.delay_ms, false);
-}
-
-/* ---- the hash check, off the loop ----------------------------------- */
-
-enum auth_result { AUTH_OK, AUTH_FAIL, AUTH_TEMPFAIL };
-
-struct auth_job {
-	const char *method;          /* "USER" or "PLAIN", for logs */
-	char user[SASL_FIELD_MAX + 1];
-	char password[POP3_LINE_MAX + 1];
-	enum auth_result result;
-	int store_err; /* AUTH_TEMPFAIL: what failed */
-	char mailbox[POP3_MAILBOX_MAX]; /* the canonical address, on success */
-	char error[256];
-};
-
-static void auth_work(void *arg)
-{
-	struct auth_job *job = arg;
-	struct store_user user;
-	const char *hash = NULL;
-
-	memset(&user, 0, sizeof(user));
-	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
-	if (store == NULL) {
-		job->result = AUTH_TEMPFAIL;
-		job->store_err = STORE_EIO;
-	} else {
-		int r = store_user_get(store, job->user, &user);
-		if (r == STORE_OK && !user.disabled)
-			hash = user.hash;
-		else if (r != STORE_OK && r != STORE_ENOTFOUND && r != STORE_EINVAL)
-			job->store_err = r;
-		if (job->store_err != STORE_OK)
-			snprintf(job->error, sizeof(job->error), "%s", store_errmsg(store));
-		/* Unknown, disabled and store failures all pay for one hash check. */
-		int ok = password_verify(job->password, hash);
-		if (job->store_err != STORE_OK)
-			job->result = AUTH_TEMPFAIL;
-		else
-			job->result = ok == 1 && hash != NULL ? AUTH_OK : AUTH_FAIL;
-		if (job->result == AUTH_OK)
-			snprintf(job->mailbox, sizeof(job->mailbox), "%s", user.address);
-	}
-	explicit_bzero(job->password, sizeof(job->password));
-	explicit_bzero(&user, sizeof(user));
-}
-
-static void auth_done(conn_t *conn, void *arg, int status)
-{
-	struct auth_job *job = arg;
 	struct pop3_session *s = pop3_session_of(conn);
 
-	if (s == NULL) {
-		explicit_bzero(job->password, sizeof(job->password)); /* a cancelled job never ran */
-		free(job);
+	if (s == NULL)
 		return;
-	}
-	if (status != 0 || job->result == AUTH_TEMPFAIL) {
-		log_error(s->id, "pop3_auth_error", "error=\"%s\"",
-		          status != 0 ? conn_strerror(status) : job->error);
-		pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
-		           "authentication unavailable");
+	if (login->result == LOGIN_TEMPFAIL) {
+		log_error(s->id, "auth_error", "error=\"%s\"", login->error);
+		pop3_reply(s, pop3_store_resp(login->store_err), "authentication unavailable");
 		session_done(&s->core);
-	} else if (job->result == AUTH_FAIL) {
-		auth_failed(s, job->user, job->method, "credentials");
+	} else if (login->result == LOGIN_FAIL) {
+		auth_failed(s, false, login->method, login->user, "credentials");
 	} else {
 		char esc[300];
-		log_info(s->id, "pop3_login", "method=%s user=%s tls=%d", job->method,
-		         log_escape(esc, sizeof(esc), job->mailbox, strlen(job->mailbox)),
+		log_info(s->id, "pop3_login", "method=%s user=%s tls=%d", login->method,
+		         log_escape(esc, sizeof(esc), login->address, strlen(login->address)),
 		         conn_tls_active(conn));
-		pop3_mailbox_open(s, job->mailbox);
+		pop3_mailbox_open(s, login->address);
 	}
-	explicit_bzero(job->password, sizeof(job->password));
-	free(job);
 }
 
-/* Starts the hash check for user/password; the session must be busy. */
+/* Starts the check for user/password; the session must be busy. */
 static void auth_start(struct pop3_session *s, const char *method, const char *user,
                        const char *password, size_t pwlen)
 {
-	uint64_t locked_ms = authlimit_locked_ms(pop3_context()->authlimit, conn_peer_ip(s->conn));
-	if (locked_ms > 0) {
-		char esc[300];
-		log_info(s->id, "pop3_auth_refused", "method=%s user=%s reason=lockout retry_in_ms=%llu",
-		         method, log_escape(esc, sizeof(esc), user, strlen(user)),
-		         (unsigned long long)locked_ms);
-		/* After the base delay, so a refused guesser cannot spin faster than a failing one. */
-		auth_answer_later(s, pop3_context()->cfg->auth_failure_delay_ms, true);
+	if (login_locked_ms(pop3_context()->authlimit, s->conn) > 0) {
+		auth_failed(s, true, method, user, "lockout");
 		return;
 	}
-	struct auth_job *job = calloc(1, sizeof(*job));
-	if (job == NULL) {
-		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
-		session_done(&s->core);
-		return;
-	}
-	job->method = method;
-	snprintf(job->user, sizeof(job->user), "%s", user);
-	memcpy(job->password, password, pwlen);
-	job->password[pwlen] = '\0';
-	int r = conn_queue_work(s->conn, auth_work, auth_done, job);
+	int r = login_start(s->conn, pop3_context()->cfg->db, method, user, password, pwlen, NULL,
+	                    NULL, login_done_cb);
 	if (r != 0) {
-		explicit_bzero(job->password, sizeof(job->password));
-		free(job);
-		log_error(s->id, "pop3_auth_error", "error=\"%s\"", conn_strerror(r));
+		log_error(s->id, "auth_error", "error=\"%s\"", conn_strerror(r));
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "authentication unavailable");
 		session_done(&s->core);
 	}
@@ -266,7 +171,7 @@ void pop3_cmd_pass(struct pop3_session *s, const struct pop3_command *cmd)
 	s->have_user = false;
 	session_busy(&s->core);
 	if (memchr(cmd->rest, '\0', cmd->restlen) != NULL)
-		auth_failed(s, s->user, "USER", "malformed");
+		auth_failed(s, false, "USER", s->user, "malformed");
 	else
 		auth_start(s, "USER", s->user, cmd->rest, cmd->restlen);
 }
@@ -286,9 +191,9 @@ static void auth_plain(struct pop3_session *s, const char *b64, size_t len)
 	}
 	session_busy(&s->core);
 	if (r != SASL_OK)
-		auth_failed(s, "", "PLAIN", sasl_strerror(r));
+		auth_failed(s, false, "PLAIN", "", sasl_strerror(r));
 	else if (!sasl_plain_authzid_ok(&plain))
-		auth_failed(s, plain.authcid, "PLAIN", "authzid");
+		auth_failed(s, false, "PLAIN", plain.authcid, "authzid");
 	else
 		auth_start(s, "PLAIN", plain.authcid, plain.passwd, strlen(plain.passwd));
 	sasl_plain_clear(&plain);

@@ -104,8 +104,6 @@ struct pop3_session {
 	/* AUTHORIZATION (pop3_auth.c) */
 	char user[POP3_MAILBOX_MAX]; /* the USER argument, waiting for PASS */
 	bool have_user;
-	bool delayed_close; /* the delayed failure reply hangs up (max_auth_failures) */
-	bool delayed_locked; /* ... and refuses a locked-out address (authlimit.h) */
 
 	/* TRANSACTION (pop3_mailbox.c) */
 	char mailbox[POP3_MAILBOX_MAX]; /* the user's canonical address, as stored */

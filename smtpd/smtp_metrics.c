@@ -20,6 +20,7 @@ static const char *const reject_names[SMTP_REJECT_COUNT] = {
 	[SMTP_REJECT_OVER_QUOTA] = "over_quota",
 	[SMTP_REJECT_TEMPFAIL] = "tempfail",
 	[SMTP_REJECT_TOO_MANY_ERRORS] = "too_many_errors",
+	[SMTP_REJECT_AUTH_FAILED] = "auth_failed",
 	[SMTP_REJECT_TIMEOUT] = "timeout",
 };
 

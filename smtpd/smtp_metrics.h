@@ -21,6 +21,7 @@ enum smtp_reject {
 	SMTP_REJECT_LINE_TOO_LONG, /* 500 5.5.2 */
 	SMTP_REJECT_AUTH_REQUIRED, /* 530 on the submission listeners */
 	SMTP_REJECT_TLS_REQUIRED,  /* 538: AUTH before TLS */
+	SMTP_REJECT_AUTH_FAILED,   /* 535, and the 421 after max_auth_failures */
 	SMTP_REJECT_SENDER,        /* 553: sender not owned by the authenticated user */
 	SMTP_REJECT_RELAY,         /* 554 5.7.1 relay access denied */
 	SMTP_REJECT_UNKNOWN_USER,  /* 550 5.1.1 */

@@ -56,6 +56,40 @@ static const struct smtp_refusal refusals[SMTP_REFUSAL_COUNT] = {
 	[SMTP_REFUSAL_TOO_MANY_RCPTS] =
 		{ 452, "4.5.3", "Error: too many recipients", SMTP_REJECT_RCPT_LIMIT },
 
+	/* ---- AUTH (RFC 4954) ---- */
+	/* The MX listener never offers AUTH (DESIGN.md). */
+	[SMTP_REFUSAL_AUTH_NOT_ENABLED] =
+		{ 503, "5.5.1", "Error: authentication not enabled", SMTP_REJECT_SEQUENCE },
+	/* RFC 4954 4 and RFC 8314: no password over plaintext unless allowed. */
+	[SMTP_REFUSAL_AUTH_NEEDS_TLS] =
+		{ 538, "5.7.11", "Encryption required for requested authentication mechanism",
+		  SMTP_REJECT_TLS_REQUIRED },
+	/* RFC 4954 4: AUTH is not allowed once authenticated. */
+	[SMTP_REFUSAL_AUTH_ALREADY] =
+		{ 503, "5.5.1", "Error: already authenticated", SMTP_REJECT_SEQUENCE },
+	[SMTP_REFUSAL_AUTH_MECHANISM] =
+		{ 504, "5.5.4", "Error: unrecognized authentication type", SMTP_REJECT_SYNTAX },
+	/* RFC 4954 4: a response that is not base64 ends the exchange with 501. */
+	[SMTP_REFUSAL_AUTH_UNDECODABLE] =
+		{ 501, "5.5.2", "Error: cannot decode response", SMTP_REJECT_SYNTAX },
+	/* RFC 4954 4: "*" cancels the exchange with 501. */
+	[SMTP_REFUSAL_AUTH_CANCELLED] =
+		{ 501, "5.0.0", "Authentication cancelled", SMTP_REJECT_SYNTAX },
+	/* RFC 4954 6: wrong credentials, an unknown or disabled user alike. */
+	[SMTP_REFUSAL_AUTH_FAILED] =
+		{ 535, "5.7.8", "Error: authentication credentials invalid", SMTP_REJECT_AUTH_FAILED },
+	/* [hostname]. max_auth_failures on this connection: it closes. */
+	[SMTP_REFUSAL_AUTH_TOO_MANY_FAILURES] =
+		{ 421, "4.7.0", "%s Error: too many authentication failures",
+		  SMTP_REJECT_AUTH_FAILED },
+	/* The address used up auth_failure_budget (common/authlimit.h). */
+	[SMTP_REFUSAL_AUTH_LOCKED_OUT] =
+		{ 454, "4.7.0", "Error: too many failed logins from your address, try again later",
+		  SMTP_REJECT_TEMPFAIL },
+	/* RFC 4954 6: the store failed; the client may try again. */
+	[SMTP_REFUSAL_AUTH_TEMPFAIL] =
+		{ 454, "4.7.0", "Temporary authentication failure", SMTP_REJECT_TEMPFAIL },
+
 	/* ---- recipients: the lookup's outcome; all [address] ---- */
 	[SMTP_REFUSAL_RCPT_UNKNOWN] =
 		{ 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",

@@ -21,7 +21,7 @@
 
 #include "smtp_metrics.h"
 
-/* A refusal. Static storage: from the table (smtp_auth.c still has literals of its own). */
+/* A refusal. Static storage: from the table. */
 struct smtp_refusal {
 	int code;                /* RFC 5321 reply code, 4xx or 5xx */
 	const char *esc;         /* RFC 3463 enhanced status code of the same class */
@@ -48,6 +48,17 @@ enum smtp_refusal_id {
 	SMTP_REFUSAL_SENDER_NOT_OWNED,
 	SMTP_REFUSAL_RELAY_DENIED,
 	SMTP_REFUSAL_TOO_MANY_RCPTS,
+	/* AUTH (RFC 4954). */
+	SMTP_REFUSAL_AUTH_NOT_ENABLED,
+	SMTP_REFUSAL_AUTH_NEEDS_TLS,
+	SMTP_REFUSAL_AUTH_ALREADY,
+	SMTP_REFUSAL_AUTH_MECHANISM,
+	SMTP_REFUSAL_AUTH_UNDECODABLE,
+	SMTP_REFUSAL_AUTH_CANCELLED,
+	SMTP_REFUSAL_AUTH_FAILED,
+	SMTP_REFUSAL_AUTH_TOO_MANY_FAILURES,
+	SMTP_REFUSAL_AUTH_LOCKED_OUT,
+	SMTP_REFUSAL_AUTH_TEMPFAIL,
 	/* Recipients (the lookup's outcome). */
 	SMTP_REFUSAL_RCPT_UNKNOWN,
 	SMTP_REFUSAL_RCPT_ALIAS_LOOP,

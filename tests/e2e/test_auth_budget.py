@@ -196,7 +196,7 @@ def test_pop3_auth_budget_across_connections():
                     b"-ERR [SYS/TEMP] too many failed logins from your address, " \
                     b"try again later; too many failures\r\n"
             p.close()
-        assert "event=pop3_auth_lockout ip=127.0.0.2 failures=%d" % BUDGET in inst.log("pop3d")
+        assert "event=auth_lockout ip=127.0.0.2 failures=%d" % BUDGET in inst.log("pop3d")
 
         # Locked out: the right password too, and AUTH PLAIN as well as USER/PASS.
         p = Pop3(inst.port("pop3"), source=ATTACKER)
@@ -216,7 +216,7 @@ def test_pop3_auth_budget_across_connections():
             t.join()
         assert replies and all(r == LOCKED for r in replies), replies[:5]
         assert worst < 2.0, "the good client's login took %.2f s" % worst
-        assert inst.log("pop3d").count("event=pop3_auth_failed ") == BUDGET
+        assert inst.log("pop3d").count("event=auth_failed ") == BUDGET
 
         lockout.wait_end()
         p = Pop3(inst.port("pop3"), source=ATTACKER)

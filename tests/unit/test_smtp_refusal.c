@@ -157,6 +157,10 @@ static void test_known_replies(void **state)
 		  "Error: local error in processing, try again later", SMTP_REJECT_TEMPFAIL },
 		{ SMTP_REFUSAL_TIMEOUT, 421, "4.4.2", "%s Error: timeout exceeded",
 		  SMTP_REJECT_TIMEOUT },
+		{ SMTP_REFUSAL_AUTH_FAILED, 535, "5.7.8", "Error: authentication credentials invalid",
+		  SMTP_REJECT_AUTH_FAILED },
+		{ SMTP_REFUSAL_AUTH_TEMPFAIL, 454, "4.7.0", "Temporary authentication failure",
+		  SMTP_REJECT_TEMPFAIL },
 	};
 
 	(void)state;
