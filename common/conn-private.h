@@ -266,6 +266,7 @@ size_t conn__tls_sweep(struct conn *conn);
 
 uv_loop_t *server__loop(struct server *srv);
 const struct mail_config *server__config(const struct server *srv);
+void *server__context(const struct server *srv);
 struct tls_server *server__tls(const struct server *srv);
 /* One read buffer shared by every conn: libuv reads one socket at a time. */
 char *server__read_buffer(struct server *srv, size_t *len_r);

@@ -421,6 +421,11 @@ void conn_set_data(conn_t *conn, void *data)
 	conn->data = data;
 }
 
+void *conn_context(const conn_t *conn)
+{
+	return server__context(conn->srv);
+}
+
 void *conn_data(const conn_t *conn)
 {
 	return conn->data;

@@ -89,6 +89,8 @@ const char *conn_peer_ip(const conn_t *conn);
 /* The role the listener was configured with (an int the daemon defines). */
 int conn_role(const conn_t *conn);
 void conn_set_data(conn_t *conn, void *data);
+/* The daemon's context, as given to server_set_context (the same for every conn). */
+void *conn_context(const conn_t *conn);
 void *conn_data(const conn_t *conn);
 
 /* ---- input ----------------------------------------------------------- */

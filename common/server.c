@@ -93,6 +93,7 @@ struct server {
 	bool stopping, forced, finished;
 	void (*stop_cb)(void *arg);
 	void *stop_arg;
+	void *context; /* server_set_context */
 
 	char *read_buf;
 	char *plain_buf;
@@ -564,6 +565,16 @@ static void signal_cb(uv_signal_t *sig, int signum)
 bool server_stopping(const struct server *srv)
 {
 	return srv->stopping;
+}
+
+void server_set_context(struct server *srv, void *ctx)
+{
+	srv->context = ctx;
+}
+
+void *server__context(const struct server *srv)
+{
+	return srv->context;
 }
 
 void server_set_stop_cb(struct server *srv, void (*cb)(void *arg), void *arg)

@@ -79,6 +79,13 @@ void server_shutdown(struct server *srv);
 void server_set_stop_cb(struct server *srv, void (*cb)(void *arg), void *arg);
 
 /*
+ * The daemon's context (its configuration, counters, shared handles),
+ * which every session reaches through conn_context(); set before
+ * server_run. The server never looks inside it.
+ */
+void server_set_context(struct server *srv, void *ctx);
+
+/*
  * The port the index-th bound address listens on (in server_listen call
  * and address order, from 0), useful after binding port 0. -1 if none.
  */

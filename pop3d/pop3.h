@@ -1,10 +1,7 @@
 /*
- * pop3.h - the POP3 daemon's sessions as main.c sees them: one process-wide
- * setup call and the connection handler to give the listeners.
- *
- *   pop3_init(&cfg, authlimit, err, sizeof(err));
- *   server_listen(srv, &cfg.pop3_listen, POP3_ROLE_PLAIN, false, &pop3_handler, ...);
- *   server_listen(srv, &cfg.pop3s_listen, POP3_ROLE_TLS, true, &pop3_handler, ...);
+ * pop3.h - the POP3 daemon's sessions as main.c sees them: the daemon's
+ * context, made once the store is ready, and the connection handler to
+ * give the listeners (common/daemon.h does the rest of the start-up).
  *
  * Everything else (state machine, AUTHORIZATION, maildrop access, RETR
  * streaming) is internal to pop3d; see pop3_session.h.
@@ -35,25 +32,22 @@ enum pop3_role {
 /* The reject line for connections over the server's limits (RFC 3206 SYS/TEMP). */
 #define POP3_REJECT_LINE "-ERR [SYS/TEMP] too many connections, try again later\r\n"
 
-/*
- * Sets up the process-wide session context: the configuration and the
- * per-address login failure table (kept by pointer: both must outlive
- * every session; the caller frees the table after the loop ends) and
- * the lease owner prefix (hostname:pid:start time). Returns 0, or -1 with a message in err when
- * MAILTEST_POP3_LEASE_TTL is malformed.
- */
-int pop3_init(const struct mail_config *cfg, struct authlimit *authlimit, char *err,
-              size_t errlen);
+struct pop3_context;
 
 /*
- * Opens the loop's own read handle (STORE_OPEN_NOWAIT), through which small
- * messages are read without a thread-pool round trip. Call it once the
- * schema is up to date, as the service user; without it (it logs why),
- * every read goes through the pool. pop3_finish() closes it after the loop
- * has ended.
+ * Makes the context every session shares: the configuration and the
+ * per-address login failure table (kept by pointer: both must outlive it),
+ * the lease owner prefix (hostname:pid:start time), and the loop's own
+ * read handle (STORE_OPEN_NOWAIT), through which small messages are read
+ * without a thread-pool round trip (without it, which is logged, every
+ * read goes through the pool). Call it once the schema is up to date, as
+ * the service user. Returns 0, or -1 with a message in err when
+ * MAILTEST_POP3_LEASE_TTL is malformed; either way *ctx_r (possibly NULL)
+ * is for pop3_context_free, after the loop has ended.
  */
-void pop3_open_loop_store(void);
-void pop3_finish(void);
+int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
+                     struct authlimit *authlimit, char *err, size_t errlen);
+void pop3_context_free(struct pop3_context **ctx);
 
 /* The connection handler for both listeners. */
 extern const struct conn_handler pop3_handler;

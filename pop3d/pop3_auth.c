@@ -22,7 +22,7 @@
 
 bool pop3_auth_allowed(const struct pop3_session *s)
 {
-	return conn_tls_active(s->conn) || pop3_context()->cfg->allow_plaintext_auth;
+	return conn_tls_active(s->conn) || s->ctx->cfg->allow_plaintext_auth;
 }
 
 /* ---- CAPA (RFC 2449 5) --------------------------------------------------- */
@@ -78,7 +78,7 @@ void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 static void auth_failed(struct pop3_session *s, bool refused, const char *method,
                         const char *user, const char *why)
 {
-	struct login_verdict v = login_failed(pop3_context()->authlimit, pop3_context()->cfg,
+	struct login_verdict v = login_failed(s->ctx->authlimit, s->ctx->cfg,
 	                                      s->conn, &s->auth_failures, refused, method, user,
 	                                      why);
 	enum pop3_resp resp = refused ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
@@ -122,11 +122,11 @@ static void login_done_cb(conn_t *conn, struct login *login)
 static void auth_start(struct pop3_session *s, const char *method, const char *user,
                        const char *password, size_t pwlen)
 {
-	if (login_locked_ms(pop3_context()->authlimit, s->conn) > 0) {
+	if (login_locked_ms(s->ctx->authlimit, s->conn) > 0) {
 		auth_failed(s, true, method, user, "lockout");
 		return;
 	}
-	int r = login_start(s->conn, pop3_context()->cfg->db, method, user, password, pwlen, NULL,
+	int r = login_start(s->conn, s->ctx->cfg->db, method, user, password, pwlen, NULL,
 	                    NULL, login_done_cb);
 	if (r != 0) {
 		log_error(s->id, "auth_error", "error=\"%s\"", conn_strerror(r));

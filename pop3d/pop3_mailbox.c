@@ -16,13 +16,14 @@
 #define IN_USE_TEXT "maildrop is in use by another session"
 #define LEASE_LOST_REPLY "-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
 
-store_t *pop3_worker_store(char *err, size_t errlen)
+store_t *pop3_worker_store(const char *db, char *err, size_t errlen)
 {
-	return store_thread_handle(pop3_context()->cfg->db, 0, err, errlen);
+	return store_thread_handle(db, 0, err, errlen);
 }
 
 /* What a job needs to act on a session's lease: copies, as jobs never touch the session. */
 struct lease_ref {
+	const char *db; /* the configuration's, which outlives every job */
 	char mailbox[POP3_MAILBOX_MAX];
 	char owner[POP3_OWNER_MAX];
 	int ttl;
@@ -32,7 +33,8 @@ static void lease_ref_init(struct lease_ref *lease, const struct pop3_session *s
 {
 	snprintf(lease->mailbox, sizeof(lease->mailbox), "%s", s->mailbox);
 	snprintf(lease->owner, sizeof(lease->owner), "%s", s->owner);
-	lease->ttl = (int)pop3_context()->lease_ttl;
+	lease->ttl = (int)s->ctx->lease_ttl;
+	lease->db = s->ctx->cfg->db;
 }
 
 /* On a worker. A failure only costs time: the lease expires after its ttl. */
@@ -53,7 +55,7 @@ static void release_work(void *arg)
 {
 	struct release_job *job = arg;
 	char err[256];
-	store_t *store = pop3_worker_store(err, sizeof(err));
+	store_t *store = pop3_worker_store(job->lease.db, err, sizeof(err));
 
 	if (store == NULL)
 		log_warn(0, "pop3_lease_release_failed", "owner=%s error=\"%s\"", job->lease.owner,
@@ -112,7 +114,7 @@ struct renew_job {
 static void renew_work(void *arg)
 {
 	struct renew_job *job = arg;
-	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
 
 	if (store == NULL) {
 		job->result = STORE_EIO;
@@ -176,7 +178,7 @@ struct open_job {
 static void open_work(void *arg)
 {
 	struct open_job *job = arg;
-	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
 
 	job->result = OPEN_TEMPFAIL;
 	job->store_err = STORE_EIO;
@@ -201,7 +203,7 @@ static void open_work(void *arg)
 
 static void transaction_begin(struct pop3_session *s, struct open_job *job)
 {
-	unsigned interval_ms = pop3_context()->lease_ttl * 1000 / 3;
+	unsigned interval_ms = s->ctx->lease_ttl * 1000 / 3;
 
 	s->deleted = calloc(job->count > 0 ? job->count : 1, sizeof(*s->deleted));
 	if (s->deleted == NULL) {
@@ -261,7 +263,7 @@ void pop3_mailbox_open(struct pop3_session *s, const char *mailbox)
 		return;
 	}
 	snprintf(s->mailbox, sizeof(s->mailbox), "%s", mailbox);
-	snprintf(s->owner, sizeof(s->owner), "%s:%" PRIu64, pop3_context()->owner_prefix, s->id);
+	snprintf(s->owner, sizeof(s->owner), "%s:%" PRIu64, s->ctx->owner_prefix, s->id);
 	lease_ref_init(&job->lease, s);
 	int r = conn_queue_work(s->conn, open_work, open_done, job);
 	if (r != 0) {
@@ -407,7 +409,7 @@ struct update_job {
 static void update_work(void *arg)
 {
 	struct update_job *job = arg;
-	store_t *store = pop3_worker_store(job->error, sizeof(job->error));
+	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
 
 	job->result = UPDATE_FAILED;
 	job->store_err = STORE_EIO;

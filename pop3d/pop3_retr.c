@@ -57,6 +57,7 @@ struct stream_batch {
 };
 
 struct pop3_stream {
+	const char *db; /* the configuration's */
 	/* Worker side: the running job's, and nobody else's while it runs. */
 	store_reader_t *reader; /* the message being read, or one TOP stopped early */
 	bool restart;           /* start over: close any old reader first */
@@ -153,7 +154,7 @@ static void stream_work(void *arg)
 {
 	struct pop3_stream *st = arg;
 	char err[256];
-	store_t *store = pop3_worker_store(err, sizeof(err));
+	store_t *store = pop3_worker_store(st->db, err, sizeof(err));
 
 	if (store == NULL)
 		batch_fail(st->filling, STORE_EIO, err);
@@ -223,7 +224,7 @@ static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int sto
  */
 static bool stream_read_now(struct pop3_session *s, struct pop3_stream *st)
 {
-	store_t *store = pop3_context()->loop_store;
+	store_t *store = s->ctx->loop_store;
 	struct stream_batch *b = st->filling;
 
 	if (!store_loop_safe(store) || st->started || s->entries[st->index].size > STREAM_INLINE_MAX)
@@ -357,6 +358,7 @@ static void stream_start(struct pop3_session *s, size_t index, bool top, uint64_
 		return;
 	}
 	s->stream = st;
+	st->db = s->ctx->cfg->db;
 	st->message_id = s->entries[index].message_id;
 	st->size = s->entries[index].size;
 	st->index = index;

@@ -17,39 +17,25 @@
 #include "pop3.h"
 #include "pop3_session.h"
 
-static struct pop3_context pop3_ctx;
-
-const struct pop3_context *pop3_context(void)
-{
-	return &pop3_ctx;
-}
-
-void pop3_open_loop_store(void)
-{
-	char err[256];
-
-	if (store_open(pop3_ctx.cfg->db, STORE_OPEN_NOWAIT, &pop3_ctx.loop_store, err, sizeof(err)) !=
-	    STORE_OK)
-		log_warn(0, "loop_store", "error=\"%s\"", err);
-}
-
-void pop3_finish(void)
-{
-	store_close(&pop3_ctx.loop_store);
-}
-
-int pop3_init(const struct mail_config *cfg, struct authlimit *authlimit, char *err,
-              size_t errlen)
+int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
+                     struct authlimit *authlimit, char *err, size_t errlen)
 {
 #ifdef MAIL_TEST_HOOKS
 	const char *ttl = getenv("MAILTEST_POP3_LEASE_TTL");
 #else
 	const char *ttl = NULL;
 #endif
+	struct pop3_context *ctx = calloc(1, sizeof(*ctx));
+	char msg[256];
 
-	pop3_ctx.cfg = cfg;
-	pop3_ctx.authlimit = authlimit;
-	pop3_ctx.lease_ttl = POP3_LEASE_TTL_DEFAULT;
+	*ctx_r = ctx;
+	if (ctx == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ctx->cfg = cfg;
+	ctx->authlimit = authlimit;
+	ctx->lease_ttl = POP3_LEASE_TTL_DEFAULT;
 	if (ttl != NULL && *ttl != '\0') {
 		char *end;
 		unsigned long v = strtoul(ttl, &end, 10);
@@ -58,16 +44,28 @@ int pop3_init(const struct mail_config *cfg, struct authlimit *authlimit, char *
 			         ttl);
 			return -1;
 		}
-		pop3_ctx.lease_ttl = (unsigned)v;
+		ctx->lease_ttl = (unsigned)v;
 	}
 	/*
 	 * The start time tells apart two processes that got the same pid on
 	 * one host (a restarted container is always pid 1), so a new process
 	 * never mistakes a dead one's lease for its own.
 	 */
-	snprintf(pop3_ctx.owner_prefix, sizeof(pop3_ctx.owner_prefix), "%s:%ld:%lld", cfg->hostname,
+	snprintf(ctx->owner_prefix, sizeof(ctx->owner_prefix), "%s:%ld:%lld", cfg->hostname,
 	         (long)getpid(), (long long)time(NULL));
+	/* Without it (it logs why), every read goes through the pool: slower, not wrong. */
+	if (store_open(cfg->db, STORE_OPEN_NOWAIT, &ctx->loop_store, msg, sizeof(msg)) != STORE_OK)
+		log_warn(0, "loop_store", "error=\"%s\"", msg);
 	return 0;
+}
+
+void pop3_context_free(struct pop3_context **ctx)
+{
+	if (*ctx == NULL)
+		return;
+	store_close(&(*ctx)->loop_store);
+	free(*ctx);
+	*ctx = NULL;
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -292,16 +290,17 @@ static void handle_open(conn_t *conn)
 		conn_close(conn);
 		return;
 	}
-	struct session_limits limits = session_limits_from_config(pop3_ctx.cfg);
+	s->ctx = conn_context(conn);
+	struct session_limits limits = session_limits_from_config(s->ctx->cfg);
 
 	session_init(&s->core, conn, &pop3_session_def, &limits, POP3_STATE_AUTHORIZATION);
 	s->conn = conn;
 	s->id = conn_id(conn);
 	conn_set_data(conn, s);
 	conn_set_line_max(conn, POP3_LINE_MAX);
-	conn_set_idle_timeout(conn, pop3_ctx.cfg->idle_timeout);
+	conn_set_idle_timeout(conn, s->ctx->cfg->idle_timeout);
 	/* No timestamp: we do not offer APOP (RFC 1939 7), which needs one. */
-	pop3_reply(s, POP3_OK, "%s POP3 server ready", pop3_ctx.cfg->hostname);
+	pop3_reply(s, POP3_OK, "%s POP3 server ready", s->ctx->cfg->hostname);
 }
 
 static void output_drained(struct pop3_session *s)

@@ -75,17 +75,18 @@ struct pop3_stream; /* pop3_retr.c */
 
 struct authlimit;
 
-/* The process-wide context set up by pop3_init(). */
+/* The daemon's context (pop3_context_new), the server's: sessions find it with conn_context. */
 struct pop3_context {
 	const struct mail_config *cfg;
-	struct authlimit *authlimit; /* per-address login failures; owned by main.c */
+	struct authlimit *authlimit; /* per-address login failures; owned by the start-up */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
-	store_t *loop_store;    /* the loop's no-wait read handle, or NULL (pop3_open_loop_store) */
+	store_t *loop_store;    /* the loop's no-wait read handle, or NULL (then reads use the pool) */
 };
 
 struct pop3_session {
 	struct session core; /* first: state (enum pop3_state), busy, errors, stop */
+	const struct pop3_context *ctx;
 	conn_t *conn;
 	uint64_t id; /* conn_id(), for logs and lease owners */
 
@@ -122,12 +123,9 @@ struct pop3_session {
 	struct pop3_stream *stream; /* RETR/TOP streaming; only while the command runs */
 };
 
-/* The process-wide context. */
-const struct pop3_context *pop3_context(void);
-
-/* This worker thread's store handle (the daemon migrated the schema at
- * start). Only on thread-pool threads. NULL with a message in err. */
-store_t *pop3_worker_store(char *err, size_t errlen);
+/* This worker thread's store handle for db (the daemon migrated the schema
+ * at start). Only on thread-pool threads. NULL with a message in err. */
+store_t *pop3_worker_store(const char *db, char *err, size_t errlen);
 
 /* The session's state (s->core.state; changed with session_enter_state, checked against
  * the table in pop3_session.c). */

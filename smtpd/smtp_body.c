@@ -226,7 +226,7 @@ static void body__complete(struct smtp_session *s)
 	c->size = txn->data.size;
 	snprintf(c->id, sizeof(c->id), "%s", txn->id);
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
-	int rc = smtp_commit_start(s->conn, &delivery, body__commit_done_cb, c);
+	int rc = smtp_commit_start(s->env->committer, s->conn, &delivery, body__commit_done_cb, c);
 	if (rc != 0) {
 		free(c);
 		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
@@ -284,14 +284,14 @@ static void body__queueid_cb(conn_t *conn, int64_t id)
 /* Gets the transaction its queue id, then starts its body (DATA or the first BDAT). */
 static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
 {
-	int64_t id = smtp_queueid_take();
+	int64_t id = smtp_queueid_take(s->env->queueids);
 
 	s->txn->starting = kind;
 	if (id != 0) {
 		body__start(s, id);
 		return;
 	}
-	int rc = smtp_queueid_wait(s->conn, body__queueid_cb);
+	int rc = smtp_queueid_wait(s->env->queueids, s->conn, body__queueid_cb);
 	if (rc != 0) {
 		log_error(s->id, "queueid_failed", "error=\"%s\"", store_strerror(rc));
 		body__start(s, 0);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "log.h"
 #include "smtp_spool.h"
 
@@ -24,7 +26,7 @@ struct job_list {
 	struct commit_job **tail;
 };
 
-static struct {
+struct smtp_committer {
 	pthread_mutex_t mutex;
 	pthread_cond_t work;     /* pending is no longer empty, or stop */
 	struct job_list pending; /* loop -> committer */
@@ -38,9 +40,6 @@ static struct {
 	uv_async_t async;
 	unsigned outstanding; /* started, done not yet called */
 	bool running;
-} committer = {
-	.mutex = PTHREAD_MUTEX_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER,
 };
 
 static void list_init(struct job_list *l)
@@ -56,7 +55,7 @@ static void list_append(struct job_list *l, struct commit_job *first, struct com
 }
 
 /* Commits jobs[0..n) in one store transaction; on the committer thread. */
-static void commit_batch(struct commit_job **jobs, size_t n)
+static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, size_t n)
 {
 	store_delivery_t *deliveries[SMTP_COMMIT_BATCH_MAX];
 	int results[SMTP_COMMIT_BATCH_MAX];
@@ -64,15 +63,15 @@ static void commit_batch(struct commit_job **jobs, size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
-	if (committer.store == NULL &&
-	    store_open(committer.db_path, STORE_OPEN_BULK, &committer.store, err, sizeof(err)) != 0)
-		committer.store = NULL; /* tried again with the next batch */
-	if (committer.store == NULL) {
+	if (c->store == NULL &&
+	    store_open(c->db_path, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0)
+		c->store = NULL; /* tried again with the next batch */
+	if (c->store == NULL) {
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 		for (size_t i = 0; i < n; i++)
 			results[i] = STORE_EIO;
-	} else if (store_deliver_batch(committer.store, deliveries, n, results) != STORE_OK) {
-		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(committer.store));
+	} else if (store_deliver_batch(c->store, deliveries, n, results) != STORE_OK) {
+		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(c->store));
 	}
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->result.status = results[i];
@@ -86,40 +85,41 @@ static void commit_batch(struct commit_job **jobs, size_t n)
 
 static void *committer_main(void *arg)
 {
-	(void)arg;
-	pthread_mutex_lock(&committer.mutex);
+	struct smtp_committer *c = arg;
+
+	pthread_mutex_lock(&c->mutex);
 	for (;;) {
-		while (committer.pending.head == NULL && !committer.stop)
-			pthread_cond_wait(&committer.work, &committer.mutex);
-		if (committer.pending.head == NULL)
+		while (c->pending.head == NULL && !c->stop)
+			pthread_cond_wait(&c->work, &c->mutex);
+		if (c->pending.head == NULL)
 			break; /* stop, and nothing left to commit */
 
 		/* Oldest first; what arrives during the commit forms the next batch. */
 		struct commit_job *batch[SMTP_COMMIT_BATCH_MAX];
 		size_t n = 0;
-		while (committer.pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
-			batch[n++] = committer.pending.head;
-			committer.pending.head = committer.pending.head->next;
+		while (c->pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
+			batch[n++] = c->pending.head;
+			c->pending.head = c->pending.head->next;
 		}
-		if (committer.pending.head == NULL)
-			list_init(&committer.pending);
-		pthread_mutex_unlock(&committer.mutex);
+		if (c->pending.head == NULL)
+			list_init(&c->pending);
+		pthread_mutex_unlock(&c->mutex);
 
-		commit_batch(batch, n);
+		commit_batch(c, batch, n);
 
 		for (size_t i = 0; i + 1 < n; i++)
 			batch[i]->next = batch[i + 1];
 		batch[n - 1]->next = NULL;
-		pthread_mutex_lock(&committer.mutex);
-		bool was_empty = committer.done.head == NULL;
-		list_append(&committer.done, batch[0], &batch[n - 1]->next);
-		pthread_mutex_unlock(&committer.mutex);
+		pthread_mutex_lock(&c->mutex);
+		bool was_empty = c->done.head == NULL;
+		list_append(&c->done, batch[0], &batch[n - 1]->next);
+		pthread_mutex_unlock(&c->mutex);
 		/* The loop has not yet taken the previous batch: its wake-up covers this one. */
 		if (was_empty)
-			uv_async_send(&committer.async);
-		pthread_mutex_lock(&committer.mutex);
+			uv_async_send(&c->async);
+		pthread_mutex_lock(&c->mutex);
 	}
-	pthread_mutex_unlock(&committer.mutex);
+	pthread_mutex_unlock(&c->mutex);
 	return NULL;
 }
 
@@ -133,64 +133,77 @@ static void finish_job(conn_t *conn, void *arg, int status)
 }
 
 /* On the loop: every finished batch, one wake-up for all of them. */
-static void deliver_results(void)
+static void deliver_results(struct smtp_committer *c)
 {
-	pthread_mutex_lock(&committer.mutex);
-	struct commit_job *job = committer.done.head;
-	list_init(&committer.done);
-	pthread_mutex_unlock(&committer.mutex);
+	pthread_mutex_lock(&c->mutex);
+	struct commit_job *job = c->done.head;
+	list_init(&c->done);
+	pthread_mutex_unlock(&c->mutex);
 
 	while (job != NULL) {
 		struct commit_job *next = job->next;
-		committer.outstanding--;
+		c->outstanding--;
 		conn_release(job->conn, finish_job, job);
 		job = next;
 	}
 	/* Nothing outstanding: the async handle must not keep the loop alive. */
-	if (committer.outstanding == 0 && committer.running)
-		uv_unref((uv_handle_t *)&committer.async);
+	if (c->outstanding == 0 && c->running)
+		uv_unref((uv_handle_t *)&c->async);
 }
 
 static void async_cb(uv_async_t *handle)
 {
-	(void)handle;
-	deliver_results();
+	deliver_results(handle->data);
 }
 
-int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen)
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+                    char *err, size_t errlen)
 {
-	list_init(&committer.pending);
-	list_init(&committer.done);
-	committer.db_path = db_path;
-	int rc = uv_async_init(loop, &committer.async, async_cb);
-	if (rc < 0) {
-		snprintf(err, errlen, "commit: %s", uv_strerror(rc));
+	struct smtp_committer *c = calloc(1, sizeof(*c));
+
+	*c_r = NULL;
+	if (c == NULL) {
+		snprintf(err, errlen, "commit: out of memory");
 		return -1;
 	}
-	uv_unref((uv_handle_t *)&committer.async);
+	pthread_mutex_init(&c->mutex, NULL);
+	pthread_cond_init(&c->work, NULL);
+	list_init(&c->pending);
+	list_init(&c->done);
+	c->db_path = db_path;
+	int rc = uv_async_init(loop, &c->async, async_cb);
+	if (rc < 0) {
+		snprintf(err, errlen, "commit: %s", uv_strerror(rc));
+		smtp_commit_free(&c);
+		return -1;
+	}
+	c->async.data = c;
+	uv_unref((uv_handle_t *)&c->async);
 
 	/* Signals are the loop's business (uv_signal); none should interrupt a sync. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&committer.thread, NULL, committer_main, NULL);
+	rc = pthread_create(&c->thread, NULL, committer_main, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "commit: cannot start the committer thread: %s", strerror(rc));
-		uv_close((uv_handle_t *)&committer.async, NULL);
+		uv_close((uv_handle_t *)&c->async, NULL);
+		*c_r = c; /* freed after the loop has run the close */
 		return -1;
 	}
-	committer.running = true;
+	c->running = true;
+	*c_r = c;
 	return 0;
 }
 
-int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done,
-                      void *arg)
+int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t **delivery,
+                      smtp_commit_done_fn *done, void *arg)
 {
 	struct commit_job *job = calloc(1, sizeof(*job));
 
 	if (job == NULL) {
-		smtp_spool_free(delivery);
+		smtp_spool_free(conn, delivery);
 		return STORE_ENOMEM;
 	}
 	job->conn = conn;
@@ -199,27 +212,37 @@ int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_don
 	job->done = done;
 	job->arg = arg;
 	conn_hold(conn);
-	if (committer.outstanding++ == 0)
-		uv_ref((uv_handle_t *)&committer.async);
+	if (c->outstanding++ == 0)
+		uv_ref((uv_handle_t *)&c->async);
 
-	pthread_mutex_lock(&committer.mutex);
-	list_append(&committer.pending, job, &job->next);
-	pthread_cond_signal(&committer.work);
-	pthread_mutex_unlock(&committer.mutex);
+	pthread_mutex_lock(&c->mutex);
+	list_append(&c->pending, job, &job->next);
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mutex);
 	return 0;
 }
 
-void smtp_commit_stop(void)
+void smtp_commit_stop(struct smtp_committer *c)
 {
-	if (!committer.running)
+	if (c == NULL || !c->running)
 		return;
-	pthread_mutex_lock(&committer.mutex);
-	committer.stop = true;
-	pthread_cond_signal(&committer.work);
-	pthread_mutex_unlock(&committer.mutex);
-	pthread_join(committer.thread, NULL);
-	committer.running = false;
-	deliver_results();
-	store_close(&committer.store);
-	uv_close((uv_handle_t *)&committer.async, NULL);
+	pthread_mutex_lock(&c->mutex);
+	c->stop = true;
+	pthread_cond_signal(&c->work);
+	pthread_mutex_unlock(&c->mutex);
+	pthread_join(c->thread, NULL);
+	c->running = false;
+	deliver_results(c);
+	store_close(&c->store);
+	uv_close((uv_handle_t *)&c->async, NULL);
+}
+
+void smtp_commit_free(struct smtp_committer **c)
+{
+	if (*c == NULL)
+		return;
+	pthread_mutex_destroy(&(*c)->mutex);
+	pthread_cond_destroy(&(*c)->work);
+	free(*c);
+	*c = NULL;
 }

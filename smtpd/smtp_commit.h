@@ -22,10 +22,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <uv.h>
-
 #include "conn.h"
 #include "store.h"
+
+struct uv_loop_s;
+struct smtp_committer;
 
 /* Deliveries per store transaction (bounds the transaction's size and latency). */
 #define SMTP_COMMIT_BATCH_MAX 64
@@ -46,12 +47,13 @@ struct smtp_commit_result {
 typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_commit_result *result);
 
 /*
- * Starts the committer thread, which opens the store at db_path (a string
- * that must outlive smtp_commit_stop) when it first commits. Call it once,
- * on the loop thread, after dropping privileges. Returns 0 or -1 with a
- * message in err.
+ * Starts a committer thread, which opens the store at db_path (a string
+ * that must outlive smtp_commit_stop) when it first commits. Call it on
+ * the loop thread, after dropping privileges. Returns 0, or -1 with a
+ * message in err; either way *c_r (possibly NULL) is for smtp_commit_free.
  */
-int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen);
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+                    char *err, size_t errlen);
 
 /*
  * Queues *delivery (taken: *delivery is set to NULL) for the next batch;
@@ -60,14 +62,18 @@ int smtp_commit_init(uv_loop_t *loop, const char *db_path, char *err, size_t err
  * for them. Returns 0, or STORE_ENOMEM, in which case the delivery has
  * been freed and done is never called (arg stays the caller's).
  */
-int smtp_commit_start(conn_t *conn, store_delivery_t **delivery, smtp_commit_done_fn *done,
-                      void *arg);
+int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t **delivery,
+                      smtp_commit_done_fn *done, void *arg);
 
 /*
  * Commits what is still pending, stops the thread, calls every
- * outstanding done, closes the store handle. After server_run returned,
- * before server_free.
+ * outstanding done, closes the store handle and starts closing the loop
+ * handle: from the server's stop callback (every session has closed).
+ * Safe on NULL.
  */
-void smtp_commit_stop(void);
+void smtp_commit_stop(struct smtp_committer *c);
+
+/* Frees it once the loop has ended (server_run returned). Safe on NULL. */
+void smtp_commit_free(struct smtp_committer **c);
 
 #endif

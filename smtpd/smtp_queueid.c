@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "log.h"
 #include "store.h"
 
@@ -25,7 +27,7 @@ struct refill {
 	char err[256];
 };
 
-static struct {
+struct smtp_queueid {
 	uv_loop_t *loop;
 	const char *db_path;
 	unsigned block;
@@ -36,7 +38,7 @@ static struct {
 	bool refilling;
 	struct waiter *waiters;
 	struct waiter **waiters_tail;
-} pool;
+};
 
 static unsigned block_size(void)
 {
@@ -53,48 +55,56 @@ static unsigned block_size(void)
 	return SMTP_QUEUEID_BLOCK;
 }
 
-int smtp_queueid_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen)
+int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, const char *db_path,
+                     char *err, size_t errlen)
 {
 	store_t *store = NULL;
 	char msg[256];
+	struct smtp_queueid *q = calloc(1, sizeof(*q));
 
-	pool.loop = loop;
-	pool.db_path = db_path;
-	pool.block = block_size();
-	pool.waiters_tail = &pool.waiters;
+	*q_r = q;
+	if (q == NULL) {
+		snprintf(err, errlen, "queue ids: out of memory");
+		return -1;
+	}
+	q->loop = loop;
+	q->db_path = db_path;
+	q->block = block_size();
+	q->waiters_tail = &q->waiters;
 	if (store_open(db_path, 0, &store, msg, sizeof(msg)) != STORE_OK) {
 		snprintf(err, errlen, "%s: %s", db_path, msg);
 		return -1;
 	}
-	int rc = store_message_ids_reserve(store, pool.block, &pool.next);
+	int rc = store_message_ids_reserve(store, q->block, &q->next);
 	if (rc != STORE_OK)
 		snprintf(err, errlen, "%s: reserving message ids: %s", db_path, store_errmsg(store));
 	else
-		pool.end = pool.next + pool.block;
+		q->end = q->next + q->block;
 	store_close(&store);
 	return rc == STORE_OK ? 0 : -1;
 }
 
-static int64_t available(void)
+static int64_t available(const struct smtp_queueid *q)
 {
-	return (pool.end - pool.next) + (pool.spare_end - pool.spare);
+	return (q->end - q->next) + (q->spare_end - q->spare);
 }
 
 static void refill__work(uv_work_t *req)
 {
-	struct refill *r = req->data;
-	store_t *store = store_thread_handle(pool.db_path, 0, r->err, sizeof(r->err));
+	struct smtp_queueid *q = req->data;
+	struct refill *r = &q->refill;
+	store_t *store = store_thread_handle(q->db_path, 0, r->err, sizeof(r->err));
 
 	if (store == NULL) {
 		r->rc = STORE_EIO;
 		return;
 	}
-	r->rc = store_message_ids_reserve(store, pool.block, &r->first);
+	r->rc = store_message_ids_reserve(store, q->block, &r->first);
 	if (r->rc != STORE_OK)
 		snprintf(r->err, sizeof(r->err), "%s", store_errmsg(store));
 }
 
-static void refill__start(void);
+static void refill__start(struct smtp_queueid *q);
 
 static void waiter__done_cb(conn_t *conn, void *arg, int status)
 {
@@ -107,79 +117,80 @@ static void waiter__done_cb(conn_t *conn, void *arg, int status)
 }
 
 /* Answers waiters in order: with an id while there are some, with 0 after a failure. */
-static void waiters__answer(bool failed)
+static void waiters__answer(struct smtp_queueid *q, bool failed)
 {
-	while (pool.waiters != NULL) {
-		struct waiter *w = pool.waiters;
-		w->id = failed ? 0 : smtp_queueid_take();
+	while (q->waiters != NULL) {
+		struct waiter *w = q->waiters;
+		w->id = failed ? 0 : smtp_queueid_take(q);
 		if (!failed && w->id == 0)
 			break;
-		pool.waiters = w->next;
-		if (pool.waiters == NULL)
-			pool.waiters_tail = &pool.waiters;
+		q->waiters = w->next;
+		if (q->waiters == NULL)
+			q->waiters_tail = &q->waiters;
 		conn_release(w->conn, waiter__done_cb, w);
 	}
-	if (pool.waiters != NULL)
-		refill__start();
+	if (q->waiters != NULL)
+		refill__start(q);
 }
 
 static void refill__done(uv_work_t *req, int status)
 {
-	struct refill *r = req->data;
+	struct smtp_queueid *q = req->data;
+	struct refill *r = &q->refill;
 
-	pool.refilling = false;
+	q->refilling = false;
 	if (status != 0 || r->rc != STORE_OK) {
 		log_error(0, "queueid_refill_failed", "error=\"%s\" detail=\"%s\"",
 		          status != 0 ? uv_strerror(status) : store_strerror(r->rc), r->err);
-		waiters__answer(true);
+		waiters__answer(q, true);
 		return;
 	}
-	if (pool.next == pool.end) {
-		pool.next = r->first;
-		pool.end = r->first + pool.block;
+	if (q->next == q->end) {
+		q->next = r->first;
+		q->end = r->first + q->block;
 	} else {
-		pool.spare = r->first;
-		pool.spare_end = r->first + pool.block;
+		q->spare = r->first;
+		q->spare_end = r->first + q->block;
 	}
-	waiters__answer(false);
+	waiters__answer(q, false);
 }
 
-static void refill__start(void)
+static void refill__start(struct smtp_queueid *q)
 {
-	if (pool.refilling)
+	if (q->refilling)
 		return;
-	memset(&pool.refill, 0, sizeof(pool.refill));
-	pool.refill.req.data = &pool.refill;
-	int rc = uv_queue_work(pool.loop, &pool.refill.req, refill__work, refill__done);
+	memset(&q->refill, 0, sizeof(q->refill));
+	q->refill.req.data = q;
+	int rc = uv_queue_work(q->loop, &q->refill.req, refill__work, refill__done);
 	if (rc != 0) {
 		log_error(0, "queueid_refill_failed", "error=\"%s\"", uv_strerror(rc));
 		return;
 	}
-	pool.refilling = true;
+	q->refilling = true;
 }
 
-int64_t smtp_queueid_take(void)
+int64_t smtp_queueid_take(struct smtp_queueid *q)
 {
-	if (pool.next == pool.end && pool.spare != pool.spare_end) {
-		pool.next = pool.spare;
-		pool.end = pool.spare_end;
-		pool.spare = pool.spare_end = 0;
+	if (q->next == q->end && q->spare != q->spare_end) {
+		q->next = q->spare;
+		q->end = q->spare_end;
+		q->spare = q->spare_end = 0;
 	}
-	if (pool.next == pool.end) {
-		refill__start();
+	if (q->next == q->end) {
+		refill__start(q);
 		return 0;
 	}
-	int64_t id = pool.next++;
+	int64_t id = q->next++;
 	/* With a spare block there is plenty; without, refill a quarter early. */
-	if (available() < (int64_t)(pool.block + 3) / 4)
-		refill__start();
+	if (available(q) < (int64_t)(q->block + 3) / 4)
+		refill__start(q);
 	return id;
 }
 
-int smtp_queueid_wait(conn_t *conn, smtp_queueid_cb *cb)
+int smtp_queueid_wait(struct smtp_queueid *q, conn_t *conn, smtp_queueid_cb *cb)
 {
-	refill__start();
-	if (!pool.refilling)
+	refill__start(q);
+	if (!q->refilling)
 		return STORE_EIO; /* logged by refill__start */
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -187,7 +198,13 @@ int smtp_queueid_wait(conn_t *conn, smtp_queueid_cb *cb)
 	w->conn = conn;
 	w->cb = cb;
 	conn_hold(conn);
-	*pool.waiters_tail = w;
-	pool.waiters_tail = &w->next;
+	*q->waiters_tail = w;
+	q->waiters_tail = &w->next;
 	return 0;
+}
+
+void smtp_queueid_free(struct smtp_queueid **q)
+{
+	free(*q);
+	*q = NULL;
 }

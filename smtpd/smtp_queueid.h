@@ -26,9 +26,10 @@
 
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "conn.h"
+
+struct uv_loop_s;
+struct smtp_queueid;
 
 /* Ids reserved per store transaction; refilled when fewer than a quarter are left. */
 #define SMTP_QUEUEID_BLOCK 1024
@@ -41,12 +42,17 @@
  * user, after the schema is up to date). db_path must outlive the pool.
  * The test hook MAILTEST_QUEUEID_BLOCK=N (1-1024; MAIL_TEST_HOOKS builds
  * only) reserves N ids at a time instead, so tests can empty the pool.
- * Returns 0 or -1 with a message in err.
+ * Returns 0 or -1 with a message in err; either way *q_r (possibly NULL)
+ * is for smtp_queueid_free.
  */
-int smtp_queueid_init(uv_loop_t *loop, const char *db_path, char *err, size_t errlen);
+int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, const char *db_path,
+                     char *err, size_t errlen);
+
+/* Frees the pool once the loop has ended (a refill keeps it alive). Safe on NULL. */
+void smtp_queueid_free(struct smtp_queueid **q);
 
 /* The next id (> 0), or 0 when the pool is empty: then smtp_queueid_wait(). */
-int64_t smtp_queueid_take(void);
+int64_t smtp_queueid_take(struct smtp_queueid *q);
 
 /*
  * Called on the loop with an id once the pool has one again, or with 0
@@ -61,6 +67,6 @@ typedef void smtp_queueid_cb(conn_t *conn, int64_t id);
  * negative enum store_err when no refill could be started or memory ran
  * out (cb is then never called).
  */
-int smtp_queueid_wait(conn_t *conn, smtp_queueid_cb *cb);
+int smtp_queueid_wait(struct smtp_queueid *q, conn_t *conn, smtp_queueid_cb *cb);
 
 #endif

@@ -15,13 +15,6 @@
 #include "smtp_session_private.h"
 #include "smtp_txn.h"
 
-static struct smtp_env *session_env;
-
-void smtp_session_setup(struct smtp_env *env)
-{
-	session_env = env;
-}
-
 /*
  * Command flags. Checks that every command shares are made here, before
  * the handler runs; BDAT makes them itself (smtp_session_check) because a
@@ -124,7 +117,7 @@ bool smtp_session_needs_auth(const struct smtp_session *s)
 
 void smtp_session_reset_txn(struct smtp_session *s)
 {
-	smtp_txn_free(&s->txn);
+	smtp_txn_free(s->conn, &s->txn);
 	enum smtp_state state = smtp_session_state(s);
 
 	if (state == SMTP_STATE_MAIL || state == SMTP_STATE_DATA || state == SMTP_STATE_BDAT)
@@ -269,7 +262,7 @@ static void session_open_cb(conn_t *conn)
 	}
 	s->conn = conn;
 	s->id = conn_id(conn);
-	s->env = session_env;
+	s->env = conn_context(conn);
 	s->role = (enum smtp_role)conn_role(conn);
 	struct session_limits limits = session_limits_from_config(s->env->cfg);
 	session_init(&s->core, conn, &smtp_session_def, &limits, SMTP_STATE_INIT);
@@ -368,7 +361,7 @@ static void session_close_cb(conn_t *conn, const char *reason)
 		return;
 	log_info(s->id, "session_end", "errors=%u txns=%u auth_failures=%u", s->core.errors,
 	         s->txn_seq, s->auth_failures);
-	smtp_txn_free(&s->txn);
+	smtp_txn_free(s->conn, &s->txn);
 	smtp_auth_reset(s);
 	s->env->metrics.sessions_open--;
 	conn_set_data(conn, NULL);

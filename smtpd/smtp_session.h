@@ -3,10 +3,11 @@
  * PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES, CHUNKING, SMTPUTF8,
  * STARTTLS and AUTH) as a conn_handler.
  *
- * main.c fills one struct smtp_env, calls smtp_session_setup() once, then
+ * main.c builds one struct smtp_env, the server's context
+ * (server_set_context: every session finds it with conn_context), and
  * opens listeners with &smtp_session_handler and a role from enum
- * smtp_role. Everything else happens in the handler's callbacks on the loop
- * thread. The env must outlive the loop.
+ * smtp_role. Everything else happens in the handler's callbacks on the
+ * loop thread. The env outlives the loop.
  */
 #ifndef SMTP_SESSION_H
 #define SMTP_SESSION_H
@@ -24,19 +25,21 @@ enum smtp_role {
 };
 
 struct authlimit;
+struct smtp_committer;
+struct smtp_queueid;
 
-/* What every session shares: the read-only config, the counters and the
- * per-address login failure budget (owned by main.c, never NULL). */
+/* What every session shares: the read-only config, the counters, the
+ * per-address login failure budget, and the process's writers (owned by
+ * main.c; only lookup_store may be NULL). */
 struct smtp_env {
 	const struct mail_config *cfg;
 	struct smtp_metrics metrics;
 	struct authlimit *authlimit;
 	/* The loop's own read handle (STORE_OPEN_NOWAIT) for RCPT lookups; may be NULL. */
 	store_t *lookup_store;
+	struct smtp_queueid *queueids;    /* reserved message ids (smtp_queueid.h) */
+	struct smtp_committer *committer; /* the group commit (smtp_commit.h) */
 };
-
-/* Registers the env the sessions use. Call once before server_run(). */
-void smtp_session_setup(struct smtp_env *env);
 
 extern const struct conn_handler smtp_session_handler;
 

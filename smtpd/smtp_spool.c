@@ -16,53 +16,40 @@ struct spool_job {
 	char err[256];
 };
 
-struct spool_free {
-	uv_work_t req;
-	store_delivery_t *delivery;
-};
-
-static uv_loop_t *spool_loop;
-
-void smtp_spool_init(uv_loop_t *loop)
-{
-	spool_loop = loop;
-}
-
 /* ---- freeing --------------------------------------------------------- */
 
-static void free_work_cb(uv_work_t *req)
+static void free_work_cb(void *arg)
 {
-	struct spool_free *f = req->data;
+	store_delivery_t *delivery = arg;
 
-	store_delivery_free(&f->delivery);
+	store_delivery_free(&delivery);
 }
 
-static void free_done_cb(uv_work_t *req, int status)
+static void free_done_cb(conn_t *conn, void *arg, int status)
 {
-	struct spool_free *f = req->data;
+	store_delivery_t *delivery = arg;
 
-	(void)status;
-	store_delivery_free(&f->delivery); /* only if the job never ran */
-	free(f);
+	(void)conn;
+	if (status != 0)
+		store_delivery_free(&delivery); /* cancelled at shutdown: the job never ran */
 }
 
-void smtp_spool_free(store_delivery_t **delivery)
+void smtp_spool_free(conn_t *conn, store_delivery_t **delivery)
 {
 	if (*delivery == NULL)
 		return;
-	if (spool_loop == NULL || !store_delivery_spilled(*delivery)) {
+	if (conn == NULL || !store_delivery_spilled(*delivery)) {
+		/*
+		 * Without a connection (a spill that finished after its client
+		 * left) the file is closed here, on the loop: rare enough, and
+		 * nothing else may still own it.
+		 */
 		store_delivery_free(delivery);
 		return;
 	}
-	struct spool_free *f = malloc(sizeof(*f));
-	if (f != NULL) {
-		f->req.data = f;
-		f->delivery = *delivery;
-		if (uv_queue_work(spool_loop, &f->req, free_work_cb, free_done_cb) == 0) {
-			*delivery = NULL;
-			return;
-		}
-		free(f);
+	if (conn_queue_work(conn, free_work_cb, free_done_cb, *delivery) == 0) {
+		*delivery = NULL;
+		return;
 	}
 	/* Out of memory: closing on the loop is the lesser evil. */
 	store_delivery_free(delivery);
@@ -87,13 +74,13 @@ static void spool__done_cb(conn_t *conn, void *arg, int status)
 		 * was paused, so nothing else can have ended the transaction). */
 		log_debug(job->sid, "spill_dropped", "size=%llu",
 		          (unsigned long long)store_delivery_size(job->delivery));
-		smtp_spool_free(&job->delivery);
+		smtp_spool_free(conn, &job->delivery);
 		free(job);
 		return;
 	}
 	if (status != 0 && job->rc == STORE_OK) {
 		job->rc = STORE_EIO;
-		snprintf(job->err, sizeof(job->err), "spill not run: %s", uv_strerror(status));
+		snprintf(job->err, sizeof(job->err), "spill not run: %s", conn_strerror(status));
 	}
 	if (job->rc != STORE_OK)
 		log_error(s->id, "spill_failed", "id=%s size=%llu error=\"%s\"", s->txn->id,

@@ -35,15 +35,10 @@
 #ifndef SMTP_SPOOL_H
 #define SMTP_SPOOL_H
 
-#include <uv.h>
-
+#include "conn.h"
 #include "store.h"
 
 struct smtp_session;
-
-/* Remembers the loop whose thread pool closes spilled deliveries. Call once
- * before the first session; until then smtp_spool_free frees at once. */
-void smtp_spool_init(uv_loop_t *loop);
 
 /*
  * Spills the session's transaction buffer on the thread pool, with input
@@ -55,9 +50,9 @@ void smtp_spool_start(struct smtp_session *s);
 
 /*
  * Frees a delivery and sets *delivery to NULL: at once when it has no
- * temporary file, else on the thread pool (store_delivery_free). Loop
- * thread only. Safe on NULL.
+ * temporary file, else on the thread pool through conn (store_delivery_free;
+ * also from the close callback). Loop thread only. Safe on NULL.
  */
-void smtp_spool_free(store_delivery_t **delivery);
+void smtp_spool_free(conn_t *conn, store_delivery_t **delivery);
 
 #endif

@@ -42,11 +42,11 @@ void smtp_txn_set_id(struct smtp_txn *txn, int64_t id)
 	store_delivery_set_id(txn->delivery, id);
 }
 
-void smtp_txn_free(struct smtp_txn **txn)
+void smtp_txn_free(conn_t *conn, struct smtp_txn **txn)
 {
 	if (*txn == NULL)
 		return;
-	smtp_spool_free(&(*txn)->delivery);
+	smtp_spool_free(conn, &(*txn)->delivery);
 	free(*txn);
 	*txn = NULL;
 }

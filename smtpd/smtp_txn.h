@@ -66,8 +66,11 @@ int smtp_txn_new(const char *sender, bool smtputf8, const char *tmpdir, struct s
 /* Gives the transaction its queue id (smtp_queueid_take), before the body starts. */
 void smtp_txn_set_id(struct smtp_txn *txn, int64_t id);
 
-/* Frees the transaction and its delivery if not taken; sets *txn to NULL. Safe on NULL. */
-void smtp_txn_free(struct smtp_txn **txn);
+/*
+ * Frees the transaction and its delivery if not taken (a spilled one on
+ * conn's thread pool, smtp_spool_free); sets *txn to NULL. Safe on NULL.
+ */
+void smtp_txn_free(conn_t *conn, struct smtp_txn **txn);
 
 /* Records an accepted RCPT (its canonical address, for logs and the Received header). */
 void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
