@@ -50,7 +50,7 @@ int base64_encode(const void *in, size_t len, char *out, size_t outlen)
 }
 
 /* Returns the 6-bit value of c, or -1 when c is not in the alphabet. */
-static int base64__value(unsigned char c)
+static int base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -86,7 +86,7 @@ int base64_decode(const char *in, size_t len, void *out, size_t outlen, size_t *
 		for (size_t j = 0; j < 4; j++) {
 			int d = 0;
 			if (j < chars) {
-				d = base64__value((unsigned char)in[i + j]);
+				d = base64_value((unsigned char)in[i + j]);
 				if (d < 0)
 					return -EINVAL; /* includes '=' before the final padding */
 			}

@@ -178,7 +178,7 @@ struct config_loader {
 
 /* Formats "WHERE: message" into the caller's error buffer; returns -1. */
 __attribute__((format(printf, 3, 4)))
-static int config__fail(struct config_loader *ld, const char *where, const char *fmt, ...)
+static int config_fail(struct config_loader *ld, const char *where, const char *fmt, ...)
 {
 	char msg[CONFIG_WHY_MAX + 256];
 	va_list ap;
@@ -192,7 +192,7 @@ static int config__fail(struct config_loader *ld, const char *where, const char 
 }
 
 /* The environment variable overriding key k: MAIL_ and the key in upper case. */
-static void config__env_name(const struct config_key *k, char *out, size_t outlen)
+static void config_env_name(const struct config_key *k, char *out, size_t outlen)
 {
 	size_t n = (size_t)snprintf(out, outlen, "MAIL_%s", k->name);
 	for (size_t i = 5; i < n && i < outlen; i++) {
@@ -202,14 +202,14 @@ static void config__env_name(const struct config_key *k, char *out, size_t outle
 }
 
 /* "file:line", "MAIL_KEY" or the key name, for a message about key k. */
-static void config__where(const struct config_loader *ld, size_t k, char *out, size_t outlen)
+static void config_where(const struct config_loader *ld, size_t k, char *out, size_t outlen)
 {
 	switch (ld->origin[k].from) {
 	case CONFIG_FROM_FILE:
 		snprintf(out, outlen, "%s:%u", ld->path, ld->origin[k].line);
 		break;
 	case CONFIG_FROM_ENV:
-		config__env_name(&config_keys[k], out, outlen);
+		config_env_name(&config_keys[k], out, outlen);
 		break;
 	case CONFIG_FROM_DEFAULT:
 		snprintf(out, outlen, "%s", config_keys[k].name);
@@ -218,7 +218,7 @@ static void config__where(const struct config_loader *ld, size_t k, char *out, s
 }
 
 /* Trims spaces and tabs around s in place; returns the new start. */
-static char *config__trim(char *s)
+static char *config_trim(char *s)
 {
 	while (config__is_space(*s))
 		s++;
@@ -229,8 +229,8 @@ static char *config__trim(char *s)
 }
 
 /* Parses value for key k into its field of cfg; -1 with the reason in why. */
-static int config__parse_value(const struct config_key *k, const char *value,
-                               struct mail_config *cfg, char *why, size_t whylen)
+static int config_parse_value(const struct config_key *k, const char *value,
+                              struct mail_config *cfg, char *why, size_t whylen)
 {
 	void *dst = (char *)cfg + k->offset;
 	uint64_t v;
@@ -307,7 +307,7 @@ static int config__parse_value(const struct config_key *k, const char *value,
 }
 
 /* The table entry of key name, or NULL; its index is the pointer minus config_keys. */
-static const struct config_key *config__lookup(const char *name)
+static const struct config_key *config_lookup(const char *name)
 {
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		if (strcmp(config_keys[i].name, name) == 0)
@@ -316,7 +316,7 @@ static const struct config_key *config__lookup(const char *name)
 	return NULL;
 }
 
-static int config__defaults(struct config_loader *ld, enum config_program program)
+static int config_defaults(struct config_loader *ld, enum config_program program)
 {
 	char why[CONFIG_WHY_MAX];
 
@@ -325,21 +325,21 @@ static int config__defaults(struct config_loader *ld, enum config_program progra
 		const char *def = program == CONFIG_PROGRAM_POP3D && k->def_pop3d != NULL ? k->def_pop3d
 		                                                                          : k->def;
 		/* A default that does not parse is a bug in the table above. */
-		if (config__parse_value(k, def, ld->cfg, why, sizeof(why)) != 0)
-			return config__fail(ld, k->name, "bad default: %s", why);
+		if (config_parse_value(k, def, ld->cfg, why, sizeof(why)) != 0)
+			return config_fail(ld, k->name, "bad default: %s", why);
 		ld->origin[i].from = CONFIG_FROM_DEFAULT;
 	}
 	return 0;
 }
 
 /* One "key = value" line of the file (already without its line end). */
-static int config__file_line(struct config_loader *ld, char *line, unsigned lineno)
+static int config_file_line(struct config_loader *ld, char *line, unsigned lineno)
 {
 	char where[CONFIG_LINE_MAX / 4];
 	char why[CONFIG_WHY_MAX];
 
 	snprintf(where, sizeof(where), "%s:%u", ld->path, lineno);
-	char *p = config__trim(line);
+	char *p = config_trim(line);
 	if (*p == '\0' || *p == '#')
 		return 0;
 	/* A trailing comment starts at a '#' after a space: "key = value # why". */
@@ -351,22 +351,22 @@ static int config__file_line(struct config_loader *ld, char *line, unsigned line
 	}
 	char *eq = strchr(p, '=');
 	if (eq == NULL)
-		return config__fail(ld, where, "expected 'key = value'");
+		return config_fail(ld, where, "expected 'key = value'");
 	*eq = '\0';
-	char *key = config__trim(p);
-	char *value = config__trim(eq + 1);
+	char *key = config_trim(p);
+	char *value = config_trim(eq + 1);
 	if (*key == '\0')
-		return config__fail(ld, where, "expected 'key = value' (no key before '=')");
+		return config_fail(ld, where, "expected 'key = value' (no key before '=')");
 
-	const struct config_key *k = config__lookup(key);
+	const struct config_key *k = config_lookup(key);
 	if (k == NULL)
-		return config__fail(ld, where, "unknown key '%.64s'", key);
+		return config_fail(ld, where, "unknown key '%.64s'", key);
 	size_t i = (size_t)(k - config_keys);
 	if (ld->origin[i].from == CONFIG_FROM_FILE)
-		return config__fail(ld, where, "duplicate key '%s' (first set on line %u)", key,
-		                    ld->origin[i].line);
-	if (config__parse_value(k, value, ld->cfg, why, sizeof(why)) != 0)
-		return config__fail(ld, where, "%s: %s", key, why);
+		return config_fail(ld, where, "duplicate key '%s' (first set on line %u)", key,
+		                   ld->origin[i].line);
+	if (config_parse_value(k, value, ld->cfg, why, sizeof(why)) != 0)
+		return config_fail(ld, where, "%s: %s", key, why);
 	ld->origin[i].from = CONFIG_FROM_FILE;
 	ld->origin[i].line = lineno;
 	return 0;
@@ -375,7 +375,7 @@ static int config__file_line(struct config_loader *ld, char *line, unsigned line
 enum { CONFIG_LINE_EOF, CONFIG_LINE_OK, CONFIG_LINE_TOO_LONG, CONFIG_LINE_NUL, CONFIG_LINE_ERROR };
 
 /* Reads one line into buf without "\n" or "\r\n"; a long line is skipped to its end. */
-static int config__read_line(FILE *f, char *buf, size_t size)
+static int config_read_line(FILE *f, char *buf, size_t size)
 {
 	size_t n = 0;
 	int c, too_long = 0, nul = 0;
@@ -402,32 +402,32 @@ static int config__read_line(FILE *f, char *buf, size_t size)
 	return CONFIG_LINE_OK;
 }
 
-static int config__file(struct config_loader *ld)
+static int config_file(struct config_loader *ld)
 {
 	FILE *f = fopen(ld->path, "r");
 	if (f == NULL)
-		return config__fail(ld, ld->path, "cannot open: %s", strerror(errno));
+		return config_fail(ld, ld->path, "cannot open: %s", strerror(errno));
 
 	char *line = malloc(CONFIG_LINE_MAX);
 	if (line == NULL) {
 		fclose(f);
-		return config__fail(ld, ld->path, "out of memory");
+		return config_fail(ld, ld->path, "out of memory");
 	}
 	int ret = 0;
 	for (unsigned lineno = 1; ret == 0; lineno++) {
 		char where[CONFIG_LINE_MAX / 4];
 		snprintf(where, sizeof(where), "%s:%u", ld->path, lineno);
-		int r = config__read_line(f, line, CONFIG_LINE_MAX);
+		int r = config_read_line(f, line, CONFIG_LINE_MAX);
 		if (r == CONFIG_LINE_EOF)
 			break;
 		else if (r == CONFIG_LINE_ERROR)
-			ret = config__fail(ld, ld->path, "read error: %s", strerror(errno));
+			ret = config_fail(ld, ld->path, "read error: %s", strerror(errno));
 		else if (r == CONFIG_LINE_TOO_LONG)
-			ret = config__fail(ld, where, "line too long (at most %d bytes)", CONFIG_LINE_MAX - 1);
+			ret = config_fail(ld, where, "line too long (at most %d bytes)", CONFIG_LINE_MAX - 1);
 		else if (r == CONFIG_LINE_NUL)
-			ret = config__fail(ld, where, "NUL byte in line");
+			ret = config_fail(ld, where, "NUL byte in line");
 		else
-			ret = config__file_line(ld, line, lineno);
+			ret = config_file_line(ld, line, lineno);
 	}
 	free(line);
 	fclose(f);
@@ -439,39 +439,39 @@ static int config__file(struct config_loader *ld)
  * variables (the test harness sets some) are no error. An empty value is a
  * value: MAIL_SMTPS_LISTEN= disables that listener.
  */
-static int config__env(struct config_loader *ld)
+static int config_env(struct config_loader *ld)
 {
 	char why[CONFIG_WHY_MAX];
 
 	for (size_t i = 0; i < CONFIG_NKEYS; i++) {
 		const struct config_key *k = &config_keys[i];
 		char name[64];
-		config__env_name(k, name, sizeof(name));
+		config_env_name(k, name, sizeof(name));
 		const char *env = getenv(name);
 		if (env == NULL)
 			continue;
 
 		char value[CONFIG_LINE_MAX];
 		if (strlen(env) >= sizeof(value))
-			return config__fail(ld, name, "value too long");
+			return config_fail(ld, name, "value too long");
 		memcpy(value, env, strlen(env) + 1);
-		if (config__parse_value(k, config__trim(value), ld->cfg, why, sizeof(why)) != 0)
-			return config__fail(ld, name, "%s", why);
+		if (config_parse_value(k, config_trim(value), ld->cfg, why, sizeof(why)) != 0)
+			return config_fail(ld, name, "%s", why);
 		ld->origin[i].from = CONFIG_FROM_ENV;
 	}
 	return 0;
 }
 
 /* The index of a key this file names itself. */
-static size_t config__index(const char *name)
+static size_t config_index(const char *name)
 {
-	const struct config_key *k = config__lookup(name);
+	const struct config_key *k = config_lookup(name);
 	assert(k != NULL);
 	return (size_t)(k - config_keys);
 }
 
 /* Fills the keys whose defaults come from the system: hostname, tmpdir. */
-static int config__resolve(struct config_loader *ld)
+static int config_resolve(struct config_loader *ld)
 {
 	struct mail_config *cfg = ld->cfg;
 
@@ -487,25 +487,25 @@ static int config__resolve(struct config_loader *ld)
 		if (dir == NULL || dir[0] == '\0')
 			dir = "/tmp";
 		if (strlen(dir) >= sizeof(cfg->tmpdir))
-			return config__fail(ld, "TMPDIR", "value too long for tmpdir");
+			return config_fail(ld, "TMPDIR", "value too long for tmpdir");
 		memcpy(cfg->tmpdir, dir, strlen(dir) + 1);
 	}
 	return 0;
 }
 
 /* Rules that involve more than one value, or more than its syntax. */
-static int config__validate(struct config_loader *ld)
+static int config_validate(struct config_loader *ld)
 {
 	const struct mail_config *cfg = ld->cfg;
 	char where[CONFIG_LINE_MAX / 4];
 
 	if (cfg->db[0] == '\0') {
-		config__where(ld, config__index("db"), where, sizeof(where));
-		return config__fail(ld, where, "db must not be empty");
+		config_where(ld, config_index("db"), where, sizeof(where));
+		return config_fail(ld, where, "db must not be empty");
 	}
 	if (!config__valid_host(cfg->hostname)) {
-		config__where(ld, config__index("hostname"), where, sizeof(where));
-		return config__fail(ld, where, "hostname '%.64s' is not a host name", cfg->hostname);
+		config_where(ld, config_index("hostname"), where, sizeof(where));
+		return config_fail(ld, where, "hostname '%.64s' is not a host name", cfg->hostname);
 	}
 	/*
 	 * Listeners that need TLS (smtps, pop3s, STARTTLS) are checked by the
@@ -513,31 +513,31 @@ static int config__validate(struct config_loader *ld)
 	 * fail because the default smtps_listen has no certificate.
 	 */
 	if (!smtp_address_delimiters_valid(cfg->recipient_delimiter)) {
-		config__where(ld, config__index("recipient_delimiter"), where, sizeof(where));
-		return config__fail(ld, where, "recipient_delimiter '%.32s': each character must be "
-		                    "one of !#$%%&'*+-/=?^_`{|}~", cfg->recipient_delimiter);
+		config_where(ld, config_index("recipient_delimiter"), where, sizeof(where));
+		return config_fail(ld, where, "recipient_delimiter '%.32s': each character must be "
+		                   "one of !#$%%&'*+-/=?^_`{|}~", cfg->recipient_delimiter);
 	}
 	if (cfg->postmaster_address[0] != '\0') {
 		char canon[SMTP_MAILBOX_MAX + 1];
 		enum smtp_address_error e = smtp_address_normalize(cfg->postmaster_address, canon,
 		                                                   sizeof(canon));
 		if (e != SMTP_ADDRESS_OK) {
-			config__where(ld, config__index("postmaster_address"), where, sizeof(where));
-			return config__fail(ld, where, "postmaster_address '%.64s': %s",
-			                    cfg->postmaster_address, smtp_address_strerror(e));
+			config_where(ld, config_index("postmaster_address"), where, sizeof(where));
+			return config_fail(ld, where, "postmaster_address '%.64s': %s",
+			                   cfg->postmaster_address, smtp_address_strerror(e));
 		}
 	}
 	if (cfg->soft_error_limit >= cfg->hard_error_limit) {
-		config__where(ld, config__index("soft_error_limit"), where, sizeof(where));
-		return config__fail(ld, where, "soft_error_limit (%u) must be below hard_error_limit "
-		                    "(%u)", cfg->soft_error_limit, cfg->hard_error_limit);
+		config_where(ld, config_index("soft_error_limit"), where, sizeof(where));
+		return config_fail(ld, where, "soft_error_limit (%u) must be below hard_error_limit "
+		                   "(%u)", cfg->soft_error_limit, cfg->hard_error_limit);
 	}
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
 		const char *set = cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key";
 		const char *unset = cfg->tls_cert[0] != '\0' ? "tls_key" : "tls_cert";
-		config__where(ld, config__index(set), where, sizeof(where));
-		return config__fail(ld, where, "%s is set but %s is not: set both or neither", set,
-		                    unset);
+		config_where(ld, config_index(set), where, sizeof(where));
+		return config_fail(ld, where, "%s is set but %s is not: set both or neither", set,
+		                   unset);
 	}
 	return 0;
 }
@@ -552,17 +552,17 @@ int config_load(struct mail_config *cfg, enum config_program program, const char
 	if (errlen > 0)
 		err[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
-	if (config__defaults(&ld, program) != 0)
+	if (config_defaults(&ld, program) != 0)
 		return -1;
-	if (path != NULL && config__file(&ld) != 0)
+	if (path != NULL && config_file(&ld) != 0)
 		return -1;
-	if (config__env(&ld) != 0 || config__resolve(&ld) != 0 || config__validate(&ld) != 0)
+	if (config_env(&ld) != 0 || config_resolve(&ld) != 0 || config_validate(&ld) != 0)
 		return -1;
 	return 0;
 }
 
 /* The type's rule, appended to the help text in the reference. */
-static void config__type_doc(const struct config_key *k, char *out, size_t outlen)
+static void config_type_doc(const struct config_key *k, char *out, size_t outlen)
 {
 	char lo[32], hi[32];
 
@@ -607,7 +607,7 @@ void config_print_reference(FILE *out)
 			snprintf(def, sizeof(def), "(empty)");
 		else
 			snprintf(def, sizeof(def), "`%s`", k->def);
-		config__type_doc(k, type, sizeof(type));
+		config_type_doc(k, type, sizeof(type));
 		fprintf(out, "| `%s` | %s | %s%s |\n", k->name, def, k->help, type);
 	}
 }

@@ -112,7 +112,7 @@ int config__valid_host(const char *host)
 }
 
 /* An IPv6 zone: an interface name or number. */
-static int config__valid_zone(const char *zone)
+static int config_valid_zone(const char *zone)
 {
 	if (*zone == '\0')
 		return 0;
@@ -126,8 +126,8 @@ static int config__valid_zone(const char *zone)
 }
 
 /* config_listen_split() with the reason for a refusal in why. */
-static int config__split(const char *addr, char *host_r, size_t hostlen, unsigned *port_r,
-                         char *why, size_t whylen)
+static int config_split(const char *addr, char *host_r, size_t hostlen, unsigned *port_r,
+                        char *why, size_t whylen)
 {
 	const char *host = addr, *host_end, *port;
 
@@ -167,7 +167,7 @@ static int config__split(const char *addr, char *host_r, size_t hostlen, unsigne
 			*zone = '\0';
 		struct in6_addr a6;
 		int ok = inet_pton(AF_INET6, hostbuf, &a6) == 1 &&
-		         (zone == NULL || config__valid_zone(zone + 1));
+		         (zone == NULL || config_valid_zone(zone + 1));
 		if (zone != NULL)
 			*zone = '%';
 		if (!ok) {
@@ -192,7 +192,7 @@ static int config__split(const char *addr, char *host_r, size_t hostlen, unsigne
 int config_listen_split(const char *addr, char *host_r, size_t hostlen, unsigned *port_r)
 {
 	char why[CONFIG_WHY_MAX];
-	return config__split(addr, host_r, hostlen, port_r, why, sizeof(why));
+	return config_split(addr, host_r, hostlen, port_r, why, sizeof(why));
 }
 
 int config__parse_listen(const char *value, struct config_listen *l, char *why,
@@ -231,7 +231,7 @@ int config__parse_listen(const char *value, struct config_listen *l, char *why,
 
 		char host[sizeof(l->addr[0])];
 		unsigned port;
-		if (config__split(addr, host, sizeof(host), &port, why, whylen) != 0)
+		if (config_split(addr, host, sizeof(host), &port, why, whylen) != 0)
 			return -1;
 		for (size_t i = 0; i < l->count; i++) {
 			if (strcmp(l->addr[i], addr) == 0) {

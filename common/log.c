@@ -50,8 +50,8 @@ const char *log_level_name(enum log_level level)
 }
 
 /* Writes "ts=... level=... [sid=...] event=..." into line; returns its length. */
-static size_t log__header(char *line, size_t cap, enum log_level level, uint64_t sid,
-                          const char *event)
+static size_t log_header(char *line, size_t cap, enum log_level level, uint64_t sid,
+                         const char *event)
 {
 	struct timespec now;
 	struct tm tm;
@@ -73,7 +73,7 @@ static size_t log__header(char *line, size_t cap, enum log_level level, uint64_t
 	return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-static void log__write_all(const char *buf, size_t len)
+static void log_write_all(const char *buf, size_t len)
 {
 	while (len > 0) {
 		ssize_t w = write(STDERR_FILENO, buf, len);
@@ -95,7 +95,7 @@ void log_event(enum log_level level, uint64_t sid, const char *event, const char
 	int saved_errno = errno; /* Callers often log and then report errno. */
 	char line[LOG_LINE_MAX];
 	const size_t cap = sizeof(line) - 1; /* the last byte is kept for '\n' */
-	size_t n = log__header(line, cap, level, sid, event != NULL ? event : "-");
+	size_t n = log_header(line, cap, level, sid, event != NULL ? event : "-");
 
 	if (fmt != NULL && fmt[0] != '\0' && n + 8 < cap) {
 		size_t start = n + 1;
@@ -120,12 +120,12 @@ void log_event(enum log_level level, uint64_t sid, const char *event, const char
 		}
 	}
 	line[n++] = '\n';
-	log__write_all(line, n);
+	log_write_all(line, n);
 	errno = saved_errno;
 }
 
 /* Appends one escaped unit (up to 4 bytes) for byte c into unit; returns its length. */
-static size_t log__escape_unit(unsigned char c, char unit[4])
+static size_t log_escape_unit(unsigned char c, char unit[4])
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -154,7 +154,7 @@ char *log_escape(char *out, size_t outlen, const char *in, size_t len)
 	size_t need = quoted ? 2 : 0;
 	char unit[4];
 	for (size_t i = 0; i < len; i++)
-		need += log__escape_unit((unsigned char)in[i], unit);
+		need += log_escape_unit((unsigned char)in[i], unit);
 
 	/* When everything fits, no room is reserved for the "..." marker. */
 	const int truncate = need + 1 > outlen;
@@ -166,7 +166,7 @@ char *log_escape(char *out, size_t outlen, const char *in, size_t len)
 	if (quoted && pos < limit)
 		out[pos++] = '"';
 	for (size_t i = 0; i < len; i++) {
-		size_t ulen = log__escape_unit((unsigned char)in[i], unit);
+		size_t ulen = log_escape_unit((unsigned char)in[i], unit);
 		if (pos + ulen + taillen > limit)
 			break;
 		memcpy(out + pos, unit, ulen);

@@ -18,12 +18,12 @@
 static const char password_dummy_rbytes[16] = "mail-dummy-salt!";
 
 /* crypt_r() into a heap crypt_data: 32 KiB is too much for a worker's stack. */
-static struct crypt_data *password__data_new(void)
+static struct crypt_data *password_data_new(void)
 {
 	return calloc(1, sizeof(struct crypt_data));
 }
 
-static void password__data_free(struct crypt_data *data)
+static void password_data_free(struct crypt_data *data)
 {
 	/* The buffer held the password and intermediate state. */
 	explicit_bzero(data, sizeof(*data));
@@ -31,7 +31,7 @@ static void password__data_free(struct crypt_data *data)
 }
 
 /* crypt_r() signals failure with NULL or a string starting with '*'. */
-static int password__failed(const char *result)
+static int password_failed(const char *result)
 {
 	return result == NULL || result[0] == '*';
 }
@@ -43,23 +43,23 @@ int password_hash(const char *password, char *hash_r, size_t hashlen)
 
 	if (crypt_gensalt_rn(PASSWORD_PREFIX, 0, NULL, 0, setting, sizeof(setting)) == NULL)
 		return -1;
-	struct crypt_data *data = password__data_new();
+	struct crypt_data *data = password_data_new();
 	if (data == NULL)
 		return -1;
 	const char *result = crypt_r(password, setting, data);
-	if (!password__failed(result)) {
+	if (!password_failed(result)) {
 		size_t len = strlen(result);
 		if (len < hashlen) {
 			memcpy(hash_r, result, len + 1);
 			ret = 0;
 		}
 	}
-	password__data_free(data);
+	password_data_free(data);
 	return ret;
 }
 
 /* Spends one default-cost yescrypt computation on nothing. */
-static void password__dummy(const char *password, struct crypt_data *data)
+static void password_dummy(const char *password, struct crypt_data *data)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 
@@ -69,7 +69,7 @@ static void password__dummy(const char *password, struct crypt_data *data)
 }
 
 /* Compares two strings in time that depends only on their lengths. */
-static int password__equal(const char *a, const char *b)
+static int password_equal(const char *a, const char *b)
 {
 	size_t alen = strlen(a), blen = strlen(b);
 	if (alen != blen)
@@ -95,7 +95,7 @@ static int password__equal(const char *a, const char *b)
 #define PASSWORD_YESCRYPT_R_CHARS "5T"
 
 /* Returns 1 when the hash's work factor is within the caps (or it has none we know). */
-static int password__cost_ok(const char *hash)
+static int password_cost_ok(const char *hash)
 {
 	if (strncmp(hash, "$y$", 3) == 0) {
 		const char *p = hash + 3;
@@ -130,7 +130,7 @@ static int password__cost_ok(const char *hash)
  * working after an import. The truly weak legacy methods (DES, MD5-crypt,
  * NT, ...) stay refused, and a method libxcrypt disables is refused too.
  */
-static int password__method_ok(const char *hash)
+static int password_method_ok(const char *hash)
 {
 	int r = crypt_checksalt(hash);
 
@@ -140,35 +140,35 @@ static int password__method_ok(const char *hash)
 int password_verify(const char *password, const char *hash)
 {
 	assert(password != NULL);
-	struct crypt_data *data = password__data_new();
+	struct crypt_data *data = password_data_new();
 	if (data == NULL)
 		return 0;
 
 	int match = 0;
 	const char *result = NULL;
-	if (hash != NULL && password__method_ok(hash) && password__cost_ok(hash))
+	if (hash != NULL && password_method_ok(hash) && password_cost_ok(hash))
 		result = crypt_r(password, hash, data);
-	if (password__failed(result))
+	if (password_failed(result))
 		/* Unknown user, disabled user or unusable hash: cost the same as a wrong password. */
-		password__dummy(password, data);
+		password_dummy(password, data);
 	else
-		match = password__equal(result, hash);
-	password__data_free(data);
+		match = password_equal(result, hash);
+	password_data_free(data);
 	return match;
 }
 
 /* The characters of crypt(3)'s base64 alphabet. */
-static int password__crypt64(char c)
+static int password_crypt64(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 	       c == '.' || c == '/';
 }
 
 /* Returns 1 when s has exactly len crypt64 characters up to a '$' or the end. */
-static int password__run(const char *s, size_t len, char end)
+static int password_run(const char *s, size_t len, char end)
 {
 	size_t n = 0;
-	while (password__crypt64(s[n]))
+	while (password_crypt64(s[n]))
 		n++;
 	return n == len && s[n] == end;
 }
@@ -181,7 +181,7 @@ static int password__run(const char *s, size_t len, char end)
  *   $2b$NN$SALT22CHECKSUM31       bcrypt (also $2a$, $2y$)
  * Returns 1 for a good shape, 0 for a bad one, -1 for another method.
  */
-static int password__shape(const char *hash)
+static int password_shape(const char *hash)
 {
 	const char *p;
 
@@ -193,7 +193,7 @@ static int password__shape(const char *hash)
 				return 0;
 			p += n + 1;
 		}
-		return password__run(p, 43, '\0');
+		return password_run(p, 43, '\0');
 	}
 	if (strncmp(hash, "$6$", 3) == 0 || strncmp(hash, "$5$", 3) == 0) {
 		size_t checksum = hash[1] == '6' ? 86 : 43;
@@ -207,14 +207,14 @@ static int password__shape(const char *hash)
 		const char *sep = strchr(p, '$'); /* the salt is up to 16 bytes, any but '$' and ':' */
 		if (sep == NULL || sep - p > 16 || memchr(p, ':', (size_t)(sep - p)) != NULL)
 			return 0;
-		return password__run(sep + 1, checksum, '\0');
+		return password_run(sep + 1, checksum, '\0');
 	}
 	if (strncmp(hash, "$2b$", 4) == 0 || strncmp(hash, "$2a$", 4) == 0 ||
 	    strncmp(hash, "$2y$", 4) == 0) {
 		p = hash + 4;
 		if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9' && p[2] == '$'))
 			return 0;
-		return password__run(p + 3, 22 + 31, '\0');
+		return password_run(p + 3, 22 + 31, '\0');
 	}
 	return -1;
 }
@@ -224,21 +224,21 @@ static int password__shape(const char *hash)
  * same length and the same setting, and whose checksum is in crypt's
  * alphabet. Costs one hash.
  */
-static int password__recompute_ok(const char *hash)
+static int password_recompute_ok(const char *hash)
 {
-	struct crypt_data *data = password__data_new();
+	struct crypt_data *data = password_data_new();
 	if (data == NULL)
 		return 0;
 
 	int ok = 0;
 	const char *result = crypt_r("", hash, data);
-	if (!password__failed(result) && strlen(result) == strlen(hash)) {
+	if (!password_failed(result) && strlen(result) == strlen(hash)) {
 		const char *sep = strrchr(result, '$');
 		size_t setting_len = sep != NULL ? (size_t)(sep - result) + 1 : 0;
 		ok = memcmp(result, hash, setting_len) == 0 &&
-		     password__run(hash + setting_len, strlen(hash) - setting_len, '\0');
+		     password_run(hash + setting_len, strlen(hash) - setting_len, '\0');
 	}
-	password__data_free(data);
+	password_data_free(data);
 	return ok;
 }
 
@@ -250,10 +250,10 @@ int password_hash_valid(const char *hash)
 	 * Legacy methods (DES, MD5) are refused, as password_verify() refuses
 	 * them.
 	 */
-	if (hash == NULL || !password__method_ok(hash) || !password__cost_ok(hash))
+	if (hash == NULL || !password_method_ok(hash) || !password_cost_ok(hash))
 		return -1;
-	int shape = password__shape(hash);
+	int shape = password_shape(hash);
 	if (shape < 0)
-		shape = password__recompute_ok(hash);
+		shape = password_recompute_ok(hash);
 	return shape == 1 ? 0 : -1;
 }

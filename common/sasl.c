@@ -31,7 +31,7 @@ const char *sasl_strerror(int result)
  * Returns SASL_ETOOLONG before decoding anything when the input is too long
  * to fit, so no valid-looking prefix of an oversized response is used.
  */
-static int sasl__decode(const char *b64, size_t len, char *buf, size_t bufmax, size_t *len_r)
+static int sasl_decode(const char *b64, size_t len, char *buf, size_t bufmax, size_t *len_r)
 {
 	if (len == 1 && b64[0] == '=') {
 		*len_r = 0;
@@ -46,7 +46,7 @@ static int sasl__decode(const char *b64, size_t len, char *buf, size_t bufmax, s
 }
 
 /* Copies field [p, p+len) into dst; empty is allowed only when allow_empty. */
-static int sasl__field(char dst[SASL_FIELD_MAX + 1], const char *p, size_t len, int allow_empty)
+static int sasl_field(char dst[SASL_FIELD_MAX + 1], const char *p, size_t len, int allow_empty)
 {
 	if (len == 0 && !allow_empty)
 		return SASL_ESYNTAX;
@@ -63,7 +63,7 @@ int sasl_plain_decode(const char *b64, size_t len, struct sasl_plain *out_r)
 	size_t msglen = 0;
 
 	memset(out_r, 0, sizeof(*out_r));
-	int r = sasl__decode(b64, len, msg, sizeof(msg), &msglen);
+	int r = sasl_decode(b64, len, msg, sizeof(msg), &msglen);
 	if (r == SASL_OK) {
 		/* RFC 4616 2: exactly two NULs separate the three fields. */
 		const char *nul1 = memchr(msg, '\0', msglen);
@@ -72,11 +72,11 @@ int sasl_plain_decode(const char *b64, size_t len, struct sasl_plain *out_r)
 		if (nul2 == NULL || memchr(nul2 + 1, '\0', (size_t)(end - nul2 - 1)) != NULL) {
 			r = SASL_ESYNTAX;
 		} else {
-			r = sasl__field(out_r->authzid, msg, (size_t)(nul1 - msg), 1);
+			r = sasl_field(out_r->authzid, msg, (size_t)(nul1 - msg), 1);
 			if (r == SASL_OK)
-				r = sasl__field(out_r->authcid, nul1 + 1, (size_t)(nul2 - nul1 - 1), 0);
+				r = sasl_field(out_r->authcid, nul1 + 1, (size_t)(nul2 - nul1 - 1), 0);
 			if (r == SASL_OK)
-				r = sasl__field(out_r->passwd, nul2 + 1, (size_t)(end - nul2 - 1), 0);
+				r = sasl_field(out_r->passwd, nul2 + 1, (size_t)(end - nul2 - 1), 0);
 		}
 	}
 	explicit_bzero(msg, sizeof(msg));
@@ -103,7 +103,7 @@ int sasl_login_decode(const char *b64, size_t len, char *out, size_t outlen)
 		return SASL_ETOOLONG;
 	size_t max = outlen - 1 < SASL_FIELD_MAX ? outlen - 1 : SASL_FIELD_MAX;
 	size_t vlen = 0;
-	int r = sasl__decode(b64, len, out, max, &vlen);
+	int r = sasl_decode(b64, len, out, max, &vlen);
 	if (r == SASL_OK && vlen == 0)
 		r = SASL_ESYNTAX;
 	if (r == SASL_OK && memchr(out, '\0', vlen) != NULL)

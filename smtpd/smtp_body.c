@@ -22,7 +22,7 @@
  * Checks shared by DATA and BDAT: a transaction with at least one
  * recipient. NULL when they pass, else the refusal.
  */
-static const struct smtp_refusal *body__check_txn(const struct smtp_session *s)
+static const struct smtp_refusal *body_check_txn(const struct smtp_session *s)
 {
 	if (s->txn == NULL)
 		return smtp_refusal(SMTP_REFUSAL_NEED_MAIL);
@@ -35,7 +35,7 @@ static const struct smtp_refusal *body__check_txn(const struct smtp_session *s)
 }
 
 /* 64 bits for a Message-ID: from the kernel, which after boot never blocks. */
-static uint64_t body__random64(void)
+static uint64_t body_random64(void)
 {
 	uint64_t r;
 
@@ -50,7 +50,7 @@ static uint64_t body__random64(void)
  * filter: on submission (an authenticated client), Bcc fields go and a
  * missing Date or Message-ID is added (RFC 6409 8.2, 8.3).
  */
-static void body__begin(struct smtp_session *s, enum smtp_txn_body kind)
+static void body_begin(struct smtp_session *s, enum smtp_txn_body kind)
 {
 	const struct mail_config *cfg = s->env->cfg;
 	struct smtp_txn *txn = s->txn;
@@ -79,14 +79,14 @@ static void body__begin(struct smtp_session *s, enum smtp_txn_body kind)
 	if (s->authenticated) {
 		flags = SMTP_HEADER_DROP_BCC | SMTP_HEADER_ADD_MISSING;
 		smtp_received_date_field(now, txn->date_field, sizeof(txn->date_field));
-		smtp_received_message_id_field(now, txn->id, body__random64(), cfg->hostname,
+		smtp_received_message_id_field(now, txn->id, body_random64(), cfg->hostname,
 		                               txn->message_id_field, sizeof(txn->message_id_field));
 	}
 	smtp_txn_begin_body(txn, kind, cfg->max_message_size, trace, len, flags);
 }
 
 /* What a commit's outcome is counted and logged with: the session may be gone by then. */
-struct body__commit {
+struct body_commit {
 	struct smtp_env *env;
 	uint64_t session;
 	uint64_t size; /* client octets (data.size), for message_bytes */
@@ -97,9 +97,9 @@ struct body__commit {
  * The client left before the reply: the message may be stored all the
  * same (counted by the caller). It will most likely send it again, so say
  * so in the log: that is where a duplicate comes from. A refusal is
- * logged and counted as the reply it would have had (body__commit_done_cb).
+ * logged and counted as the reply it would have had (body_commit_done_cb).
  */
-static void body__commit_orphan(const struct body__commit *c, const struct smtp_commit_result *r)
+static void body_commit_orphan(const struct body_commit *c, const struct smtp_commit_result *r)
 {
 	struct smtp_metrics *m = &c->env->metrics;
 
@@ -121,9 +121,9 @@ static void body__commit_orphan(const struct body__commit *c, const struct smtp_
 	}
 }
 
-static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_commit_result *r)
+static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commit_result *r)
 {
-	struct body__commit *c = arg;
+	struct body_commit *c = arg;
 	struct smtp_metrics *m = &c->env->metrics;
 
 	/* Counted here, where the result arrives, whether or not anyone waits for it. */
@@ -134,7 +134,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
 		m->message_bytes += c->size;
 	}
 	if (conn == NULL) {
-		body__commit_orphan(c, r);
+		body_commit_orphan(c, r);
 		free(c);
 		return;
 	}
@@ -188,7 +188,7 @@ static void body__commit_done_cb(conn_t *conn, void *arg, const struct smtp_comm
  * Either way the transaction ends (RFC 5321 4.1.1.4: after the reply to
  * the end of data, the buffers are cleared).
  */
-static void body__complete(struct smtp_session *s)
+static void body_complete(struct smtp_session *s)
 {
 	struct smtp_txn *txn = s->txn;
 
@@ -213,7 +213,7 @@ static void body__complete(struct smtp_session *s)
 		smtp_session_reset_txn(s);
 		return;
 	}
-	struct body__commit *c = malloc(sizeof(*c));
+	struct body_commit *c = malloc(sizeof(*c));
 	if (c == NULL) {
 		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(STORE_ENOMEM));
@@ -226,7 +226,7 @@ static void body__complete(struct smtp_session *s)
 	c->size = txn->data.size;
 	snprintf(c->id, sizeof(c->id), "%s", txn->id);
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
-	int rc = smtp_commit_start(s->env->committer, s->conn, &delivery, body__commit_done_cb, c);
+	int rc = smtp_commit_start(s->env->committer, s->conn, &delivery, body_commit_done_cb, c);
 	if (rc != 0) {
 		free(c);
 		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
@@ -239,11 +239,11 @@ static void body__complete(struct smtp_session *s)
 
 /* ---- the queue id ---------------------------------------------------- */
 
-static void body__data_go(struct smtp_session *s);
-static void body__bdat_go(struct smtp_session *s);
+static void body_data_go(struct smtp_session *s);
+static void body_bdat_go(struct smtp_session *s);
 
 /* The id is in txn->id (or the pool could not give one: id is 0). */
-static void body__start(struct smtp_session *s, int64_t id)
+static void body_start(struct smtp_session *s, int64_t id)
 {
 	enum smtp_txn_body kind = s->txn->starting;
 
@@ -256,18 +256,18 @@ static void body__start(struct smtp_session *s, int64_t id)
 		/* The chunk is read all the same, then refused. */
 		s->chunk.reset_after = true;
 		s->chunk.refusal = smtp_refusal(SMTP_REFUSAL_LOCAL_ERROR);
-		body__bdat_go(s);
+		body_bdat_go(s);
 		return;
 	}
 	smtp_txn_set_id(s->txn, id);
-	body__begin(s, kind);
+	body_begin(s, kind);
 	if (kind == SMTP_TXN_BODY_DATA)
-		body__data_go(s);
+		body_data_go(s);
 	else
-		body__bdat_go(s);
+		body_bdat_go(s);
 }
 
-static void body__queueid_cb(conn_t *conn, int64_t id)
+static void body_queueid_cb(conn_t *conn, int64_t id)
 {
 	struct smtp_session *s = conn_data(conn);
 
@@ -275,26 +275,26 @@ static void body__queueid_cb(conn_t *conn, int64_t id)
 		return; /* cannot happen: input was paused and the conn is open */
 	if (id == 0)
 		log_error(s->id, "queueid_failed", "error=\"no message id could be reserved\"");
-	body__start(s, id);
+	body_start(s, id);
 	/* After a 354, or with a BDAT chunk to read, a SIGTERM's 421 waits
 	 * for the end of the message (the session's may_stop). */
 	session_done(&s->core);
 }
 
 /* Gets the transaction its queue id, then starts its body (DATA or the first BDAT). */
-static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
+static void body_get_id(struct smtp_session *s, enum smtp_txn_body kind)
 {
 	int64_t id = smtp_queueid_take(s->env->queueids);
 
 	s->txn->starting = kind;
 	if (id != 0) {
-		body__start(s, id);
+		body_start(s, id);
 		return;
 	}
-	int rc = smtp_queueid_wait(s->env->queueids, s->conn, body__queueid_cb);
+	int rc = smtp_queueid_wait(s->env->queueids, s->conn, body_queueid_cb);
 	if (rc != 0) {
 		log_error(s->id, "queueid_failed", "error=\"%s\"", store_strerror(rc));
-		body__start(s, 0);
+		body_start(s, 0);
 		return;
 	}
 	log_debug(s->id, "queueid_wait", "txn=%u", s->txn_seq);
@@ -303,7 +303,7 @@ static void body__get_id(struct smtp_session *s, enum smtp_txn_body kind)
 
 /* ---- DATA ------------------------------------------------------------ */
 
-static void body__data_go(struct smtp_session *s)
+static void body_data_go(struct smtp_session *s)
 {
 	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	smtp_session_enter_state(s, SMTP_STATE_DATA);
@@ -312,7 +312,7 @@ static void body__data_go(struct smtp_session *s)
 
 void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
 {
-	const struct smtp_refusal *refusal = body__check_txn(s);
+	const struct smtp_refusal *refusal = body_check_txn(s);
 
 	if (refusal != NULL) {
 		smtp_session_refuse(s, refusal);
@@ -323,10 +323,10 @@ void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_DATA_AFTER_BDAT));
 		return;
 	}
-	body__get_id(s, SMTP_TXN_BODY_DATA);
+	body_get_id(s, SMTP_TXN_BODY_DATA);
 }
 
-static size_t body__data_input(struct smtp_session *s, const char *buf, size_t len)
+static size_t body_data_input(struct smtp_session *s, const char *buf, size_t len)
 {
 	size_t used = smtp_txn_feed(s->txn, buf, len);
 
@@ -337,13 +337,13 @@ static size_t body__data_input(struct smtp_session *s, const char *buf, size_t l
 	}
 	conn_set_read_mode(s->conn, CONN_READ_LINES);
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
-	body__complete(s);
+	body_complete(s);
 	return used;
 }
 
 /* ---- BDAT ------------------------------------------------------------ */
 
-static void body__chunk_end(struct smtp_session *s)
+static void body_chunk_end(struct smtp_session *s)
 {
 	struct smtp_chunk *c = &s->chunk;
 	struct smtp_txn *txn = s->txn;
@@ -364,7 +364,7 @@ static void body__chunk_end(struct smtp_session *s)
 	}
 	if (c->last)
 		smtp_txn_finish(txn);
-	body__complete(s);
+	body_complete(s);
 }
 
 void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
@@ -387,7 +387,7 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 	/* A refused chunk is read all the same, and dropped (smtp_session_private.h). */
 	c->refusal = smtp_session_check(s, SMTP_VERB_BDAT);
 	if (c->refusal == NULL)
-		c->refusal = body__check_txn(s);
+		c->refusal = body_check_txn(s);
 	if (c->refusal == NULL && s->txn->body == SMTP_TXN_BODY_DATA) {
 		/* cannot happen: DATA ends its transaction */
 		c->refusal = smtp_refusal(SMTP_REFUSAL_BDAT_AFTER_DATA);
@@ -399,24 +399,24 @@ void smtp_cmd_bdat(struct smtp_session *s, const char *args, size_t len)
 		c->refusal = smtp_refusal(SMTP_REFUSAL_MESSAGE_TOO_BIG);
 	}
 	if (c->refusal == NULL && s->txn->body == SMTP_TXN_BODY_NONE) {
-		body__get_id(s, SMTP_TXN_BODY_BDAT);
+		body_get_id(s, SMTP_TXN_BODY_BDAT);
 		return;
 	}
-	body__bdat_go(s);
+	body_bdat_go(s);
 }
 
 /* Reads the chunk the command announced (or ends it at once if empty). */
-static void body__bdat_go(struct smtp_session *s)
+static void body_bdat_go(struct smtp_session *s)
 {
 	if (s->chunk.remaining == 0) {
-		body__chunk_end(s);
+		body_chunk_end(s);
 		return;
 	}
 	smtp_session_enter_state(s, SMTP_STATE_BDAT);
 	conn_set_read_mode(s->conn, CONN_READ_RAW);
 }
 
-static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t len)
+static size_t body_chunk_input(struct smtp_session *s, const char *buf, size_t len)
 {
 	struct smtp_chunk *c = &s->chunk;
 	size_t n = len;
@@ -427,7 +427,7 @@ static size_t body__chunk_input(struct smtp_session *s, const char *buf, size_t 
 		n = smtp_txn_feed(s->txn, buf, n); /* all of it, unless a spill must come first */
 	c->remaining -= n;
 	if (c->remaining == 0)
-		body__chunk_end(s);
+		body_chunk_end(s);
 	else if (c->refusal == NULL && smtp_txn_spill_wanted(s->txn))
 		smtp_spool_start(s); /* input waits for the disk */
 	return n;
@@ -437,9 +437,9 @@ size_t smtp_body_input(struct smtp_session *s, const char *buf, size_t len)
 {
 	switch (smtp_session_state(s)) {
 	case SMTP_STATE_DATA:
-		return body__data_input(s, buf, len);
+		return body_data_input(s, buf, len);
 	case SMTP_STATE_BDAT:
-		return body__chunk_input(s, buf, len);
+		return body_chunk_input(s, buf, len);
 	default:
 		/* Cannot happen: raw mode ends with the body. Should it, the bytes
 		 * are commands, so hand them back to the line reader. */

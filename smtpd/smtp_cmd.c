@@ -11,7 +11,7 @@
 #include "smtp_session_private.h"
 
 /* Keeps the greeting argument; false (after replying 501) if it is unusable. */
-static bool cmd__greet(struct smtp_session *s, const char *args, size_t len, bool esmtp)
+static bool cmd_greet(struct smtp_session *s, const char *args, size_t len, bool esmtp)
 {
 	struct smtp_helo helo;
 	enum smtp_parse_result pr = smtp_parse_helo(args, len, &helo);
@@ -42,7 +42,7 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 	const char *keywords[9];
 	size_t n = 0;
 
-	if (!cmd__greet(s, args, len, true))
+	if (!cmd_greet(s, args, len, true))
 		return;
 	snprintf(size, sizeof(size), "SIZE %" PRIu64, cfg->max_message_size);
 	keywords[n++] = "PIPELINING";        /* RFC 2920 */
@@ -63,7 +63,7 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 
 void smtp_cmd_helo(struct smtp_session *s, const char *args, size_t len)
 {
-	if (!cmd__greet(s, args, len, false))
+	if (!cmd_greet(s, args, len, false))
 		return;
 	smtp_reply(s, 250, NULL, "%s", s->env->cfg->hostname);
 }

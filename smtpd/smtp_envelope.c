@@ -16,7 +16,7 @@
 /* ---- MAIL ------------------------------------------------------------ */
 
 /* The MAIL parameters this session advertised in EHLO (none after HELO). */
-static unsigned envelope__extensions(const struct smtp_session *s)
+static unsigned envelope_extensions(const struct smtp_session *s)
 {
 	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_SMTPUTF8;
 
@@ -33,7 +33,7 @@ static unsigned envelope__extensions(const struct smtp_session *s)
  * (store.h "Addresses"), or such an address with a recipient extension
  * (alice+lists@ is alice's, as it reaches her).
  */
-static bool envelope__sender_allowed(const struct smtp_session *s, const char *sender)
+static bool envelope_sender_allowed(const struct smtp_session *s, const char *sender)
 {
 	char key[SMTP_MAILBOX_MAX + 1], base[SMTP_MAILBOX_MAX + 1], own[SMTP_MAILBOX_MAX + 1];
 	bool has_base;
@@ -50,9 +50,9 @@ static bool envelope__sender_allowed(const struct smtp_session *s, const char *s
 }
 
 /* NULL when MAIL may go on, else its refusal. */
-static const struct smtp_refusal *envelope__check_mail(const struct smtp_session *s,
-                                                       const struct smtp_mail *mail,
-                                                       const char *sender)
+static const struct smtp_refusal *envelope_check_mail(const struct smtp_session *s,
+                                                      const struct smtp_mail *mail,
+                                                      const char *sender)
 {
 	if (mail->size_given && mail->size > s->env->cfg->max_message_size) {
 		/* RFC 1870 6.1: refuse at MAIL what could never be accepted. */
@@ -70,7 +70,7 @@ static const struct smtp_refusal *envelope__check_mail(const struct smtp_session
 		 */
 		return smtp_refusal(SMTP_REFUSAL_NULL_SENDER);
 	}
-	if (!envelope__sender_allowed(s, sender))
+	if (!envelope_sender_allowed(s, sender))
 		return smtp_refusal(SMTP_REFUSAL_SENDER_NOT_OWNED);
 	return NULL;
 }
@@ -85,14 +85,14 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_NESTED_MAIL));
 		return;
 	}
-	enum smtp_parse_result pr = smtp_parse_mail(args, len, envelope__extensions(s), &mail);
+	enum smtp_parse_result pr = smtp_parse_mail(args, len, envelope_extensions(s), &mail);
 	if (pr != SMTP_PARSE_OK) {
 		smtp_session_refuse_parse(s, pr);
 		return;
 	}
 	if (smtp_address_format(&mail.path.mailbox, sender, sizeof(sender)) < 0)
 		sender[0] = '\0'; /* cannot happen: a parsed path always fits */
-	if ((refusal = envelope__check_mail(s, &mail, sender)) != NULL) {
+	if ((refusal = envelope_check_mail(s, &mail, sender)) != NULL) {
 		char esc[SMTP_MAILBOX_MAX * 2];
 
 		log_info(s->id, "mail_refused", "from=%s code=%d",
@@ -131,7 +131,7 @@ struct resolve_dest {
 	char address[SMTP_MAILBOX_MAX + 1];
 };
 
-/* A recipient lookup, on the loop (resolve__now) or on a worker thread;
+/* A recipient lookup, on the loop (resolve_now) or on a worker thread;
  * owned by the work until done runs. */
 struct resolve_job {
 	const char *db_path;
@@ -146,7 +146,7 @@ struct resolve_job {
 	size_t full; /* rc == STORE_EQUOTA or STORE_ETOOBIG: the destination that refused */
 };
 
-static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
+static void resolve_dest_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
 {
 	struct resolve_job *job = ctx;
 
@@ -181,7 +181,7 @@ static void resolve__dest_cb(void *ctx, enum store_rcpt_kind kind, const char *a
  * wins over a temporary one. Returns 0, or STORE_EQUOTA or STORE_ETOOBIG
  * with job->full and job->err set, or a store error.
  */
-static int resolve__quota(store_t *store, struct resolve_job *job)
+static int resolve_quota(store_t *store, struct resolve_job *job)
 {
 	int verdict = STORE_OK;
 	char err[sizeof(job->err)];
@@ -206,11 +206,11 @@ static int resolve__quota(store_t *store, struct resolve_job *job)
 }
 
 /* Resolution and the quota check through `store`; the outcome in job->rc. */
-static void resolve__run(store_t *store, struct resolve_job *job)
+static void resolve_run(store_t *store, struct resolve_job *job)
 {
-	int rc = store_resolve(store, job->address, &job->rules, resolve__dest_cb, job);
+	int rc = store_resolve(store, job->address, &job->rules, resolve_dest_cb, job);
 	if (rc == STORE_OK && job->rc == 0) {
-		rc = resolve__quota(store, job);
+		rc = resolve_quota(store, job);
 		if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
 			job->rc = rc; /* job->err names the mailbox that refused */
 			return;
@@ -222,7 +222,7 @@ static void resolve__run(store_t *store, struct resolve_job *job)
 	}
 }
 
-static void resolve__work(void *arg)
+static void resolve_work(void *arg)
 {
 	struct resolve_job *job = arg;
 	store_t *store = store_thread_handle(job->db_path, 0, job->err, sizeof(job->err));
@@ -231,10 +231,10 @@ static void resolve__work(void *arg)
 		job->rc = STORE_EIO;
 		return;
 	}
-	resolve__run(store, job);
+	resolve_run(store, job);
 }
 
-static void resolve__free(struct resolve_job *job)
+static void resolve_free(struct resolve_job *job)
 {
 	free(job->dests);
 	free(job);
@@ -247,7 +247,7 @@ static void resolve__free(struct resolve_job *job)
  * through one of our aliases are forwarding the operator set up, allowed
  * for anyone.
  */
-static bool resolve__relay_denied(const struct smtp_session *s, const struct resolve_job *job)
+static bool resolve_relay_denied(const struct smtp_session *s, const struct resolve_job *job)
 {
 	if (s->authenticated)
 		return false;
@@ -260,7 +260,7 @@ static bool resolve__relay_denied(const struct smtp_session *s, const struct res
 }
 
 /* Adds every destination; returns 0 or the first store error. */
-static int resolve__add(struct smtp_txn *txn, const struct resolve_job *job)
+static int resolve_add(struct smtp_txn *txn, const struct resolve_job *job)
 {
 	for (size_t i = 0; i < job->count; i++) {
 		int rc = job->dests[i].kind == STORE_RCPT_LOCAL
@@ -272,9 +272,9 @@ static int resolve__add(struct smtp_txn *txn, const struct resolve_job *job)
 	return 0;
 }
 
-/* A mailbox of the recipient refused (resolve__quota): permanently, or for now. */
-static void resolve__reply_quota(struct smtp_session *s, const struct resolve_job *job, int rc,
-                                 const char *to)
+/* A mailbox of the recipient refused (resolve_quota): permanently, or for now. */
+static void resolve_reply_quota(struct smtp_session *s, const struct resolve_job *job, int rc,
+                                const char *to)
 {
 	char mailbox[SMTP_MAILBOX_MAX * 2];
 	const char *full = job->dests[job->full].address;
@@ -295,7 +295,7 @@ static void resolve__reply_quota(struct smtp_session *s, const struct resolve_jo
 }
 
 /* Replies to the RCPT from the lookup's outcome, rc. */
-static void resolve__reply(struct smtp_session *s, const struct resolve_job *job, int rc)
+static void resolve_reply(struct smtp_session *s, const struct resolve_job *job, int rc)
 {
 	char esc[SMTP_MAILBOX_MAX * 2];
 	const char *to = log_escape(esc, sizeof(esc), job->address, strlen(job->address));
@@ -319,16 +319,16 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 		         job->err);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_UNKNOWN), job->address);
 	} else if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
-		resolve__reply_quota(s, job, rc, to);
+		resolve_reply_quota(s, job, rc, to);
 	} else if (rc != 0) {
 		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
 		          store_strerror(rc), job->err);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_LOOKUP_FAILED),
 		                          job->address);
-	} else if (resolve__relay_denied(s, job)) {
+	} else if (resolve_relay_denied(s, job)) {
 		log_info(s->id, "rcpt_refused", "to=%s reason=relay", to);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RELAY_DENIED), job->address);
-	} else if ((rc = resolve__add(s->txn, job)) != 0) {
+	} else if ((rc = resolve_add(s->txn, job)) != 0) {
 		log_error(s->id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
 		smtp_session_local_error(s);
 	} else {
@@ -339,17 +339,17 @@ static void resolve__reply(struct smtp_session *s, const struct resolve_job *job
 	}
 }
 
-static void resolve__done(conn_t *conn, void *arg, int status)
+static void resolve_done(conn_t *conn, void *arg, int status)
 {
 	struct resolve_job *job = arg;
 
 	if (conn != NULL) {
 		struct smtp_session *s = conn_data(conn);
 
-		resolve__reply(s, job, status != 0 ? STORE_EIO : job->rc);
+		resolve_reply(s, job, status != 0 ? STORE_EIO : job->rc);
 		session_done(&s->core);
 	}
-	resolve__free(job);
+	resolve_free(job);
 }
 
 /*
@@ -359,13 +359,13 @@ static void resolve__done(conn_t *conn, void *arg, int status)
  * when there is no such handle or it cannot answer now (the database is
  * locked, say): the pool, whose handles wait, takes the lookup over.
  */
-static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
+static bool resolve_now(struct smtp_session *s, struct resolve_job *job)
 {
 	store_t *store = s->env->lookup_store;
 
 	if (!store_loop_safe(store))
 		return false;
-	resolve__run(store, job);
+	resolve_run(store, job);
 	int rc = job->rc;
 	if (rc != STORE_OK && rc != STORE_ENOTFOUND && rc != STORE_EINVAL && rc != STORE_ELOOP &&
 	    rc != STORE_EQUOTA && rc != STORE_ETOOBIG) {
@@ -374,12 +374,12 @@ static bool resolve__now(struct smtp_session *s, struct resolve_job *job)
 		job->err[0] = '\0';
 		return false;
 	}
-	resolve__reply(s, job, rc);
+	resolve_reply(s, job, rc);
 	return true;
 }
 
 /* NULL when RCPT may go on, else its refusal. */
-static const struct smtp_refusal *envelope__check_rcpt(const struct smtp_session *s)
+static const struct smtp_refusal *envelope_check_rcpt(const struct smtp_session *s)
 {
 	if (s->txn == NULL)
 		return smtp_refusal(SMTP_REFUSAL_NEED_MAIL);
@@ -393,7 +393,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	const struct smtp_refusal *refusal;
 	struct smtp_rcpt rcpt;
 
-	if ((refusal = envelope__check_rcpt(s)) != NULL) {
+	if ((refusal = envelope_check_rcpt(s)) != NULL) {
 		smtp_session_refuse(s, refusal);
 		return;
 	}
@@ -422,16 +422,16 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		.default_domain = s->env->cfg->hostname,
 	};
 	if (smtp_address_format(&rcpt.path.mailbox, job->address, sizeof(job->address)) < 0) {
-		resolve__free(job);
+		resolve_free(job);
 		smtp_session_local_error(s);
 		return;
 	}
-	if (resolve__now(s, job)) {
-		resolve__free(job);
+	if (resolve_now(s, job)) {
+		resolve_free(job);
 		return;
 	}
-	if (session_queue_work(&s->core, resolve__work, resolve__done, job) != 0) {
-		resolve__free(job);
+	if (session_queue_work(&s->core, resolve_work, resolve_done, job) != 0) {
+		resolve_free(job);
 		smtp_session_local_error(s);
 	}
 }

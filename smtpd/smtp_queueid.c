@@ -89,7 +89,7 @@ static int64_t available(const struct smtp_queueid *q)
 	return (q->end - q->next) + (q->spare_end - q->spare);
 }
 
-static void refill__work(uv_work_t *req)
+static void refill_work(uv_work_t *req)
 {
 	struct smtp_queueid *q = req->data;
 	struct refill *r = &q->refill;
@@ -104,9 +104,9 @@ static void refill__work(uv_work_t *req)
 		snprintf(r->err, sizeof(r->err), "%s", store_errmsg(store));
 }
 
-static void refill__start(struct smtp_queueid *q);
+static void refill_start(struct smtp_queueid *q);
 
-static void waiter__done_cb(conn_t *conn, void *arg, int status)
+static void waiter_done_cb(conn_t *conn, void *arg, int status)
 {
 	struct waiter *w = arg;
 
@@ -117,7 +117,7 @@ static void waiter__done_cb(conn_t *conn, void *arg, int status)
 }
 
 /* Answers waiters in order: with an id while there are some, with 0 after a failure. */
-static void waiters__answer(struct smtp_queueid *q, bool failed)
+static void waiters_answer(struct smtp_queueid *q, bool failed)
 {
 	while (q->waiters != NULL) {
 		struct waiter *w = q->waiters;
@@ -127,13 +127,13 @@ static void waiters__answer(struct smtp_queueid *q, bool failed)
 		q->waiters = w->next;
 		if (q->waiters == NULL)
 			q->waiters_tail = &q->waiters;
-		conn_release(w->conn, waiter__done_cb, w);
+		conn_release(w->conn, waiter_done_cb, w);
 	}
 	if (q->waiters != NULL)
-		refill__start(q);
+		refill_start(q);
 }
 
-static void refill__done(uv_work_t *req, int status)
+static void refill_done(uv_work_t *req, int status)
 {
 	struct smtp_queueid *q = req->data;
 	struct refill *r = &q->refill;
@@ -142,7 +142,7 @@ static void refill__done(uv_work_t *req, int status)
 	if (status != 0 || r->rc != STORE_OK) {
 		log_error(0, "queueid_refill_failed", "error=\"%s\" detail=\"%s\"",
 		          status != 0 ? uv_strerror(status) : store_strerror(r->rc), r->err);
-		waiters__answer(q, true);
+		waiters_answer(q, true);
 		return;
 	}
 	if (q->next == q->end) {
@@ -152,16 +152,16 @@ static void refill__done(uv_work_t *req, int status)
 		q->spare = r->first;
 		q->spare_end = r->first + q->block;
 	}
-	waiters__answer(q, false);
+	waiters_answer(q, false);
 }
 
-static void refill__start(struct smtp_queueid *q)
+static void refill_start(struct smtp_queueid *q)
 {
 	if (q->refilling)
 		return;
 	memset(&q->refill, 0, sizeof(q->refill));
 	q->refill.req.data = q;
-	int rc = uv_queue_work(q->loop, &q->refill.req, refill__work, refill__done);
+	int rc = uv_queue_work(q->loop, &q->refill.req, refill_work, refill_done);
 	if (rc != 0) {
 		log_error(0, "queueid_refill_failed", "error=\"%s\"", uv_strerror(rc));
 		return;
@@ -177,21 +177,21 @@ int64_t smtp_queueid_take(struct smtp_queueid *q)
 		q->spare = q->spare_end = 0;
 	}
 	if (q->next == q->end) {
-		refill__start(q);
+		refill_start(q);
 		return 0;
 	}
 	int64_t id = q->next++;
 	/* With a spare block there is plenty; without, refill a quarter early. */
 	if (available(q) < (int64_t)(q->block + 3) / 4)
-		refill__start(q);
+		refill_start(q);
 	return id;
 }
 
 int smtp_queueid_wait(struct smtp_queueid *q, conn_t *conn, smtp_queueid_cb *cb)
 {
-	refill__start(q);
+	refill_start(q);
 	if (!q->refilling)
-		return STORE_EIO; /* logged by refill__start */
+		return STORE_EIO; /* logged by refill_start */
 	struct waiter *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return STORE_ENOMEM;

@@ -12,9 +12,9 @@ struct out {
 	bool overflow;
 };
 
-static void out__printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void out__printf(struct out *o, const char *fmt, ...)
+static void out_printf(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -47,7 +47,7 @@ const char *smtp_received_protocol(bool esmtp, bool smtputf8, bool tls, bool aut
  * name): printable ASCII except the characters that end or nest comments
  * or quote; anything else becomes '?'.
  */
-static void comment__sanitize(const char *in, char *out, size_t outlen)
+static void comment_sanitize(const char *in, char *out, size_t outlen)
 {
 	size_t j = 0;
 
@@ -60,7 +60,7 @@ static void comment__sanitize(const char *in, char *out, size_t outlen)
 }
 
 /* RFC 5322 3.3 date-time in UTC, without locale-dependent names. */
-static void date__format(time_t when, char *out, size_t outlen)
+static void date_format(time_t when, char *out, size_t outlen)
 {
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -85,29 +85,29 @@ size_t smtp_received_format(const struct smtp_trace *t, char *out, size_t outlen
 
 	if (outlen == 0)
 		return 0;
-	out__printf(&o, "Return-Path: <%s>\r\n", t->sender);
+	out_printf(&o, "Return-Path: <%s>\r\n", t->sender);
 	if (t->helo_valid) {
-		out__printf(&o, "Received: from %s ([%s%s])\r\n", t->helo, ip_tag, t->peer_ip);
+		out_printf(&o, "Received: from %s ([%s%s])\r\n", t->helo, ip_tag, t->peer_ip);
 	} else {
-		comment__sanitize(t->helo, helo, sizeof(helo));
-		out__printf(&o, "Received: from [%s%s] (helo=%s)\r\n", ip_tag, t->peer_ip, helo);
+		comment_sanitize(t->helo, helo, sizeof(helo));
+		out_printf(&o, "Received: from [%s%s] (helo=%s)\r\n", ip_tag, t->peer_ip, helo);
 	}
-	out__printf(&o, "\tby %s with %s id %s\r\n", t->hostname,
-	            smtp_received_protocol(t->esmtp, t->smtputf8, t->tls_version != NULL,
-	                                   t->authenticated),
+	out_printf(&o, "\tby %s with %s id %s\r\n", t->hostname,
+	           smtp_received_protocol(t->esmtp, t->smtputf8, t->tls_version != NULL,
+	                                  t->authenticated),
 	            t->id);
 	if (t->tls_version != NULL)
-		out__printf(&o, "\t(%s %s)\r\n", t->tls_version,
-		            t->tls_cipher != NULL ? t->tls_cipher : "unknown-cipher");
+		out_printf(&o, "\t(%s %s)\r\n", t->tls_version,
+		           t->tls_cipher != NULL ? t->tls_cipher : "unknown-cipher");
 	if (t->authenticated && t->auth_user != NULL) {
-		comment__sanitize(t->auth_user, user, sizeof(user));
-		out__printf(&o, "\t(authenticated as %s)\r\n", user);
+		comment_sanitize(t->auth_user, user, sizeof(user));
+		out_printf(&o, "\t(authenticated as %s)\r\n", user);
 	}
-	date__format(t->when, date, sizeof(date));
+	date_format(t->when, date, sizeof(date));
 	if (t->rcpt != NULL)
-		out__printf(&o, "\tfor <%s>; %s\r\n", t->rcpt, date);
+		out_printf(&o, "\tfor <%s>; %s\r\n", t->rcpt, date);
 	else
-		out__printf(&o, "\t; %s\r\n", date);
+		out_printf(&o, "\t; %s\r\n", date);
 	if (o.overflow) {
 		out[0] = '\0';
 		return 0;
@@ -120,8 +120,8 @@ size_t smtp_received_date_field(time_t when, char *out, size_t outlen)
 	struct out o = { .buf = out, .cap = outlen };
 	char date[64];
 
-	date__format(when, date, sizeof(date));
-	out__printf(&o, "Date: %s\r\n", date);
+	date_format(when, date, sizeof(date));
+	out_printf(&o, "Date: %s\r\n", date);
 	if (o.overflow) {
 		if (outlen > 0)
 			out[0] = '\0';
@@ -147,9 +147,9 @@ size_t smtp_received_message_id_field(time_t when, const char *id, uint64_t rand
 	host[j] = '\0';
 	if (gmtime_r(&when, &tm) == NULL)
 		memset(&tm, 0, sizeof(tm));
-	out__printf(&o, "Message-ID: <%04d%02d%02d%02d%02d%02d.%s.%016llx@%s>\r\n",
-	            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	            id, (unsigned long long)random, host[0] != '\0' ? host : "localhost");
+	out_printf(&o, "Message-ID: <%04d%02d%02d%02d%02d%02d.%s.%016llx@%s>\r\n",
+	           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	           id, (unsigned long long)random, host[0] != '\0' ? host : "localhost");
 	if (o.overflow) {
 		if (outlen > 0)
 			out[0] = '\0';

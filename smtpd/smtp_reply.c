@@ -14,8 +14,8 @@
  * become '?': the text may quote client input, and a CR or LF there would
  * let a client forge reply lines.
  */
-static size_t reply__format(char *out, int code, char sep, const char *esc, const char *fmt,
-                            va_list ap)
+static size_t reply_format(char *out, int code, char sep, const char *esc, const char *fmt,
+                           va_list ap)
 {
 	int n = snprintf(out, SMTP_REPLY_LINE_MAX, "%03d%c", code, sep);
 	size_t len = (size_t)n;
@@ -53,7 +53,7 @@ void smtp_reply(struct smtp_session *s, int code, const char *esc, const char *f
 	if (s->core.closing)
 		return;
 	va_start(ap, fmt);
-	len = reply__format(line, code, ' ', s->esmtp ? esc : NULL, fmt, ap);
+	len = reply_format(line, code, ' ', s->esmtp ? esc : NULL, fmt, ap);
 	va_end(ap);
 	log_debug(s->id, "reply", "code=%d", code);
 	if (code == 221 || code == 421)
@@ -71,7 +71,7 @@ void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
 	if (s->core.closing)
 		return;
 	va_start(ap, fmt);
-	size_t len = reply__format(line, code, '-', NULL, fmt, ap);
+	size_t len = reply_format(line, code, '-', NULL, fmt, ap);
 	va_end(ap);
 	conn_write(s->conn, line, len);
 }

@@ -125,7 +125,7 @@ void smtp_session_reset_txn(struct smtp_session *s)
 }
 
 /* A BDAT transaction is under way: more chunks may follow its replies. */
-static bool session__in_bdat(const struct smtp_session *s)
+static bool session_in_bdat(const struct smtp_session *s)
 {
 	return s->txn != NULL && s->txn->body == SMTP_TXN_BODY_BDAT;
 }
@@ -139,7 +139,7 @@ static bool session_may_stop(const struct session *core)
 	const struct smtp_session *s = (const struct smtp_session *)core;
 	enum smtp_state state = smtp_session_state(s);
 
-	return state != SMTP_STATE_DATA && state != SMTP_STATE_BDAT && !session__in_bdat(s);
+	return state != SMTP_STATE_DATA && state != SMTP_STATE_BDAT && !session_in_bdat(s);
 }
 
 /* RFC 5321 3.8: on shutdown a server replies 421 to the next command and closes. */
@@ -190,7 +190,7 @@ void smtp_session_refuse_parse(struct smtp_session *s, enum smtp_parse_result re
 }
 
 /* The longest line this command may have, CRLF included (RFC 5321 4.5.3.1.4). */
-static size_t session__line_limit(enum smtp_verb verb)
+static size_t session_line_limit(enum smtp_verb verb)
 {
 	switch (verb) {
 	case SMTP_VERB_MAIL:
@@ -202,7 +202,7 @@ static size_t session__line_limit(enum smtp_verb verb)
 	}
 }
 
-static void session__log_command(struct smtp_session *s, const struct smtp_command *cmd)
+static void session_log_command(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	char arg[256];
 
@@ -215,14 +215,14 @@ static void session__log_command(struct smtp_session *s, const struct smtp_comma
 	          log_escape(arg, sizeof(arg), cmd->arg, cmd->arg_len));
 }
 
-static void session__command(struct smtp_session *s, const char *line, size_t len, bool too_long)
+static void session_command(struct smtp_session *s, const char *line, size_t len, bool too_long)
 {
 	struct smtp_command cmd;
 	const struct smtp_refusal *refusal;
 	enum smtp_parse_result r = smtp_parse_command(line, len, &cmd);
 
 	if (too_long || (cmd.verb == SMTP_VERB_UNKNOWN && len + 2 > SMTP_COMMAND_LINE_MAX) ||
-	    (cmd.verb != SMTP_VERB_UNKNOWN && len + 2 > session__line_limit(cmd.verb))) {
+	    (cmd.verb != SMTP_VERB_UNKNOWN && len + 2 > session_line_limit(cmd.verb))) {
 		smtp_session_refuse_parse(s, SMTP_PARSE_LINE_TOO_LONG);
 		return;
 	}
@@ -236,8 +236,8 @@ static void session__command(struct smtp_session *s, const char *line, size_t le
 		smtp_session_refuse_parse(s, r);
 		return;
 	}
-	session__log_command(s, &cmd);
-	if (s->core.stopping && !(cmd.verb == SMTP_VERB_BDAT && session__in_bdat(s))) {
+	session_log_command(s, &cmd);
+	if (s->core.stopping && !(cmd.verb == SMTP_VERB_BDAT && session_in_bdat(s))) {
 		session_stop_reply(&s->core);
 		return;
 	}
@@ -308,7 +308,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		smtp_auth_response(s, line, len);
 		return;
 	}
-	session__command(s, line, len, too_long);
+	session_command(s, line, len, too_long);
 }
 
 static void session_data_cb(conn_t *conn, const char *buf, size_t len)

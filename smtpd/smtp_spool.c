@@ -57,14 +57,14 @@ void smtp_spool_free(conn_t *conn, store_delivery_t **delivery)
 
 /* ---- spilling -------------------------------------------------------- */
 
-static void spool__work_cb(void *arg)
+static void spool_work_cb(void *arg)
 {
 	struct spool_job *job = arg;
 
 	job->rc = store_delivery_spill(job->delivery, job->err, sizeof(job->err));
 }
 
-static void spool__done_cb(conn_t *conn, void *arg, int status)
+static void spool_done_cb(conn_t *conn, void *arg, int status)
 {
 	struct spool_job *job = arg;
 	struct smtp_session *s = conn != NULL ? conn_data(conn) : NULL;
@@ -103,7 +103,7 @@ void smtp_spool_start(struct smtp_session *s)
 	job->sid = s->id;
 	job->txn_seq = s->txn_seq;
 	job->delivery = smtp_txn_take_delivery(s->txn);
-	if (session_queue_work(&s->core, spool__work_cb, spool__done_cb, job) != 0) {
+	if (session_queue_work(&s->core, spool_work_cb, spool_done_cb, job) != 0) {
 		smtp_txn_return_delivery(s->txn, job->delivery, STORE_ENOMEM);
 		free(job);
 	}

@@ -72,7 +72,7 @@ int smtp_txn_add_remote(struct smtp_txn *txn, const char *address)
 	return rc;
 }
 
-static void txn__emit_cb(void *ctx, const char *buf, size_t len)
+static void txn_emit_cb(void *ctx, const char *buf, size_t len)
 {
 	struct smtp_txn *txn = ctx;
 
@@ -82,14 +82,14 @@ static void txn__emit_cb(void *ctx, const char *buf, size_t len)
 }
 
 /* The receiver's stored form goes through the header filter. */
-static void txn__data_cb(void *ctx, const char *buf, size_t len)
+static void txn_data_cb(void *ctx, const char *buf, size_t len)
 {
 	struct smtp_txn *txn = ctx;
 
 	smtp_header_feed(&txn->header, buf, len);
 }
 
-static void txn__header_finish(struct smtp_txn *txn)
+static void txn_header_finish(struct smtp_txn *txn)
 {
 	if (!txn->header_done) {
 		txn->header_done = true;
@@ -102,10 +102,10 @@ void smtp_txn_begin_body(struct smtp_txn *txn, enum smtp_txn_body body, uint64_t
 {
 	txn->body = body;
 	smtp_data_init(&txn->data, body == SMTP_TXN_BODY_DATA ? SMTP_DATA_DOT : SMTP_DATA_BDAT,
-	               max_size, txn__data_cb, txn);
+	               max_size, txn_data_cb, txn);
 	smtp_header_init(&txn->header, header_flags, txn->date_field, txn->message_id_field,
-	                 txn__emit_cb, txn);
-	txn__emit_cb(txn, trace, trace_len);
+	                 txn_emit_cb, txn);
+	txn_emit_cb(txn, trace, trace_len);
 }
 
 bool smtp_txn_spill_wanted(const struct smtp_txn *txn)
@@ -126,14 +126,14 @@ size_t smtp_txn_feed(struct smtp_txn *txn, const char *buf, size_t len)
 		used += smtp_data_feed(&txn->data, buf + used, n);
 	}
 	if (txn->data.ended)
-		txn__header_finish(txn);
+		txn_header_finish(txn);
 	return used;
 }
 
 void smtp_txn_finish(struct smtp_txn *txn)
 {
 	smtp_data_finish(&txn->data);
-	txn__header_finish(txn);
+	txn_header_finish(txn);
 }
 
 store_delivery_t *smtp_txn_take_delivery(struct smtp_txn *txn)
