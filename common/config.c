@@ -149,9 +149,12 @@ static const struct config_key config_keys[] = {
 	          "alias, and mail to a bare `postmaster` when neither `hostname` nor a parent "
 	          "domain of it is local; empty refuses it (550 5.1.1)." },
 	{ .name = "relay_host", .type = CONFIG_STRING, FIELD(relay_host), .def = "",
-	  .help = "Smarthost for outbound mail; empty delivers by `routes` and DNS MX." },
+	  .help = "Smarthost for outbound mail (`host`, `host:port` or `[IPv6]:port`; port 25 "
+	          "unless given); empty delivers by `routes` and DNS MX." },
 	{ .name = "routes", .type = CONFIG_STRING, FIELD(routes), .def = "",
-	  .help = "Static routes for outbound mail, used before `relay_host` and DNS MX." },
+	  .help = "Static routes for outbound mail, used before `relay_host` and DNS MX: "
+	          "comma-separated `domain=host[:port]`, where the domain is a name (that "
+	          "domain), `.name` (its subdomains) or `*` (any); the most specific wins." },
 	{ .name = "tmpdir", .type = CONFIG_STRING, FIELD(tmpdir), .def = "",
 	  .def_doc = "`$TMPDIR`, else `/tmp`",
 	  .help = "Directory where large incoming messages are spooled." },
@@ -526,6 +529,18 @@ static int config_validate(struct config_loader *ld)
 			return config_fail(ld, where, "postmaster_address '%.64s': %s",
 			                   cfg->postmaster_address, smtp_address_strerror(e));
 		}
+	}
+	char why[CONFIG_WHY_MAX];
+	memset(&ld->cfg->relay, 0, sizeof(ld->cfg->relay));
+	if (cfg->relay_host[0] != '\0' &&
+	    route_hop_parse(cfg->relay_host, strlen(cfg->relay_host), &ld->cfg->relay, why,
+	                    sizeof(why)) != 0) {
+		config_where(ld, config_index("relay_host"), where, sizeof(where));
+		return config_fail(ld, where, "relay_host: %s", why);
+	}
+	if (route_table_parse(cfg->routes, &ld->cfg->route_table, why, sizeof(why)) != 0) {
+		config_where(ld, config_index("routes"), where, sizeof(where));
+		return config_fail(ld, where, "routes: %s", why);
 	}
 	if (cfg->soft_error_limit >= cfg->hard_error_limit) {
 		config_where(ld, config_index("soft_error_limit"), where, sizeof(where));

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "route.h"
 #include "smtp_address.h"
 
 /* Which program loads the configuration: some defaults differ (idle_timeout). */
@@ -74,6 +75,8 @@ struct mail_config {
 	char postmaster_address[256];  /* postmaster@ of a domain without its own; "" refuses */
 	char relay_host[256];
 	char routes[1024];
+	struct route_hop relay;         /* relay_host parsed; host "" when unset */
+	struct route_table route_table; /* routes parsed (route.h) */
 	char tmpdir[1024];             /* spool for large incoming messages; never empty after
 	                                  config_load ($TMPDIR, else /tmp) */
 	int log_level;                 /* enum log_level */

@@ -10,9 +10,10 @@
  * Checked: a refusal is one line naming the file and line; the three
  * programs agree on whether the file loads and on every value (but the
  * idle_timeout default, which differs by design); every loaded value is
- * within its documented bounds, NUL-terminated, and every listen address
- * splits; and the loaded values written back as "key=value" lines load to
- * the same values (the parse is a fixed point, so what the operator sees
+ * within its documented bounds, NUL-terminated, every listen address
+ * splits, and the parsed routes are well-formed and find themselves; and
+ * the loaded values written back as "key=value" lines load to the same
+ * values (the parse is a fixed point, so what the operator sees
  * echoed is what the daemon runs with).
  */
 #include <inttypes.h>
@@ -95,6 +96,26 @@ static void check_listen(const struct config_listen *l)
 	}
 }
 
+/* The parsed routes (route.h): well-formed, distinct, and each finds itself. */
+static void check_routes(const struct mail_config *c)
+{
+	const struct route_table *t = &c->route_table;
+
+	CHECK((c->relay_host[0] == '\0') == (c->relay.host[0] == '\0'));
+	CHECK(c->relay.host[0] == '\0' || (c->relay.port >= 1 && c->relay.port <= 65535));
+	CHECK(t->count <= ROUTE_MAX);
+	CHECK((t->count == 0) == (strspn(c->routes, " \t") == strlen(c->routes)));
+	for (size_t i = 0; i < t->count; i++) {
+		const struct route *r = &t->routes[i];
+		CHECK(r->domain[0] != '\0' && r->hop.host[0] != '\0');
+		CHECK(r->hop.port >= 1 && r->hop.port <= 65535);
+		if (r->domain[0] != '.' && strcmp(r->domain, "*") != 0)
+			CHECK(route_table_find(t, r->domain) == r);
+		for (size_t j = 0; j < i; j++)
+			CHECK(strcmp(r->domain, t->routes[j].domain) != 0);
+	}
+}
+
 /* The bounds config.h and the key table promise. */
 static void check_values(const struct mail_config *c)
 {
@@ -127,6 +148,7 @@ static void check_values(const struct mail_config *c)
 	CHECK(c->auth_failure_decay >= 1 && c->auth_failure_decay <= 86400);
 	CHECK(c->auth_lockout >= 1 && c->auth_lockout <= 86400);
 	CHECK(c->log_level >= LOG_LEVEL_DEBUG && c->log_level <= LOG_LEVEL_ERROR);
+	check_routes(c);
 }
 
 static bool same_listen(const struct config_listen *a, const struct config_listen *b)

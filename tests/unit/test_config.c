@@ -217,6 +217,9 @@ static void test_file_syntax(void **state)
 	assert_int_equal(cfg.shutdown_timeout, 0);
 	assert_string_equal(cfg.user, "mail");
 	assert_string_equal(cfg.relay_host, "smarthost.example.test:587");
+	assert_string_equal(cfg.relay.host, "smarthost.example.test"); /* parsed (route.h) */
+	assert_int_equal(cfg.relay.port, 587);
+	assert_int_equal(cfg.route_table.count, 0);
 	assert_string_equal(cfg.recipient_delimiter, "+-");
 	assert_string_equal(cfg.postmaster_address, "\"Post Master\"@Example.TEST");
 	assert_int_equal(cfg.log_level, LOG_LEVEL_DEBUG);
@@ -307,6 +310,11 @@ static const struct {
 	{ "db =\n", "%s:1: db must not be empty" },
 	{ "hostname = mail host\n", "%s:1: hostname 'mail host' is not a host name" },
 	{ "user = a\tb\n", "%s:1: user: control character in value" },
+	/* Outbound routes (route.h). */
+	{ "relay_host = smtp.example.net:0\n",
+	  "%s:1: relay_host: next hop 'smtp.example.net:0': the port must be 1-65535" },
+	{ "db = x\nroutes = example.com=mx.example.net, example.com=other\n",
+	  "%s:2: routes: route for 'example.com' given twice" },
 	{ "soft_error_limit = 20\n",
 	  "%s:1: soft_error_limit (20) must be below hard_error_limit (20)" },
 	/* The address rules of smtp_address.h. */
