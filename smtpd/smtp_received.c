@@ -60,7 +60,7 @@ static void comment_sanitize(const char *in, char *out, size_t outlen)
 }
 
 /* RFC 5322 3.3 date-time in UTC, without locale-dependent names. */
-static void date_format(time_t when, char *out, size_t outlen)
+void smtp_received_date(time_t when, char *out, size_t outlen)
 {
 	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
 	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -103,7 +103,7 @@ size_t smtp_received_format(const struct smtp_trace *t, char *out, size_t outlen
 		comment_sanitize(t->auth_user, user, sizeof(user));
 		out_printf(&o, "\t(authenticated as %s)\r\n", user);
 	}
-	date_format(t->when, date, sizeof(date));
+	smtp_received_date(t->when, date, sizeof(date));
 	if (t->rcpt != NULL)
 		out_printf(&o, "\tfor <%s>; %s\r\n", t->rcpt, date);
 	else
@@ -120,7 +120,7 @@ size_t smtp_received_date_field(time_t when, char *out, size_t outlen)
 	struct out o = { .buf = out, .cap = outlen };
 	char date[64];
 
-	date_format(when, date, sizeof(date));
+	smtp_received_date(when, date, sizeof(date));
 	out_printf(&o, "Date: %s\r\n", date);
 	if (o.overflow) {
 		if (outlen > 0)

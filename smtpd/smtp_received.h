@@ -49,6 +49,9 @@ struct smtp_trace {
 	time_t when;
 };
 
+/* An RFC 5322 3.3 date-time in UTC ("Sat, 5 Dec 2026 08:53:27 +0000"); 40 octets suffice. */
+void smtp_received_date(time_t when, char *out, size_t outlen);
+
 /* The "with" protocol name for these flags ("ESMTPSA"). Static storage. */
 const char *smtp_received_protocol(bool esmtp, bool smtputf8, bool tls, bool auth);
 
