@@ -197,6 +197,7 @@ void conn__on_eof(struct conn *conn)
 	case CONN_S_LINGER:
 		conn__teardown(conn, NULL);
 		break;
+	case CONN_S_CONNECTING:
 	case CONN_S_CLOSING:
 	case CONN_S_CLOSED:
 		break;

@@ -114,6 +114,7 @@ static inline void conn__link_move_all(struct conn_link *from, struct conn_link 
 #define CONN_DEADLINE_RECHECK_MS 1000
 
 enum conn_state {
+	CONN_S_CONNECTING, /* outbound: waiting for the TCP connect */
 	CONN_S_HANDSHAKE,
 	CONN_S_OPEN,
 	CONN_S_STARTTLS_FLUSH,
@@ -128,6 +129,7 @@ struct conn {
 	uv_timer_t after_timer; /* conn_after */
 	uv_timer_t every_timer; /* conn_every */
 	uv_write_t write_req;
+	uv_connect_t connect_req; /* outbound (server_connect) */
 	uv_shutdown_t shutdown_req;
 
 	struct server *srv;
@@ -160,6 +162,7 @@ struct conn {
 	void (*after_cb)(conn_t *conn);
 	void (*every_cb)(conn_t *conn);
 	bool in_close_cb; /* handler->close is running: clean-up work may still be queued */
+	bool outbound;    /* dialled by us: handler->close follows even a failed connect */
 	unsigned handles_open; /* handles uv_close has not called back for yet */
 	unsigned work_pending; /* conn_queue_work jobs not yet done */
 	unsigned depth;        /* handler callbacks in progress (nesting) */
@@ -217,6 +220,13 @@ void conn__set_state(struct conn *conn, enum conn_state state);
  */
 void conn__enter(struct conn *conn);
 void conn__leave(struct conn *conn);
+/*
+ * Outbound: starts connecting to addr (state CONNECTING); conn__start
+ * follows once connected, or a teardown with the error as the reason
+ * ("ECONNREFUSED", "connect_timeout" after timeout_ms). Returns 0 or a
+ * negative libuv error (nothing started).
+ */
+int conn__connect(struct conn *conn, const struct sockaddr *addr, unsigned timeout_ms);
 /* Handshake over (or none): state OPEN, handler->open. */
 void conn__open(struct conn *conn);
 /*

@@ -13,6 +13,7 @@
 #include "tls.h"
 
 static const char *const state_names[] = {
+	[CONN_S_CONNECTING] = "connecting",
 	[CONN_S_HANDSHAKE] = "handshake",
 	[CONN_S_OPEN] = "open",
 	[CONN_S_STARTTLS_FLUSH] = "starttls_flush",
@@ -163,6 +164,36 @@ void conn__arm_deadline(struct conn *conn, uint64_t ms)
 	uv_timer_start(&conn->timer, timer_cb, ms, 0);
 }
 
+static void connect_cb(uv_connect_t *req, int status)
+{
+	struct conn *conn = req->data;
+
+	if (conn->state != CONN_S_CONNECTING)
+		return; /* torn down meanwhile (timeout, shutdown): UV_ECANCELED */
+	if (status < 0) {
+		log_info(conn->id, "connect_failed", "ip=%s error=%s", conn->peer_ip,
+		         uv_err_name(status));
+		conn__teardown(conn, uv_err_name(status));
+		return;
+	}
+	uv_tcp_nodelay(&conn->tcp, 1);
+	/* Our own session: the login deadline is for clients that connect to us. */
+	conn->logged_in = true;
+	conn__start(conn);
+}
+
+int conn__connect(struct conn *conn, const struct sockaddr *addr, unsigned timeout_ms)
+{
+	conn__set_state(conn, CONN_S_CONNECTING);
+	conn->connect_req.data = conn;
+	int rc = uv_tcp_connect(&conn->connect_req, &conn->tcp, addr, connect_cb);
+	if (rc < 0)
+		return rc;
+	conn->outbound = true;
+	conn__arm_deadline(conn, timeout_ms);
+	return 0;
+}
+
 void conn__start(struct conn *conn)
 {
 	log_info(conn->id, "connect", "ip=%s role=%d tls=%s", conn->peer_ip, conn->role,
@@ -197,6 +228,10 @@ void conn__begin_close(struct conn *conn, const char *reason)
 {
 	if (conn->state >= CONN_S_CLOSING)
 		return;
+	if (conn->state == CONN_S_CONNECTING) {
+		conn__teardown(conn, reason); /* nothing was sent: nothing to flush */
+		return;
+	}
 	if (conn->close_reason == NULL)
 		conn->close_reason = reason;
 	/* RFC 8446 6.1 / RFC 5246 7.2.1: close_notify before our FIN, so the
@@ -248,8 +283,8 @@ static void close_cb(uv_handle_t *handle)
 	free(conn->in);
 	conn->in = NULL;
 	conn->in_len = conn->in_cap = 0;
-	if (conn->opened) {
-		conn->opened = false;
+	if (conn->opened || conn->outbound) {
+		conn->opened = conn->outbound = false;
 		conn->in_close_cb = true;
 		conn->handler->close(conn, conn->close_reason);
 		conn->in_close_cb = false;
@@ -304,6 +339,7 @@ void conn__shutdown(struct conn *conn)
 			conn__begin_close(conn, "shutdown");
 		}
 		break;
+	case CONN_S_CONNECTING:
 	case CONN_S_HANDSHAKE:
 	case CONN_S_STARTTLS_FLUSH:
 		conn__teardown(conn, "shutdown");
@@ -359,6 +395,10 @@ static void timer_cb(uv_timer_t *t)
 	switch (conn->state) {
 	case CONN_S_OPEN:
 		on_idle(conn);
+		break;
+	case CONN_S_CONNECTING:
+		log_info(conn->id, "connect_failed", "ip=%s error=timeout", conn->peer_ip);
+		conn__teardown(conn, "connect_timeout");
 		break;
 	case CONN_S_HANDSHAKE:
 		log_info(conn->id, "tls_error", "ip=%s error=handshake_timeout", conn->peer_ip);

@@ -75,7 +75,9 @@ struct conn_handler {
 	/*
 	 * The connection is gone: free the session. Called exactly once for
 	 * every conn whose open was called (a connection rejected over a
-	 * limit or failing implicit TLS before open reaches neither).
+	 * limit or failing implicit TLS before open reaches neither), and
+	 * for every outbound conn (server_connect), also one that never
+	 * connected: then `reason` says why.
 	 */
 	void (*close)(conn_t *conn, const char *reason);
 };

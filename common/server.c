@@ -390,6 +390,44 @@ static void on_connection(uv_stream_t *stream, int status)
 	conn__start(conn);
 }
 
+int server_connect(struct server *srv, const char *ip, unsigned port, unsigned timeout_ms,
+                   const struct conn_handler *handler, int role, void *data, char *err,
+                   size_t errlen)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (port < 1 || port > 65535 ||
+	    (uv_ip4_addr(ip, (int)port, (struct sockaddr_in *)&ss) != 0 &&
+	     uv_ip6_addr(ip, (int)port, (struct sockaddr_in6 *)&ss) != 0)) {
+		snprintf(err, errlen, "connect %.64s:%u: not an IP address and port", ip, port);
+		return -1;
+	}
+	if (srv->stopping) {
+		snprintf(err, errlen, "connect %.64s:%u: shutting down", ip, port);
+		return -1;
+	}
+	struct conn *conn = conn__new(srv, handler, role, false, ++srv->next_id);
+	if (conn == NULL) {
+		snprintf(err, errlen, "connect %.64s:%u: out of memory", ip, port);
+		return -1;
+	}
+	conn__link_add_tail(&srv->conns, &conn->link);
+	srv->live++;
+	/* Outbound sessions are ours: no max_connections or per-address limit applies. */
+	snprintf(conn->peer_ip, sizeof(conn->peer_ip), "%s", ip);
+	conn->data = data;
+	int rc = conn__connect(conn, (const struct sockaddr *)&ss, timeout_ms);
+	if (rc < 0) {
+		snprintf(err, errlen, "connect %.64s:%u: %s", ip, port, uv_strerror(rc));
+		conn->data = NULL;
+		conn__abort(conn, "connect_failed"); /* not outbound yet: no callback */
+		return -1;
+	}
+	log_info(conn->id, "connecting", "ip=%s port=%u role=%d", ip, port, role);
+	return 0;
+}
+
 static int listen_one(struct server *srv, const char *addr, int role, bool implicit_tls,
                       const struct conn_handler *handler, const char *reject_line, char *err,
                       size_t errlen)

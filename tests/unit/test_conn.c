@@ -5,9 +5,12 @@
  * harness and the test protocol are in conn_harness.h; TLS has its own
  * file, test_conn_tls.c.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn_harness.h"
@@ -475,6 +478,103 @@ static void test_work_from_close_callback(void **state)
 	assert_int_equal(h.closes, 1);
 }
 
+/* ---- dialling out (server_connect) ---- */
+
+struct dial {
+	int opens, closes;
+	char first[64];  /* the first line the server sent */
+	char reason[64]; /* the close callback's */
+};
+
+static struct dial dial_ok, dial_refused;
+static int dial_bad_rc;
+static int closed_port;
+
+static void dial_open(conn_t *conn)
+{
+	struct dial *d = conn_data(conn);
+	d->opens++;
+}
+
+static void dial_line(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long)
+{
+	struct dial *d = conn_data(conn);
+	if (d->first[0] != '\0')
+		return;
+	snprintf(d->first, sizeof(d->first), "%.*s", (int)len, line);
+	conn_printf(conn, "QUIT\r\n");
+}
+
+static void dial_close(conn_t *conn, const char *reason)
+{
+	struct dial *d = conn_data(conn);
+	d->closes++;
+	snprintf(d->reason, sizeof(d->reason), "%s", reason != NULL ? reason : "");
+}
+
+static const struct conn_handler dial_handler = {
+	.open = dial_open, .line = dial_line, .close = dial_close,
+};
+
+static void start_dials(struct harness *h, void *arg)
+{
+	char err[256];
+
+	if (server_connect(h->srv, "127.0.0.1", (unsigned)h->port, 2000, &dial_handler, 9, &dial_ok,
+	                   err, sizeof(err)) != 0 ||
+	    server_connect(h->srv, "127.0.0.1", (unsigned)closed_port, 2000, &dial_handler, 9,
+	                   &dial_refused, err, sizeof(err)) != 0)
+		failf(h, __LINE__, "server_connect: %s", err);
+	dial_bad_rc = server_connect(h->srv, "mx.example.test", 25, 2000, &dial_handler, 9, NULL,
+	                             err, sizeof(err));
+}
+
+static bool dials_done(struct harness *h)
+{
+	return dial_ok.closes == 1 && dial_refused.closes == 1;
+}
+
+static void client_dial(struct harness *h)
+{
+	CHECK(harness_on_loop(h, start_dials, NULL) == 0, "loop");
+	CHECK(harness_wait_for(h, dials_done, 5000) == 0, "the dials did not end");
+}
+
+/* A port nothing listens on (bound, then closed again). */
+static int unused_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Dialling out: an outbound session talks to a server (here ours) and ends in close, and a
+ * refused connect ends in close too, without open; a name is refused at once. */
+static void test_dial_out(void **state)
+{
+	struct harness h;
+
+	memset(&dial_ok, 0, sizeof(dial_ok));
+	memset(&dial_refused, 0, sizeof(dial_refused));
+	closed_port = unused_port();
+	harness_init(&h);
+	harness_run(&h, client_dial);
+	assert_int_equal(dial_ok.opens, 1);
+	assert_string_equal(dial_ok.first, "220 hello");
+	assert_int_equal(dial_ok.closes, 1);
+	assert_int_equal(dial_refused.opens, 0);
+	assert_int_equal(dial_refused.closes, 1);
+	assert_string_equal(dial_refused.reason, "ECONNREFUSED");
+	assert_int_equal(dial_bad_rc, -1);
+	assert_non_null(strstr(h.seen, "QUIT"));
+}
+
 static bool released_after_close(struct harness *h)
 {
 	return h->done_null == 1;
@@ -603,6 +703,7 @@ int main(void)
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_pause),
 		cmocka_unit_test(test_every),
+		cmocka_unit_test(test_dial_out),
 		cmocka_unit_test(test_work_from_close_callback),
 		cmocka_unit_test(test_raw_mode),
 		cmocka_unit_test(test_long_line),
