@@ -383,9 +383,12 @@ static void flush(struct conn *conn)
 			return;
 	}
 	/* Everything before this point has reached the socket. */
-	if (conn->state == CONN_S_STARTTLS_FLUSH)
+	if (conn->state == CONN_S_STARTTLS_FLUSH) {
 		conn__tls_begin(conn);
-	else if (conn->state == CONN_S_CLOSING)
+		/* As a client we speak first: the ClientHello is queued now. */
+		if (conn->state == CONN_S_HANDSHAKE && conn->out.len > 0)
+			flush(conn);
+	} else if (conn->state == CONN_S_CLOSING)
 		start_shutdown(conn);
 }
 

@@ -163,6 +163,8 @@ struct conn {
 	void (*every_cb)(conn_t *conn);
 	bool in_close_cb; /* handler->close is running: clean-up work may still be queued */
 	bool outbound;    /* dialled by us: handler->close follows even a failed connect */
+	bool outbound_open; /* ... and connected: we are the TLS client */
+	char tls_host[256]; /* TLS client: the peer's name (SNI, certificate check) */
 	unsigned handles_open; /* handles uv_close has not called back for yet */
 	unsigned work_pending; /* conn_queue_work jobs not yet done */
 	unsigned depth;        /* handler callbacks in progress (nesting) */
@@ -277,6 +279,8 @@ size_t conn__tls_sweep(struct conn *conn);
 uv_loop_t *server__loop(struct server *srv);
 const struct mail_config *server__config(const struct server *srv);
 void *server__context(const struct server *srv);
+/* The TLS context of outbound connections, made on first use; NULL if that fails. */
+struct tls_server *server__tls_client(struct server *srv);
 struct tls_server *server__tls(const struct server *srv);
 /* One read buffer shared by every conn: libuv reads one socket at a time. */
 char *server__read_buffer(struct server *srv, size_t *len_r);

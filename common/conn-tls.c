@@ -9,6 +9,9 @@
  */
 #include "conn-private.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "log.h"
 #include "tls.h"
 
@@ -17,6 +20,9 @@ static int send_cb(void *ctx, const unsigned char *buf, size_t len)
 	struct conn *conn = ctx;
 	return writequeue_append(&conn->out, buf, len);
 }
+
+static void begin_starttls(struct conn *conn);
+static void log_tls_error(struct conn *conn, const char *during, int rc);
 
 void conn_starttls(conn_t *conn)
 {
@@ -28,13 +34,38 @@ void conn_starttls(conn_t *conn)
 		conn__begin_close(conn, "tls_unavailable");
 		return;
 	}
+	begin_starttls(conn);
+}
+
+void conn_starttls_client(conn_t *conn, const char *host)
+{
+	if (conn->state != CONN_S_OPEN || !conn->outbound_open)
+		return;
+	if (conn->tls != NULL || strlen(host) >= sizeof(conn->tls_host)) {
+		log_error(conn->id, "tls_error", "ip=%s error=%s", conn->peer_ip,
+		          conn->tls != NULL ? "starttls_twice" : "host_too_long");
+		conn__begin_close(conn, "tls_unavailable");
+		return;
+	}
+	snprintf(conn->tls_host, sizeof(conn->tls_host), "%s", host);
+	begin_starttls(conn);
+}
+
+bool conn_tls_peer_verified(const conn_t *conn)
+{
+	return conn->tls != NULL && tls_conn_peer_verified(conn->tls);
+}
+
+static void begin_starttls(struct conn *conn)
+{
 	/*
-	 * RFC 3207 4.2 / RFC 2595 4: nothing the client sent before the
-	 * handshake may be used after it (CVE-2011-0411). Input still
+	 * RFC 3207 4.2 / RFC 2595 4: nothing the peer sent before the
+	 * handshake may be used after it (CVE-2011-0411; as a client, a
+	 * server's bytes after its 220 are no better). Input still
 	 * buffered is dropped here or, if a delivery loop is walking it, by
 	 * that loop as soon as the callback returns; reading stops at once
 	 * (before libuv's read loop can read more) and starts again only when
-	 * the handshake does, after our reply has been flushed.
+	 * the handshake does, after our last plaintext has been flushed.
 	 */
 	conn__set_state(conn, CONN_S_STARTTLS_FLUSH);
 	if (!conn->delivering)
@@ -48,13 +79,26 @@ void conn_starttls(conn_t *conn)
 
 void conn__tls_begin(struct conn *conn)
 {
-	conn->tls = tls_conn_new(server__tls(conn->srv), send_cb, conn);
+	if (conn->tls_host[0] != '\0') {
+		struct tls_server *ts = server__tls_client(conn->srv);
+		conn->tls = ts != NULL ? tls_conn_new_client(ts, conn->tls_host, send_cb, conn) : NULL;
+	} else {
+		conn->tls = tls_conn_new(server__tls(conn->srv), send_cb, conn);
+	}
 	if (conn->tls == NULL) {
 		conn__teardown(conn, "out_of_memory");
 		return;
 	}
 	conn__set_state(conn, CONN_S_HANDSHAKE);
 	conn__arm_handshake(conn);
+	if (conn->tls_host[0] == '\0')
+		return;
+	/* A client speaks first: its ClientHello goes out now (the caller flushes). */
+	int rc = tls_conn_handshake(conn->tls);
+	if (rc != TLS_WANT_READ) {
+		log_tls_error(conn, "handshake", rc);
+		conn__teardown(conn, "tls_handshake_failed");
+	}
 }
 
 static void handshake_done(struct conn *conn)

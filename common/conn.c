@@ -179,6 +179,7 @@ static void connect_cb(uv_connect_t *req, int status)
 	uv_tcp_nodelay(&conn->tcp, 1);
 	/* Our own session: the login deadline is for clients that connect to us. */
 	conn->logged_in = true;
+	conn->outbound_open = true;
 	conn__start(conn);
 }
 

@@ -179,6 +179,18 @@ bool conn_tls_active(const conn_t *conn);
  * follows on success; on failure the conn is closed.
  */
 void conn_starttls(conn_t *conn);
+/*
+ * For a conn we dialled (server_connect): starts TLS as the client, after
+ * the server's "220" to our STARTTLS (RFC 3207 4). `host` is sent as SNI
+ * (unless an address) and is the name the certificate is checked against.
+ * As with conn_starttls, input that arrived before is discarded;
+ * handler->tls_ready follows on success, a close on failure. The
+ * certificate does not stop the handshake: conn_tls_peer_verified() then
+ * says whether it chained to a system root and named host, and the
+ * caller's policy decides.
+ */
+void conn_starttls_client(conn_t *conn, const char *host);
+bool conn_tls_peer_verified(const conn_t *conn);
 /* "TLSv1.2" and the cipher suite name, for Received headers; NULL when no TLS. */
 const char *conn_tls_version(const conn_t *conn);
 const char *conn_tls_cipher(const conn_t *conn);

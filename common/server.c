@@ -68,6 +68,7 @@ struct server {
 	struct mail_config cfg;
 	char name[32];
 	struct tls_server *tls;
+	struct tls_server *tls_client; /* outbound connections (server__tls_client), made on first use */
 
 	struct listener **listeners; /* in bind order; NULL once closed */
 	size_t nlisteners;
@@ -109,6 +110,16 @@ uv_loop_t *server__loop(struct server *srv)
 const struct mail_config *server__config(const struct server *srv)
 {
 	return &srv->cfg;
+}
+
+struct tls_server *server__tls_client(struct server *srv)
+{
+	char err[256];
+
+	if (srv->tls_client == NULL && tls_server_new(&srv->tls_client, NULL, NULL, err,
+	                                              sizeof(err)) != 0)
+		log_error(0, "tls_client", "server=%s error=\"%s\"", srv->name, err);
+	return srv->tls_client;
 }
 
 struct tls_server *server__tls(const struct server *srv)
@@ -801,6 +812,7 @@ void server_free(struct server **srvp)
 	if (rc != 0)
 		log_error(0, "loop_close", "server=%s error=%s", srv->name, uv_err_name(rc));
 	tls_server_free(&srv->tls);
+	tls_server_free(&srv->tls_client);
 	peercount_free(&srv->peers);
 	free(srv->listeners);
 	free(srv->read_buf);

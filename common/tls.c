@@ -33,10 +33,14 @@ struct tls_creds {
 
 #define TLS_MAX_SUITES 16
 
+/* Debian's ca-certificates bundle: the roots outbound connections check peers against. */
+#define TLS_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+
 struct tls_server {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
-	struct tls_creds *creds;
+	struct tls_creds *creds;  /* the server side; NULL in a client-only context */
+	struct tls_creds *client; /* the client side, made with the first outbound connection */
 	unsigned live_conns;
 	int suites[TLS_MAX_SUITES + 1]; /* 0-terminated; the configs point here */
 };
@@ -244,7 +248,7 @@ int tls_server_new(struct tls_server **ts_r, const char *cert_file, const char *
 		tls_server_free(&ts);
 		return -1;
 	}
-	if (creds_load(ts, cert_file, key_file, &ts->creds, err, errlen) < 0) {
+	if (cert_file != NULL && creds_load(ts, cert_file, key_file, &ts->creds, err, errlen) < 0) {
 		tls_server_free(&ts);
 		return -1;
 	}
@@ -271,6 +275,7 @@ void tls_server_free(struct tls_server **tsp)
 	/* Connections point at the DRBG and at credentials freed here. */
 	assert(ts->live_conns == 0);
 	creds_unref(ts->creds);
+	creds_unref(ts->client);
 	mbedtls_ctr_drbg_free(&ts->drbg);
 	mbedtls_entropy_free(&ts->entropy);
 	free(ts);
@@ -297,25 +302,95 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 	return (int)n;
 }
 
-struct tls_conn *tls_conn_new(struct tls_server *ts, tls_send_fn *send, void *ctx)
+static struct tls_conn *conn_new(struct tls_server *ts, struct tls_creds *creds,
+                                 const char *host, tls_send_fn *send, void *ctx)
 {
 	struct tls_conn *tc = calloc(1, sizeof(*tc));
 	if (tc == NULL)
 		return NULL;
 	mbedtls_ssl_init(&tc->ssl);
-	if (mbedtls_ssl_setup(&tc->ssl, &ts->creds->conf) != 0) {
+	if (mbedtls_ssl_setup(&tc->ssl, &creds->conf) != 0 ||
+	    (host != NULL && mbedtls_ssl_set_hostname(&tc->ssl, host) != 0)) {
 		mbedtls_ssl_free(&tc->ssl);
 		free(tc);
 		return NULL;
 	}
 	mbedtls_ssl_set_bio(&tc->ssl, tc, bio_send, bio_recv, NULL);
 	tc->ts = ts;
-	tc->creds = ts->creds;
+	tc->creds = creds;
 	tc->creds->refs++;
 	tc->send = send;
 	tc->send_ctx = ctx;
 	ts->live_conns++;
 	return tc;
+}
+
+struct tls_conn *tls_conn_new(struct tls_server *ts, tls_send_fn *send, void *ctx)
+{
+	return conn_new(ts, ts->creds, NULL, send, ctx);
+}
+
+/*
+ * The client side: the same suites, groups and minimum version as the
+ * server side, the system's CA bundle (Debian's ca-certificates) for
+ * checking peers, and an optional check: the handshake completes whatever
+ * the certificate, and tls_conn_peer_verified() tells the caller, whose
+ * policy decides (RFC 7672 2.1: opportunistic TLS for MX delivery does not
+ * authenticate; a smarthost with relay_tls = verify must).
+ */
+static int client_creds_load(struct tls_server *ts)
+{
+	struct tls_creds *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return -1;
+	c->refs = 1;
+	mbedtls_x509_crt_init(&c->chain);
+	mbedtls_pk_init(&c->key);
+	mbedtls_ssl_config_init(&c->conf);
+	/* A bundle that is missing or partly unreadable leaves fewer roots: fewer peers verify. */
+	(void)mbedtls_x509_crt_parse_file(&c->chain, TLS_CA_BUNDLE);
+	if (mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+	                                MBEDTLS_SSL_PRESET_DEFAULT) != 0) {
+		creds_unref(c);
+		return -1;
+	}
+	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &ts->drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_groups(&c->conf, groups);
+#else
+	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	                             MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_curves(&c->conf, curves);
+#endif
+	mbedtls_ssl_conf_ciphersuites(&c->conf, ts->suites);
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
+	mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
+	mbedtls_ssl_conf_ca_chain(&c->conf, &c->chain, NULL);
+	ts->client = c;
+	return 0;
+}
+
+/* SNI carries host names only (RFC 6066 3): an address literal is not sent. */
+static bool is_address(const char *host)
+{
+	return strchr(host, ':') != NULL || strspn(host, "0123456789.") == strlen(host);
+}
+
+struct tls_conn *tls_conn_new_client(struct tls_server *ts, const char *host, tls_send_fn *send,
+                                     void *ctx)
+{
+	if (ts->client == NULL && client_creds_load(ts) != 0)
+		return NULL;
+	return conn_new(ts, ts->client, is_address(host) ? NULL : host, send, ctx);
+}
+
+bool tls_conn_peer_verified(const struct tls_conn *tc)
+{
+	return tc->handshake_done && mbedtls_ssl_get_verify_result(&tc->ssl) == 0;
 }
 
 void tls_conn_feed(struct tls_conn *tc, const void *buf, size_t len)

@@ -34,7 +34,9 @@ struct tls_conn;
 
 /*
  * Seeds the DRBG and loads cert_file (PEM chain, leaf first) and key_file.
- * Returns 0, or -1 with a message naming the file in err.
+ * cert_file NULL makes a context for outbound connections only
+ * (tls_conn_new_client). Returns 0, or -1 with a message naming the file
+ * in err.
  */
 int tls_server_new(struct tls_server **ts_r, const char *cert_file, const char *key_file,
                    char *err, size_t errlen);
@@ -58,6 +60,17 @@ typedef int tls_send_fn(void *ctx, const unsigned char *buf, size_t len);
 
 /* A server-side session. Returns NULL when out of memory. */
 struct tls_conn *tls_conn_new(struct tls_server *ts, tls_send_fn *send, void *ctx);
+
+/*
+ * The client side of a connection we opened, to `host` (sent as SNI unless
+ * it is an address literal, and the name the certificate is checked
+ * against). The handshake completes whatever the peer's certificate:
+ * tls_conn_peer_verified() says afterwards whether it chained to a system
+ * root and named host. NULL when out of memory.
+ */
+struct tls_conn *tls_conn_new_client(struct tls_server *ts, const char *host, tls_send_fn *send,
+                                     void *ctx);
+bool tls_conn_peer_verified(const struct tls_conn *tc);
 
 /*
  * Makes buf[0..len) the ciphertext available to the next calls. The bytes

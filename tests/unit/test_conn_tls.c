@@ -2,7 +2,8 @@
  * test_conn_tls.c - TLS on the connection layer (common/conn-tls.c,
  * tls.c) with a real mbedTLS client: STARTTLS without buffered-plaintext
  * injection, implicit TLS, certificate reload on SIGHUP, idle sessions
- * whose record buffers are trimmed, and the handshake deadline. The
+ * whose record buffers are trimmed, and the handshake deadline; and our
+ * own client side (conn_starttls_client) against our server. The
  * harness is in conn_harness.h.
  */
 #include <signal.h>
@@ -51,6 +52,98 @@ static void test_starttls(void **state)
 	assert_non_null(strstr(h.seen, "ECHO secure"));
 }
 
+/* ---- the client side: a session we dial that upgrades with STARTTLS ---- */
+
+struct tls_dial {
+	int step;          /* 0 greeting, 1 after STARTTLS, 2 after TLSINFO */
+	int tls_ready, closes;
+	bool verified;
+	char tls_info[128];
+};
+
+static struct tls_dial tls_dial;
+
+static void tls_dial_line(conn_t *conn, const char *line, size_t len, bool crlf, bool too_long)
+{
+	struct tls_dial *d = conn_data(conn);
+
+	if (d->step == 0 && len == 9 && memcmp(line, "220 hello", 9) == 0) {
+		conn_printf(conn, "STARTTLS\r\n");
+		d->step = 1;
+	} else if (d->step == 1 && len == 6 && memcmp(line, "220 go", 6) == 0) {
+		conn_starttls_client(conn, "localhost");
+	} else if (d->step == 2) {
+		snprintf(d->tls_info, sizeof(d->tls_info), "%.*s", (int)len, line);
+		conn_printf(conn, "QUIT\r\n");
+		d->step = 3;
+	}
+}
+
+static void tls_dial_ready(conn_t *conn)
+{
+	struct tls_dial *d = conn_data(conn);
+
+	d->tls_ready++;
+	d->verified = conn_tls_peer_verified(conn);
+	d->step = 2;
+	conn_printf(conn, "TLSINFO\r\n");
+}
+
+static void tls_dial_close(conn_t *conn, const char *reason)
+{
+	struct tls_dial *d = conn_data(conn);
+	d->closes++;
+}
+
+static void tls_dial_open(conn_t *conn)
+{
+}
+
+static const struct conn_handler tls_dial_handler = {
+	.open = tls_dial_open, .line = tls_dial_line, .tls_ready = tls_dial_ready,
+	.close = tls_dial_close,
+};
+
+static void start_tls_dial(struct harness *h, void *arg)
+{
+	char err[256];
+
+	if (server_connect(h->srv, "127.0.0.1", (unsigned)h->port, 2000, &tls_dial_handler, 9,
+	                   &tls_dial, err, sizeof(err)) != 0)
+		failf(h, __LINE__, "server_connect: %s", err);
+}
+
+static bool tls_dial_done(struct harness *h)
+{
+	return tls_dial.closes == 1;
+}
+
+static void client_tls_dial(struct harness *h)
+{
+	CHECK(harness_on_loop(h, start_tls_dial, NULL) == 0, "loop");
+	CHECK(harness_wait_for(h, tls_dial_done, 5000) == 0, "the TLS dial did not end");
+}
+
+/*
+ * Our TLS client (conn_starttls_client) against our server: the handshake
+ * completes, the session goes on encrypted, and a self-signed certificate
+ * is reported as not verified (the caller's policy decides).
+ */
+static void test_tls_client(void **state)
+{
+	struct harness h;
+
+	memset(&tls_dial, 0, sizeof(tls_dial));
+	harness_init(&h);
+	harness_run(&h, client_tls_dial);
+	assert_int_equal(tls_dial.tls_ready, 1);
+	assert_false(tls_dial.verified);
+	if (strncmp(tls_dial.tls_info, "250 TLSv1.", 10) != 0)
+		fail_msg("TLSINFO: %s", tls_dial.tls_info);
+	print_message("client negotiated: %s\n", tls_dial.tls_info + 4);
+	assert_int_equal(h.tls_ready, 1);
+	assert_int_equal(tls_dial.closes, 1);
+}
 
 static void client_implicit(struct harness *h)
 {
@@ -236,6 +329,7 @@ int main(void)
 	log_set_level(LOG_LEVEL_WARN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_tls_client),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_tls_idle),
 		cmocka_unit_test(test_handshake_timeout),
