@@ -113,6 +113,9 @@ static inline void conn__link_move_all(struct conn_link *from, struct conn_link 
  * waiting for us then, so it is not cut in the middle of a reply. */
 #define CONN_DEADLINE_RECHECK_MS 1000
 
+/* A TLS client's peer name: a host name (253 octets) or an address, and its NUL. */
+#define CONN_TLS_HOST_MAX 256
+
 enum conn_state {
 	CONN_S_CONNECTING, /* outbound: waiting for the TCP connect */
 	CONN_S_HANDSHAKE,
@@ -164,7 +167,7 @@ struct conn {
 	bool in_close_cb; /* handler->close is running: clean-up work may still be queued */
 	bool outbound;    /* dialled by us: handler->close follows even a failed connect */
 	bool outbound_open; /* ... and connected: we are the TLS client */
-	char tls_host[256]; /* TLS client: the peer's name (SNI, certificate check) */
+	char tls_host[CONN_TLS_HOST_MAX]; /* TLS client: the peer's name (SNI, certificate check) */
 	unsigned handles_open; /* handles uv_close has not called back for yet */
 	unsigned work_pending; /* conn_queue_work jobs not yet done */
 	unsigned depth;        /* handler callbacks in progress (nesting) */

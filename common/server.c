@@ -401,9 +401,9 @@ static void on_connection(uv_stream_t *stream, int status)
 	conn__start(conn);
 }
 
-int server_connect(struct server *srv, const char *ip, unsigned port, unsigned timeout_ms,
-                   const struct conn_handler *handler, int role, void *data, char *err,
-                   size_t errlen)
+int server_connect(struct server *srv, const char *ip, unsigned port, const char *tls_host,
+                   unsigned timeout_ms, const struct conn_handler *handler, int role, void *data,
+                   char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 
@@ -418,11 +418,17 @@ int server_connect(struct server *srv, const char *ip, unsigned port, unsigned t
 		snprintf(err, errlen, "connect %.64s:%u: shutting down", ip, port);
 		return -1;
 	}
-	struct conn *conn = conn__new(srv, handler, role, false, ++srv->next_id);
+	if (tls_host != NULL && (tls_host[0] == '\0' || strlen(tls_host) >= CONN_TLS_HOST_MAX)) {
+		snprintf(err, errlen, "connect %.64s:%u: bad TLS host name", ip, port);
+		return -1;
+	}
+	struct conn *conn = conn__new(srv, handler, role, tls_host != NULL, ++srv->next_id);
 	if (conn == NULL) {
 		snprintf(err, errlen, "connect %.64s:%u: out of memory", ip, port);
 		return -1;
 	}
+	if (tls_host != NULL)
+		snprintf(conn->tls_host, sizeof(conn->tls_host), "%s", tls_host);
 	conn__link_add_tail(&srv->conns, &conn->link);
 	srv->live++;
 	/* Outbound sessions are ours: no max_connections or per-address limit applies. */

@@ -56,8 +56,11 @@ int server_listen(struct server *srv, const struct config_listen *addrs, int rol
 
 /*
  * Dials out to ip:port (an IPv4 or IPv6 address in text: resolving names
- * is the caller's) for a session of our own, e.g. delivering mail. `data`
- * is the conn's conn_data from the start. Once connected the conn is like
+ * is the caller's) for a session of our own, e.g. delivering mail. With
+ * tls_host set, TLS starts at once as the client (implicit TLS, RFC 8314;
+ * tls_host as in conn_starttls_client) and handler->open follows the
+ * handshake. `data` is the conn's conn_data from the start. Once connected
+ * the conn is like
  * an accepted one (handler->open first; lines, writes, timers, work, TLS,
  * shutdown; no login deadline) and counts against no client limit. If it
  * cannot connect within timeout_ms, handler->close(conn, reason) comes
@@ -66,9 +69,9 @@ int server_listen(struct server *srv, const struct config_listen *addrs, int rol
  * Returns 0, or -1 with a message in err when nothing was started (no
  * callback follows).
  */
-int server_connect(struct server *srv, const char *ip, unsigned port, unsigned timeout_ms,
-                   const struct conn_handler *handler, int role, void *data, char *err,
-                   size_t errlen);
+int server_connect(struct server *srv, const char *ip, unsigned port, const char *tls_host,
+                   unsigned timeout_ms, const struct conn_handler *handler, int role, void *data,
+                   char *err, size_t errlen);
 
 /*
  * Drops privileges to the configured `user` if one is set (after binding).

@@ -520,13 +520,13 @@ static void start_dials(struct harness *h, void *arg)
 {
 	char err[256];
 
-	if (server_connect(h->srv, "127.0.0.1", (unsigned)h->port, 2000, &dial_handler, 9, &dial_ok,
-	                   err, sizeof(err)) != 0 ||
-	    server_connect(h->srv, "127.0.0.1", (unsigned)closed_port, 2000, &dial_handler, 9,
-	                   &dial_refused, err, sizeof(err)) != 0)
+	if (server_connect(h->srv, "127.0.0.1", (unsigned)h->port, NULL, 2000, &dial_handler, 9,
+	                   &dial_ok, err, sizeof(err)) != 0 ||
+	    server_connect(h->srv, "127.0.0.1", (unsigned)closed_port, NULL, 2000, &dial_handler,
+	                   9, &dial_refused, err, sizeof(err)) != 0)
 		failf(h, __LINE__, "server_connect: %s", err);
-	dial_bad_rc = server_connect(h->srv, "mx.example.test", 25, 2000, &dial_handler, 9, NULL,
-	                             err, sizeof(err));
+	dial_bad_rc = server_connect(h->srv, "mx.example.test", 25, NULL, 2000, &dial_handler, 9,
+	                             NULL, err, sizeof(err));
 }
 
 static bool dials_done(struct harness *h)

@@ -67,7 +67,14 @@ static void tls_dial_line(conn_t *conn, const char *line, size_t len, bool crlf,
 {
 	struct tls_dial *d = conn_data(conn);
 
-	if (d->step == 0 && len == 9 && memcmp(line, "220 hello", 9) == 0) {
+	bool greeting = d->step == 0 && len == 9 && memcmp(line, "220 hello", 9) == 0;
+
+	if (greeting && conn_tls_active(conn)) {
+		/* Implicit TLS: the greeting came encrypted. */
+		d->verified = conn_tls_peer_verified(conn);
+		conn_printf(conn, "TLSINFO\r\n");
+		d->step = 2;
+	} else if (greeting) {
 		conn_printf(conn, "STARTTLS\r\n");
 		d->step = 1;
 	} else if (d->step == 1 && len == 6 && memcmp(line, "220 go", 6) == 0) {
@@ -106,10 +113,12 @@ static const struct conn_handler tls_dial_handler = {
 
 static void start_tls_dial(struct harness *h, void *arg)
 {
+	bool implicit = arg != NULL;
 	char err[256];
 
-	if (server_connect(h->srv, "127.0.0.1", (unsigned)h->port, 2000, &tls_dial_handler, 9,
-	                   &tls_dial, err, sizeof(err)) != 0)
+	if (server_connect(h->srv, "127.0.0.1", (unsigned)(implicit ? h->tls_port : h->port),
+	                   implicit ? "localhost" : NULL, 2000, &tls_dial_handler, 9, &tls_dial, err,
+	                   sizeof(err)) != 0)
 		failf(h, __LINE__, "server_connect: %s", err);
 }
 
@@ -121,6 +130,12 @@ static bool tls_dial_done(struct harness *h)
 static void client_tls_dial(struct harness *h)
 {
 	CHECK(harness_on_loop(h, start_tls_dial, NULL) == 0, "loop");
+	CHECK(harness_wait_for(h, tls_dial_done, 5000) == 0, "the TLS dial did not end");
+}
+
+static void client_tls_dial_implicit(struct harness *h)
+{
+	CHECK(harness_on_loop(h, start_tls_dial, h) == 0, "loop");
 	CHECK(harness_wait_for(h, tls_dial_done, 5000) == 0, "the TLS dial did not end");
 }
 
@@ -142,6 +157,16 @@ static void test_tls_client(void **state)
 		fail_msg("TLSINFO: %s", tls_dial.tls_info);
 	print_message("client negotiated: %s\n", tls_dial.tls_info + 4);
 	assert_int_equal(h.tls_ready, 1);
+	assert_int_equal(tls_dial.closes, 1);
+
+	/* The same with implicit TLS (RFC 8314): open comes after the handshake. */
+	memset(&tls_dial, 0, sizeof(tls_dial));
+	harness_init(&h);
+	harness_run(&h, client_tls_dial_implicit);
+	assert_int_equal(tls_dial.tls_ready, 0);
+	assert_false(tls_dial.verified);
+	if (strncmp(tls_dial.tls_info, "250 TLSv1.", 10) != 0)
+		fail_msg("implicit TLSINFO: %s", tls_dial.tls_info);
 	assert_int_equal(tls_dial.closes, 1);
 }
 
