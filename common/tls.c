@@ -141,6 +141,24 @@ static int creds_fail(struct tls_creds *c, int rc, const char *what, const char 
 	return -1;
 }
 
+/* What both sides share: randomness, TLS 1.2 at least, our groups and AEAD suites. */
+static void conf_common(struct tls_server *ts, mbedtls_ssl_config *conf)
+{
+	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &ts->drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_groups(conf, groups);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_curves(conf, curves);
+#endif
+	mbedtls_ssl_conf_ciphersuites(conf, ts->suites);
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
+	/* Renegotiation only helps attackers here (CVE-2009-3555 class, DoS). */
+	mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+}
+
 static int creds_load(struct tls_server *ts, const char *cert_file, const char *key_file,
                       struct tls_creds **creds_r, char *err, size_t errlen)
 {
@@ -185,20 +203,7 @@ static int creds_load(struct tls_server *ts, const char *cert_file, const char *
 	                                 MBEDTLS_SSL_PRESET_DEFAULT);
 	if (rc != 0)
 		return creds_fail(c, rc, "TLS configuration for", cert_file, err, errlen);
-	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &ts->drbg);
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-	mbedtls_ssl_conf_groups(&c->conf, groups);
-#else
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	                             MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_curves(&c->conf, curves);
-#endif
-	mbedtls_ssl_conf_ciphersuites(&c->conf, ts->suites);
-#if defined(MBEDTLS_SSL_RENEGOTIATION)
-	/* Renegotiation only helps attackers here (CVE-2009-3555 class, DoS). */
-	mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-#endif
+	conf_common(ts, &c->conf);
 	rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->chain, &c->key);
 	if (rc != 0)
 		return creds_fail(c, rc, "tls_cert", cert_file, err, errlen);
@@ -355,19 +360,7 @@ static int client_creds_load(struct tls_server *ts)
 		creds_unref(c);
 		return -1;
 	}
-	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &ts->drbg);
-#if MBEDTLS_VERSION_NUMBER >= 0x03000000
-	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
-	mbedtls_ssl_conf_groups(&c->conf, groups);
-#else
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	                             MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_curves(&c->conf, curves);
-#endif
-	mbedtls_ssl_conf_ciphersuites(&c->conf, ts->suites);
-#if defined(MBEDTLS_SSL_RENEGOTIATION)
-	mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-#endif
+	conf_common(ts, &c->conf);
 	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_OPTIONAL);
 	mbedtls_ssl_conf_ca_chain(&c->conf, &c->chain, NULL);
 	ts->client = c;
