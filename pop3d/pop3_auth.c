@@ -22,7 +22,7 @@
 
 bool pop3_auth_allowed(const struct pop3_session *s)
 {
-	return conn_tls_active(s->conn) || s->ctx->cfg->allow_plaintext_auth;
+	return conn_tls_active(s->core.conn) || s->ctx->cfg->allow_plaintext_auth;
 }
 
 /* ---- CAPA (RFC 2449 5) --------------------------------------------------- */
@@ -32,7 +32,7 @@ void pop3_cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 	bool authorization = pop3_session_state(s) == POP3_STATE_AUTHORIZATION;
 	/* RFC 2595 4: a server may hide mechanisms it would refuse before STLS. */
 	bool login = authorization && pop3_auth_allowed(s);
-	conn_t *conn = s->conn;
+	conn_t *conn = s->core.conn;
 
 	pop3_reply(s, POP3_OK, "capability list follows");
 	conn_write(conn, "TOP\r\n", 5);
@@ -52,11 +52,11 @@ void pop3_cmd_capa(struct pop3_session *s, const struct pop3_command *cmd)
 
 void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 {
-	if (conn_tls_active(s->conn)) {
+	if (conn_tls_active(s->core.conn)) {
 		pop3_reply(s, POP3_ERR, "TLS is already active");
 		return;
 	}
-	if (!conn_tls_available(s->conn)) {
+	if (!conn_tls_available(s->core.conn)) {
 		pop3_reply(s, POP3_ERR, "TLS is not available");
 		return;
 	}
@@ -64,7 +64,7 @@ void pop3_cmd_stls(struct pop3_session *s, const struct pop3_command *cmd)
 	/* Input received before the handshake is discarded by conn_starttls (RFC 2595 4). */
 	s->tls_starting = true;
 	s->have_user = false;
-	conn_starttls(s->conn);
+	conn_starttls(s->core.conn);
 }
 
 /* ---- failures ---------------------------------------------------------- */
@@ -79,7 +79,7 @@ static void auth_failed(struct pop3_session *s, bool refused, const char *method
                         const char *user, const char *why)
 {
 	struct login_verdict v = login_failed(s->ctx->authlimit, s->ctx->cfg,
-	                                      s->conn, &s->auth_failures, refused, method, user,
+	                                      s->core.conn, &s->auth_failures, refused, method, user,
 	                                      why);
 	enum pop3_resp resp = refused ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
 	const char *text = refused ? "too many failed logins from your address, try again later"
@@ -104,14 +104,14 @@ static void login_done_cb(conn_t *conn, struct login *login)
 	if (s == NULL)
 		return;
 	if (login->result == LOGIN_TEMPFAIL) {
-		log_error(s->id, "auth_error", "error=\"%s\"", login->error);
+		log_error(s->core.id, "auth_error", "error=\"%s\"", login->error);
 		pop3_reply(s, pop3_store_resp(login->store_err), "authentication unavailable");
 		session_done(&s->core);
 	} else if (login->result == LOGIN_FAIL) {
 		auth_failed(s, false, login->method, login->user, "credentials");
 	} else {
 		char esc[300];
-		log_info(s->id, "pop3_login", "method=%s user=%s tls=%d", login->method,
+		log_info(s->core.id, "pop3_login", "method=%s user=%s tls=%d", login->method,
 		         log_escape(esc, sizeof(esc), login->address, strlen(login->address)),
 		         conn_tls_active(conn));
 		pop3_mailbox_open(s, login->address);
@@ -122,14 +122,14 @@ static void login_done_cb(conn_t *conn, struct login *login)
 static void auth_start(struct pop3_session *s, const char *method, const char *user,
                        const char *password, size_t pwlen)
 {
-	if (login_locked_ms(s->ctx->authlimit, s->conn) > 0) {
+	if (login_locked_ms(s->ctx->authlimit, s->core.conn) > 0) {
 		auth_failed(s, true, method, user, "lockout");
 		return;
 	}
-	int r = login_start(s->conn, s->ctx->cfg->db, method, user, password, pwlen, NULL,
+	int r = login_start(s->core.conn, s->ctx->cfg->db, method, user, password, pwlen, NULL,
 	                    NULL, login_done_cb);
 	if (r != 0) {
-		log_error(s->id, "auth_error", "error=\"%s\"", conn_strerror(r));
+		log_error(s->core.id, "auth_error", "error=\"%s\"", conn_strerror(r));
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "authentication unavailable");
 		session_done(&s->core);
 	}
@@ -204,7 +204,7 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 	if (cmd->argc == 0) {
 		/* The mechanism list of RFC 1734, still asked for by old clients. */
 		pop3_reply(s, POP3_OK, "SASL mechanisms follow");
-		conn_write(s->conn, "PLAIN\r\n.\r\n", 10);
+		conn_write(s->core.conn, "PLAIN\r\n.\r\n", 10);
 		return;
 	}
 	if (cmd->argl[0] != 5 || strncasecmp(cmd->argv[0], "PLAIN", 5) != 0) {
@@ -217,7 +217,7 @@ void pop3_cmd_auth(struct pop3_session *s, const struct pop3_command *cmd)
 	}
 	/* RFC 5034 4: PLAIN has an empty server challenge. */
 	session_enter_state(&s->core, POP3_STATE_SASL);
-	conn_write(s->conn, "+ \r\n", 4);
+	conn_write(s->core.conn, "+ \r\n", 4);
 }
 
 void pop3_auth_response(struct pop3_session *s, const char *line, size_t len)

@@ -134,12 +134,12 @@ static void renew_done(conn_t *conn, void *arg, int status)
 		s->renewing = false;
 		if (status == 0 && job->result == STORE_ENOTFOUND && s->lease_held) {
 			/* Someone took the maildrop (our lease expired): stop without deleting. */
-			log_warn(s->id, "pop3_lease_lost", "owner=%s", s->owner);
+			log_warn(s->core.id, "pop3_lease_lost", "owner=%s", s->owner);
 			s->lease_held = false;
 			pop3_session_stop(s, LEASE_LOST_REPLY);
 		} else if (status != 0 || job->result != STORE_OK) {
 			/* The lease still has two thirds of its life: the next tick retries. */
-			log_warn(s->id, "pop3_lease_renew_failed", "error=\"%s\"",
+			log_warn(s->core.id, "pop3_lease_renew_failed", "error=\"%s\"",
 			         status != 0 ? conn_strerror(status) : job->error);
 		}
 	}
@@ -156,7 +156,7 @@ static void lease_tick(conn_t *conn)
 	if (job == NULL)
 		return;
 	lease_ref_init(&job->lease, s);
-	if (conn_queue_work(s->conn, renew_work, renew_done, job) != 0)
+	if (conn_queue_work(s->core.conn, renew_work, renew_done, job) != 0)
 		free(job);
 	else
 		s->renewing = true;
@@ -207,7 +207,7 @@ static void transaction_begin(struct pop3_session *s, struct open_job *job)
 
 	s->deleted = calloc(job->count > 0 ? job->count : 1, sizeof(*s->deleted));
 	if (s->deleted == NULL) {
-		release_later(s->conn, &job->lease);
+		release_later(s->core.conn, &job->lease);
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "out of memory");
 		return;
 	}
@@ -219,10 +219,10 @@ static void transaction_begin(struct pop3_session *s, struct open_job *job)
 	s->live_size = 0;
 	for (size_t i = 0; i < s->count; i++)
 		s->live_size += s->entries[i].size;
-	conn_every(s->conn, interval_ms, lease_tick);
+	conn_every(s->core.conn, interval_ms, lease_tick);
 	session_enter_state(&s->core, POP3_STATE_TRANSACTION);
-	conn_login_done(s->conn);
-	log_info(s->id, "pop3_maildrop", "messages=%zu octets=%" PRIu64, s->count, s->live_size);
+	conn_login_done(s->core.conn);
+	log_info(s->core.id, "pop3_maildrop", "messages=%zu octets=%" PRIu64, s->count, s->live_size);
 	pop3_reply(s, POP3_OK, "maildrop has %zu messages (%" PRIu64 " octets)", s->live_count,
 	           s->live_size);
 }
@@ -234,15 +234,15 @@ static void open_done(conn_t *conn, void *arg, int status)
 
 	if (s == NULL) {
 		if (status == 0 && job->result == OPEN_OK)
-			release_later(s->conn, &job->lease);
+			release_later(s->core.conn, &job->lease);
 	} else if (status != 0 || job->result == OPEN_TEMPFAIL) {
-		log_error(s->id, "pop3_maildrop_error", "error=\"%s\"",
+		log_error(s->core.id, "pop3_maildrop_error", "error=\"%s\"",
 		          status != 0 ? conn_strerror(status) : job->error);
 		pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 		           "cannot open the maildrop");
 		session_done(&s->core);
 	} else if (job->result == OPEN_IN_USE) {
-		log_info(s->id, "pop3_maildrop_in_use", "mailbox=%s", s->mailbox);
+		log_info(s->core.id, "pop3_maildrop_in_use", "mailbox=%s", s->mailbox);
 		pop3_reply(s, POP3_ERR_IN_USE, IN_USE_TEXT);
 		session_done(&s->core);
 	} else {
@@ -263,12 +263,12 @@ void pop3_mailbox_open(struct pop3_session *s, const char *mailbox)
 		return;
 	}
 	snprintf(s->mailbox, sizeof(s->mailbox), "%s", mailbox);
-	snprintf(s->owner, sizeof(s->owner), "%s:%" PRIu64, s->ctx->owner_prefix, s->id);
+	snprintf(s->owner, sizeof(s->owner), "%s:%" PRIu64, s->ctx->owner_prefix, s->core.id);
 	lease_ref_init(&job->lease, s);
-	int r = conn_queue_work(s->conn, open_work, open_done, job);
+	int r = conn_queue_work(s->core.conn, open_work, open_done, job);
 	if (r != 0) {
 		free(job);
-		log_error(s->id, "pop3_maildrop_error", "error=\"%s\"", conn_strerror(r));
+		log_error(s->core.id, "pop3_maildrop_error", "error=\"%s\"", conn_strerror(r));
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "cannot open the maildrop");
 		session_done(&s->core);
 	}
@@ -311,7 +311,7 @@ static void list_continue(struct pop3_session *s)
 	size_t len = 0;
 
 	while (s->list_next < s->count) {
-		if (len == 0 && conn_output_full(s->conn)) {
+		if (len == 0 && conn_output_full(s->core.conn)) {
 			s->on_drain = list_continue;
 			return;
 		}
@@ -323,12 +323,12 @@ static void list_continue(struct pop3_session *s)
 		                 s->list_uidl ? (uint64_t)s->entries[i].id : s->entries[i].size);
 		len += (size_t)n;
 		if (sizeof(buf) - len < 64) {
-			conn_write(s->conn, buf, len);
+			conn_write(s->core.conn, buf, len);
 			len = 0;
 		}
 	}
 	memcpy(buf + len, ".\r\n", 3);
-	conn_write(s->conn, buf, len + 3);
+	conn_write(s->core.conn, buf, len + 3);
 	session_done(&s->core);
 }
 
@@ -456,7 +456,7 @@ static void update_done(conn_t *conn, void *arg, int status)
 		if (status == 0 && job->result == UPDATE_OK)
 			pop3_reply(s, POP3_OK, "%zu messages deleted; signing off", job->n);
 		else if (status == 0 && job->result == UPDATE_LOST)
-			conn_write(s->conn, LEASE_LOST_REPLY, sizeof(LEASE_LOST_REPLY) - 1);
+			conn_write(s->core.conn, LEASE_LOST_REPLY, sizeof(LEASE_LOST_REPLY) - 1);
 		else
 			pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 			           "deleting failed; nothing deleted");
@@ -464,7 +464,7 @@ static void update_done(conn_t *conn, void *arg, int status)
 	} else if (status != 0) {
 		/* The job never ran (cancelled at a forced shutdown) and the
 		 * session, gone during UPDATE, left the release to it. */
-		release_later(s->conn, &job->lease);
+		release_later(s->core.conn, &job->lease);
 	}
 	free(job->ids);
 	free(job);
@@ -477,7 +477,7 @@ static void update_begin(struct pop3_session *s)
 
 	session_enter_state(&s->core, POP3_STATE_UPDATE);
 	session_busy(&s->core);
-	conn_every(s->conn, 0, NULL);
+	conn_every(s->core.conn, 0, NULL);
 	if (job != NULL && deleted > 0) {
 		job->ids = malloc(deleted * sizeof(*job->ids));
 		if (job->ids == NULL) {
@@ -495,10 +495,10 @@ static void update_begin(struct pop3_session *s)
 			job->ids[job->n++] = s->entries[i].id;
 	}
 	lease_ref_init(&job->lease, s);
-	job->session = s->id;
-	int r = conn_queue_work(s->conn, update_work, update_done, job);
+	job->session = s->core.id;
+	int r = conn_queue_work(s->core.conn, update_work, update_done, job);
 	if (r != 0) {
-		log_error(s->id, "pop3_update_failed", "error=\"%s\"", conn_strerror(r));
+		log_error(s->core.id, "pop3_update_failed", "error=\"%s\"", conn_strerror(r));
 		free(job->ids);
 		free(job);
 		pop3_reply(s, POP3_ERR_SYS_TEMP, "deleting failed; nothing deleted");

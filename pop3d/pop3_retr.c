@@ -205,7 +205,7 @@ static void write_out(void *ctx, const char *data, size_t len)
 static void stream_abort(struct pop3_session *s, struct pop3_stream *st, int store_err,
                          const char *error)
 {
-	log_error(s->id, "pop3_retr_failed", "msg=%zu error=\"%s\"", st->index + 1, error);
+	log_error(s->core.id, "pop3_retr_failed", "msg=%zu error=\"%s\"", st->index + 1, error);
 	if (!st->started) {
 		pop3_reply(s, pop3_store_resp(store_err), "cannot read the message");
 		stream_release(s);
@@ -252,7 +252,7 @@ static int stream_read_ahead(struct pop3_session *s, struct pop3_stream *st)
 		st->filling->seq = st->next_seq++;
 		if (stream_read_now(s, st))
 			return 0;
-		int r = conn_queue_work(s->conn, stream_work, stream_done, st);
+		int r = conn_queue_work(s->core.conn, stream_work, stream_done, st);
 		if (r != 0)
 			return r;
 		st->filling->state = BATCH_FILLING;
@@ -283,7 +283,7 @@ static struct stream_batch *stream_next_ready(struct pop3_stream *st)
 static void stream_pump(struct pop3_session *s)
 {
 	struct pop3_stream *st = s->stream;
-	conn_t *conn = s->conn;
+	conn_t *conn = s->core.conn;
 
 	for (;;) {
 		int r = stream_read_ahead(s, st);

@@ -236,9 +236,9 @@ static void command_log(struct pop3_session *s, const struct pop3_cmd_def *def,
 	char esc[160];
 
 	if (def->flags & POP3_CMD_SECRET)
-		log_debug(s->id, "pop3_command", "verb=%s args=masked", def->verb);
+		log_debug(s->core.id, "pop3_command", "verb=%s args=masked", def->verb);
 	else
-		log_debug(s->id, "pop3_command", "line=%s", log_escape(esc, sizeof(esc), line, len));
+		log_debug(s->core.id, "pop3_command", "line=%s", log_escape(esc, sizeof(esc), line, len));
 }
 
 static void command_dispatch(struct pop3_session *s, const char *line, size_t len)
@@ -250,7 +250,7 @@ static void command_dispatch(struct pop3_session *s, const char *line, size_t le
 		def = command_find(cmd.verb);
 	if (def == NULL) {
 		char esc[64];
-		log_info(s->id, "pop3_unknown_command", "verb=%s",
+		log_info(s->core.id, "pop3_unknown_command", "verb=%s",
 		         log_escape(esc, sizeof(esc), line, len < 8 ? len : 8));
 		pop3_reply(s, POP3_ERR, "unknown command");
 		return;
@@ -294,8 +294,6 @@ static void handle_open(conn_t *conn)
 	struct session_limits limits = session_limits_from_config(s->ctx->cfg);
 
 	session_init(&s->core, conn, &pop3_session_def, &limits, POP3_STATE_AUTHORIZATION);
-	s->conn = conn;
-	s->id = conn_id(conn);
 	conn_set_data(conn, s);
 	conn_set_line_max(conn, POP3_LINE_MAX);
 	conn_set_idle_timeout(conn, s->ctx->cfg->idle_timeout);
@@ -316,14 +314,14 @@ static void handle_line(conn_t *conn, const char *line, size_t len, bool crlf, b
 		return;
 	if (s->core.busy) {
 		/* conn_pause() stops input callbacks; reaching this is a conn bug. */
-		log_error(s->id, "pop3_input_while_busy", "state=%s", session_state_name(&s->core));
+		log_error(s->core.id, "pop3_input_while_busy", "state=%s", session_state_name(&s->core));
 		session_close(&s->core);
 		return;
 	}
 	if (!crlf && !too_long) {
 		/* RFC 1939 3: commands end in CRLF. A bare LF would let us split
 		 * lines where a proxy in front does not: refuse and hang up. */
-		log_info(s->id, "pop3_bare_lf", "state=%s", session_state_name(&s->core));
+		log_info(s->core.id, "pop3_bare_lf", "state=%s", session_state_name(&s->core));
 		pop3_reply(s, POP3_ERR, "bare LF received, lines must end in CRLF");
 		session_close(&s->core);
 		return;
@@ -369,7 +367,7 @@ static void handle_tls_ready(conn_t *conn)
 	/* RFC 2595 4: the session starts over; nothing said in the clear counts. */
 	s->tls_starting = false;
 	s->have_user = false;
-	log_info(s->id, "pop3_tls", "version=%s cipher=%s", conn_tls_version(conn),
+	log_info(s->core.id, "pop3_tls", "version=%s cipher=%s", conn_tls_version(conn),
 	         conn_tls_cipher(conn));
 }
 
@@ -391,7 +389,7 @@ static void handle_timeout(conn_t *conn)
 		s->progress = false;
 		return;
 	}
-	log_info(s->id, "pop3_timeout", "state=%s", session_state_name(&s->core));
+	log_info(s->core.id, "pop3_timeout", "state=%s", session_state_name(&s->core));
 	/* An UPDATE in progress finishes and closes by itself. */
 	if (pop3_session_state(s) != POP3_STATE_UPDATE)
 		session_close(&s->core);
@@ -414,10 +412,10 @@ static void handle_close(conn_t *conn, const char *reason)
 
 	if (s == NULL)
 		return;
-	log_debug(s->id, "pop3_close", "state=%s reason=%s", session_state_name(&s->core),
+	log_debug(s->core.id, "pop3_close", "state=%s reason=%s", session_state_name(&s->core),
 	          reason != NULL ? reason : "-");
 	conn_set_data(conn, NULL);
-	s->conn = NULL;
+	s->core.conn = NULL;
 	pop3_retr_close(s);
 	pop3_mailbox_close(s, conn);
 	free(s->entries);

@@ -85,10 +85,8 @@ struct pop3_context {
 };
 
 struct pop3_session {
-	struct session core; /* first: state (enum pop3_state), busy, errors, stop */
+	struct session core; /* first: conn, id (logs, lease owners), state (enum pop3_state), busy */
 	const struct pop3_context *ctx;
-	conn_t *conn;
-	uint64_t id; /* conn_id(), for logs and lease owners */
 
 	/* Long output waiting for the write queue to drain (LIST, UIDL, RETR). */
 	void (*on_drain)(struct pop3_session *s);

@@ -41,7 +41,7 @@ bool smtp_auth_offered(const struct smtp_session *s)
 {
 	/* RFC 4954 4 and RFC 8314: never offer passwords over plaintext unless allowed. */
 	return smtp_session_needs_auth(s) &&
-	       (conn_tls_active(s->conn) || s->env->cfg->allow_plaintext_auth);
+	       (conn_tls_active(s->core.conn) || s->env->cfg->allow_plaintext_auth);
 }
 
 static void free_senders(struct smtp_senders *senders)
@@ -102,7 +102,7 @@ static int fetch_senders(store_t *store, const char *address, void *ctx)
 static void auth_failed(struct smtp_session *s, bool refused, const char *mech,
                         const char *username, const char *why, enum smtp_refusal_id reply)
 {
-	struct login_verdict v = login_failed(s->env->authlimit, s->env->cfg, s->conn,
+	struct login_verdict v = login_failed(s->env->authlimit, s->env->cfg, s->core.conn,
 	                                      &s->auth_failures, refused, mech, username, why);
 
 	s->env->metrics.auth_failures++;
@@ -126,7 +126,7 @@ static void login_done_cb(conn_t *conn, struct login *login)
 		return;
 	}
 	if (login->result == LOGIN_TEMPFAIL) {
-		log_error(s->id, "auth_error", "error=\"%s\" detail=\"%s\"",
+		log_error(s->core.id, "auth_error", "error=\"%s\" detail=\"%s\"",
 		          store_strerror(login->store_err), login->error);
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_AUTH_TEMPFAIL));
 	} else if (login->result == LOGIN_OK) {
@@ -135,8 +135,8 @@ static void login_done_cb(conn_t *conn, struct login *login)
 		s->senders = *senders;
 		*senders = (struct smtp_senders){ 0 };
 		s->env->metrics.auth_successes++;
-		conn_login_done(s->conn);
-		log_info(s->id, "auth", "mech=%s user=%s senders=%zu", login->method,
+		conn_login_done(s->core.conn);
+		log_info(s->core.id, "auth", "mech=%s user=%s senders=%zu", login->method,
 		         log_escape(user, sizeof(user), s->auth_user, strlen(s->auth_user)),
 		         s->senders.count);
 		smtp_reply(s, 235, "2.7.0", "Authentication successful");
@@ -155,13 +155,13 @@ static void auth_check(struct smtp_session *s, const char *mech, const char *use
 {
 	free_sasl(s);
 	smtp_session_enter_state(s, SMTP_STATE_READY);
-	if (login_locked_ms(s->env->authlimit, s->conn) > 0) {
+	if (login_locked_ms(s->env->authlimit, s->core.conn) > 0) {
 		auth_failed(s, true, mech, username, "lockout", SMTP_REFUSAL_AUTH_LOCKED_OUT);
 		return;
 	}
 	struct smtp_senders *senders = calloc(1, sizeof(*senders));
 	int rc = senders == NULL ? -1
-	                         : login_start(s->conn, s->env->cfg->db, mech, username, password,
+	                         : login_start(s->core.conn, s->env->cfg->db, mech, username, password,
 	                                       strlen(password), fetch_senders, senders,
 	                                       login_done_cb);
 	if (rc == 0) {
@@ -169,7 +169,7 @@ static void auth_check(struct smtp_session *s, const char *mech, const char *use
 		return;
 	}
 	free(senders);
-	log_error(s->id, "auth_error", "error=\"%s\"", rc < 0 ? conn_strerror(rc) : "");
+	log_error(s->core.id, "auth_error", "error=\"%s\"", rc < 0 ? conn_strerror(rc) : "");
 	smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_AUTH_TEMPFAIL));
 }
 

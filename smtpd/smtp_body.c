@@ -55,18 +55,18 @@ static void body_begin(struct smtp_session *s, enum smtp_txn_body kind)
 	const struct mail_config *cfg = s->env->cfg;
 	struct smtp_txn *txn = s->txn;
 	char trace[SMTP_TRACE_MAX];
-	bool tls = conn_tls_active(s->conn);
+	bool tls = conn_tls_active(s->core.conn);
 	time_t now = time(NULL);
 	struct smtp_trace t = {
 		.sender = txn->sender,
 		.helo = s->helo,
 		.helo_valid = s->helo_valid,
-		.peer_ip = conn_peer_ip(s->conn),
+		.peer_ip = conn_peer_ip(s->core.conn),
 		.hostname = cfg->hostname,
 		.esmtp = s->esmtp,
 		.smtputf8 = txn->smtputf8,
-		.tls_version = tls ? conn_tls_version(s->conn) : NULL,
-		.tls_cipher = tls ? conn_tls_cipher(s->conn) : NULL,
+		.tls_version = tls ? conn_tls_version(s->core.conn) : NULL,
+		.tls_cipher = tls ? conn_tls_cipher(s->core.conn) : NULL,
 		.authenticated = s->authenticated,
 		.auth_user = s->authenticated && cfg->received_auth_header ? s->auth_user : NULL,
 		.id = txn->id,
@@ -144,7 +144,7 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 
 	if (r->status == STORE_OK) {
 		char from[SMTP_MAILBOX_MAX * 2], to[SMTP_MAILBOX_MAX * 2];
-		log_info(s->id, "accepted",
+		log_info(s->core.id, "accepted",
 		         "id=%s from=%s to=%s rcpts=%u remote=%u size=%llu batch=%zu bare_lf=%llu",
 		         txn->id, log_escape(from, sizeof(from), txn->sender, strlen(txn->sender)),
 		         log_escape(to, sizeof(to), txn->first_rcpt, strlen(txn->first_rcpt)),
@@ -160,7 +160,7 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 		 * make the retry a duplicate for them, and answering 250 would
 		 * drop the full mailbox's copy. The sender retries all of it.
 		 */
-		log_info(s->id, "commit_refused", "id=%s reason=mailbox_full size=%llu", txn->id,
+		log_info(s->core.id, "commit_refused", "id=%s reason=mailbox_full size=%llu", txn->id,
 		         (unsigned long long)txn->data.size);
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_MAILBOX_FULL));
 	} else if (r->status == STORE_ETOOBIG) {
@@ -171,11 +171,11 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 		 * RFC 5321 4.2.2; RFC 3463 X.2.2) makes the sender bounce it
 		 * now instead of retrying for days; stored for nobody, as above.
 		 */
-		log_info(s->id, "commit_refused", "id=%s reason=over_quota size=%llu", txn->id,
+		log_info(s->core.id, "commit_refused", "id=%s reason=over_quota size=%llu", txn->id,
 		         (unsigned long long)txn->data.size);
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_OVER_QUOTA));
 	} else {
-		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
+		log_error(s->core.id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(r->status));
 		smtp_session_local_error(s);
 	}
@@ -193,21 +193,21 @@ static void body_complete(struct smtp_session *s)
 	struct smtp_txn *txn = s->txn;
 
 	if (txn->data.too_big) {
-		log_info(s->id, "too_big", "id=%s size=%llu", txn->id, (unsigned long long)txn->data.size);
+		log_info(s->core.id, "too_big", "id=%s size=%llu", txn->id, (unsigned long long)txn->data.size);
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_MESSAGE_TOO_BIG));
 		smtp_session_reset_txn(s);
 		return;
 	}
 	if (txn->header.received > s->env->cfg->max_hops) {
 		/* RFC 5321 6.3: a loop; Postfix's hopcount_limit answers the same. */
-		log_info(s->id, "too_many_hops", "id=%s received=%u max_hops=%u", txn->id,
+		log_info(s->core.id, "too_many_hops", "id=%s received=%u max_hops=%u", txn->id,
 		         txn->header.received, s->env->cfg->max_hops);
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_TOO_MANY_HOPS));
 		smtp_session_reset_txn(s);
 		return;
 	}
 	if (txn->write_err != 0) {
-		log_error(s->id, "spool_failed", "id=%s error=\"%s\"", txn->id,
+		log_error(s->core.id, "spool_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(txn->write_err));
 		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);
@@ -215,21 +215,21 @@ static void body_complete(struct smtp_session *s)
 	}
 	struct body_commit *c = malloc(sizeof(*c));
 	if (c == NULL) {
-		log_error(s->id, "commit_failed", "id=%s error=\"%s\"", txn->id,
+		log_error(s->core.id, "commit_failed", "id=%s error=\"%s\"", txn->id,
 		          store_strerror(STORE_ENOMEM));
 		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);
 		return;
 	}
 	c->env = s->env;
-	c->session = s->id;
+	c->session = s->core.id;
 	c->size = txn->data.size;
 	snprintf(c->id, sizeof(c->id), "%s", txn->id);
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
-	int rc = smtp_commit_start(s->env->committer, s->conn, &delivery, body_commit_done_cb, c);
+	int rc = smtp_commit_start(s->env->committer, s->core.conn, &delivery, body_commit_done_cb, c);
 	if (rc != 0) {
 		free(c);
-		log_error(s->id, "commit_failed", "id=%s rc=%d", txn->id, rc);
+		log_error(s->core.id, "commit_failed", "id=%s rc=%d", txn->id, rc);
 		smtp_session_local_error(s);
 		smtp_session_reset_txn(s);
 		return;
@@ -274,7 +274,7 @@ static void body_queueid_cb(conn_t *conn, int64_t id)
 	if (s == NULL || s->txn == NULL)
 		return; /* cannot happen: input was paused and the conn is open */
 	if (id == 0)
-		log_error(s->id, "queueid_failed", "error=\"no message id could be reserved\"");
+		log_error(s->core.id, "queueid_failed", "error=\"no message id could be reserved\"");
 	body_start(s, id);
 	/* After a 354, or with a BDAT chunk to read, a SIGTERM's 421 waits
 	 * for the end of the message (the session's may_stop). */
@@ -291,13 +291,13 @@ static void body_get_id(struct smtp_session *s, enum smtp_txn_body kind)
 		body_start(s, id);
 		return;
 	}
-	int rc = smtp_queueid_wait(s->env->queueids, s->conn, body_queueid_cb);
+	int rc = smtp_queueid_wait(s->env->queueids, s->core.conn, body_queueid_cb);
 	if (rc != 0) {
-		log_error(s->id, "queueid_failed", "error=\"%s\"", store_strerror(rc));
+		log_error(s->core.id, "queueid_failed", "error=\"%s\"", store_strerror(rc));
 		body_start(s, 0);
 		return;
 	}
-	log_debug(s->id, "queueid_wait", "txn=%u", s->txn_seq);
+	log_debug(s->core.id, "queueid_wait", "txn=%u", s->txn_seq);
 	session_busy(&s->core);
 }
 
@@ -307,7 +307,7 @@ static void body_data_go(struct smtp_session *s)
 {
 	smtp_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	smtp_session_enter_state(s, SMTP_STATE_DATA);
-	conn_set_read_mode(s->conn, CONN_READ_RAW);
+	conn_set_read_mode(s->core.conn, CONN_READ_RAW);
 }
 
 void smtp_cmd_data(struct smtp_session *s, const char *args, size_t len)
@@ -335,7 +335,7 @@ static size_t body_data_input(struct smtp_session *s, const char *buf, size_t le
 			smtp_spool_start(s); /* input waits for the disk */
 		return used;
 	}
-	conn_set_read_mode(s->conn, CONN_READ_LINES);
+	conn_set_read_mode(s->core.conn, CONN_READ_LINES);
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
 	body_complete(s);
 	return used;
@@ -348,7 +348,7 @@ static void body_chunk_end(struct smtp_session *s)
 	struct smtp_chunk *c = &s->chunk;
 	struct smtp_txn *txn = s->txn;
 
-	conn_set_read_mode(s->conn, CONN_READ_LINES);
+	conn_set_read_mode(s->core.conn, CONN_READ_LINES);
 	smtp_session_enter_state(s, c->resume);
 	if (c->refusal != NULL) {
 		smtp_session_refuse(s, c->refusal);
@@ -413,7 +413,7 @@ static void body_bdat_go(struct smtp_session *s)
 		return;
 	}
 	smtp_session_enter_state(s, SMTP_STATE_BDAT);
-	conn_set_read_mode(s->conn, CONN_READ_RAW);
+	conn_set_read_mode(s->core.conn, CONN_READ_RAW);
 }
 
 static size_t body_chunk_input(struct smtp_session *s, const char *buf, size_t len)
@@ -443,7 +443,7 @@ size_t smtp_body_input(struct smtp_session *s, const char *buf, size_t len)
 	default:
 		/* Cannot happen: raw mode ends with the body. Should it, the bytes
 		 * are commands, so hand them back to the line reader. */
-		conn_set_read_mode(s->conn, CONN_READ_LINES);
+		conn_set_read_mode(s->core.conn, CONN_READ_LINES);
 		return 0;
 	}
 }

@@ -30,7 +30,7 @@ static bool cmd_greet(struct smtp_session *s, const char *args, size_t len, bool
 	s->esmtp = esmtp;
 	smtp_session_enter_state(s, SMTP_STATE_READY);
 	char name[SMTP_HELO_MAX * 2];
-	log_info(s->id, "helo", "verb=%s name=%s valid=%d", esmtp ? "EHLO" : "HELO",
+	log_info(s->core.id, "helo", "verb=%s name=%s valid=%d", esmtp ? "EHLO" : "HELO",
 	         log_escape(name, sizeof(name), helo.name, helo.name_len), helo.valid);
 	return true;
 }
@@ -51,7 +51,7 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 	keywords[n++] = "ENHANCEDSTATUSCODES"; /* RFC 2034 */
 	keywords[n++] = "CHUNKING";          /* RFC 3030 */
 	keywords[n++] = "SMTPUTF8";          /* RFC 6531 */
-	if (conn_tls_available(s->conn) && !conn_tls_active(s->conn))
+	if (conn_tls_available(s->core.conn) && !conn_tls_active(s->core.conn))
 		keywords[n++] = "STARTTLS";  /* RFC 3207 */
 	if (smtp_auth_offered(s))
 		keywords[n++] = "AUTH PLAIN LOGIN"; /* RFC 4954 */
@@ -107,17 +107,17 @@ void smtp_cmd_starttls(struct smtp_session *s, const char *args, size_t len)
 {
 	enum smtp_refusal_id refusal;
 
-	if (conn_tls_active(s->conn)) {
+	if (conn_tls_active(s->core.conn)) {
 		/* RFC 3207 4.2: STARTTLS is not offered again once TLS is on. */
 		refusal = SMTP_REFUSAL_TLS_ACTIVE;
-	} else if (!conn_tls_available(s->conn)) {
+	} else if (!conn_tls_available(s->core.conn)) {
 		refusal = SMTP_REFUSAL_NOT_IMPLEMENTED;
 	} else if (s->txn != NULL) {
 		refusal = SMTP_REFUSAL_TXN_IN_PROGRESS;
 	} else {
 		smtp_reply(s, 220, "2.0.0", "Ready to start TLS");
 		/* Whatever the client sent after STARTTLS is dropped here (RFC 3207 5). */
-		conn_starttls(s->conn);
+		conn_starttls(s->core.conn);
 		return;
 	}
 	smtp_session_refuse(s, smtp_refusal(refusal));

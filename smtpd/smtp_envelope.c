@@ -95,7 +95,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	if ((refusal = envelope_check_mail(s, &mail, sender)) != NULL) {
 		char esc[SMTP_MAILBOX_MAX * 2];
 
-		log_info(s->id, "mail_refused", "from=%s code=%d",
+		log_info(s->core.id, "mail_refused", "from=%s code=%d",
 		         log_escape(esc, sizeof(esc), sender, strlen(sender)), refusal->code);
 		smtp_session_refuse(s, refusal);
 		return;
@@ -104,7 +104,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	const struct mail_config *cfg = s->env->cfg;
 	int rc = smtp_txn_new(sender, mail.smtputf8, cfg->tmpdir, &s->txn);
 	if (rc != 0) {
-		log_error(s->id, "txn_failed", "error=\"%s\"", store_strerror(rc));
+		log_error(s->core.id, "txn_failed", "error=\"%s\"", store_strerror(rc));
 		smtp_session_local_error(s);
 		return;
 	}
@@ -113,14 +113,14 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	s->txn_seq++;
 	/* Debug only: the accepted line sums the transaction up (one write per
 	 * message). No queue id yet: a message gets one when its body starts. */
-	log_debug(s->id, "mail", "txn=%u from=%s size=%llu body=%s smtputf8=%d", s->txn_seq,
+	log_debug(s->core.id, "mail", "txn=%u from=%s size=%llu body=%s smtputf8=%d", s->txn_seq,
 	         log_escape(esc, sizeof(esc), sender, strlen(sender)),
 	         (unsigned long long)(mail.size_given ? mail.size : 0),
 	         mail.body == SMTP_BODY_8BITMIME ? "8bitmime" : "7bit", mail.smtputf8);
 	smtp_session_enter_state(s, SMTP_STATE_MAIL);
 	/* On the MX listener, where nobody logs in, a mail transaction is what
 	 * ends login_timeout (submission needed AUTH to get here). */
-	conn_login_done(s->conn);
+	conn_login_done(s->core.conn);
 	smtp_reply(s, 250, "2.1.0", "Ok");
 }
 
@@ -281,7 +281,7 @@ static void resolve_reply_quota(struct smtp_session *s, const struct resolve_job
 	bool never = rc == STORE_ETOOBIG;
 	enum smtp_refusal_id id;
 
-	log_info(s->id, "rcpt_refused", "to=%s reason=%s mailbox=%s size=%llu detail=\"%s\"", to,
+	log_info(s->core.id, "rcpt_refused", "to=%s reason=%s mailbox=%s size=%llu detail=\"%s\"", to,
 	         never ? "over_quota" : "mailbox_full",
 	         log_escape(mailbox, sizeof(mailbox), full, strlen(full)),
 	         (unsigned long long)job->size, job->err);
@@ -308,33 +308,33 @@ static void resolve_reply(struct smtp_session *s, const struct resolve_job *job,
 		 * follows): retrying will not help, and saying so tells the
 		 * sender it is not a typo (RFC 3463 X.4.6, routing loop).
 		 */
-		log_warn(s->id, "rcpt_refused", "to=%s reason=alias_loop detail=\"%s\"", to, job->err);
+		log_warn(s->core.id, "rcpt_refused", "to=%s reason=alias_loop detail=\"%s\"", to, job->err);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_ALIAS_LOOP), job->address);
 	} else if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL) {
 		/*
 		 * EINVAL cannot come from a parsed address (the store takes what
 		 * the parser takes) but would not heal by retrying either.
 		 */
-		log_info(s->id, "rcpt_refused", "to=%s reason=unknown_user detail=\"%s\"", to,
+		log_info(s->core.id, "rcpt_refused", "to=%s reason=unknown_user detail=\"%s\"", to,
 		         job->err);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_UNKNOWN), job->address);
 	} else if (rc == STORE_EQUOTA || rc == STORE_ETOOBIG) {
 		resolve_reply_quota(s, job, rc, to);
 	} else if (rc != 0) {
-		log_error(s->id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
+		log_error(s->core.id, "resolve_failed", "to=%s error=\"%s\" detail=\"%s\"", to,
 		          store_strerror(rc), job->err);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RCPT_LOOKUP_FAILED),
 		                          job->address);
 	} else if (resolve_relay_denied(s, job)) {
-		log_info(s->id, "rcpt_refused", "to=%s reason=relay", to);
+		log_info(s->core.id, "rcpt_refused", "to=%s reason=relay", to);
 		smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_RELAY_DENIED), job->address);
 	} else if ((rc = resolve_add(s->txn, job)) != 0) {
-		log_error(s->id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
+		log_error(s->core.id, "rcpt_failed", "to=%s error=\"%s\"", to, store_strerror(rc));
 		smtp_session_local_error(s);
 	} else {
 		smtp_txn_add_rcpt(s->txn, job->address);
 		s->env->metrics.recipients++;
-		log_debug(s->id, "rcpt", "txn=%u to=%s destinations=%zu", s->txn_seq, to, job->count);
+		log_debug(s->core.id, "rcpt", "txn=%u to=%s destinations=%zu", s->txn_seq, to, job->count);
 		smtp_reply(s, 250, "2.1.5", "Ok");
 	}
 }

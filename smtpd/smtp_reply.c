@@ -55,7 +55,7 @@ void smtp_reply(struct smtp_session *s, int code, const char *esc, const char *f
 	va_start(ap, fmt);
 	len = reply_format(line, code, ' ', s->esmtp ? esc : NULL, fmt, ap);
 	va_end(ap);
-	log_debug(s->id, "reply", "code=%d", code);
+	log_debug(s->core.id, "reply", "code=%d", code);
 	if (code == 221 || code == 421)
 		kind = SESSION_REPLY_FINAL;
 	else if (code >= 500)
@@ -73,7 +73,7 @@ void smtp_reply_more(struct smtp_session *s, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	size_t len = reply_format(line, code, '-', NULL, fmt, ap);
 	va_end(ap);
-	conn_write(s->conn, line, len);
+	conn_write(s->core.conn, line, len);
 }
 
 size_t smtp_reply_too_many_errors(struct session *core, char *buf, size_t cap)

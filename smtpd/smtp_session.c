@@ -117,7 +117,7 @@ bool smtp_session_needs_auth(const struct smtp_session *s)
 
 void smtp_session_reset_txn(struct smtp_session *s)
 {
-	smtp_txn_free(s->conn, &s->txn);
+	smtp_txn_free(s->core.conn, &s->txn);
 	enum smtp_state state = smtp_session_state(s);
 
 	if (state == SMTP_STATE_MAIL || state == SMTP_STATE_DATA || state == SMTP_STATE_BDAT)
@@ -208,10 +208,10 @@ static void session_log_command(struct smtp_session *s, const struct smtp_comman
 
 	/* AUTH arguments carry credentials (RFC 4954 initial response): never logged. */
 	if (cmd->verb == SMTP_VERB_AUTH || cmd->arg_len == 0) {
-		log_debug(s->id, "command", "verb=%s", smtp_verb_name(cmd->verb));
+		log_debug(s->core.id, "command", "verb=%s", smtp_verb_name(cmd->verb));
 		return;
 	}
-	log_debug(s->id, "command", "verb=%s arg=%s", smtp_verb_name(cmd->verb),
+	log_debug(s->core.id, "command", "verb=%s arg=%s", smtp_verb_name(cmd->verb),
 	          log_escape(arg, sizeof(arg), cmd->arg, cmd->arg_len));
 }
 
@@ -230,7 +230,7 @@ static void session_command(struct smtp_session *s, const char *line, size_t len
 		char text[64];
 
 		/* An AUTH line may carry credentials even when it is malformed. */
-		log_debug(s->id, "bad_command", "verb=%s line=%s", smtp_verb_name(cmd.verb),
+		log_debug(s->core.id, "bad_command", "verb=%s line=%s", smtp_verb_name(cmd.verb),
 		          cmd.verb == SMTP_VERB_AUTH ? "(masked)"
 		                                     : log_escape(text, sizeof(text), line, len));
 		smtp_session_refuse_parse(s, r);
@@ -260,8 +260,6 @@ static void session_open_cb(conn_t *conn)
 		conn_close(conn);
 		return;
 	}
-	s->conn = conn;
-	s->id = conn_id(conn);
 	s->env = conn_context(conn);
 	s->role = (enum smtp_role)conn_role(conn);
 	struct session_limits limits = session_limits_from_config(s->env->cfg);
@@ -273,7 +271,7 @@ static void session_open_cb(conn_t *conn)
 	s->env->metrics.sessions_open++;
 	if (conn_tls_active(conn))
 		s->env->metrics.tls_handshakes++;
-	log_info(s->id, "session_start", "role=%s", role_names[s->role]);
+	log_info(s->core.id, "session_start", "role=%s", role_names[s->role]);
 	/* RFC 5321 4.2: the greeting has no enhanced status code (RFC 2034 applies after EHLO). */
 	smtp_reply(s, 220, NULL, "%s ESMTP ready", s->env->cfg->hostname);
 }
@@ -293,7 +291,7 @@ static void session_line_cb(conn_t *conn, const char *line, size_t len, bool crl
 		 * smtpd_forbid_bare_newline does. (DATA never ends at one either,
 		 * smtp_data.h.)
 		 */
-		log_info(s->id, "bare_lf", "state=%s", session_state_name(&s->core));
+		log_info(s->core.id, "bare_lf", "state=%s", session_state_name(&s->core));
 		smtp_session_refuse(s, smtp_refusal(SMTP_REFUSAL_BARE_LF));
 		session_close(&s->core);
 		return;
@@ -334,14 +332,14 @@ static void session_tls_ready_cb(conn_t *conn)
 	s->helo_valid = false;
 	smtp_session_enter_state(s, SMTP_STATE_INIT);
 	s->env->metrics.tls_handshakes++;
-	log_info(s->id, "tls", "version=%s cipher=%s", conn_tls_version(conn), conn_tls_cipher(conn));
+	log_info(s->core.id, "tls", "version=%s cipher=%s", conn_tls_version(conn), conn_tls_cipher(conn));
 }
 
 static void session_timeout_cb(conn_t *conn)
 {
 	struct smtp_session *s = conn_data(conn);
 
-	log_info(s->id, "timeout", "state=%s", session_state_name(&s->core));
+	log_info(s->core.id, "timeout", "state=%s", session_state_name(&s->core));
 	smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_TIMEOUT), s->env->cfg->hostname);
 	session_close(&s->core);
 }
@@ -359,9 +357,9 @@ static void session_close_cb(conn_t *conn, const char *reason)
 
 	if (s == NULL)
 		return;
-	log_info(s->id, "session_end", "errors=%u txns=%u auth_failures=%u", s->core.errors,
+	log_info(s->core.id, "session_end", "errors=%u txns=%u auth_failures=%u", s->core.errors,
 	         s->txn_seq, s->auth_failures);
-	smtp_txn_free(s->conn, &s->txn);
+	smtp_txn_free(s->core.conn, &s->txn);
 	smtp_auth_reset(s);
 	s->env->metrics.sessions_open--;
 	conn_set_data(conn, NULL);

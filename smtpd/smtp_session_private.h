@@ -80,9 +80,7 @@ struct smtp_senders {
 };
 
 struct smtp_session {
-	struct session core;             /* first: state (enum smtp_state), busy, errors, stop */
-	conn_t *conn;
-	uint64_t id;
+	struct session core;             /* first: conn, id, state (enum smtp_state), busy, errors */
 	struct smtp_env *env;
 	enum smtp_role role;
 

@@ -83,7 +83,7 @@ static void spool_done_cb(conn_t *conn, void *arg, int status)
 		snprintf(job->err, sizeof(job->err), "spill not run: %s", conn_strerror(status));
 	}
 	if (job->rc != STORE_OK)
-		log_error(s->id, "spill_failed", "id=%s size=%llu error=\"%s\"", s->txn->id,
+		log_error(s->core.id, "spill_failed", "id=%s size=%llu error=\"%s\"", s->txn->id,
 		          (unsigned long long)store_delivery_size(job->delivery), job->err);
 	smtp_txn_return_delivery(s->txn, job->delivery, job->rc);
 	free(job);
@@ -96,11 +96,11 @@ void smtp_spool_start(struct smtp_session *s)
 	struct spool_job *job = calloc(1, sizeof(*job));
 
 	if (job == NULL) {
-		log_error(s->id, "spill_failed", "id=%s error=\"out of memory\"", s->txn->id);
+		log_error(s->core.id, "spill_failed", "id=%s error=\"out of memory\"", s->txn->id);
 		s->txn->write_err = STORE_ENOMEM;
 		return;
 	}
-	job->sid = s->id;
+	job->sid = s->core.id;
 	job->txn_seq = s->txn_seq;
 	job->delivery = smtp_txn_take_delivery(s->txn);
 	if (session_queue_work(&s->core, spool_work_cb, spool_done_cb, job) != 0) {
