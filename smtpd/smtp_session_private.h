@@ -94,7 +94,7 @@ struct smtp_session {
 	char auth_user[256];             /* the login's address as stored (struct store_user) */
 	struct smtp_senders senders;
 	unsigned auth_failures;
-	struct smtp_sasl *sasl;          /* while state is AUTH or the check runs */
+	struct smtp_sasl *sasl;          /* while state is AUTH (freed when the check starts) */
 
 	/* The mail transaction, from MAIL to the end of its DATA/BDAT LAST or RSET. */
 	struct smtp_txn *txn;
