@@ -115,6 +115,9 @@ enum store__stmt_id {
 	STORE__QUEUE_DELIVERED,
 	STORE__QUEUE_DEFER,
 	STORE__QUEUE_FAIL,
+	STORE__QUEUE_RENEW,
+	STORE__QUEUE_RELEASE,
+	STORE__QUEUE_LEASED,
 	STORE__QUEUE_RETRY_ONE,
 	STORE__QUEUE_RETRY_ALL,
 	STORE__QUEUE_DELETE_ONE,
@@ -342,6 +345,11 @@ void store__strings_truncate(struct store__strings *list, size_t count);
  * of every row, and resets it. */
 int store__strings_collect(store_t *store, sqlite3_stmt *stmt, int ncols,
                            struct store__strings *list, const char *what);
+
+/* ---- store_deliver.c --------------------------------------------------- */
+
+/* Checks and writes one delivery inside the caller's write transaction. */
+int store__deliver_in_txn(store_t *store, store_delivery_t *d);
 
 /* ---- store_delivery.c: the delivery object ---------------------------- */
 

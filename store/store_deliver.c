@@ -159,6 +159,16 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 	return err;
 }
 
+/* A whole delivery inside the caller's transaction (a bounce queued with
+ * the outcome that caused it, store_queue_report). */
+int store__deliver_in_txn(store_t *store, store_delivery_t *d)
+{
+	int err = precheck(d);
+	if (err != STORE_OK)
+		return precheck_fail(store, err);
+	return write_delivery(store, d);
+}
+
 /* Inside the write transaction: the last id taken, then the new mark. */
 static int reserve_ids(store_t *store, unsigned count, int64_t *first_r)
 {

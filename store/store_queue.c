@@ -159,65 +159,134 @@ static int exec_owned(store_t *store, sqlite3_stmt *stmt, int64_t id, const char
 	return err;
 }
 
-int store_queue_delivered(store_t *store, int64_t id, const char *owner)
+/* One outcome, inside the caller's transaction: STORE_ENOTFOUND when the
+ * row is gone or no longer ours (the others still apply), another error
+ * when the transaction is lost. Freed bodies are gathered in `bodies`. */
+static int apply_outcome(store_t *store, const char *owner, const struct store_queue_outcome *o,
+                         struct store__ids *bodies)
 {
 	sqlite3_stmt *stmt;
+	switch (o->verdict) {
+	case STORE_QUEUE_REMOVE: {
+		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DELIVERED);
+		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_text(stmt, 2, owner);
+		size_t before = bodies->count;
+		int err = store__ids_collect(store, stmt, bodies, "remove queue item");
+		if (err == STORE_OK && bodies->count == before)
+			err = store__fail(store, STORE_ENOTFOUND,
+			                  "queue item %lld does not exist or is not leased to us",
+			                  (long long)o->id);
+		return err;
+	}
+	case STORE_QUEUE_DEFER:
+		if (o->delay_seconds < 0)
+			return store__fail(store, STORE_EINVAL, "negative retry delay");
+		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DEFER);
+		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_text(stmt, 2, owner);
+		sqlite3_bind_int(stmt, 3, o->delay_seconds);
+		bind_error(stmt, 4, o->error);
+		return exec_owned(store, stmt, o->id, "defer queue item");
+	case STORE_QUEUE_FAIL:
+		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_FAIL);
+		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_text(stmt, 2, owner);
+		bind_error(stmt, 3, o->error);
+		return exec_owned(store, stmt, o->id, "fail queue item");
+	}
+	return store__fail(store, STORE_EINVAL, "unknown queue verdict");
+}
+
+int store_queue_report(store_t *store, const char *owner, struct store_queue_outcome *outcomes,
+                       size_t n, store_delivery_t *bounce)
+{
 	struct store__ids bodies = { 0 };
 	int err = check_owner(store, owner);
 	if (err != STORE_OK)
 		return err;
-	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DELIVERED);
 	err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
-	sqlite3_bind_int64(stmt, 1, id);
-	store__bind_text(stmt, 2, owner);
-	err = store__ids_collect(store, stmt, &bodies, "remove queue item");
-	if (err == STORE_OK && bodies.count == 0)
-		err = store__fail(store, STORE_ENOTFOUND,
-		                  "queue item %lld does not exist or is not leased to us", (long long)id);
+	if (bounce != NULL)
+		err = store__deliver_in_txn(store, bounce);
+	for (size_t i = 0; err == STORE_OK && i < n; i++) {
+		outcomes[i].status = apply_outcome(store, owner, &outcomes[i], &bodies);
+		if (outcomes[i].status != STORE_ENOTFOUND)
+			err = outcomes[i].status;
+	}
 	if (err == STORE_OK)
 		err = store__ids_release_all(store, &bodies);
 	store__ids_free(&bodies);
 	return store__finish(store, err);
 }
 
+/* One outcome alone: its status is the result. */
+static int report_one(store_t *store, const char *owner, struct store_queue_outcome o)
+{
+	int err = store_queue_report(store, owner, &o, 1, NULL);
+	if (err == STORE_OK && o.status != STORE_OK) {
+		store__fail(store, o.status, "queue item %lld does not exist or is not leased to us",
+		            (long long)o.id);
+		return o.status;
+	}
+	return err;
+}
+
+int store_queue_delivered(store_t *store, int64_t id, const char *owner)
+{
+	return report_one(store, owner,
+	                  (struct store_queue_outcome){ .id = id, .verdict = STORE_QUEUE_REMOVE });
+}
+
 int store_queue_defer(store_t *store, int64_t id, const char *owner, int delay_seconds,
                       const char *error)
 {
-	sqlite3_stmt *stmt;
-	int err = check_owner(store, owner);
-	if (err != STORE_OK)
-		return err;
-	if (delay_seconds < 0)
-		return store__fail(store, STORE_EINVAL, "negative retry delay");
-	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DEFER);
-	err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	sqlite3_bind_int64(stmt, 1, id);
-	store__bind_text(stmt, 2, owner);
-	sqlite3_bind_int(stmt, 3, delay_seconds);
-	bind_error(stmt, 4, error);
-	err = exec_owned(store, stmt, id, "defer queue item");
-	return store__finish(store, err);
+	return report_one(store, owner,
+	                  (struct store_queue_outcome){ .id = id, .verdict = STORE_QUEUE_DEFER,
+	                                                .delay_seconds = delay_seconds,
+	                                                .error = error });
 }
 
 int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *error)
 {
+	return report_one(store, owner,
+	                  (struct store_queue_outcome){ .id = id, .verdict = STORE_QUEUE_FAIL,
+	                                                .error = error });
+}
+
+/* RENEW or RELEASE of every row `owner` holds. */
+static int owner_update(store_t *store, enum store__stmt_id which, const char *owner,
+                        int lease_seconds, const char *what)
+{
 	sqlite3_stmt *stmt;
 	int err = check_owner(store, owner);
 	if (err != STORE_OK)
 		return err;
-	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_FAIL);
+	STORE__STMT_OR_RETURN(stmt, store, which);
 	err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
-	sqlite3_bind_int64(stmt, 1, id);
-	store__bind_text(stmt, 2, owner);
-	bind_error(stmt, 3, error);
-	err = exec_owned(store, stmt, id, "fail queue item");
+	store__bind_text(stmt, 1, owner);
+	if (which == STORE__QUEUE_RENEW)
+		sqlite3_bind_int(stmt, 2, lease_seconds);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		err = store__sqlite_fail(store, rc, what);
+	store__reset(stmt);
 	return store__finish(store, err);
+}
+
+int store_queue_renew(store_t *store, const char *owner, int lease_seconds)
+{
+	if (lease_seconds < 0)
+		return store__fail(store, STORE_EINVAL, "negative lease time");
+	return owner_update(store, STORE__QUEUE_RENEW, owner, lease_seconds, "renew queue leases");
+}
+
+int store_queue_release(store_t *store, const char *owner)
+{
+	return owner_update(store, STORE__QUEUE_RELEASE, owner, 0, "release queue leases");
 }
 
 int store_queue_retry(store_t *store, int64_t id)
@@ -238,6 +307,18 @@ int store_queue_retry(store_t *store, int64_t id)
 	return store__finish(store, err);
 }
 
+/* Whether a runner holds row id now (inside the caller's transaction). */
+static bool leased(store_t *store, int64_t id)
+{
+	sqlite3_stmt *stmt = store__stmt(store, STORE__QUEUE_LEASED);
+	if (stmt == NULL)
+		return false;
+	sqlite3_bind_int64(stmt, 1, id);
+	bool held = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	store__reset(stmt);
+	return held;
+}
+
 int store_queue_delete(store_t *store, int64_t id)
 {
 	sqlite3_stmt *stmt;
@@ -250,7 +331,12 @@ int store_queue_delete(store_t *store, int64_t id)
 		sqlite3_bind_int64(stmt, 1, id);
 	err = store__ids_collect(store, stmt, &bodies, "delete queue item");
 	if (err == STORE_OK && id != 0 && bodies.count == 0)
-		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
+		err = leased(store, id)
+		              ? store__fail(store, STORE_EBUSY,
+		                            "queue item %lld is being delivered; try again later",
+		                            (long long)id)
+		              : store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld",
+		                            (long long)id);
 	if (err == STORE_OK)
 		err = store__ids_release_all(store, &bodies);
 	store__ids_free(&bodies);

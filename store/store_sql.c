@@ -161,10 +161,21 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
 	/* A runner holding the lease keeps it: retry must not start a second
 	 * delivery attempt of the same row in parallel. */
+	[STORE__QUEUE_RENEW] =
+		"UPDATE queue SET lease_until = " NOW " + ?2 WHERE lease_owner = ?1",
+	[STORE__QUEUE_RELEASE] =
+		"UPDATE queue SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?1",
+	[STORE__QUEUE_LEASED] =
+		"SELECT EXISTS (SELECT 1 FROM queue WHERE id = ?1 AND lease_until >= " NOW ")",
 	[STORE__QUEUE_RETRY_ONE] = "UPDATE queue SET state = 0, next_attempt = " NOW " WHERE id = ?1",
 	[STORE__QUEUE_RETRY_ALL] = "UPDATE queue SET state = 0, next_attempt = " NOW,
-	[STORE__QUEUE_DELETE_ONE] = "DELETE FROM queue WHERE id = ?1 RETURNING message_id",
-	[STORE__QUEUE_DELETE_ALL] = "DELETE FROM queue RETURNING message_id",
+	/* A row a runner holds is being sent: its body must stay. */
+	[STORE__QUEUE_DELETE_ONE] =
+		"DELETE FROM queue WHERE id = ?1 AND (lease_until IS NULL OR lease_until < " NOW ")"
+		" RETURNING message_id",
+	[STORE__QUEUE_DELETE_ALL] =
+		"DELETE FROM queue WHERE lease_until IS NULL OR lease_until < " NOW
+		" RETURNING message_id",
 
 	[STORE__CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[STORE__CHECK_FOREIGN_KEYS] = "PRAGMA foreign_key_check",

@@ -496,6 +496,40 @@ int store_queue_list(store_t *store, store_queue_cb *cb, void *ctx);
  */
 int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size_t max,
                       struct store_queue_item **items_r, size_t *count_r);
+/*
+ * What became of a claimed item (store_queue_report). REMOVE: delivered,
+ * or failed and reported to its sender; the row goes, and its body when
+ * nothing else references it. DEFER: a temporary failure, tried again
+ * after delay_seconds. FAIL: a permanent failure that could not be
+ * reported (a null sender, RFC 5321 4.5.5): kept in state FAILED for the
+ * operator (mailctl queue list / delete).
+ */
+enum store_queue_verdict {
+	STORE_QUEUE_REMOVE,
+	STORE_QUEUE_DEFER,
+	STORE_QUEUE_FAIL,
+};
+
+struct store_queue_outcome {
+	int64_t id;
+	enum store_queue_verdict verdict;
+	int delay_seconds; /* DEFER */
+	const char *error; /* DEFER, FAIL: the last error, for the operator */
+	int status;        /* out: 0, or STORE_ENOTFOUND when the row is gone or no longer ours */
+};
+
+/*
+ * Records the outcomes of claimed items in one synced transaction, each
+ * only if `owner` still holds its lease (else that outcome's status is
+ * STORE_ENOTFOUND and the others still apply). `bounce`, when not NULL,
+ * is the delivery status notification for the failed ones, committed in
+ * the same transaction, so a report is never lost nor sent twice for the
+ * same outcome. Returns 0 when the transaction committed (see each
+ * status), or the error that rolled everything back (e.g. STORE_EQUOTA
+ * from the bounce's local mailbox).
+ */
+int store_queue_report(store_t *store, const char *owner, struct store_queue_outcome *outcomes,
+                       size_t n, store_delivery_t *bounce);
 /* The claimed item was delivered: remove it (and its body when unreferenced). */
 int store_queue_delivered(store_t *store, int64_t id, const char *owner);
 /* Temporary failure: retry after delay_seconds; records the error, counts the attempt. */
@@ -503,9 +537,17 @@ int store_queue_defer(store_t *store, int64_t id, const char *owner, int delay_s
                       const char *error);
 /* Permanent failure: state FAILED, records the error. */
 int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *error);
+/* Extends the lease of every item `owner` holds (a delivery still running). */
+int store_queue_renew(store_t *store, const char *owner, int lease_seconds);
+/* Hands every item `owner` holds back, untried (a runner shutting down). */
+int store_queue_release(store_t *store, const char *owner);
 /* Operator: make an item (or all items when id == 0) due now and pending. */
 int store_queue_retry(store_t *store, int64_t id);
-/* Operator: delete an item (or all when id == 0), freeing unreferenced bodies. */
+/*
+ * Operator: delete an item (or all when id == 0), freeing unreferenced
+ * bodies. An item a runner holds (its lease unexpired) is being sent and
+ * is not deleted: STORE_EBUSY for one item; "all" deletes the others.
+ */
 int store_queue_delete(store_t *store, int64_t id);
 
 /* ---- test hooks ------------------------------------------------------ */

@@ -270,6 +270,93 @@ static void test_two_claimers(void **state)
 	f->store = tsu_open(f->db, 0);
 }
 
+/* Outcomes in one transaction, with the bounce for the failed ones. */
+static void test_queue_report(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	size_t n;
+	struct store_queue_item *c = claim(s, "runner", 60, 10, &n);
+	assert_int_equal(n, 3);
+	store_delivery_t *bounce = NULL;
+	assert_int_equal(store_delivery_new("", NULL, &bounce), STORE_OK);
+	assert_int_equal(store_delivery_add_local(bounce, "alice@example.test"), STORE_OK);
+	assert_int_equal(store_delivery_write(bounce, "report\r\n", 8), STORE_OK);
+	struct store_queue_outcome o[4] = {
+		{ .id = c[0].id, .verdict = STORE_QUEUE_REMOVE },
+		{ .id = c[1].id, .verdict = STORE_QUEUE_DEFER, .delay_seconds = 300, .error = "451 later" },
+		{ .id = c[2].id, .verdict = STORE_QUEUE_FAIL, .error = "550 no" },
+		{ .id = 9999, .verdict = STORE_QUEUE_REMOVE },
+	};
+	TSU_OK(s, store_queue_report(s, "runner", o, 4, bounce));
+	store_delivery_free(&bounce);
+	assert_int_equal(o[0].status, STORE_OK);
+	assert_int_equal(o[1].status, STORE_OK);
+	assert_int_equal(o[2].status, STORE_OK);
+	assert_int_equal(o[3].status, STORE_ENOTFOUND);
+	struct listing l = { .count = 0 };
+	relist(s, &l);
+	assert_int_equal(l.count, 2);
+	assert_null(find(&l, c[0].id));
+	assert_string_equal(find(&l, c[1].id)->last_error, "451 later");
+	assert_int_equal(find(&l, c[1].id)->attempts, 1);
+	assert_int_equal(find(&l, c[2].id)->state, STORE_QUEUE_FAILED);
+	struct store_entry *entries = NULL;
+	TSU_OK(s, store_mailbox_snapshot(s, "alice@example.test", &entries, &n));
+	assert_int_equal(n, 1);
+	free(entries);
+	free(c);
+}
+
+/* A bounce that cannot be stored rolls the outcomes back with it. */
+static void test_queue_report_rollback(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	size_t n;
+	struct store_queue_item *c = claim(s, "runner", 60, 10, &n);
+	store_delivery_t *bounce = NULL;
+	assert_int_equal(store_delivery_new("", NULL, &bounce), STORE_OK);
+	assert_int_equal(store_delivery_add_local(bounce, "nobody@example.test"), STORE_OK);
+	assert_int_equal(store_delivery_write(bounce, "report\r\n", 8), STORE_OK);
+	struct store_queue_outcome o = { .id = c[0].id, .verdict = STORE_QUEUE_REMOVE };
+	TSU_EXPECT(s, STORE_ENOTFOUND, store_queue_report(s, "runner", &o, 1, bounce));
+	store_delivery_free(&bounce);
+	struct listing l = { .count = 0 };
+	relist(s, &l);
+	assert_int_equal(l.count, 3);
+	free(c);
+}
+
+/* Renewing keeps a claim past its first expiry; releasing hands it back
+ * untried; an operator cannot delete what a runner is sending. */
+static void test_queue_renew_release_delete(void **state)
+{
+	struct store_fixture *f = *state;
+	store_t *s = f->store;
+	size_t n;
+	struct store_queue_item *c = claim(s, "runner", 2, 10, &n);
+	assert_int_equal(n, 3);
+	TSU_OK(s, store_queue_renew(s, "runner", 60));
+	store__set_clock_offset(10);
+	free(claim(s, "other", 60, 10, &n));
+	assert_int_equal(n, 0);
+	TSU_EXPECT(s, STORE_EBUSY, store_queue_delete(s, c[0].id));
+	TSU_OK(s, store_queue_delete(s, 0)); /* deletes nothing: all leased */
+	struct listing l = { .count = 0 };
+	relist(s, &l);
+	assert_int_equal(l.count, 3);
+	TSU_OK(s, store_queue_release(s, "runner"));
+	relist(s, &l);
+	assert_int_equal(l.items[0].attempts, 0);
+	TSU_OK(s, store_queue_delete(s, c[0].id));
+	free(c);
+	c = claim(s, "other", 60, 10, &n);
+	assert_int_equal(n, 2);
+	free(c);
+	store__set_clock_offset(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +364,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_queue_delete_and_errors, setup_queue, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_lease_expiry, setup_queue, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_two_claimers, setup_queue, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_report, setup_queue, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_report_rollback, setup_queue, tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_queue_renew_release_delete, setup_queue, tsu_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
