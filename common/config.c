@@ -155,6 +155,39 @@ static const struct config_key config_keys[] = {
 	  .help = "Static routes for outbound mail, used before `relay_host` and DNS MX: "
 	          "comma-separated `domain=host[:port]`, where the domain is a name (that "
 	          "domain), `.name` (its subdomains) or `*` (any); the most specific wins." },
+	{ .name = "relay_tls", .type = CONFIG_STRING, FIELD(relay_tls), .def = "may",
+	  .help = "TLS to `relay_host` and `routes` next hops: `none`, `may` (STARTTLS when "
+	          "offered, certificate not checked), `encrypt` (STARTTLS required) or `verify` "
+	          "(STARTTLS required, certificate must chain to a system CA and name the host). "
+	          "Delivery by DNS MX always uses `may`." },
+	{ .name = "relay_auth_user", .type = CONFIG_STRING, FIELD(relay_auth_user), .def = "",
+	  .help = "Login for AUTH PLAIN or LOGIN at `relay_host`, sent only over TLS; empty: no AUTH." },
+	{ .name = "relay_auth_password_file", .type = CONFIG_STRING,
+	  FIELD(relay_auth_password_file), .def = "",
+	  .help = "File whose first line is the password of `relay_auth_user` (kept out of the "
+	          "configuration and the environment); read at start." },
+	{ .name = "dns_servers", .type = CONFIG_STRING, FIELD(dns_servers), .def = "",
+	  .help = "Resolvers for MX lookups: comma-separated `ip`, `ip:port` or `[ipv6]:port`; "
+	          "empty uses `/etc/resolv.conf`." },
+	{ .name = "queue_lifetime", .type = CONFIG_UINT, FIELD(queue_lifetime), .def = "432000",
+	  .min = 60, .max = 60 * 86400,
+	  .help = "Seconds an outbound message is retried before it fails and is bounced "
+	          "(RFC 5321 4.5.4.1: at least 4-5 days)." },
+	{ .name = "queue_scan_interval", .type = CONFIG_UINT, FIELD(queue_scan_interval),
+	  .def = "30", .min = 1, .max = 3600,
+	  .help = "Seconds between looks at the queue for items that became due (retries, "
+	          "`mailctl queue retry`, other hosts' mail); new mail is sent at once." },
+	{ .name = "outbound_connections", .type = CONFIG_UINT, FIELD(outbound_connections),
+	  .def = "50", .min = 1, .max = 10000,
+	  .help = "Outbound SMTP connections open at once, all destinations together." },
+	{ .name = "outbound_connections_per_destination", .type = CONFIG_UINT,
+	  FIELD(outbound_connections_per_destination), .def = "5", .min = 1, .max = 1000,
+	  .help = "Outbound SMTP connections open at once to one destination (a domain's MX "
+	          "hosts, or a configured next hop)." },
+	{ .name = "outbound_timeout", .type = CONFIG_UINT, FIELD(outbound_timeout), .def = "300",
+	  .min = 1, .max = 3600,
+	  .help = "Seconds to wait for a remote server's reply (RFC 5321 4.5.3.2: 5 minutes; "
+	          "twice this after the message's final dot) or to connect (at most 30)." },
 	{ .name = "tmpdir", .type = CONFIG_STRING, FIELD(tmpdir), .def = "",
 	  .def_doc = "`$TMPDIR`, else `/tmp`",
 	  .help = "Directory where large incoming messages are spooled." },
@@ -541,6 +574,23 @@ static int config_validate(struct config_loader *ld)
 	if (route_table_parse(cfg->routes, &ld->cfg->route_table, why, sizeof(why)) != 0) {
 		config_where(ld, config_index("routes"), where, sizeof(where));
 		return config_fail(ld, where, "routes: %s", why);
+	}
+	static const char *const tls_policies[] = { "none", "may", "encrypt", "verify" };
+	ld->cfg->relay_tls_policy = -1;
+	for (int i = 0; i < 4; i++)
+		if (strcmp(cfg->relay_tls, tls_policies[i]) == 0)
+			ld->cfg->relay_tls_policy = i;
+	if (cfg->relay_tls_policy < 0) {
+		config_where(ld, config_index("relay_tls"), where, sizeof(where));
+		return config_fail(ld, where, "relay_tls '%.32s': expected none, may, encrypt or "
+		                   "verify", cfg->relay_tls);
+	}
+	if ((cfg->relay_auth_user[0] == '\0') != (cfg->relay_auth_password_file[0] == '\0')) {
+		const char *set = cfg->relay_auth_user[0] != '\0' ? "relay_auth_user"
+		                                                   : "relay_auth_password_file";
+		config_where(ld, config_index(set), where, sizeof(where));
+		return config_fail(ld, where, "relay_auth_user and relay_auth_password_file go "
+		                   "together: set both or neither");
 	}
 	if (cfg->soft_error_limit >= cfg->hard_error_limit) {
 		config_where(ld, config_index("soft_error_limit"), where, sizeof(where));

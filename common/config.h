@@ -28,6 +28,14 @@ enum config_program {
 	CONFIG_PROGRAM_MAILCTL,
 };
 
+/* relay_tls: what TLS outbound delivery to a configured next hop insists on. */
+enum config_tls_policy {
+	CONFIG_TLS_NONE,    /* never STARTTLS */
+	CONFIG_TLS_MAY,     /* STARTTLS when offered, any certificate (RFC 7435 opportunistic) */
+	CONFIG_TLS_ENCRYPT, /* STARTTLS required, any certificate */
+	CONFIG_TLS_VERIFY,  /* STARTTLS required, certificate verified against the host name */
+};
+
 #define CONFIG_MAX_LISTEN 8   /* addresses per listen key */
 
 struct config_listen {
@@ -77,6 +85,16 @@ struct mail_config {
 	char routes[1024];
 	struct route_hop relay;         /* relay_host parsed; host "" when unset */
 	struct route_table route_table; /* routes parsed (route.h) */
+	char relay_tls[16];
+	int relay_tls_policy;           /* enum config_tls_policy, from relay_tls */
+	char relay_auth_user[256];
+	char relay_auth_password_file[1024];
+	char dns_servers[512];
+	unsigned queue_lifetime;        /* seconds */
+	unsigned queue_scan_interval;   /* seconds */
+	unsigned outbound_connections;
+	unsigned outbound_connections_per_destination;
+	unsigned outbound_timeout;      /* seconds per reply (RFC 5321 4.5.3.2) */
 	char tmpdir[1024];             /* spool for large incoming messages; never empty after
 	                                  config_load ($TMPDIR, else /tmp) */
 	int log_level;                 /* enum log_level */

@@ -13,8 +13,9 @@
 #include "smtp_spool.h"
 
 struct commit_job {
-	conn_t *conn; /* held (conn_hold) until the result is back on the loop */
+	conn_t *conn; /* held (conn_hold) until the result is back on the loop; may be NULL */
 	store_delivery_t *delivery;
+	smtp_commit_op_fn *op; /* instead of a delivery: run alone (smtp_commit_run) */
 	smtp_commit_done_fn *done;
 	void *arg;
 	struct commit_job *next;
@@ -54,20 +55,34 @@ static void list_append(struct job_list *l, struct commit_job *first, struct com
 	l->tail = last_next;
 }
 
+/* Opens the committer's handle if it is not open yet; logs why not. */
+static bool have_store(struct smtp_committer *c, size_t n)
+{
+	char err[256];
+
+	if (c->store == NULL &&
+	    store_open(c->db_path, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0) {
+		c->store = NULL; /* tried again with the next batch */
+		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
+	}
+	return c->store != NULL;
+}
+
 /* Commits jobs[0..n) in one store transaction; on the committer thread. */
 static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, size_t n)
 {
 	store_delivery_t *deliveries[SMTP_COMMIT_BATCH_MAX];
 	int results[SMTP_COMMIT_BATCH_MAX];
-	char err[256];
 
+	if (n == 1 && jobs[0]->op != NULL) {
+		jobs[0]->result.status = have_store(c, 1) ? jobs[0]->op(c->store, jobs[0]->arg)
+		                                          : STORE_EIO;
+		jobs[0]->result.batch_size = 1;
+		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
-	if (c->store == NULL &&
-	    store_open(c->db_path, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0)
-		c->store = NULL; /* tried again with the next batch */
-	if (c->store == NULL) {
-		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
+	if (!have_store(c, n)) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = STORE_EIO;
 	} else if (store_deliver_batch(c->store, deliveries, n, results) != STORE_OK) {
@@ -97,7 +112,9 @@ static void *committer_main(void *arg)
 		/* Oldest first; what arrives during the commit forms the next batch. */
 		struct commit_job *batch[SMTP_COMMIT_BATCH_MAX];
 		size_t n = 0;
-		while (c->pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
+		/* An operation runs alone; deliveries gather up to the next one. */
+		while (c->pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX &&
+		       (n == 0 || (c->pending.head->op == NULL && batch[0]->op == NULL))) {
 			batch[n++] = c->pending.head;
 			c->pending.head = c->pending.head->next;
 		}
@@ -143,7 +160,10 @@ static void deliver_results(struct smtp_committer *c)
 	while (job != NULL) {
 		struct commit_job *next = job->next;
 		c->outstanding--;
-		conn_release(job->conn, finish_job, job);
+		if (job->conn != NULL)
+			conn_release(job->conn, finish_job, job);
+		else
+			finish_job(NULL, job, 0);
 		job = next;
 	}
 	/* Nothing outstanding: the async handle must not keep the loop alive. */
@@ -197,21 +217,11 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
 	return 0;
 }
 
-int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t **delivery,
-                      smtp_commit_done_fn *done, void *arg)
+/* Hands a job to the committer thread. */
+static void enqueue(struct smtp_committer *c, struct commit_job *job)
 {
-	struct commit_job *job = calloc(1, sizeof(*job));
-
-	if (job == NULL) {
-		smtp_spool_free(conn, delivery);
-		return STORE_ENOMEM;
-	}
-	job->conn = conn;
-	job->delivery = *delivery;
-	*delivery = NULL;
-	job->done = done;
-	job->arg = arg;
-	conn_hold(conn);
+	if (job->conn != NULL)
+		conn_hold(job->conn);
 	if (c->outstanding++ == 0)
 		uv_ref((uv_handle_t *)&c->async);
 
@@ -219,6 +229,40 @@ int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t *
 	list_append(&c->pending, job, &job->next);
 	pthread_cond_signal(&c->work);
 	pthread_mutex_unlock(&c->mutex);
+}
+
+int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t **delivery,
+                      smtp_commit_done_fn *done, void *arg)
+{
+	struct commit_job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL) {
+		if (conn != NULL)
+			smtp_spool_free(conn, delivery);
+		else
+			store_delivery_free(delivery);
+		return STORE_ENOMEM;
+	}
+	job->conn = conn;
+	job->delivery = *delivery;
+	*delivery = NULL;
+	job->done = done;
+	job->arg = arg;
+	enqueue(c, job);
+	return 0;
+}
+
+int smtp_commit_run(struct smtp_committer *c, smtp_commit_op_fn *op, smtp_commit_done_fn *done,
+                    void *arg)
+{
+	struct commit_job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL)
+		return STORE_ENOMEM;
+	job->op = op;
+	job->done = done;
+	job->arg = arg;
+	enqueue(c, job);
 	return 0;
 }
 

@@ -56,7 +56,8 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
                     char *err, size_t errlen);
 
 /*
- * Queues *delivery (taken: *delivery is set to NULL) for the next batch;
+ * Queues *delivery (taken: *delivery is set to NULL) for the next batch
+ * (conn may be NULL: a delivery of our own, such as a bounce);
  * done(conn, arg, result) follows on the loop, exactly once. The loop keeps
  * running while any commit is outstanding, so a graceful shutdown waits
  * for them. Returns 0, or STORE_ENOMEM, in which case the delivery has
@@ -64,6 +65,17 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
  */
 int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t **delivery,
                       smtp_commit_done_fn *done, void *arg);
+
+/*
+ * A store operation of the queue runner (claim, outcomes, lease renewal):
+ * runs on the committer thread with its handle, alone, between delivery
+ * batches, so this process still has one SQLite writer. Returns 0 or a
+ * negative enum store_err, which done receives as result->status (done
+ * gets conn NULL). The op owns its transaction; keep it short.
+ */
+typedef int smtp_commit_op_fn(store_t *store, void *arg);
+int smtp_commit_run(struct smtp_committer *c, smtp_commit_op_fn *op, smtp_commit_done_fn *done,
+                    void *arg);
 
 /*
  * Commits what is still pending, stops the thread, calls every

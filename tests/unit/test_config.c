@@ -30,7 +30,10 @@ static const char *const all_keys[] = {
 	"stress_idle_timeout", "shutdown_timeout", "soft_error_limit", "hard_error_limit",
 	"error_delay_ms", "max_auth_failures", "auth_failure_delay_ms",
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
-	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "tmpdir", "log_level",
+	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "relay_tls",
+	"relay_auth_user", "relay_auth_password_file", "dns_servers", "queue_lifetime",
+	"queue_scan_interval", "outbound_connections", "outbound_connections_per_destination",
+	"outbound_timeout", "tmpdir", "log_level",
 };
 
 static void env_name(const char *key, char *out, size_t outlen)
@@ -311,6 +314,11 @@ static const struct {
 	{ "hostname = mail host\n", "%s:1: hostname 'mail host' is not a host name" },
 	{ "user = a\tb\n", "%s:1: user: control character in value" },
 	/* Outbound routes (route.h). */
+	{ "relay_tls = sometimes\n",
+	  "%s:1: relay_tls 'sometimes': expected none, may, encrypt or verify" },
+	{ "relay_auth_user = me@example.test\n",
+	  "%s:1: relay_auth_user and relay_auth_password_file go together: set both or neither" },
+	{ "queue_lifetime = 59\n", "%s:1: queue_lifetime: 59 is out of range 60-5184000" },
 	{ "relay_host = smtp.example.net:0\n",
 	  "%s:1: relay_host: next hop 'smtp.example.net:0': the port must be 1-65535" },
 	{ "db = x\nroutes = example.com=mx.example.net, example.com=other\n",
