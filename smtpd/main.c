@@ -1,12 +1,13 @@
 /*
  * smtpd - the SMTP daemon: receives mail on the MX, submission and smtps
- * listeners.
+ * listeners, and delivers the queue to other servers.
  *
  *   smtpd [-c FILE]
  *
  * The start-up is common/daemon.c's; what is smtpd's own is its listeners
  * and its context (struct smtp_env): the queue id pool, the loop's lookup
- * handle and the group commit, and the counters it logs at exit.
+ * handle, the group commit and the queue runner, and the counters it logs
+ * at exit.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "server.h"
 #include "smtp_commit.h"
 #include "smtp_queueid.h"
+#include "smtp_runner.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -60,14 +62,21 @@ static int start(const struct daemon *d, void **ctx_r, char *err, size_t errlen)
 	if (store_open(d->cfg->db, STORE_OPEN_NOWAIT, &env->lookup_store, msg, sizeof(msg)) !=
 	    STORE_OK)
 		log_warn(0, "lookup_store", "error=\"%s\"", msg);
-	return smtp_commit_new(&env->committer, server_loop(d->srv), d->cfg->db, err, errlen);
+	if (smtp_commit_new(&env->committer, server_loop(d->srv), d->cfg->db, err, errlen) != 0)
+		return -1;
+	return smtp_runner_new(&env->runner, d->srv, env, err, errlen);
 }
 
-/* Every session has closed: the commits still running finish, and the committer's handle closes. */
+/*
+ * Every session has closed, outbound ones too: the runner hands its
+ * claims back, then the commits still running finish, and the
+ * committer's handle closes.
+ */
 static void stop(void *ctx)
 {
 	struct smtp_env *env = ctx;
 
+	smtp_runner_stop(env->runner);
 	smtp_commit_stop(env->committer);
 }
 
@@ -78,6 +87,7 @@ static void finish(void *ctx)
 	if (env == NULL)
 		return;
 	metrics_log(&env->metrics);
+	smtp_runner_free(&env->runner);
 	smtp_commit_free(&env->committer);
 	store_close(&env->lookup_store);
 	smtp_queueid_free(&env->queueids);

@@ -15,6 +15,7 @@
 #include "smtp_header.h"
 #include "smtp_queueid.h"
 #include "smtp_received.h"
+#include "smtp_runner.h"
 #include "smtp_session_private.h"
 #include "smtp_spool.h"
 
@@ -90,6 +91,7 @@ struct body_commit {
 	struct smtp_env *env;
 	uint64_t session;
 	uint64_t size; /* client octets (data.size), for message_bytes */
+	bool remote;   /* some recipient is queued: the runner is told */
 	char id[sizeof(((struct smtp_txn *)0)->id)];
 };
 
@@ -132,6 +134,8 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 	if (r->status == STORE_OK) {
 		m->messages++;
 		m->message_bytes += c->size;
+		if (c->remote)
+			smtp_runner_kick(c->env->runner); /* new mail is tried at once */
 	}
 	if (conn == NULL) {
 		body_commit_orphan(c, r);
@@ -224,6 +228,7 @@ static void body_complete(struct smtp_session *s)
 	c->env = s->env;
 	c->session = s->core.id;
 	c->size = txn->data.size;
+	c->remote = txn->remote_rcpts > 0;
 	snprintf(c->id, sizeof(c->id), "%s", txn->id);
 	store_delivery_t *delivery = smtp_txn_take_delivery(txn);
 	int rc = smtp_commit_start(s->env->committer, s->core.conn, &delivery, body_commit_done_cb, c);

@@ -27,6 +27,7 @@ enum smtp_role {
 struct authlimit;
 struct smtp_committer;
 struct smtp_queueid;
+struct smtp_runner;
 
 /* What every session shares: the read-only config, the counters, the
  * per-address login failure budget, and the process's writers (owned by
@@ -39,6 +40,7 @@ struct smtp_env {
 	store_t *lookup_store;
 	struct smtp_queueid *queueids;    /* reserved message ids (smtp_queueid.h) */
 	struct smtp_committer *committer; /* the group commit (smtp_commit.h) */
+	struct smtp_runner *runner;       /* outbound delivery (smtp_runner.h) */
 };
 
 extern const struct conn_handler smtp_session_handler;

@@ -1,0 +1,30 @@
+/*
+ * smtp_bounce.h - the delivery that tells a sender which recipients of a
+ * job failed: an RFC 3464 report (smtp_dsn.h) from the null sender to the
+ * envelope sender, to a local mailbox or queued like any mail. Built on
+ * the committer thread, where the sender is resolved with the store, and
+ * committed with the outcomes it reports (store_queue_report).
+ */
+#ifndef SMTP_BOUNCE_H
+#define SMTP_BOUNCE_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "store.h"
+
+struct mail_config;
+struct smtp_job;
+
+/*
+ * Builds the report of the job's failed (permanent) recipients into
+ * *delivery_r. Never for the null sender (RFC 5321 4.5.5: no bounce of a
+ * bounce) or when no recipient failed: then *delivery_r is NULL and 0 is
+ * returned. *remote_r tells whether the report goes to the queue. Returns
+ * 0, or a store error (STORE_ENOTFOUND: the sender is a local address
+ * that leads nowhere) with *delivery_r NULL.
+ */
+int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const struct smtp_job *job,
+                         time_t now, store_delivery_t **delivery_r, bool *remote_r);
+
+#endif

@@ -1,0 +1,276 @@
+"""Helpers for the outbound delivery tests (test_outbound_*.py).
+
+    with Pair() as (a, b):                  # two running instances, routes between them
+        submit(a, ALICE, ["bob@b.test"], message("hi"))
+        wait_for(lambda: mailbox(b, BOB))   # arrived at b
+    fault = FaultServer(rcpt="450 4.2.0 busy")  # a scripted remote server
+
+Instance a serves the domain a.test (user alice@a.test), b serves b.test
+(user bob@b.test); each has `routes` to the other's MX listener, scans its
+queue every second, and has a TLS certificate, so deliveries between them
+use STARTTLS.
+"""
+
+import email
+import email.policy
+import smtplib
+import socket
+import socketserver
+import sqlite3
+import threading
+import time
+
+from mailtest import Install, wait_port
+from smtptest import client_tls_context, stored
+
+ALICE = "alice@a.test"
+BOB = "bob@b.test"
+PASSWORD = "Outbound-pw 1"
+
+
+def make_install(hostname, domain, user, env=None, start=True, **config):
+    config.setdefault("queue_scan_interval", 1)
+    inst = Install(hostname=hostname, **config)
+    try:
+        inst.add_user(user, PASSWORD)
+        inst.mailctl("alias", "add", "postmaster@" + domain, user)
+        if start:
+            start_smtpd(inst, env)
+    except BaseException:
+        inst.close()
+        raise
+    return inst
+
+
+def start_smtpd(inst, env=None):
+    inst.smtpd = inst.start("smtpd", env=env)
+    for listener in ("submission", "smtps"):
+        if inst.config.get(listener + "_listen"):
+            wait_port(inst.port(listener), proc=inst.smtpd)
+    return inst.smtpd
+
+
+def close(inst, check=True):
+    """SIGTERM, exit status 0 and a clean log (sanitizers), then removal."""
+    try:
+        proc = getattr(inst, "smtpd", None)
+        if proc is not None and check:
+            rc = inst.stop(proc)
+            log = inst.log("smtpd")
+            assert rc == 0 and "Sanitizer" not in log and "runtime error" not in log, \
+                "smtpd exited %d:\n%s" % (rc, log[-4000:])
+    finally:
+        inst.close()
+
+
+class Pair:
+    """Instances a (a.test) and b (b.test) with routes to each other."""
+
+    def __init__(self, a_config=None, b_config=None, a_env=None, b_env=None, start_b=True):
+        self.a = self.b = None
+        try:
+            self.b = make_install("mx.b.test", "b.test", BOB, env=b_env, start=False,
+                                  **(b_config or {}))
+            a_config = dict(a_config or {})
+            a_config.setdefault("routes", "b.test=127.0.0.1:%d" % self.b.port("smtp"))
+            self.a = make_install("mx.a.test", "a.test", ALICE, env=a_env, **a_config)
+            if "routes" not in (b_config or {}):
+                self.b.config["routes"] = "a.test=127.0.0.1:%d" % self.a.port("smtp")
+                self.b.write_config()
+            if start_b:
+                start_smtpd(self.b, b_env)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+
+    def __enter__(self):
+        return self.a, self.b
+
+    def __exit__(self, *exc):
+        for inst in (self.a, self.b):
+            if inst is not None:
+                close(inst, check=exc[0] is None)
+
+
+def message(subject, body="Hello over there.\r\n", sender=ALICE, to=BOB):
+    return ("From: <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s@a.test>\r\n"
+            "Date: Sat, 05 Dec 2026 10:00:00 +0000\r\n\r\n%s"
+            % (sender, to, subject, subject.replace(" ", "."), body))
+
+
+def submit(inst, rcpts, msg, sender=ALICE, password=PASSWORD):
+    """Sends through submission with STARTTLS and AUTH (Python's smtplib)."""
+    with smtplib.SMTP("127.0.0.1", inst.port("submission"), timeout=30) as s:
+        s.starttls(context=client_tls_context())
+        s.login(sender, password)
+        refused = s.sendmail(sender, rcpts, msg.encode() if isinstance(msg, str) else msg)
+        assert not refused, refused
+
+
+def wait_for(predicate, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.1)
+
+
+def mailbox(inst, address):
+    """The messages in a mailbox, as bytes, oldest first."""
+    return stored(inst.db).get(address, [])
+
+
+def queue(inst):
+    """[(sender, recipient, body)] still queued."""
+    return stored(inst.db)["queue"]
+
+
+def enqueue(inst, sender, recipient, body):
+    """Queues a message straight into the store, as a commit would: for
+    senders no client may use (the null sender)."""
+    body = body.encode() if isinstance(body, str) else body
+    db = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        now = "CAST(strftime('%s','now') AS INTEGER)"
+        mid = db.execute("INSERT INTO messages (size, created) VALUES (?, %s)" % now,
+                         (len(body),)).lastrowid
+        db.execute("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, 0, ?)",
+                   (mid, body))
+        db.execute("INSERT INTO queue (message_id, sender, recipient, attempts, created, "
+                   "next_attempt, state, last_error) VALUES (?, ?, ?, 0, %s, %s, 0, '')"
+                   % (now, now), (mid, sender, recipient))
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def queue_rows(inst):
+    """`mailctl queue list` lines (without the total)."""
+    out = inst.mailctl("queue", "list").stdout.splitlines()
+    return [line for line in out if not line.startswith("total:")]
+
+
+def parse(raw):
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+class FaultServer:
+    """A scripted SMTP server on a loopback port, one thread per client.
+
+    Each keyword names a stage and the reply to give there (greeting, ehlo,
+    mail, rcpt, data, dot, starttls); "silent" never answers, "drop" closes
+    the connection. ehlo_lines replaces the EHLO capabilities. The server
+    records every command line and every message it accepted."""
+
+    def __init__(self, ehlo_lines=("PIPELINING", "SIZE 10000000", "8BITMIME"), **replies):
+        self.replies = dict(greeting="220 fault.test ESMTP", ehlo=None, mail="250 2.1.0 ok",
+                        rcpt="250 2.1.5 ok", data="354 go ahead", dot="250 2.0.0 kept",
+                        quit="221 2.0.0 bye")
+        self.replies.update(replies)
+        self.ehlo_lines = list(ehlo_lines)
+        self.commands = []
+        self.messages = []
+        self.connections = 0
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                outer.connections += 1
+                outer.session(self.rfile, self.wfile, self.connection)
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def reply(self, w, conn, stage):
+        text = self.replies.get(stage)
+        if text == "silent":
+            time.sleep(3600)
+        if text == "drop":
+            conn.shutdown(socket.SHUT_RDWR)
+            return False
+        w.write(text.encode() + b"\r\n")
+        w.flush()
+        return True
+
+    def session(self, r, w, conn):
+        if not self.reply(w, conn, "greeting"):
+            return
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            cmd = line.decode("latin-1").rstrip("\r\n")
+            self.commands.append(cmd)
+            verb = cmd.split(" ", 1)[0].split(":", 1)[0].upper()
+            if verb == "EHLO":
+                if self.replies["ehlo"] is not None:
+                    if not self.reply(w, conn, "ehlo"):
+                        return
+                    continue
+                lines = ["fault.test"] + self.ehlo_lines
+                out = "".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", l)
+                              for i, l in enumerate(lines))
+                w.write(out.encode())
+                w.flush()
+            elif verb == "HELO":
+                w.write(b"250 fault.test\r\n")
+                w.flush()
+            elif verb == "MAIL":
+                if not self.reply(w, conn, "mail"):
+                    return
+            elif verb == "RCPT":
+                if not self.reply(w, conn, "rcpt"):
+                    return
+            elif verb == "DATA":
+                if not self.reply(w, conn, "data"):
+                    return
+                if not self.replies["data"].startswith("354"):
+                    continue
+                data = b""
+                while True:
+                    l = r.readline()
+                    if not l:
+                        return
+                    if l == b".\r\n":
+                        break
+                    data += l
+                    if self.replies["dot"] == "drop" and len(data) > 10:
+                        conn.shutdown(socket.SHUT_RDWR)
+                        return
+                if not self.reply(w, conn, "dot"):
+                    return
+                if self.replies["dot"].startswith("2"):
+                    self.messages.append(data)
+            elif verb == "RSET":
+                w.write(b"250 2.0.0 ok\r\n")
+                w.flush()
+            elif verb == "STARTTLS":
+                self.reply(w, conn, "starttls") if "starttls" in self.replies else \
+                    w.write(b"454 4.7.0 no TLS here\r\n")
+                w.flush()
+            elif verb == "QUIT":
+                self.reply(w, conn, "quit")
+                return
+            else:
+                w.write(b"500 5.5.2 what\r\n")
+                w.flush()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
