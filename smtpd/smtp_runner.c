@@ -30,8 +30,10 @@
 #include "smtp_session.h"
 #include "store.h"
 
-/* Rows claimed at once; a full claim is followed by another at once. */
+/* Rows held at most, claimed CLAIM_BATCH at a time (a full claim is followed
+ * by another at once): small claims let other runners on the store share. */
 #define CLAIM_MAX 200
+#define CLAIM_BATCH 50
 /* A claim lasts this long and is renewed every third of it while work runs. */
 #define LEASE_S 600
 /* Addresses of one destination tried before its jobs are deferred. */
@@ -555,7 +557,7 @@ static void claim(struct smtp_runner *r)
 	if (cj == NULL)
 		return;
 	cj->runner = r;
-	cj->max = CLAIM_MAX - r->claimed;
+	cj->max = CLAIM_MAX - r->claimed < CLAIM_BATCH ? CLAIM_MAX - r->claimed : CLAIM_BATCH;
 	r->claiming = true;
 	if (smtp_commit_run(r->env->committer, claim_op, claim_done, cj) != 0) {
 		r->claiming = false;

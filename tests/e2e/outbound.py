@@ -12,6 +12,8 @@ use STARTTLS.
 """
 
 import email
+import os
+import subprocess
 import email.policy
 import smtplib
 import socket
@@ -20,7 +22,7 @@ import sqlite3
 import threading
 import time
 
-from mailtest import Install, wait_port
+from mailtest import Install, binary, free_port, wait_port
 from smtptest import client_tls_context, stored
 
 ALICE = "alice@a.test"
@@ -61,6 +63,24 @@ def close(inst, check=True):
                 "smtpd exited %d:\n%s" % (rc, log[-4000:])
     finally:
         inst.close()
+
+
+def start_second_smtpd(inst, env=None):
+    """Another smtpd on inst's store and config, on listeners of its own;
+    its log is <dir>/smtpd2.log. Returns the process (inst.close kills it)."""
+    config = dict(inst.config)
+    for k in ("smtp", "submission", "smtps"):
+        config[k + "_listen"] = "127.0.0.1:%d" % free_port()
+    conf = os.path.join(inst.dir, "second.conf")
+    with open(conf, "w") as f:
+        f.write("".join("%s = %s\n" % kv for kv in config.items()))
+    log = open(os.path.join(inst.dir, "smtpd2.log"), "ab")
+    proc = subprocess.Popen([binary("smtpd"), "-c", conf], stdout=log, stderr=log,
+                            env=dict(os.environ, **(env or {})))
+    log.close()
+    inst.procs.append(proc)
+    wait_port(int(config["smtp_listen"].rsplit(":", 1)[1]), proc=proc)
+    return proc
 
 
 class Pair:
@@ -166,7 +186,9 @@ class FaultServer:
     the connection. ehlo_lines replaces the EHLO capabilities. The server
     records every command line and every message it accepted."""
 
-    def __init__(self, ehlo_lines=("PIPELINING", "SIZE 10000000", "8BITMIME"), **replies):
+    def __init__(self, ehlo_lines=("PIPELINING", "SIZE 10000000", "8BITMIME"), dot_delay=0.0,
+                 port=0, **replies):
+        self.dot_delay = dot_delay
         self.replies = dict(greeting="220 fault.test ESMTP", ehlo=None, mail="250 2.1.0 ok",
                         rcpt="250 2.1.5 ok", data="354 go ahead", dot="250 2.0.0 kept",
                         quit="221 2.0.0 bye")
@@ -186,7 +208,7 @@ class FaultServer:
             allow_reuse_address = True
             daemon_threads = True
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -247,6 +269,7 @@ class FaultServer:
                     if self.replies["dot"] == "drop" and len(data) > 10:
                         conn.shutdown(socket.SHUT_RDWR)
                         return
+                time.sleep(self.dot_delay)
                 if not self.reply(w, conn, "dot"):
                     return
                 if self.replies["dot"].startswith("2"):
