@@ -21,6 +21,14 @@ if(NOT LIBXCRYPT_FOUND)
   mail_missing("libxcrypt >= 4.4" libcrypt-dev)
 endif()
 
+# c-ares: the DNS resolver for outbound mail (common/dns.c), driven by our
+# libuv loop. 1.18 is Debian 12's; Debian 13 has 1.34 (dns.c picks the newer
+# query API there by version).
+pkg_check_modules(LIBCARES IMPORTED_TARGET libcares>=1.18)
+if(NOT LIBCARES_FOUND)
+  mail_missing("c-ares >= 1.18" libc-ares-dev)
+endif()
+
 # mbedTLS 2.28 ships neither a pkg-config file nor a CMake config.
 find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h)
 find_library(MBEDTLS_LIB mbedtls)
