@@ -83,6 +83,40 @@ def start_second_smtpd(inst, env=None):
     return proc
 
 
+class DnsServer:
+    """A private dnsmasq on 127.0.0.1 serving the given records (dnsmasq
+    options such as "--mx-host=b.test,mx.b.test,10"); every other .test
+    name is NXDOMAIN. `servers` is the value for dns_servers."""
+
+    def __init__(self, records, workdir):
+        import socket as _socket
+        for _ in range(20):
+            port = free_port()
+            u = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+            try:
+                u.bind(("127.0.0.1", port))
+                break
+            except OSError:
+                continue
+            finally:
+                u.close()
+        self.port = port
+        self.servers = "127.0.0.1:%d" % port
+        args = ["/usr/sbin/dnsmasq", "-k", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--port=%d" % port,
+                "--pid-file=%s/dnsmasq.pid" % workdir, "--log-facility=-", "--local=/test/"]
+        if os.getuid() == 0:
+            args += ["--user=root", "--group=root"]  # dnsmasq-base creates no dnsmasq user
+        self.log = open(os.path.join(workdir, "dnsmasq.log"), "ab")
+        self.proc = subprocess.Popen(args + list(records), stdout=self.log, stderr=self.log)
+        wait_port(port, proc=self.proc)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
 class Pair:
     """Instances a (a.test) and b (b.test) with routes to each other."""
 
