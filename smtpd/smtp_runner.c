@@ -79,6 +79,7 @@ struct smtp_runner {
 	unsigned conns;       /* outbound sessions in all */
 	size_t claimed;       /* rows claimed and not yet reported */
 	bool claiming;
+	bool claimed_ever;    /* some row was claimed: release at stop */
 	bool again;           /* claim once more when the current claim is back */
 	bool stopped;
 };
@@ -529,6 +530,7 @@ static void claim_done(conn_t *conn, void *arg, const struct smtp_commit_result 
 		log_error(0, "queue_claim_failed", "error=\"%s\"", store_strerror(res->status));
 	} else if (cj->count > 0) {
 		r->claimed += cj->count;
+		r->claimed_ever = true;
 		log_debug(0, "queue_claim", "rows=%zu", cj->count);
 		if (!r->stopped)
 			make_jobs(r, cj->items, cj->count);
@@ -710,7 +712,9 @@ void smtp_runner_stop(struct smtp_runner *r)
 		d->tail = &d->head;
 		d->waiting = 0;
 	}
-	smtp_commit_run(r->env->committer, release_op, lease_done, r);
+	/* A claim still on its way is ahead of the release in the committer. */
+	if (r->claimed_ever || r->claiming)
+		smtp_commit_run(r->env->committer, release_op, lease_done, r);
 	uv_close((uv_handle_t *)&r->scan_timer, NULL);
 	uv_close((uv_handle_t *)&r->renew_timer, NULL);
 	dns_resolver_close(r->dns);

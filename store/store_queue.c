@@ -98,6 +98,14 @@ int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size
 		return store__fail(store, STORE_EINVAL, "a claim needs an owner and a lease time");
 	if (max == 0)
 		return STORE_OK;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DUE);
+	int rc = sqlite3_step(stmt);
+	bool due = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	store__reset(stmt);
+	if (rc != SQLITE_ROW)
+		return store__sqlite_fail(store, rc, "look for due queue items");
+	if (!due)
+		return STORE_OK;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_CLAIM);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)

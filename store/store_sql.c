@@ -161,6 +161,10 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
 	/* A runner holding the lease keeps it: retry must not start a second
 	 * delivery attempt of the same row in parallel. */
+	/* Read first, so an idle queue costs runners no write lock. */
+	[STORE__QUEUE_DUE] =
+		"SELECT EXISTS (SELECT 1 FROM queue WHERE state = 0 AND next_attempt <= " NOW
+		" AND (lease_until IS NULL OR lease_until < " NOW "))",
 	[STORE__QUEUE_RENEW] =
 		"UPDATE queue SET lease_until = " NOW " + ?2 WHERE lease_owner = ?1",
 	[STORE__QUEUE_RELEASE] =
