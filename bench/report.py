@@ -137,6 +137,19 @@ def fill_table(runs, out):
                    f"| {fmt(med(runs, 'mailbench', lab, 'seconds'), 2)} |")
 
 
+def outbound_table(runs, out):
+    o = med(runs, "run.sh", "ours/outbound-c20-4k", "msgs_per_s")
+    if o is None:
+        return
+    p = med(runs, "run.sh", "postfix/outbound-c20-4k", "msgs_per_s")
+    out.append("\n### Outbound delivery (4 KiB messages relayed to our smtpd; medians, msg/s "
+               "from the first submission to the last message stored at the receiver)\n")
+    out.append("| scenario | ours msg/s | err | Postfix msg/s | ours/Postfix |")
+    out.append("|---|---:|---:|---:|---:|")
+    out.append(f"| outbound-c20-4k | {fmt(o)} | {errs(runs, 'run.sh', 'ours/outbound-c20-4k')} "
+               f"| {fmt(p)} | {fmt(ratio(o, p), 2)} |")
+
+
 def idle_table(runs, out):
     labels = sorted({lab for (tool, lab) in runs if tool == "run.sh" and "/idle-" in lab},
                     key=lambda s: (s.split("/")[0], int(s.split("-")[1]), s))
@@ -214,6 +227,7 @@ def main():
     pop3_table(runs, out)
     list_table(runs, out)
     fill_table(runs, out)
+    outbound_table(runs, out)
     idle_table(runs, out)
     targets(runs, out)
     print("\n".join(out))

@@ -3,7 +3,7 @@
 #
 # Usage: bench/run.sh [--quick] [--compare] [--only LIST] [--results FILE] [--keep]
 #   --quick     one repetition of smaller loads: a smoke check (< 2 minutes)
-#   --only      a comma-separated subset of smtp, pop3, idle (default: all)
+#   --only      a comma-separated subset of smtp, pop3, outbound, idle (default: all)
 #   --compare   also installs Postfix and Dovecot from Debian (as root) and runs
 #               the same loads against private instances of them
 #   --results   where the JSON lines go (default: BUILD/bench-results-DATE.jsonl;
@@ -38,7 +38,7 @@ done
 # want GROUP: whether --only (if given) includes this group of loads.
 want() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
 for g in ${only//,/ }; do
-	case $g in smtp | pop3 | idle) ;; *) echo "run.sh: --only: unknown group '$g' (smtp, pop3, idle)" >&2; exit 2 ;; esac
+	case $g in smtp | pop3 | outbound | idle) ;; *) echo "run.sh: --only: unknown group '$g' (smtp, pop3, outbound, idle)" >&2; exit 2 ;; esac
 done
 
 log() { printf '[run.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
@@ -46,10 +46,10 @@ die() { log "error: $*"; exit 1; }
 
 # Loads. Full: what docs/PERFORMANCE.md reports. Quick: the same shapes, smaller.
 if [ $quick = 1 ]; then
-	REPS=1 N_C1_4K=300 N_C20_4K=2000 N_C1_1M=10 N_C20_1M=40
+	REPS=1 N_C1_4K=300 N_C20_4K=2000 N_C1_1M=10 N_C20_1M=40 N_OUT=1000
 	POP_1X=1000 POP_PER=100 BIG=10M LIST_N=10000 LIST_TAG=10k IDLE_COUNTS="1000"
 else
-	REPS=3 N_C1_4K=2000 N_C20_4K=20000 N_C1_1M=100 N_C20_1M=400
+	REPS=3 N_C1_4K=2000 N_C20_4K=20000 N_C1_1M=100 N_C20_1M=400 N_OUT=5000
 	POP_1X=5000 POP_PER=500 BIG=50M LIST_N=100000 LIST_TAG=100k IDLE_COUNTS="1000 10000"
 fi
 PW=benchpw
@@ -82,7 +82,7 @@ fi
 tmp=$(mktemp -d /tmp/mailbench.XXXXXX)
 # Postfix's virtual(8) and Dovecot's mail processes run as nobody and must reach vmail/.
 chmod 755 "$tmp"
-smtpd_pid="" pop3d_pid="" sink_pid="" idle_pid="" postfix_on=0 dovecot_on=0
+smtpd_pid="" pop3d_pid="" sink_pid="" idle_pid="" out_pid="" postfix_on=0 dovecot_on=0
 
 stop_pid() {
 	local pid=$1
@@ -102,6 +102,7 @@ cleanup() {
 	stop_pid "$smtpd_pid"
 	stop_pid "$pop3d_pid"
 	stop_pid "$sink_pid"
+	stop_pid "$out_pid"
 	[ $postfix_on = 1 ] && postfix -c "$tmp/postfix/etc" stop >/dev/null 2>&1
 	[ $dovecot_on = 1 ] && doveadm -c "$tmp/dovecot/dovecot.conf" stop >/dev/null 2>&1
 	if [ $keep = 1 ]; then
@@ -126,13 +127,14 @@ port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
 base=${BENCH_PORT_BASE:-24000}
 while :; do
 	ok=1
-	for off in $(seq 0 9); do port_free $((base + off)) || { ok=0; break; }; done
+	for off in $(seq 0 10); do port_free $((base + off)) || { ok=0; break; }; done
 	[ $ok = 1 ] && break
 	base=$((base + 10))
 	[ $base -lt 32700 ] || die "no 10 free ports below 32700"
 done
 P_SMTP=$base P_SUB=$((base + 1)) P_SMTPS=$((base + 2)) P_POP3=$((base + 3)) P_POP3S=$((base + 4))
 P_SINK=$((base + 5)) P_POSTFIX=$((base + 6)) P_DOVECOT=$((base + 7)) P_DOVECOTS=$((base + 8))
+P_OUT=$((base + 9))
 
 wait_port() {
 	for _ in $(seq 1 100); do
@@ -233,6 +235,7 @@ if [ $compare = 1 ]; then
 	chown nobody:nogroup "$tmp/vmail"
 	chown postfix "$tmp/postfix/data"
 	sed -e "s|@DIR@|$tmp|g; s|@UID@|$(id -u nobody)|; s|@GID@|$(id -g nobody)|" \
+		-e "s|@RELAYPORT@|$P_SMTP|" \
 		"$src/bench/compare/postfix/main.cf.in" > "$tmp/postfix/etc/main.cf"
 	sed -e "s|@PORT@|$P_POSTFIX|" "$src/bench/compare/postfix/master.cf.in" > "$tmp/postfix/etc/master.cf"
 	for u in "${USERS[@]}"; do echo "$u@$DOMAIN $DOMAIN/$u/"; done > "$tmp/postfix/etc/vmailbox"
@@ -397,6 +400,79 @@ for _ in $(seq 1 "$REPS"); do
 	done
 done
 fi # want pop3
+
+# ---------------------------------------------------------------- outbound
+# Outbound delivery: N messages submitted to a sender that relays them to our
+# smtpd above (domain far.test) over SMTP with STARTTLS; timed from the first
+# submission until the receiver has stored the last one. The sender is a
+# second installation of ours (routes = far.test=...), or Postfix
+# (transport_maps to the same receiver), both at 20 connections per
+# destination (Postfix's default_destination_concurrency_limit).
+if want outbound; then
+	ctl domain add far.test >/dev/null
+	echo "$PW" | ctl user add sink@far.test --password-stdin >/dev/null
+	out=$tmp/out
+	mkdir -p "$out/spool"
+	cat > "$out/mail.conf" <<CONF
+# The sending installation of bench/run.sh's outbound loads.
+db = $out/mail.db
+tmpdir = $out/spool
+hostname = out.bench.test
+smtp_listen =
+submission_listen = 127.0.0.1:$P_OUT
+smtps_listen =
+allow_plaintext_auth = yes
+max_connections = 20000
+max_connections_per_ip = 20000
+routes = far.test=127.0.0.1:$P_SMTP
+outbound_connections_per_destination = 20
+CONF
+	octl() { "$build/mailctl/mailctl" -c "$out/mail.conf" "$@"; }
+	octl db migrate >/dev/null
+	octl domain add out.test >/dev/null
+	echo "$PW" | octl user add sender@out.test --password-stdin >/dev/null
+	"$build/smtpd/smtpd" -c "$out/mail.conf" 2>>"$tmp/out-smtpd.log" &
+	out_pid=$!
+	wait_port "$P_OUT" "sending smtpd"
+	stored_count() {
+		/usr/bin/python3 - "$tmp/mail.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=30)
+print(db.execute("SELECT count(*) FROM mailbox_entries e JOIN users u ON u.id = e.user_id"
+                 " WHERE u.address = 'sink@far.test'").fetchone()[0])
+PY
+	}
+	# outbound_once LABEL ARGS...: submit N_OUT messages with mailbench, wait
+	# for the receiver to hold them all, record the rate.
+	outbound_once() {
+		local label=$1 before t0 t1 n
+		shift
+		before=$(stored_count)
+		t0=$(date +%s.%N)
+		"$MB" smtp --concurrency 20 --messages "$N_OUT" --size 4K --to sink@far.test "$@" \
+			--label "$label-submit" >> "$results" || log "warning: $label: submission errors"
+		for _ in $(seq 1 6000); do
+			n=$(stored_count)
+			[ $((n - before)) -ge "$N_OUT" ] && break
+			sleep 0.1
+		done
+		t1=$(date +%s.%N)
+		awk -v l="$label" -v m="$N_OUT" -v got=$((n - before)) -v t0="$t0" -v t1="$t1" 'BEGIN {
+			secs = t1 - t0
+			printf "{\"tool\":\"run.sh\",\"proto\":\"outbound\",\"label\":\"%s\",\"messages\":%d,\"delivered\":%d,\"msgs_per_s\":%.1f,\"seconds\":%.3f,\"errors\":%d}\n",
+				l, m, got, got / secs, secs, got < m }' >> "$results"
+		log "$label: $((n - before)) of $N_OUT delivered in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+	}
+	for _ in $(seq 1 "$REPS"); do
+		outbound_once ours/outbound-c20-4k --port "$P_OUT" --auth "sender@out.test:$PW" \
+			--from sender@out.test
+		if [ $compare = 1 ]; then
+			outbound_once postfix/outbound-c20-4k --port "$P_POSTFIX" --from "bench@$DOMAIN"
+		fi
+	done
+	stop_pid "$out_pid"
+	out_pid=""
+fi
 
 # ---------------------------------------------------------------- idle memory
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
