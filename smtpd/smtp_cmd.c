@@ -39,7 +39,7 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 {
 	const struct mail_config *cfg = s->env->cfg;
 	char size[32];
-	const char *keywords[9];
+	const char *keywords[10];
 	size_t n = 0;
 
 	if (!cmd_greet(s, args, len, true))
@@ -55,6 +55,8 @@ void smtp_cmd_ehlo(struct smtp_session *s, const char *args, size_t len)
 		keywords[n++] = "STARTTLS";  /* RFC 3207 */
 	if (smtp_auth_offered(s))
 		keywords[n++] = "AUTH PLAIN LOGIN"; /* RFC 4954 */
+	if (smtp_dsn_offered(s))
+		keywords[n++] = "DSN";               /* RFC 3461 */
 	smtp_reply_more(s, 250, "%s", cfg->hostname);
 	for (size_t i = 0; i + 1 < n; i++)
 		smtp_reply_more(s, 250, "%s", keywords[i]);

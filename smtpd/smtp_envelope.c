@@ -15,6 +15,11 @@
 
 /* ---- MAIL ------------------------------------------------------------ */
 
+bool smtp_dsn_offered(const struct smtp_session *s)
+{
+	return smtp_session_needs_auth(s);
+}
+
 /* The MAIL parameters this session advertised in EHLO (none after HELO). */
 static unsigned envelope_extensions(const struct smtp_session *s)
 {
@@ -24,6 +29,8 @@ static unsigned envelope_extensions(const struct smtp_session *s)
 		return 0;
 	if (smtp_auth_offered(s))
 		ext |= SMTP_EXT_AUTH;
+	if (smtp_dsn_offered(s))
+		ext |= SMTP_EXT_DSN;
 	return ext;
 }
 
@@ -397,7 +404,8 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_refuse(s, refusal);
 		return;
 	}
-	enum smtp_parse_result pr = smtp_parse_rcpt(args, len, s->txn->smtputf8, &rcpt);
+	enum smtp_parse_result pr = smtp_parse_rcpt(args, len, s->txn->smtputf8,
+	                                            envelope_extensions(s), &rcpt);
 	if (pr != SMTP_PARSE_OK) {
 		smtp_session_refuse_parse(s, pr);
 		return;

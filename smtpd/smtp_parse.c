@@ -57,6 +57,7 @@ static const struct smtp_parse_error errors[] = {
 	[SMTP_PARSE_SIZE_SYNTAX] = { 501, "5.5.4", "Bad SIZE value" },
 	[SMTP_PARSE_BODY_UNSUPPORTED] = { 555, "5.5.4", "Unsupported BODY type" },
 	[SMTP_PARSE_AUTH_PARAM_SYNTAX] = { 501, "5.5.4", "Bad AUTH parameter value" },
+	[SMTP_PARSE_DSN_PARAM_SYNTAX] = { 501, "5.5.4", "Bad DSN parameter value (RFC 3461)" },
 	[SMTP_PARSE_BDAT_SYNTAX] = { 501, "5.5.4", "Syntax: BDAT chunk-size [LAST]" },
 	[SMTP_PARSE_AUTH_SYNTAX] = { 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]" },
 };
@@ -291,6 +292,116 @@ static bool parse_auth_value(const char *s, size_t len, struct smtp_mail *mail)
 	return o > 0 && smtp_address_utf8_valid(mail->auth, o);
 }
 
+/* xtext (RFC 3461 4): printable ASCII but '+' and '=', "+XX" for others; at most max long. */
+static bool xtext_valid(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '+') {
+			if (i + 2 >= len || hex_digit((unsigned char)s[i + 1]) < 0 ||
+			    hex_digit((unsigned char)s[i + 2]) < 0)
+				return false;
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=') {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Copies a checked value into a NUL-terminated field. */
+static void copy_value(char *dst, const char *src, size_t len)
+{
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* RET= and ENVID= (RFC 3461 4.3, 4.4). */
+static enum smtp_parse_result mail_dsn_param(const struct param *p, struct smtp_mail *mail)
+{
+	if (ci_equal(p->key, p->key_len, "RET")) {
+		if (mail->ret != SMTP_DSN_RET_NONE)
+			return SMTP_PARSE_PARAM_DUPLICATE;
+		if (p->value != NULL && ci_equal(p->value, p->value_len, "FULL"))
+			mail->ret = SMTP_DSN_RET_FULL;
+		else if (p->value != NULL && ci_equal(p->value, p->value_len, "HDRS"))
+			mail->ret = SMTP_DSN_RET_HDRS;
+		else
+			return SMTP_PARSE_DSN_PARAM_SYNTAX;
+		return SMTP_PARSE_OK;
+	}
+	if (mail->envid[0] != '\0')
+		return SMTP_PARSE_PARAM_DUPLICATE;
+	if (p->value == NULL || !xtext_valid(p->value, p->value_len, SMTP_ENVID_MAX))
+		return SMTP_PARSE_DSN_PARAM_SYNTAX;
+	copy_value(mail->envid, p->value, p->value_len);
+	return SMTP_PARSE_OK;
+}
+
+/* NOTIFY= (RFC 3461 4.1): NEVER alone, or a list of SUCCESS, FAILURE, DELAY. */
+static bool parse_notify(const char *s, size_t len, unsigned *notify_r)
+{
+	static const struct { const char *name; unsigned bit; } words[] = {
+		{ "NEVER", SMTP_NOTIFY_NEVER }, { "SUCCESS", SMTP_NOTIFY_SUCCESS },
+		{ "FAILURE", SMTP_NOTIFY_FAILURE }, { "DELAY", SMTP_NOTIFY_DELAY },
+	};
+	unsigned notify = 0;
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && s[i] != ',')
+			continue;
+		unsigned bit = 0;
+		for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++)
+			if (ci_equal(s + start, i - start, words[w].name))
+				bit = words[w].bit;
+		if (bit == 0 || (notify & bit))
+			return false;
+		notify |= bit;
+		start = i + 1;
+	}
+	if ((notify & SMTP_NOTIFY_NEVER) && notify != SMTP_NOTIFY_NEVER)
+		return false;
+	*notify_r = notify;
+	return true;
+}
+
+/* ORCPT= (RFC 3461 4.2): addr-type ";" xtext. */
+static bool orcpt_valid(const char *s, size_t len)
+{
+	const char *semi = memchr(s, ';', len);
+	if (semi == NULL || semi == s || len > SMTP_ORCPT_MAX)
+		return false;
+	for (const char *c = s; c < semi; c++)
+		if (!(is_digit((unsigned char)*c) || (to_upper((unsigned char)*c) >= 'A' &&
+		                                      to_upper((unsigned char)*c) <= 'Z') || *c == '-'))
+			return false;
+	return xtext_valid(semi + 1, len - (size_t)(semi + 1 - s), SMTP_ORCPT_MAX);
+}
+
+static enum smtp_parse_result rcpt_param(const struct param *p, unsigned ext, struct smtp_rcpt *rcpt)
+{
+	if (!(ext & SMTP_EXT_DSN))
+		return SMTP_PARSE_PARAM_UNKNOWN;
+	if (ci_equal(p->key, p->key_len, "NOTIFY")) {
+		if (rcpt->notify != 0)
+			return SMTP_PARSE_PARAM_DUPLICATE;
+		if (p->value == NULL || !parse_notify(p->value, p->value_len, &rcpt->notify))
+			return SMTP_PARSE_DSN_PARAM_SYNTAX;
+		return SMTP_PARSE_OK;
+	}
+	if (ci_equal(p->key, p->key_len, "ORCPT")) {
+		if (rcpt->orcpt[0] != '\0')
+			return SMTP_PARSE_PARAM_DUPLICATE;
+		if (p->value == NULL || !orcpt_valid(p->value, p->value_len))
+			return SMTP_PARSE_DSN_PARAM_SYNTAX;
+		copy_value(rcpt->orcpt, p->value, p->value_len);
+		return SMTP_PARSE_OK;
+	}
+	return SMTP_PARSE_PARAM_UNKNOWN;
+}
+
 /* One MAIL parameter, already well-formed. */
 static enum smtp_parse_result mail_param(const struct param *p, unsigned ext, struct smtp_mail *mail)
 {
@@ -331,6 +442,9 @@ static enum smtp_parse_result mail_param(const struct param *p, unsigned ext, st
 		mail->auth_given = true;
 		return SMTP_PARSE_OK;
 	}
+	if ((ext & SMTP_EXT_DSN) &&
+	    (ci_equal(p->key, p->key_len, "RET") || ci_equal(p->key, p->key_len, "ENVID")))
+		return mail_dsn_param(p, mail);
 	return SMTP_PARSE_PARAM_UNKNOWN;
 }
 
@@ -408,7 +522,7 @@ enum smtp_parse_result smtp_parse_mail(const char *arg, size_t len, unsigned ext
 	return SMTP_PARSE_OK;
 }
 
-enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
+enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8, unsigned ext,
                                        struct smtp_rcpt *rcpt_r)
 {
 	size_t pos = 0;
@@ -427,11 +541,14 @@ enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf
 		return SMTP_PARSE_RCPT_SYNTAX;
 
 	struct param p;
-	int more = next_param(arg, len, &pos, &p);
+	int more;
+	while ((more = next_param(arg, len, &pos, &p)) > 0) {
+		enum smtp_parse_result r = rcpt_param(&p, ext, rcpt_r);
+		if (r != SMTP_PARSE_OK)
+			return r;
+	}
 	if (more < 0)
 		return SMTP_PARSE_PARAM_SYNTAX;
-	if (more > 0)
-		return SMTP_PARSE_PARAM_UNKNOWN; /* no RCPT parameter is advertised */
 	if (has_8bit(arg, path_end) && !smtputf8)
 		return SMTP_PARSE_RECIPIENT_NEEDS_SMTPUTF8;
 	return SMTP_PARSE_OK;

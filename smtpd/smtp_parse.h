@@ -93,6 +93,7 @@ enum smtp_parse_result {
 	SMTP_PARSE_SIZE_SYNTAX,      /* 501 5.5.4: SIZE= not 1*20DIGIT (RFC 1870) */
 	SMTP_PARSE_BODY_UNSUPPORTED, /* 555 5.5.4: BODY= other than 7BIT / 8BITMIME */
 	SMTP_PARSE_AUTH_PARAM_SYNTAX, /* 501 5.5.4: AUTH= not "<>" or valid xtext (RFC 4954 5) */
+	SMTP_PARSE_DSN_PARAM_SYNTAX, /* 501 5.5.4: RET, ENVID, NOTIFY or ORCPT malformed (RFC 3461) */
 	/* BDAT. */
 	SMTP_PARSE_BDAT_SYNTAX,      /* 501 5.5.4 */
 	/* AUTH. */
@@ -155,6 +156,25 @@ enum smtp_parse_result smtp_parse_helo(const char *arg, size_t len, struct smtp_
 #define SMTP_EXT_8BITMIME 0x02  /* BODY= (RFC 6152) */
 #define SMTP_EXT_SMTPUTF8 0x04  /* SMTPUTF8 (RFC 6531) */
 #define SMTP_EXT_AUTH 0x08      /* AUTH= (RFC 4954 5) */
+#define SMTP_EXT_DSN 0x10       /* RET=, ENVID= on MAIL; NOTIFY=, ORCPT= on RCPT (RFC 3461) */
+
+/* RFC 3461 4.3 and 4.4: ENVID is at most 100 characters, ORCPT at most 500. */
+#define SMTP_ENVID_MAX 100
+#define SMTP_ORCPT_MAX 500
+
+/* RET= (RFC 3461 4.3): what a failure report carries of the message. */
+enum smtp_dsn_ret {
+	SMTP_DSN_RET_NONE = 0,
+	SMTP_DSN_RET_FULL,
+	SMTP_DSN_RET_HDRS,
+};
+
+/* NOTIFY= (RFC 3461 4.1): when the sender wants a report; 0 when not given
+ * (then failures and delays are reported, as without DSN). */
+#define SMTP_NOTIFY_NEVER 0x1
+#define SMTP_NOTIFY_SUCCESS 0x2
+#define SMTP_NOTIFY_FAILURE 0x4
+#define SMTP_NOTIFY_DELAY 0x8
 
 enum smtp_body {
 	SMTP_BODY_NONE = 0,  /* no BODY= parameter */
@@ -177,14 +197,16 @@ struct smtp_mail {
 	 * without control characters; "" when auth_null. Not checked as an
 	 * address: it only matters when relaying. */
 	char auth[SMTP_AUTH_PARAM_MAX + 1];
+	enum smtp_dsn_ret ret;
+	/* ENVID= as given (xtext, RFC 3461 4.4); "" when not given. */
+	char envid[SMTP_ENVID_MAX + 1];
 };
 
 /*
  * MAIL argument: "FROM:" (case-insensitive), at most one SP (a common
  * leniency: "MAIL FROM: <a@b>"), a reverse-path in angle brackets ("<>"
  * allowed), then SP-separated parameters. `ext` is the SMTP_EXT_* set the
- * session advertised (0 after HELO); other parameters, and RET/ENVID since
- * DSN is not advertised, give PARAM_UNKNOWN. BINARYMIME is not advertised,
+ * session advertised (0 after HELO); other parameters give PARAM_UNKNOWN. BINARYMIME is not advertised,
  * so BODY=BINARYMIME gives BODY_UNSUPPORTED. The first error from the left
  * is reported, except that non-ASCII in the path, which needs the SMTPUTF8
  * parameter on the same line (SENDER_NEEDS_SMTPUTF8), can only be judged
@@ -195,17 +217,20 @@ enum smtp_parse_result smtp_parse_mail(const char *arg, size_t len, unsigned ext
 
 struct smtp_rcpt {
 	struct smtp_path path;  /* path.postmaster for "<Postmaster>" */
+	unsigned notify;        /* SMTP_NOTIFY_*; 0 when not given */
+	/* ORCPT= as given ("rfc822;alice+2Bx@example.test", RFC 3461 4.2); "" when not given. */
+	char orcpt[SMTP_ORCPT_MAX + 1];
 };
 
 /*
  * RCPT argument: "TO:" (case-insensitive), at most one SP, a forward-path
- * ("<Postmaster>" allowed, "<>" is BAD_RECIPIENT), then parameters. No RCPT
- * parameter is known (DSN's NOTIFY/ORCPT are not advertised), so any
- * well-formed one gives PARAM_UNKNOWN. `smtputf8` tells whether the
+ * ("<Postmaster>" allowed, "<>" is BAD_RECIPIENT), then parameters: NOTIFY
+ * and ORCPT when `ext` has SMTP_EXT_DSN, any other well-formed one gives
+ * PARAM_UNKNOWN. `smtputf8` tells whether the
  * transaction's MAIL carried SMTPUTF8; without it a non-ASCII path gives
  * RECIPIENT_NEEDS_SMTPUTF8.
  */
-enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8,
+enum smtp_parse_result smtp_parse_rcpt(const char *arg, size_t len, bool smtputf8, unsigned ext,
                                        struct smtp_rcpt *rcpt_r);
 
 /*

@@ -154,6 +154,12 @@ void smtp_session_refuse_parse(struct smtp_session *s, enum smtp_parse_result re
 /* True on the roles that require AUTH before MAIL (submission, smtps). */
 bool smtp_session_needs_auth(const struct smtp_session *s);
 
+/* ---- smtp_envelope.c ------------------------------------------------- */
+
+/* True when DSN (RFC 3461) is offered: on submission, where our users' own
+ * mail starts (the MX listener delivers locally and reports nothing). */
+bool smtp_dsn_offered(const struct smtp_session *s);
+
 /* ---- command handlers ------------------------------------------------ */
 
 /*

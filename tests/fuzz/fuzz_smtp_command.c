@@ -75,8 +75,8 @@ static void fuzz_rcpt(const char *arg, size_t len)
 {
 	struct smtp_rcpt ascii, utf8;
 
-	enum smtp_parse_result r1 = smtp_parse_rcpt(arg, len, false, &ascii);
-	enum smtp_parse_result r2 = smtp_parse_rcpt(arg, len, true, &utf8);
+	enum smtp_parse_result r1 = smtp_parse_rcpt(arg, len, false, SMTP_EXT_DSN, &ascii);
+	enum smtp_parse_result r2 = smtp_parse_rcpt(arg, len, true, SMTP_EXT_DSN, &utf8);
 	check_result(r1);
 	check_result(r2);
 	/* SMTPUTF8 only ever turns a refusal into an acceptance. */

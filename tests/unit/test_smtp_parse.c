@@ -417,6 +417,47 @@ static const struct rcpt_case rcpt_cases[] = {
 	{ "TO:<a@b> FOO=", false, SMTP_PARSE_PARAM_SYNTAX, NULL, false, false, false },
 };
 
+/* RFC 3461's parameters, where DSN is offered. */
+static void test_dsn_params(void **state)
+{
+	struct smtp_rcpt rcpt;
+	struct smtp_mail mail;
+	(void)state;
+#define RCPT(arg) smtp_parse_rcpt(arg, strlen(arg), false, SMTP_EXT_DSN, &rcpt)
+#define MAIL(arg) smtp_parse_mail(arg, strlen(arg), SMTP_EXT_DSN, &mail)
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=SUCCESS,failure ORCPT=rfc822;a+2Bx@b"), SMTP_PARSE_OK);
+	assert_int_equal(rcpt.notify, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE);
+	assert_string_equal(rcpt.orcpt, "rfc822;a+2Bx@b");
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=NEVER"), SMTP_PARSE_OK);
+	assert_int_equal(rcpt.notify, SMTP_NOTIFY_NEVER);
+	assert_int_equal(RCPT("TO:<a@b>"), SMTP_PARSE_OK);
+	assert_int_equal(rcpt.notify, 0);
+	assert_string_equal(rcpt.orcpt, "");
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=NEVER,SUCCESS"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=DELAY,DELAY"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=SOMETIMES"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY="), SMTP_PARSE_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=SUCCESS,"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> NOTIFY=SUCCESS NOTIFY=FAILURE"), SMTP_PARSE_PARAM_DUPLICATE);
+	assert_int_equal(RCPT("TO:<a@b> ORCPT=a@b"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> ORCPT=;a@b"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> ORCPT=rfc822;a+2@b"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> ORCPT=rfc822;a=b"), SMTP_PARSE_PARAM_SYNTAX);
+	assert_int_equal(RCPT("TO:<a@b> FOO=x"), SMTP_PARSE_PARAM_UNKNOWN);
+	assert_int_equal(MAIL("FROM:<a@b> RET=HDRS ENVID=QQ314159"), SMTP_PARSE_OK);
+	assert_int_equal(mail.ret, SMTP_DSN_RET_HDRS);
+	assert_string_equal(mail.envid, "QQ314159");
+	assert_int_equal(MAIL("FROM:<a@b> ret=full"), SMTP_PARSE_OK);
+	assert_int_equal(mail.ret, SMTP_DSN_RET_FULL);
+	assert_int_equal(MAIL("FROM:<a@b> RET=SOME"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(MAIL("FROM:<a@b> RET=FULL RET=HDRS"), SMTP_PARSE_PARAM_DUPLICATE);
+	assert_int_equal(MAIL("FROM:<a@b> ENVID=a b"), SMTP_PARSE_PARAM_UNKNOWN);
+	assert_int_equal(MAIL("FROM:<a@b> ENVID=x+ZZ"), SMTP_PARSE_DSN_PARAM_SYNTAX);
+	assert_int_equal(smtp_parse_mail("FROM:<a@b> RET=FULL", 19, 0, &mail), SMTP_PARSE_PARAM_UNKNOWN);
+#undef RCPT
+#undef MAIL
+}
+
 static void test_rcpt_table(void **state)
 {
 	(void)state;
@@ -426,7 +467,7 @@ static void test_rcpt_table(void **state)
 		struct smtp_rcpt rcpt;
 		char text[SMTP_MAILBOX_MAX + 1];
 
-		EXPECT_INT(t->arg, len, smtp_parse_rcpt(t->arg, len, t->smtputf8, &rcpt), t->want);
+		EXPECT_INT(t->arg, len, smtp_parse_rcpt(t->arg, len, t->smtputf8, 0, &rcpt), t->want);
 		if (t->want != SMTP_PARSE_OK)
 			continue;
 		EXPECT_INT(t->arg, len, smtp_address_format(&rcpt.path.mailbox, text, sizeof(text)) >= 0, 1);
@@ -581,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_mail_table),
 		cmocka_unit_test(test_mail_auth_length),
 		cmocka_unit_test(test_rcpt_table),
+		cmocka_unit_test(test_dsn_params),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_error_table),
