@@ -40,11 +40,13 @@ int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const st
 		return STORE_OK;
 	for (size_t i = 0; i < job->rcpt_count; i++) {
 		const struct smtp_job_rcpt *r = &job->rcpts[i];
-		if (r->outcome != SMTP_OUTCOME_PERMANENT)
+		if (!r->report)
 			continue;
 		rcpts[n++] = (struct smtp_dsn_recipient){
 			.address = r->address,
-			.failed = true,
+			.failed = r->outcome == SMTP_OUTCOME_PERMANENT,
+			.relayed = r->outcome == SMTP_OUTCOME_DELIVERED,
+			.orcpt = r->orcpt,
 			.status = r->status,
 			.remote_mta = job->remote_mta[0] != '\0' ? job->remote_mta : NULL,
 			.diagnostic = r->diagnostic,
@@ -64,6 +66,7 @@ int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const st
 		.reporting_mta = cfg->hostname,
 		.sender = job->sender,
 		.queue_id = queue_id,
+		.envid = job->envid,
 		.token = token,
 		.arrival = (time_t)job->created,
 		.now = now,

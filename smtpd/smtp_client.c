@@ -13,6 +13,7 @@
 #include "session.h"
 #include "smtp_client_reply.h"
 #include "smtp_outbody.h"
+#include "smtp_parse.h"
 #include "smtp_session.h"
 #include "store.h"
 
@@ -247,6 +248,7 @@ static void go_ready(struct smtp_client *c)
 		return;
 	}
 	snprintf(c->job->remote_mta, sizeof(c->job->remote_mta), "%s", c->t.host);
+	c->job->remote_dsn = c->ehlo.dsn;
 	start_job(c);
 }
 
@@ -413,11 +415,30 @@ static void start_job(struct smtp_client *c)
 	end_job(c, false);
 }
 
+/* RFC 3461 4.1: NOTIFY=SUCCESS,FAILURE,DELAY or NEVER. */
+static void notify_param(unsigned notify, char *out, size_t outlen)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	if (notify & SMTP_NOTIFY_NEVER) {
+		snprintf(out, outlen, " NOTIFY=NEVER");
+		return;
+	}
+	static const struct { unsigned bit; const char *name; } words[] = {
+		{ SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" },
+		{ SMTP_NOTIFY_DELAY, "DELAY" },
+	};
+	for (size_t i = 0; i < 3; i++)
+		if (notify & words[i].bit)
+			n += (size_t)snprintf(out + n, outlen - n, "%s%s", n == 0 ? " NOTIFY=" : ",",
+			                      words[i].name);
+}
+
 /* The next command(s) of the transaction: all at once with PIPELINING (RFC 2920), else one. */
 static void send_commands(struct smtp_client *c)
 {
 	struct smtp_job *job = c->job;
-	char line[700];
+	char line[1200], notify[48];
 	do {
 		size_t k = c->cmd_sent;
 		if (k >= c->cmd_total)
@@ -430,9 +451,19 @@ static void send_commands(struct smtp_client *c)
 			if (c->eightbit && c->ehlo.eightbitmime)
 				n += snprintf(line + n, sizeof(line) - (size_t)n, " BODY=8BITMIME");
 			if (c->needs_utf8)
-				snprintf(line + n, sizeof(line) - (size_t)n, " SMTPUTF8");
+				n += snprintf(line + n, sizeof(line) - (size_t)n, " SMTPUTF8");
+			/* RFC 3461 5.2: the DSN parameters go along to a server that offers DSN. */
+			if (c->ehlo.dsn && job->ret != SMTP_DSN_RET_NONE)
+				n += snprintf(line + n, sizeof(line) - (size_t)n, " RET=%s",
+				              job->ret == SMTP_DSN_RET_FULL ? "FULL" : "HDRS");
+			if (c->ehlo.dsn && job->envid[0] != '\0')
+				snprintf(line + n, sizeof(line) - (size_t)n, " ENVID=%s", job->envid);
 		} else if (k <= job->rcpt_count) {
-			snprintf(line, sizeof(line), "RCPT TO:<%s>", job->rcpts[k - 1].address);
+			const struct smtp_job_rcpt *r = &job->rcpts[k - 1];
+			notify_param(c->ehlo.dsn ? r->notify : 0, notify, sizeof(notify));
+			snprintf(line, sizeof(line), "RCPT TO:<%s>%s%s%s", r->address, notify,
+			         c->ehlo.dsn && r->orcpt[0] != '\0' ? " ORCPT=" : "",
+			         c->ehlo.dsn ? r->orcpt : "");
 		} else {
 			snprintf(line, sizeof(line), "DATA");
 		}

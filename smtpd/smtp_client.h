@@ -44,6 +44,9 @@ struct smtp_job_rcpt {
 	bool done;         /* outcome is set */
 	char status[16];   /* RFC 3463: "5.1.1" */
 	char diagnostic[512]; /* "550 5.1.1 no such user" (the remote reply) or our reason */
+	unsigned notify;   /* RFC 3461 NOTIFY (SMTP_NOTIFY_*), 0 when the sender gave none */
+	char orcpt[512];   /* RFC 3461 ORCPT as given, or "" */
+	bool report;       /* the runner's: this outcome goes into a report to the sender */
 };
 
 struct smtp_job {
@@ -53,6 +56,9 @@ struct smtp_job {
 	size_t rcpt_count;
 	struct smtp_job_rcpt rcpts[SMTP_JOB_RCPT_MAX];
 	char remote_mta[256]; /* the host that answered, once one did */
+	bool remote_dsn;      /* it offered DSN: NOTIFY went along, it reports successes itself */
+	int ret;              /* RFC 3461 RET (enum smtp_dsn_ret in smtp_parse.h), 0 when none */
+	char envid[128];      /* RFC 3461 ENVID as given, or "" */
 	char *headers;        /* the original header section (for a bounce), malloc'd, or NULL */
 	size_t headers_len;
 	struct smtp_job *next; /* the runner's list */

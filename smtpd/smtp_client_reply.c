@@ -108,6 +108,8 @@ static void parse_line(const char *line, size_t len, struct smtp_ehlo *e)
 		e->starttls = true;
 	} else if (keyword(line, len, "CHUNKING", &rest)) {
 		e->chunking = true;
+	} else if (keyword(line, len, "DSN", &rest)) {
+		e->dsn = true;
 	} else if (keyword(line, len, "SIZE", &rest)) {
 		uint64_t v = 0;
 		const char *p = rest, *end = line + len;

@@ -58,6 +58,7 @@ struct smtp_ehlo {
 	bool smtputf8;     /* RFC 6531 */
 	bool starttls;     /* RFC 3207 */
 	bool chunking;     /* RFC 3030 */
+	bool dsn;          /* RFC 3461 */
 	bool auth_plain;   /* RFC 4954 with RFC 4616 */
 	bool auth_login;
 };

@@ -94,6 +94,39 @@ static bool needs_utf8(const struct smtp_dsn *d)
 	return d->headers != NULL && !ascii(d->headers, d->headers_len);
 }
 
+/* RFC 3461 4: xtext decoded for display ("a+2Bb" is "a+b"); bytes that
+ * would break the line become '?'. */
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static void xtext_decode(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; in[i] != '\0' && o + 1 < outlen; i++) {
+		char c = in[i];
+		int hi, lo;
+		if (c == '+' && (hi = hex_value(in[i + 1])) >= 0 && (lo = hex_value(in[i + 2])) >= 0) {
+			c = (char)(hi * 16 + lo);
+			i += 2;
+		}
+		out[o++] = (unsigned char)c < 0x20 || c == 0x7f ? '?' : c;
+	}
+	out[o] = '\0';
+}
+
+static const char *action_of(const struct smtp_dsn_recipient *r)
+{
+	return r->failed ? "failed" : r->relayed ? "relayed" : "delayed";
+}
+
 /* A diagnostic that is an SMTP reply (three digits and a space or end) is typed "smtp". */
 static bool is_smtp_reply(const char *s)
 {
@@ -101,12 +134,16 @@ static bool is_smtp_reply(const char *s)
 	       s[2] <= '9' && (s[3] == ' ' || s[3] == '-' || s[3] == '\0');
 }
 
-static void human_part(struct buf *b, const struct smtp_dsn *d, bool any_failed)
+static void human_part(struct buf *b, const struct smtp_dsn *d, bool any_failed, bool all_relayed)
 {
 	char until[64], text[DSN_QUOTE_MAX + 1];
 
 	putf(b, "This is the mail system at %s.\r\n\r\n", d->reporting_mta);
-	if (any_failed) {
+	if (all_relayed) {
+		put_str(b, "Your message was delivered to the servers of the recipients below, "
+		        "as you asked to be told.\r\nThose servers send no delivery reports "
+		        "themselves, so this is the last report you get.\r\n");
+	} else if (any_failed) {
 		put_str(b, "Your message could not be delivered to one or more recipients.\r\n");
 		put_str(b, "It is attached below (its header section only).\r\n");
 	} else {
@@ -119,7 +156,7 @@ static void human_part(struct buf *b, const struct smtp_dsn *d, bool any_failed)
 	for (size_t i = 0; i < d->rcpt_count; i++) {
 		const struct smtp_dsn_recipient *r = &d->rcpts[i];
 
-		putf(b, "<%s>: %s\r\n", r->address, r->failed ? "failed" : "delayed");
+		putf(b, "<%s>: %s\r\n", r->address, action_of(r));
 		if (r->diagnostic == NULL)
 			continue;
 		quote(r->diagnostic, text, sizeof(text));
@@ -136,6 +173,10 @@ static void status_part(struct buf *b, const struct smtp_dsn *d, bool utf8)
 	char date[64], text[DSN_QUOTE_MAX + 1];
 
 	/* RFC 3464 2.2: the per-message fields, then one block per recipient. */
+	if (d->envid != NULL && d->envid[0] != '\0') {
+		xtext_decode(d->envid, text, sizeof(text));
+		putf(b, "Original-Envelope-Id: %s\r\n", text);
+	}
 	putf(b, "Reporting-MTA: dns; %s\r\n", d->reporting_mta);
 	if (d->queue_id != NULL)
 		putf(b, "X-Mail-Queue-ID: %s\r\n", d->queue_id);
@@ -146,8 +187,12 @@ static void status_part(struct buf *b, const struct smtp_dsn *d, bool utf8)
 		const struct smtp_dsn_recipient *r = &d->rcpts[i];
 
 		put_str(b, "\r\n");
+		if (r->orcpt != NULL && r->orcpt[0] != '\0') {
+			xtext_decode(r->orcpt, text, sizeof(text));
+			putf(b, "Original-Recipient: %s\r\n", text);
+		}
 		putf(b, "Final-Recipient: %s; %s\r\n", type, r->address);
-		putf(b, "Action: %s\r\n", r->failed ? "failed" : "delayed");
+		putf(b, "Action: %s\r\n", action_of(r));
 		putf(b, "Status: %s\r\n", r->status);
 		if (r->remote_mta != NULL)
 			putf(b, "Remote-MTA: dns; %s\r\n", r->remote_mta);
@@ -160,7 +205,7 @@ static void status_part(struct buf *b, const struct smtp_dsn *d, bool utf8)
 			smtp_received_date(r->last_attempt, date, sizeof(date));
 			putf(b, "Last-Attempt-Date: %s\r\n", date);
 		}
-		if (!r->failed) {
+		if (!r->failed && !r->relayed) {
 			smtp_received_date(d->retry_until, date, sizeof(date));
 			putf(b, "Will-Retry-Until: %s\r\n", date);
 		}
@@ -189,21 +234,24 @@ static void headers_part(struct buf *b, const char *h, size_t len)
 int smtp_dsn_build(const struct smtp_dsn *d, char **out_r, size_t *len_r)
 {
 	struct buf b = { 0 };
-	bool any_failed = false, utf8 = needs_utf8(d);
+	bool any_failed = false, all_relayed = true, utf8 = needs_utf8(d);
 	char date[64];
 
 	*out_r = NULL;
 	*len_r = 0;
 	if (d->sender == NULL || d->sender[0] == '\0' || d->rcpt_count == 0)
 		return -1;
-	for (size_t i = 0; i < d->rcpt_count; i++)
+	for (size_t i = 0; i < d->rcpt_count; i++) {
 		any_failed = any_failed || d->rcpts[i].failed;
+		all_relayed = all_relayed && d->rcpts[i].relayed && !d->rcpts[i].failed;
+	}
 
 	smtp_received_date(d->now, date, sizeof(date));
 	putf(&b, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d->reporting_mta);
 	putf(&b, "To: <%s>\r\n", d->sender);
-	putf(&b, "Subject: %s\r\n", any_failed ? "Undelivered Mail Returned to Sender"
-	                                       : "Delayed Mail (still being retried)");
+	putf(&b, "Subject: %s\r\n", all_relayed  ? "Successful Mail Delivery Report"
+	                             : any_failed ? "Undelivered Mail Returned to Sender"
+	                                          : "Delayed Mail (still being retried)");
 	putf(&b, "Date: %s\r\n", date);
 	putf(&b, "Message-ID: <%s.dsn@%s>\r\n", d->token, d->reporting_mta);
 	/* RFC 3834 5: an automatic reply, so no auto-responder answers it. */
@@ -216,7 +264,7 @@ int smtp_dsn_build(const struct smtp_dsn *d, char **out_r, size_t *len_r)
 
 	putf(&b, "--dsn-%s\r\n", d->token);
 	putf(&b, "Content-Type: text/plain; charset=%s\r\n\r\n", utf8 ? "utf-8" : "us-ascii");
-	human_part(&b, d, any_failed);
+	human_part(&b, d, any_failed, all_relayed);
 
 	putf(&b, "\r\n--dsn-%s\r\n", d->token);
 	putf(&b, "Content-Type: message/%sdelivery-status\r\n\r\n", utf8 ? "global-" : "");

@@ -31,6 +31,10 @@ struct smtp_dsn_recipient {
 	 * our own reason ("no route to host"), or NULL. */
 	const char *diagnostic;
 	time_t last_attempt;    /* 0: never tried */
+	/* Action: relayed (RFC 3464 2.3.3): delivered to a server that sends no
+	 * notifications itself, for a sender who asked for success reports. */
+	bool relayed;
+	const char *orcpt;      /* RFC 3461 ORCPT as given ("rfc822;a+2Bb@x"), or NULL */
 };
 
 struct smtp_dsn {
@@ -45,6 +49,7 @@ struct smtp_dsn {
 	size_t rcpt_count;         /* 1 or more */
 	const char *headers;       /* the original header section (CRLF lines), or NULL */
 	size_t headers_len;
+	const char *envid;         /* RFC 3461 ENVID as given (xtext), or NULL */
 };
 
 /*

@@ -26,6 +26,7 @@
 #include "smtp_bounce.h"
 #include "smtp_client.h"
 #include "smtp_commit.h"
+#include "smtp_parse.h"
 #include "smtp_retry.h"
 #include "smtp_session.h"
 #include "store.h"
@@ -122,6 +123,12 @@ static void decide(struct smtp_runner *r, struct smtp_job *job, struct report *r
 			snprintf(rc->status, sizeof(rc->status), "4.4.7");
 			rc->outcome = SMTP_OUTCOME_PERMANENT;
 		}
+		/* RFC 3461 4.1: NOTIFY decides what is reported; without it, failures are. */
+		unsigned notify = rc->notify != 0 ? rc->notify : SMTP_NOTIFY_FAILURE;
+		rc->report = job->sender[0] != '\0' &&
+		             ((rc->outcome == SMTP_OUTCOME_PERMANENT && (notify & SMTP_NOTIFY_FAILURE)) ||
+		              (rc->outcome == SMTP_OUTCOME_DELIVERED && (notify & SMTP_NOTIFY_SUCCESS) &&
+		               !job->remote_dsn));
 		switch (rc->outcome) {
 		case SMTP_OUTCOME_DELIVERED:
 			o->verdict = STORE_QUEUE_REMOVE;
@@ -131,7 +138,8 @@ static void decide(struct smtp_runner *r, struct smtp_job *job, struct report *r
 			o->delay_seconds = (int)smtp_retry_delay((unsigned)rc->attempts + 1, random32());
 			break;
 		case SMTP_OUTCOME_PERMANENT:
-			/* Reported to the sender (then removed), or kept for the operator. */
+			/* Reported to the sender, or not wanted by them (NOTIFY=NEVER):
+			 * removed; the null sender's failures are kept for the operator. */
 			o->verdict = job->sender[0] != '\0' ? STORE_QUEUE_REMOVE : STORE_QUEUE_FAIL;
 			break;
 		}

@@ -23,8 +23,8 @@ static const char headers[] =
 
 static struct smtp_dsn_recipient rcpts[] = {
 	{ "bob@remote.example", true, "5.1.1", "mx.remote.example",
-	  "550 5.1.1 <bob@remote.example>: no such user", 1796457600 },
-	{ "carol@slow.example", false, "4.4.1", NULL, "connection timed out", 1796457700 },
+	  "550 5.1.1 <bob@remote.example>: no such user", 1796457600, false, NULL },
+	{ "carol@slow.example", false, "4.4.1", NULL, "connection timed out", 1796457700, false, NULL },
 };
 
 static struct smtp_dsn dsn(void)
@@ -112,6 +112,28 @@ static void test_failed_and_delayed(void **state)
 	free(m);
 }
 
+/* RFC 3461: a success report for a server without DSN, with ENVID and ORCPT decoded. */
+static void test_relayed_with_envid_and_orcpt(void **state)
+{
+	struct smtp_dsn_recipient r = { "bob@remote.example", false, "2.0.0", "mx.remote.example",
+	                                "250 2.0.0 ok", 1796457600, true, "rfc822;b+2Bx@remote.example" };
+	struct smtp_dsn d = dsn();
+	size_t len;
+	(void)state;
+	d.rcpts = &r;
+	d.rcpt_count = 1;
+	d.envid = "QQ+2B314";
+	char *m = build(&d, &len);
+	assert_has(m, "Subject: Successful Mail Delivery Report\r\n");
+	assert_has(m, "Original-Envelope-Id: QQ+314\r\nReporting-MTA: dns; mx.example.test\r\n");
+	assert_has(m, "\r\n\r\nOriginal-Recipient: rfc822;b+x@remote.example\r\n"
+	              "Final-Recipient: rfc822; bob@remote.example\r\nAction: relayed\r\n"
+	              "Status: 2.0.0\r\n");
+	assert_has(m, "<bob@remote.example>: relayed\r\n");
+	assert_null(strstr(m, "Will-Retry-Until"));
+	free(m);
+}
+
 static void test_delayed_only_is_a_warning(void **state)
 {
 	struct smtp_dsn d = dsn();
@@ -193,6 +215,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_failed_and_delayed),
+		cmocka_unit_test(test_relayed_with_envid_and_orcpt),
 		cmocka_unit_test(test_delayed_only_is_a_warning),
 		cmocka_unit_test(test_remote_text_cannot_forge_lines),
 		cmocka_unit_test(test_utf8_addresses_use_the_global_forms),
