@@ -166,6 +166,15 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 	[STORE__QUEUE_DELETE_ONE] = "DELETE FROM queue WHERE id = ?1 RETURNING message_id",
 	[STORE__QUEUE_DELETE_ALL] = "DELETE FROM queue RETURNING message_id",
 
+	/* ?1 is a local domain's normalised name (checked by the caller). */
+	[STORE__DKIM_SET] =
+		"INSERT INTO dkim_keys (domain, selector, private_key, created)"
+		" VALUES (?1, ?2, ?3, " NOW ")"
+		" ON CONFLICT (domain) DO UPDATE SET selector = excluded.selector,"
+		" private_key = excluded.private_key, created = excluded.created",
+	[STORE__DKIM_GET] = "SELECT selector, private_key FROM dkim_keys WHERE domain = ?1",
+	[STORE__DKIM_DEL] = "DELETE FROM dkim_keys WHERE domain = ?1",
+
 	[STORE__CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[STORE__CHECK_FOREIGN_KEYS] = "PRAGMA foreign_key_check",
 	[STORE__CHECK_ORPHAN_CHUNKS] =
