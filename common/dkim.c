@@ -74,8 +74,7 @@ static void body_out_cb(void *ctx, const char *p, size_t n)
 	}
 }
 
-/* A selector: DNS labels of letters, digits and inner hyphens. */
-static bool selector_valid(const char *sel)
+bool dkim_selector_valid(const char *sel)
 {
 	size_t len = strlen(sel), label = 0;
 	if (len == 0 || len > DKIM_SELECTOR_MAX)
@@ -100,7 +99,7 @@ struct dkim_signer *dkim_signer_new(const struct dkim_key *key, const char *doma
                                     const char *selector)
 {
 	struct smtp_domain dom;
-	if (key == NULL || domain == NULL || selector == NULL || !selector_valid(selector) ||
+	if (key == NULL || domain == NULL || selector == NULL || !dkim_selector_valid(selector) ||
 	    smtp_address_parse_domain(domain, strlen(domain), 0, &dom) != SMTP_ADDRESS_OK ||
 	    dom.kind != SMTP_DOMAIN_NAME)
 		return NULL;

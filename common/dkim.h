@@ -86,14 +86,18 @@ int dkim_key_txt(const struct dkim_key *key, char **txt_r);
 
 /* ---- signing --------------------------------------------------------- */
 
+/* True for a usable selector: 1 to DKIM_SELECTOR_MAX characters, DNS
+ * labels of letters, digits and inner hyphens joined by dots. */
+bool dkim_selector_valid(const char *selector);
+
 /* One message being signed; opaque. */
 struct dkim_signer;
 
 /*
  * A signer for one message with `key` (which must outlive the signer) as
- * d=domain, s=selector. The domain is a DNS name (it is lower-cased) and
- * the selector one or more labels of letters, digits and hyphens joined
- * by dots. Returns NULL when either is malformed or memory runs out.
+ * d=domain, s=selector. The domain is a DNS name (it is lower-cased), the
+ * selector one dkim_selector_valid() takes. Returns NULL when either is
+ * malformed or memory runs out.
  */
 struct dkim_signer *dkim_signer_new(const struct dkim_key *key, const char *domain,
                                     const char *selector);
