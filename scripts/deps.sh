@@ -6,12 +6,13 @@
 #   Recommends of swaks, and without it swaks cannot STARTTLS), fetchmail,
 #   openssl (test certificates), procps, mount (the full-disk test mounts a
 #   tmpfs when it may), strace (the spool test watches the loop thread),
-#   clang with its sanitizer and libFuzzer runtime.
+#   clang with its sanitizer and libFuzzer runtime, python3-dkim (dkimpy, the
+#   independent verifier of tests/e2e/test_dkim.py).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
-         clang procps mount strace)
+         clang procps mount strace python3-dkim)
 fi
 
 # Installs the packages of "$@" that are missing.
