@@ -529,9 +529,10 @@ static void test_from_domain(void **state)
 		assert_string_equal(out, from_cases[i].domain);
 	}
 	/* The output buffer must hold it. */
-	char small[6];
-	assert_int_equal(dkim_from_domain("From: a@b.test\r\n", 16, small, sizeof(small)), -1);
-	assert_int_equal(dkim_from_domain("From: a@b.test\r\n", 16, small, 7), 0);
+	char small[7];
+	assert_int_equal(dkim_from_domain("From: a@b.test\r\n", 16, small, 6), -1);
+	assert_int_equal(dkim_from_domain("From: a@b.test\r\n", 16, small, sizeof(small)), 0);
+	assert_string_equal(small, "b.test");
 }
 
 /* Through the signer, on what was fed so far. */
