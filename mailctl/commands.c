@@ -10,6 +10,7 @@ const struct mailctl_group mailctl_groups[] = {
 	{"mailbox", "a user's stored messages"},
 	{"queue", "outbound messages waiting for delivery"},
 	{"cert", "TLS certificates"},
+	{"dkim", "DKIM keys that sign the mail of local domains"},
 	{"db", "the database schema and its consistency"},
 	{"config", "the configuration file and its keys"},
 	{NULL, NULL},
@@ -138,6 +139,24 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "and tls_key. The certificate names NAME as its CN and subjectAltName and is\n"
 	 "valid for N days (default 365). The key file gets mode 0600. Existing files\n"
 	 "are only replaced with --force; both are replaced atomically.\n"},
+
+	{"dkim", "generate", check_arg_dkim, cmd_dkim_generate, 1, 1, MAILCTL_STORE_WRITE,
+	 {"selector=", "force"}, "DOMAIN [--selector S] [--force]",
+	 "make a DOMAIN's DKIM key and print its DNS record",
+	 "Makes a 2048-bit RSA key, stores it for the local DOMAIN under selector S\n"
+	 "(default \"mail\") and prints the TXT record to publish, in zone-file form:\n"
+	 "  S._domainkey.DOMAIN. IN TXT ( \"v=DKIM1; k=rsa; \" \"p=...\" )\n"
+	 "The key is for signing mail from DOMAIN (rsa-sha256, relaxed/relaxed). A\n"
+	 "domain that already has a key keeps it (status 1) unless --force is given:\n"
+	 "publish the new record under a new selector before replacing a key in use.\n"
+	 "A domain that is not local fails with status 1.\n"},
+	{"dkim", "show", check_arg_domain, cmd_dkim_show, 1, 1, MAILCTL_STORE_READ,
+	 {NULL}, "DOMAIN",
+	 "print the DNS record of DOMAIN's DKIM key",
+	 "The same record as generate; status 1 when DOMAIN has no key.\n"},
+	{"dkim", "del", check_arg_domain, cmd_dkim_del, 1, 1, MAILCTL_STORE_WRITE,
+	 {NULL}, "DOMAIN",
+	 "remove DOMAIN's DKIM key (its mail is then sent unsigned)", NULL},
 
 	{"db", "migrate", NULL, cmd_db_migrate, 0, 0, MAILCTL_STORE_WRITE,
 	 {NULL}, "",

@@ -184,6 +184,8 @@ mailctl_handler cmd_alias_add, cmd_alias_del, cmd_alias_list;
 mailctl_handler cmd_mailbox_list;
 mailctl_handler cmd_queue_list, cmd_queue_retry, cmd_queue_delete;
 mailctl_handler cmd_cert_selfsigned;
+/* cmd_dkim.c; check_arg_dkim: a domain and a valid --selector. */
+mailctl_handler check_arg_dkim, cmd_dkim_generate, cmd_dkim_show, cmd_dkim_del;
 mailctl_handler cmd_config_check, cmd_config_reference;
 mailctl_handler cmd_db_migrate, cmd_db_check;
 

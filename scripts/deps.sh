@@ -7,13 +7,15 @@
 #   openssl (test certificates), procps, mount (the full-disk test mounts a
 #   tmpfs when it may), strace (the spool test watches the loop thread),
 #   clang with its sanitizer and libFuzzer runtime, dnsmasq-base (test_dns
-#   serves its records from a private dnsmasq on loopback).
+#   and the outbound tests serve their records from a private dnsmasq on
+#   loopback), python3-dkim (dkimpy, the independent verifier of
+#   tests/e2e/test_dkim.py).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev
       libc-ares-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
-         clang procps mount strace dnsmasq-base)
+         clang procps mount strace dnsmasq-base python3-dkim)
 fi
 
 # Installs the packages of "$@" that are missing.

@@ -100,12 +100,13 @@ int store_domain_add(store_t *store, const char *domain)
 int store_domain_del(store_t *store, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *in_use, *del;
+	sqlite3_stmt *in_use, *del, *dkim_del;
 	int64_t id = 0;
 	if (store__domain_normalize(domain, name) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed domain name");
 	STORE__STMT_OR_RETURN(in_use, store, STORE__DOMAIN_IN_USE);
 	STORE__STMT_OR_RETURN(del, store, STORE__DOMAIN_DEL);
+	STORE__STMT_OR_RETURN(dkim_del, store, STORE__DKIM_DEL);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
@@ -122,6 +123,14 @@ int store_domain_del(store_t *store, const char *domain)
 	if (err == STORE_OK) {
 		sqlite3_bind_int64(del, 1, id);
 		err = store__exec_changes(store, del, "delete domain", "no such domain");
+	}
+	if (err == STORE_OK) {
+		/* Its DKIM key goes with it (schema v4, store_dkim.c). */
+		store__bind_text(dkim_del, 1, name);
+		int rc = sqlite3_step(dkim_del);
+		if (rc != SQLITE_DONE)
+			err = store__sqlite_fail(store, rc, "delete the domain's DKIM key");
+		store__reset(dkim_del);
 	}
 	return store__finish(store, err);
 }

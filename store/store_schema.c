@@ -174,10 +174,28 @@ static const char schema_v3[] =
 	"    messages = messages + 1;"
 	"END;";
 
+/*
+ * Version 4: DKIM signing keys (RFC 6376), one per local domain, written
+ * by `mailctl dkim generate` and read by the outbound signer. The domain
+ * is the lower-case name as in domains; it is not a foreign key so that a
+ * key row never stands in the way of the domain checks above, and
+ * store_domain_del removes the key with its domain. private_key is the
+ * PEM text; the file is as secret as the password hashes it already
+ * holds.
+ */
+static const char schema_v4[] =
+	"CREATE TABLE dkim_keys ("
+	"  domain TEXT PRIMARY KEY,"
+	"  selector TEXT NOT NULL,"
+	"  private_key TEXT NOT NULL,"
+	"  created INTEGER NOT NULL"
+	");";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

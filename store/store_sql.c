@@ -181,6 +181,15 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"DELETE FROM queue WHERE lease_until IS NULL OR lease_until < " NOW
 		" RETURNING message_id",
 
+	/* ?1 is a local domain's normalised name (checked by the caller). */
+	[STORE__DKIM_SET] =
+		"INSERT INTO dkim_keys (domain, selector, private_key, created)"
+		" VALUES (?1, ?2, ?3, " NOW ")"
+		" ON CONFLICT (domain) DO UPDATE SET selector = excluded.selector,"
+		" private_key = excluded.private_key, created = excluded.created",
+	[STORE__DKIM_GET] = "SELECT selector, private_key FROM dkim_keys WHERE domain = ?1",
+	[STORE__DKIM_DEL] = "DELETE FROM dkim_keys WHERE domain = ?1",
+
 	[STORE__CHECK_INTEGRITY] = "PRAGMA integrity_check",
 	[STORE__CHECK_FOREIGN_KEYS] = "PRAGMA foreign_key_check",
 	[STORE__CHECK_ORPHAN_CHUNKS] =

@@ -142,11 +142,34 @@ typedef void store_name_cb(void *ctx, const char *name);
 
 /* Adds a local domain (stored lower-case). STORE_EEXIST if present. */
 int store_domain_add(store_t *store, const char *domain);
-/* Removes a domain. STORE_EBUSY if users or aliases still belong to it. */
+/* Removes a domain, and its DKIM key if it has one. STORE_EBUSY if users
+ * or aliases still belong to it. */
 int store_domain_del(store_t *store, const char *domain);
 int store_domain_list(store_t *store, store_name_cb *cb, void *ctx);
 /* 0 if the domain is local, STORE_ENOTFOUND if not. */
 int store_domain_exists(store_t *store, const char *domain);
+
+/* ---- DKIM keys ------------------------------------------------------- */
+
+/*
+ * The DKIM signing key of a local domain (RFC 6376): its selector (the
+ * DNS name of the public key is SELECTOR._domainkey.DOMAIN) and the
+ * private key as PEM text; one per domain. The store keeps the text as it
+ * is given; common/dkim.h parses it.
+ */
+#define STORE_DKIM_SELECTOR_MAX 63
+/* Sets the key of a local domain, replacing any it had. STORE_ENOTFOUND
+ * when the domain is not local, STORE_EINVAL for a malformed domain, an
+ * empty or over-long (STORE_DKIM_SELECTOR_MAX) selector, or an empty PEM. */
+int store_dkim_key_set(store_t *store, const char *domain, const char *selector,
+                       const char *pem);
+/* The key of a domain: the selector into selector[0..selector_len) and the
+ * PEM text as a malloc'd string in *pem_r (the caller frees it, after
+ * wiping it). STORE_ENOTFOUND when the domain has none (*pem_r is NULL). */
+int store_dkim_key_get(store_t *store, const char *domain, char *selector,
+                       size_t selector_len, char **pem_r);
+/* Removes a domain's key. STORE_ENOTFOUND when it has none. */
+int store_dkim_key_del(store_t *store, const char *domain);
 
 /* ---- users ----------------------------------------------------------- */
 
