@@ -116,6 +116,12 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 		return;
 	}
 	s->txn->declared_size = mail.size_given ? mail.size : 0;
+	rc = store_delivery_set_dsn(s->txn->delivery, (int)mail.ret, mail.envid);
+	if (rc != 0) {
+		smtp_txn_free(s->core.conn, &s->txn);
+		smtp_session_local_error(s);
+		return;
+	}
 	char esc[SMTP_MAILBOX_MAX * 2];
 	s->txn_seq++;
 	/* Debug only: the accepted line sums the transaction up (one write per
@@ -145,6 +151,8 @@ struct resolve_job {
 	struct store_resolve_config rules; /* points into the config, which outlives the job */
 	char address[SMTP_MAILBOX_MAX + 1];
 	uint64_t size; /* the transaction's declared size (SIZE=), 0 if none */
+	unsigned notify; /* RFC 3461 NOTIFY and ORCPT of the RCPT, for its remote destinations */
+	char orcpt[SMTP_ORCPT_MAX + 1];
 	int rc;
 	char err[256];
 	struct resolve_dest *dests;
@@ -272,7 +280,8 @@ static int resolve_add(struct smtp_txn *txn, const struct resolve_job *job)
 	for (size_t i = 0; i < job->count; i++) {
 		int rc = job->dests[i].kind == STORE_RCPT_LOCAL
 		                 ? smtp_txn_add_local(txn, job->dests[i].address)
-		                 : smtp_txn_add_remote(txn, job->dests[i].address);
+		                 : smtp_txn_add_remote(txn, job->dests[i].address, job->notify,
+		                                       job->orcpt);
 		if (rc != STORE_OK)
 			return rc;
 	}
@@ -424,6 +433,8 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 	}
 	job->db_path = s->env->cfg->db;
 	job->size = s->txn->declared_size;
+	job->notify = rcpt.notify;
+	memcpy(job->orcpt, rcpt.orcpt, sizeof(job->orcpt));
 	job->rules = (struct store_resolve_config){
 		.recipient_delimiter = s->env->cfg->recipient_delimiter,
 		.postmaster_address = s->env->cfg->postmaster_address,

@@ -180,7 +180,8 @@ static void log_outcomes(const struct smtp_job *job, const struct report *rep)
 	for (size_t i = 0; i < job->rcpt_count; i++) {
 		const struct smtp_job_rcpt *rc = &job->rcpts[i];
 		const char *what = names[rc->outcome];
-		if (rc->outcome == SMTP_OUTCOME_PERMANENT && rep->outcomes[i].verdict == STORE_QUEUE_FAIL)
+		/* Failed without a report: the null sender's, NOTIFY=NEVER, or a report that could not be stored. */
+		if (rc->outcome == SMTP_OUTCOME_PERMANENT && (!rc->report || !rep->bounced))
 			what = "failed";
 		char to[600], text[1200];
 		log_escape(to, sizeof(to), rc->address, strlen(rc->address));
@@ -491,6 +492,8 @@ static void make_jobs(struct smtp_runner *r, const struct store_queue_item *item
 			}
 			job->message_id = it->message_id;
 			job->created = it->created;
+			job->ret = it->dsn_ret;
+			snprintf(job->envid, sizeof(job->envid), "%s", it->dsn_envid);
 			snprintf(job->sender, sizeof(job->sender), "%s", it->sender);
 			job->dest = d;
 			open[nopen++] = job;
@@ -506,6 +509,8 @@ static void make_jobs(struct smtp_runner *r, const struct store_queue_item *item
 		struct smtp_job_rcpt *rc = &job->rcpts[job->rcpt_count++];
 		rc->queue_id = it->id;
 		rc->attempts = it->attempts;
+		rc->notify = it->dsn_notify;
+		snprintf(rc->orcpt, sizeof(rc->orcpt), "%s", it->dsn_orcpt);
 		snprintf(rc->address, sizeof(rc->address), "%s", it->recipient);
 	}
 	for (size_t k = 0; k < ntouched; k++)

@@ -63,9 +63,10 @@ int smtp_txn_add_local(struct smtp_txn *txn, const char *mailbox)
 	return store_delivery_add_local(txn->delivery, mailbox);
 }
 
-int smtp_txn_add_remote(struct smtp_txn *txn, const char *address)
+int smtp_txn_add_remote(struct smtp_txn *txn, const char *address, unsigned notify,
+                        const char *orcpt)
 {
-	int rc = store_delivery_add_remote(txn->delivery, address);
+	int rc = store_delivery_add_remote_dsn(txn->delivery, address, notify, orcpt);
 
 	if (rc == STORE_OK)
 		txn->remote_rcpts++;

@@ -77,7 +77,9 @@ void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt);
 
 /* Adds one resolved destination; returns 0 or a negative enum store_err. */
 int smtp_txn_add_local(struct smtp_txn *txn, const char *mailbox);
-int smtp_txn_add_remote(struct smtp_txn *txn, const char *address);
+/* A remote recipient, with its RFC 3461 NOTIFY (0: none) and ORCPT ("" or NULL: none). */
+int smtp_txn_add_remote(struct smtp_txn *txn, const char *address, unsigned notify,
+                        const char *orcpt);
 
 /*
  * Starts the body: writes the trace header fields (not counted against

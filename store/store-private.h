@@ -363,6 +363,11 @@ struct store_delivery {
 	char *tmpdir;                 /* NULL: $TMPDIR or /tmp */
 	struct store__strings local;  /* normalised mailbox addresses */
 	struct store__strings remote; /* normalised remote recipients */
+	/* Per remote recipient, in the same order: RFC 3461 NOTIFY and ORCPT. */
+	unsigned *remote_notify;
+	struct store__strings remote_orcpt;
+	int dsn_ret;
+	char dsn_envid[128];
 	uint64_t size;                /* octets written */
 	int64_t id;                   /* reserved message id (store_delivery_set_id); 0: the next */
 	/* The octets not in the spill file: the whole body until the first

@@ -96,6 +96,10 @@ static int insert_queue(store_t *store, const store_delivery_t *d, int64_t messa
 		sqlite3_bind_int64(stmt, 1, message_id);
 		store__bind_text(stmt, 2, d->sender);
 		store__bind_text(stmt, 3, d->remote.items[i]);
+		sqlite3_bind_int(stmt, 4, (int)d->remote_notify[i]);
+		store__bind_text(stmt, 5, d->remote_orcpt.items[i]);
+		sqlite3_bind_int(stmt, 6, d->dsn_ret);
+		store__bind_text(stmt, 7, d->dsn_envid);
 		int rc = sqlite3_step(stmt);
 		store__reset(stmt);
 		if (rc != SQLITE_DONE)

@@ -72,9 +72,44 @@ int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox)
 	return add_rcpt(&delivery->local, mailbox);
 }
 
+int store_delivery_add_remote_dsn(store_delivery_t *d, const char *recipient, unsigned notify,
+                                  const char *orcpt)
+{
+	size_t before = d->remote.count;
+	if (orcpt == NULL)
+		orcpt = "";
+	if (strlen(orcpt) >= sizeof(((struct store_queue_item *)0)->dsn_orcpt))
+		return STORE_EINVAL;
+	int err = add_rcpt(&d->remote, recipient);
+	if (err != STORE_OK || d->remote.count == before)
+		return err; /* a duplicate keeps its first parameters */
+	unsigned *grown = realloc(d->remote_notify, d->remote.count * sizeof(*grown));
+	if (grown == NULL) {
+		store__strings_truncate(&d->remote, before);
+		return STORE_ENOMEM;
+	}
+	d->remote_notify = grown;
+	grown[before] = notify;
+	err = store__strings_push(&d->remote_orcpt, orcpt);
+	if (err != STORE_OK)
+		store__strings_truncate(&d->remote, before);
+	return err;
+}
+
 int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient)
 {
-	return add_rcpt(&delivery->remote, recipient);
+	return store_delivery_add_remote_dsn(delivery, recipient, 0, NULL);
+}
+
+int store_delivery_set_dsn(store_delivery_t *d, int ret, const char *envid)
+{
+	if (envid == NULL)
+		envid = "";
+	if (ret < 0 || ret > 2 || strlen(envid) >= sizeof(d->dsn_envid))
+		return STORE_EINVAL;
+	d->dsn_ret = ret;
+	memcpy(d->dsn_envid, envid, strlen(envid) + 1);
+	return STORE_OK;
 }
 
 /* Grows the memory buffer to hold `need` octets: doubling up to the
@@ -257,6 +292,8 @@ void store_delivery_free(store_delivery_t **deliveryp)
 	free(d->tmpdir);
 	store__strings_free(&d->local);
 	store__strings_free(&d->remote);
+	store__strings_free(&d->remote_orcpt);
+	free(d->remote_notify);
 	free(d);
 	*deliveryp = NULL;
 }

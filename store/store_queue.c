@@ -18,7 +18,7 @@
 #define QUEUE_ERROR_MAX (sizeof(((struct store_queue_item *)0)->last_error) - 1)
 
 /* Reads a row of id, message_id, sender, recipient, attempts, created,
- * next_attempt, state, last_error. */
+ * next_attempt, state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid. */
 static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
 {
 	memset(item, 0, sizeof(*item));
@@ -32,6 +32,10 @@ static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
 	item->state = sqlite3_column_int(stmt, 7) == STORE_QUEUE_FAILED ? STORE_QUEUE_FAILED
 	                                                                  : STORE_QUEUE_PENDING;
 	store__column_text(stmt, 8, item->last_error, sizeof(item->last_error));
+	item->dsn_notify = (unsigned)sqlite3_column_int(stmt, 9);
+	store__column_text(stmt, 10, item->dsn_orcpt, sizeof(item->dsn_orcpt));
+	item->dsn_ret = sqlite3_column_int(stmt, 11);
+	store__column_text(stmt, 12, item->dsn_envid, sizeof(item->dsn_envid));
 }
 
 /* Steps a bound statement, gathering its rows into a malloc'ed array. */

@@ -191,11 +191,24 @@ static const char schema_v4[] =
 	"  created INTEGER NOT NULL"
 	");";
 
+/*
+ * Version 5: the DSN parameters (RFC 3461) of each queued recipient:
+ * NOTIFY (a bit set, 0 when not given), ORCPT and the message's RET and
+ * ENVID as the client gave them, for the runner to pass on and to honour
+ * in its reports. Rows queued before keep the defaults: no parameters.
+ */
+static const char schema_v5[] =
+	"ALTER TABLE queue ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE queue ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE queue ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
 	schema_v4,
+	schema_v5,
 };
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -104,7 +104,8 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" SELECT id, ?2, ?3, " NOW " FROM users WHERE address = ?1",
 	[STORE__QUEUE_ADD] =
 		"INSERT INTO queue (message_id, sender, recipient, attempts, created, next_attempt,"
-		" state, last_error) VALUES (?1, ?2, ?3, 0, " NOW ", " NOW ", 0, '')",
+		" state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid)"
+		" VALUES (?1, ?2, ?3, 0, " NOW ", " NOW ", 0, '', ?4, ?5, ?6, ?7)",
 
 	/* One row of NULLs for an empty mailbox, no row for no such user. */
 	[STORE__SNAPSHOT] =
@@ -140,7 +141,7 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 
 	[STORE__QUEUE_LIST] =
 		"SELECT id, message_id, sender, recipient, attempts, created, next_attempt, state,"
-		" last_error FROM queue ORDER BY id",
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid FROM queue ORDER BY id",
 	/* Marking and reading back in one statement: no other claimer can
 	 * take the same rows, and rows this owner already held stay out. */
 	[STORE__QUEUE_CLAIM] =
@@ -149,7 +150,7 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"              AND (lease_until IS NULL OR lease_until < " NOW ")"
 		"              ORDER BY next_attempt, id LIMIT ?3)"
 		" RETURNING id, message_id, sender, recipient, attempts, created, next_attempt, state,"
-		" last_error",
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid",
 	[STORE__QUEUE_DELIVERED] =
 		"DELETE FROM queue WHERE id = ?1 AND lease_owner = ?2 RETURNING message_id",
 	[STORE__QUEUE_DEFER] =

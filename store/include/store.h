@@ -353,6 +353,15 @@ int store_delivery_add_local(store_delivery_t *delivery, const char *mailbox);
 /* Adds a remote recipient (a queue row). Duplicates are ignored. */
 int store_delivery_add_remote(store_delivery_t *delivery, const char *recipient);
 /*
+ * The same with the recipient's DSN parameters (RFC 3461), kept with its
+ * queue row as given: NOTIFY as the caller's bit set (0: not given) and
+ * ORCPT (NULL or "": not given; at most 511 octets).
+ */
+int store_delivery_add_remote_dsn(store_delivery_t *delivery, const char *recipient,
+                                  unsigned notify, const char *orcpt);
+/* The message's RET (0 none, 1 FULL, 2 HDRS) and ENVID (NULL: none; at most 127 octets). */
+int store_delivery_set_dsn(store_delivery_t *delivery, int ret, const char *envid);
+/*
  * Appends body bytes to the memory buffer; no I/O, so an event loop may
  * call it. The buffer grows by whatever is written until the caller
  * spills it. Returns 0, STORE_ENOMEM, or STORE_EIO once a spill failed.
@@ -506,6 +515,11 @@ struct store_queue_item {
 	int64_t next_attempt; /* unix seconds, database clock */
 	enum store_queue_state state;
 	char last_error[512];
+	/* RFC 3461, as the client gave them (store_delivery_add_remote_dsn). */
+	unsigned dsn_notify; /* NOTIFY as a bit set; 0: not given */
+	char dsn_orcpt[512]; /* ORCPT, "" when not given */
+	int dsn_ret;         /* RET: 0 not given, 1 FULL, 2 HDRS */
+	char dsn_envid[128]; /* ENVID, "" when not given */
 };
 
 typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);

@@ -760,7 +760,7 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     res = fails(mailctl("db", "migrate"), 1,
                 "mailctl: db migrate: 3 address conflicts to resolve (see `mailctl db --help`)")
     assert res.out == (
-        "%s: schema version 4\n"
+        "%s: schema version 5\n"
         "conflict: users differ only by case: alice@example.test Alice@example.test "
         "ALICE@example.test (each takes mail and logins under its own spelling, other "
         "spellings go to alice@example.test)\n"
@@ -791,7 +791,7 @@ def test_db_migrate_reports_case_conflicts(mailctl, mail_dir):
     ok(mailctl("user", "del", "ALICE@example.test"))
     ok(mailctl("user", "del", "alice@example.test"))
     ok(mailctl("alias", "del", "Sales@example.test", "bob@example.test"))
-    assert ok(mailctl("db", "migrate")).out == "%s: schema version 4\n" % mail_dir.db
+    assert ok(mailctl("db", "migrate")).out == "%s: schema version 5\n" % mail_dir.db
     assert ok(mailctl("db", "check")).out == "%s: ok\n" % mail_dir.db
     assert show(mailctl, "alice@example.test")["address"] == "Alice@example.test"
 

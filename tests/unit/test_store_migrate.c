@@ -127,8 +127,8 @@ static void test_v1_needs_migrate(void **state)
 	assert_non_null(strstr(err, "mailctl db migrate"));
 	assert_int_equal(tsu_query_int(f->db, "PRAGMA user_version"), 1);
 	f->store = tsu_open(f->db, STORE_OPEN_MIGRATE);
-	assert_int_equal(tsu_query_int(f->db, "PRAGMA user_version"), 4);
-	assert_int_equal(store_schema_version(), 4);
+	assert_int_equal(tsu_query_int(f->db, "PRAGMA user_version"), 5);
+	assert_int_equal(store_schema_version(), 5);
 	/* Schema 3 counted the message already in Alice's mailbox. */
 	assert_int_equal(tsu_query_int(f->db, "SELECT COUNT(*) FROM mailbox_usage"), 1);
 	assert_int_equal(tsu_query_int(f->db, "SELECT messages FROM mailbox_usage"), 1);

@@ -348,8 +348,8 @@ static void test_migration_counts_existing_entries(void **state)
 	TSU_OK(s, deliver_n(s, ALICE, NULL, 30));
 	store_close(&f->store);
 	/* Back to version 2: no counters, no triggers (and no DKIM keys,
-	 * version 4). */
-	tsu_exec(f->db, "DROP TRIGGER mailbox_usage_insert; DROP TRIGGER mailbox_usage_delete;"
+	 * version 4, nor the queue's DSN columns, version 5). */
+	tsu_exec(f->db, TSU_UNDO_V5 "DROP TRIGGER mailbox_usage_insert; DROP TRIGGER mailbox_usage_delete;"
 	                "DROP TRIGGER mailbox_usage_update; DROP TABLE mailbox_usage;"
 	                "DROP TABLE dkim_keys;"
 	                "PRAGMA user_version = 2");

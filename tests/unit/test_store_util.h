@@ -45,6 +45,12 @@ static inline store_t *tsu_open(const char *path, int flags)
 }
 
 /* Asserts a store call's result, printing the handle's message if it differs. */
+/* Undoes schema version 5 (the queue's DSN columns), for tests that take a
+ * file back to an older version. */
+#define TSU_UNDO_V5                                                                    \
+	"ALTER TABLE queue DROP COLUMN dsn_notify; ALTER TABLE queue DROP COLUMN dsn_orcpt;" \
+	"ALTER TABLE queue DROP COLUMN dsn_ret; ALTER TABLE queue DROP COLUMN dsn_envid;"
+
 #define TSU_EXPECT(store, expected, call)                                                     \
 	do {                                                                                  \
 		int tsu_rc_ = (call);                                                         \
