@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base64.h"
 #include "config.h"
+#include "dkim.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -85,6 +87,9 @@ struct client_read {
 	char *headers;
 	size_t headers_len;
 	bool headers_done;
+	char *dkim;       /* the DKIM-Signature field to put on top, or NULL */
+	size_t dkim_len;
+	char dkim_note[256]; /* why a message from a local domain went unsigned */
 };
 
 struct smtp_client {
@@ -102,6 +107,8 @@ struct smtp_client {
 	char reason[512];
 
 	struct smtp_job *job;
+	char *dkim;        /* the job's DKIM-Signature field (RFC 6376), or NULL */
+	size_t dkim_len;
 	uint64_t size;
 	bool eightbit;
 	bool needs_utf8;
@@ -204,6 +211,8 @@ static void finish_job(struct smtp_client *c)
 	struct smtp_job *job = c->job;
 	c->job = NULL;
 	store_reader_close(&c->reader);
+	free(c->dkim);
+	c->dkim = NULL;
 	if (job != NULL) {
 		smtp_job_settle(job, SMTP_OUTCOME_TEMPORARY, "4.4.2", "delivery interrupted");
 		c->ops->job_done(c->owner, job);
@@ -272,6 +281,52 @@ static bool is_ascii(const char *s, size_t len)
 	return true;
 }
 
+/*
+ * Pool thread, after the preparing pass: signs the message (RFC 6376) when
+ * its From domain has a key in the store, which only local domains have.
+ * A second pass over the body, since the signature covers all of it and
+ * must go on top. A message that cannot be signed goes out unsigned, with
+ * the reason logged: a lost signature costs less than a message kept back.
+ */
+static void sign_message(struct client_read *r, store_t *store)
+{
+	char domain[256], selector[STORE_DKIM_SELECTOR_MAX + 1], err[256];
+	char *pem = NULL;
+	struct dkim_key *key = NULL;
+	struct dkim_signer *signer = NULL;
+	store_reader_t *reader = NULL;
+
+	if (r->headers == NULL ||
+	    dkim_from_domain(r->headers, r->headers_len, domain, sizeof(domain)) != 0 ||
+	    store_dkim_key_get(store, domain, selector, sizeof(selector), &pem) != STORE_OK)
+		return;
+	if (dkim_key_parse(pem, strlen(pem), &key, err, sizeof(err)) != 0) {
+		snprintf(r->dkim_note, sizeof(r->dkim_note), "%.100s: bad key: %.120s", domain, err);
+		goto out;
+	}
+	signer = dkim_signer_new(key, domain, selector);
+	int rc = signer != NULL ? store_reader_open(store, r->message_id, &reader) : STORE_ENOMEM;
+	while (rc == STORE_OK) {
+		const void *data;
+		size_t len;
+		rc = store_reader_next(store, reader, &data, &len);
+		if (rc != STORE_OK || len == 0)
+			break;
+		if (dkim_signer_feed(signer, data, len) != 0)
+			rc = STORE_EINVAL;
+	}
+	if (rc != STORE_OK || dkim_signer_finish(signer, time(NULL), &r->dkim, &r->dkim_len) != 0)
+		snprintf(r->dkim_note, sizeof(r->dkim_note), "%.200s: signing failed", domain);
+out:
+	store_reader_close(&reader);
+	dkim_signer_free(&signer);
+	dkim_key_free(&key);
+	if (pem != NULL) {
+		memset(pem, 0, strlen(pem));
+		free(pem);
+	}
+}
+
 /* Pool thread: the next chunk of the body (and, preparing, all of them). */
 static void read_work(void *arg)
 {
@@ -308,8 +363,10 @@ static void read_work(void *arg)
 				memcpy(r->data, data, len);
 			return;
 		}
-		if (len == 0)
+		if (len == 0) {
+			sign_message(r, store);
 			return;
+		}
 		const char *p = data;
 		if (!r->headers_done) {
 			size_t keep = len;
@@ -356,6 +413,7 @@ static void prepare_done(conn_t *conn, void *arg, int status)
 		}
 		store_reader_close(&r->reader);
 		free(r->headers);
+		free(r->dkim);
 		free(r);
 		return;
 	}
@@ -366,6 +424,12 @@ static void prepare_done(conn_t *conn, void *arg, int status)
 	free(job->headers);
 	job->headers = r->headers;
 	job->headers_len = r->headers_len;
+	free(c->dkim);
+	c->dkim = r->dkim;
+	c->dkim_len = r->dkim_len;
+	if (r->dkim_note[0] != '\0')
+		log_warn(c->core.id, "dkim_unsigned", "id=%lld reason=\"%s\"",
+		         (long long)job->message_id, r->dkim_note);
 	c->needs_utf8 = r->header_utf8 || !is_ascii(job->sender, strlen(job->sender));
 	for (size_t i = 0; i < job->rcpt_count; i++)
 		if (!is_ascii(job->rcpts[i].address, strlen(job->rcpts[i].address)))
@@ -553,6 +617,8 @@ static void start_body(struct smtp_client *c)
 	enter(c, CS_BODY);
 	smtp_outbody_init(&c->outbody);
 	c->body_done = false;
+	if (c->dkim != NULL) /* on top of the message (RFC 6376 5.6) */
+		conn_write(c->core.conn, c->dkim, c->dkim_len);
 	read_next(c);
 }
 
@@ -844,6 +910,7 @@ static void client_close(conn_t *conn, const char *reason)
 		         reason ? reason : "connection closed");
 	c->ops->closed(c->owner, c->dest, c->usable, c->reason);
 	store_reader_close(&c->reader);
+	free(c->dkim);
 	free(c);
 }
 
