@@ -173,6 +173,10 @@ static const struct config_key config_keys[] = {
 	  .min = 60, .max = 60 * 86400,
 	  .help = "Seconds an outbound message is retried before it fails and is bounced "
 	          "(RFC 5321 4.5.4.1: at least 4-5 days)." },
+	{ .name = "delay_warning_time", .type = CONFIG_UINT, FIELD(delay_warning_time),
+	  .def = "14400", .min = 0, .max = 60 * 86400,
+	  .help = "Seconds after which the sender of a message still undelivered is told, once, "
+	          "that it is delayed and retried (RFC 3464 `Action: delayed`); 0 never warns." },
 	{ .name = "queue_scan_interval", .type = CONFIG_UINT, FIELD(queue_scan_interval),
 	  .def = "30", .min = 1, .max = 3600,
 	  .help = "Seconds between looks at the queue for items that became due (retries, "

@@ -91,6 +91,7 @@ struct mail_config {
 	char relay_auth_password_file[1024];
 	char dns_servers[512];
 	unsigned queue_lifetime;        /* seconds */
+	unsigned delay_warning_time;    /* seconds; 0: no delay warnings */
 	unsigned queue_scan_interval;   /* seconds */
 	unsigned outbound_connections;
 	unsigned outbound_connections_per_destination;

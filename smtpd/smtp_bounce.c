@@ -70,6 +70,7 @@ int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const st
 		.token = token,
 		.arrival = (time_t)job->created,
 		.now = now,
+		.retry_until = (time_t)job->created + (time_t)cfg->queue_lifetime,
 		.rcpts = rcpts,
 		.rcpt_count = n,
 		.headers = job->headers,

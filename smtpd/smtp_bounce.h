@@ -18,7 +18,8 @@ struct smtp_job;
 
 /*
  * Builds the report of the job's recipients marked `report` (failed ones,
- * and delivered ones whose sender asked for success reports: "relayed")
+ * delayed ones past delay_warning_time, and delivered ones whose sender
+ * asked for success reports: "relayed")
  * into *delivery_r. Never for the null sender (RFC 5321 4.5.5: no bounce of
  * a bounce) or when no recipient is marked: then *delivery_r is NULL and 0
  * is returned. *remote_r tells whether the report goes to the queue. Returns

@@ -40,6 +40,7 @@ struct smtp_job_rcpt {
 	int64_t queue_id;  /* the queue row */
 	char address[256];
 	int attempts;      /* before this one */
+	bool delay_warned; /* the sender was told of the delay already */
 	enum smtp_outcome outcome;
 	bool done;         /* outcome is set */
 	char status[16];   /* RFC 3463: "5.1.1" */

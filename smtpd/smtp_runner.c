@@ -136,6 +136,14 @@ static void decide(struct smtp_runner *r, struct smtp_job *job, struct report *r
 		case SMTP_OUTCOME_TEMPORARY:
 			o->verdict = STORE_QUEUE_DEFER;
 			o->delay_seconds = (int)smtp_retry_delay((unsigned)rc->attempts + 1, random32());
+			/* One warning once delay_warning_time has passed (Postfix's
+			 * delay_warning_time), unless NOTIFY leaves DELAY out. */
+			if (job->sender[0] != '\0' && r->cfg->delay_warning_time > 0 && !rc->delay_warned &&
+			    now - job->created >= (int64_t)r->cfg->delay_warning_time &&
+			    (rc->notify == 0 || (rc->notify & SMTP_NOTIFY_DELAY))) {
+				rc->report = true;
+				o->warned = true;
+			}
 			break;
 		case SMTP_OUTCOME_PERMANENT:
 			/* Reported to the sender, or not wanted by them (NOTIFY=NEVER):
@@ -165,9 +173,11 @@ static int report_op(store_t *store, void *arg)
 	/* The report could not be built or stored (the sender's mailbox is
 	 * full, or leads nowhere): keep the failures for the operator. */
 	snprintf(rep->bounce_error, sizeof(rep->bounce_error), "%s", store_errmsg(store));
-	for (size_t i = 0; i < job->rcpt_count; i++)
+	for (size_t i = 0; i < job->rcpt_count; i++) {
 		if (job->rcpts[i].outcome == SMTP_OUTCOME_PERMANENT)
 			rep->outcomes[i].verdict = STORE_QUEUE_FAIL;
+		rep->outcomes[i].warned = false;
+	}
 	rep->bounce_remote = false;
 	return store_queue_report(store, rep->runner->owner, rep->outcomes, job->rcpt_count, NULL);
 }
@@ -510,6 +520,7 @@ static void make_jobs(struct smtp_runner *r, const struct store_queue_item *item
 		rc->queue_id = it->id;
 		rc->attempts = it->attempts;
 		rc->notify = it->dsn_notify;
+		rc->delay_warned = it->delay_warned;
 		snprintf(rc->orcpt, sizeof(rc->orcpt), "%s", it->dsn_orcpt);
 		snprintf(rc->address, sizeof(rc->address), "%s", it->recipient);
 	}

@@ -18,7 +18,8 @@
 #define QUEUE_ERROR_MAX (sizeof(((struct store_queue_item *)0)->last_error) - 1)
 
 /* Reads a row of id, message_id, sender, recipient, attempts, created,
- * next_attempt, state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid. */
+ * next_attempt, state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid,
+ * delay_warned. */
 static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
 {
 	memset(item, 0, sizeof(*item));
@@ -36,6 +37,7 @@ static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
 	store__column_text(stmt, 10, item->dsn_orcpt, sizeof(item->dsn_orcpt));
 	item->dsn_ret = sqlite3_column_int(stmt, 11);
 	store__column_text(stmt, 12, item->dsn_envid, sizeof(item->dsn_envid));
+	item->delay_warned = sqlite3_column_int(stmt, 13) != 0;
 }
 
 /* Steps a bound statement, gathering its rows into a malloc'ed array. */
@@ -199,6 +201,7 @@ static int apply_outcome(store_t *store, const char *owner, const struct store_q
 		store__bind_text(stmt, 2, owner);
 		sqlite3_bind_int(stmt, 3, o->delay_seconds);
 		bind_error(stmt, 4, o->error);
+		sqlite3_bind_int(stmt, 5, o->warned ? 1 : 0);
 		return exec_owned(store, stmt, o->id, "defer queue item");
 	case STORE_QUEUE_FAIL:
 		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_FAIL);

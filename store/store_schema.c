@@ -195,13 +195,16 @@ static const char schema_v4[] =
  * Version 5: the DSN parameters (RFC 3461) of each queued recipient:
  * NOTIFY (a bit set, 0 when not given), ORCPT and the message's RET and
  * ENVID as the client gave them, for the runner to pass on and to honour
- * in its reports. Rows queued before keep the defaults: no parameters.
+ * in its reports; and whether the sender has been warned of the delay
+ * (delay_warning_time), so the warning goes out once. Rows queued before
+ * keep the defaults: no parameters, not warned.
  */
 static const char schema_v5[] =
 	"ALTER TABLE queue ADD COLUMN dsn_notify INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE queue ADD COLUMN dsn_orcpt TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE queue ADD COLUMN dsn_ret INTEGER NOT NULL DEFAULT 0;"
-	"ALTER TABLE queue ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';";
+	"ALTER TABLE queue ADD COLUMN dsn_envid TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE queue ADD COLUMN delay_warned INTEGER NOT NULL DEFAULT 0;";
 
 static const char *const migrations[] = {
 	schema_v1,

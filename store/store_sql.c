@@ -141,7 +141,8 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 
 	[STORE__QUEUE_LIST] =
 		"SELECT id, message_id, sender, recipient, attempts, created, next_attempt, state,"
-		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid FROM queue ORDER BY id",
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned FROM queue"
+		" ORDER BY id",
 	/* Marking and reading back in one statement: no other claimer can
 	 * take the same rows, and rows this owner already held stay out. */
 	[STORE__QUEUE_CLAIM] =
@@ -150,12 +151,13 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"              AND (lease_until IS NULL OR lease_until < " NOW ")"
 		"              ORDER BY next_attempt, id LIMIT ?3)"
 		" RETURNING id, message_id, sender, recipient, attempts, created, next_attempt, state,"
-		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid",
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned",
 	[STORE__QUEUE_DELIVERED] =
 		"DELETE FROM queue WHERE id = ?1 AND lease_owner = ?2 RETURNING message_id",
 	[STORE__QUEUE_DEFER] =
 		"UPDATE queue SET attempts = attempts + 1, next_attempt = " NOW " + ?3,"
-		" last_error = ?4, lease_owner = NULL, lease_until = NULL"
+		" last_error = ?4, lease_owner = NULL, lease_until = NULL,"
+		" delay_warned = MAX(delay_warned, ?5)"
 		" WHERE id = ?1 AND lease_owner = ?2",
 	[STORE__QUEUE_FAIL] =
 		"UPDATE queue SET attempts = attempts + 1, state = 1, last_error = ?3,"

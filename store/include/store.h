@@ -520,6 +520,7 @@ struct store_queue_item {
 	char dsn_orcpt[512]; /* ORCPT, "" when not given */
 	int dsn_ret;         /* RET: 0 not given, 1 FULL, 2 HDRS */
 	char dsn_envid[128]; /* ENVID, "" when not given */
+	bool delay_warned;   /* the sender has been told of the delay */
 };
 
 typedef void store_queue_cb(void *ctx, const struct store_queue_item *item);
@@ -551,6 +552,7 @@ struct store_queue_outcome {
 	int64_t id;
 	enum store_queue_verdict verdict;
 	int delay_seconds; /* DEFER */
+	bool warned;       /* DEFER: the report committed with it warns of the delay */
 	const char *error; /* DEFER, FAIL: the last error, for the operator */
 	int status;        /* out: 0, or STORE_ENOTFOUND when the row is gone or no longer ours */
 };

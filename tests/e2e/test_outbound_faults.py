@@ -5,6 +5,7 @@ STARTTLS when TLS is required, one without EHLO or PIPELINING, and the
 limits a server announces (SIZE, no SMTPUTF8)."""
 
 import contextlib
+import time
 import smtplib
 
 import pytest
@@ -154,3 +155,22 @@ def test_connections_are_reused():
         # messages after the first on a connection are preceded by no new EHLO.
         assert fault.connections <= 5
         assert sum(1 for c in fault.commands if c.startswith("EHLO")) == fault.connections
+
+
+def test_delay_warning_is_sent_once():
+    with FaultServer(rcpt="450 4.2.0 try later") as fault, sender(fault, delay_warning_time=2) as a:
+        submit(a, [RCPT], message("slow", to=RCPT))
+        deferred_row(a)
+        assert mailbox(a, ALICE) == []  # too young for a warning (created at most 1 s ago)
+        time.sleep(2.2)
+        a.mailctl("queue", "retry", "all")
+        warning = parse(wait_for(lambda: mailbox(a, ALICE), what="the delay warning")[0])
+        assert warning["Subject"] == "Delayed Mail (still being retried)"
+        fields = status_fields(warning)
+        assert fields["action"] == "delayed" and fields["status"] == "4.2.0"
+        assert "will-retry-until" in fields
+        wait_for(lambda: [r for r in queue_rows(a) if "attempts=2" in r], what="the second attempt")
+        a.mailctl("queue", "retry", "all")
+        wait_for(lambda: [r for r in queue_rows(a) if "attempts=3" in r], what="the third attempt")
+        assert len(mailbox(a, ALICE)) == 1  # warned once
+        assert len(queue(a)) == 1

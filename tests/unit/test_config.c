@@ -32,6 +32,7 @@ static const char *const all_keys[] = {
 	"auth_failure_budget", "auth_failure_decay", "auth_lockout", "user",
 	"recipient_delimiter", "postmaster_address", "relay_host", "routes", "relay_tls",
 	"relay_auth_user", "relay_auth_password_file", "dns_servers", "queue_lifetime",
+	"delay_warning_time",
 	"queue_scan_interval", "outbound_connections", "outbound_connections_per_destination",
 	"outbound_timeout", "tmpdir", "log_level",
 };

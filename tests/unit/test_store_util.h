@@ -49,7 +49,8 @@ static inline store_t *tsu_open(const char *path, int flags)
  * file back to an older version. */
 #define TSU_UNDO_V5                                                                    \
 	"ALTER TABLE queue DROP COLUMN dsn_notify; ALTER TABLE queue DROP COLUMN dsn_orcpt;" \
-	"ALTER TABLE queue DROP COLUMN dsn_ret; ALTER TABLE queue DROP COLUMN dsn_envid;"
+	"ALTER TABLE queue DROP COLUMN dsn_ret; ALTER TABLE queue DROP COLUMN dsn_envid;"         \
+	"ALTER TABLE queue DROP COLUMN delay_warned;"
 
 #define TSU_EXPECT(store, expected, call)                                                     \
 	do {                                                                                  \
