@@ -5,22 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base64.h"
 #include "config.h"
-#include "dkim.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
 #include "smtp_client_reply.h"
+#include "smtp_msgread.h"
 #include "smtp_outbody.h"
 #include "smtp_parse.h"
 #include "smtp_session.h"
 #include "store.h"
 
-/* The original header section kept for a bounce (RFC 3464 sends it back). */
-#define HEADERS_KEPT_MAX (64 * 1024)
 /* RFC 5321 4.5.3.2.1: minutes for a connection; never longer than our reply timeout. */
 #define CONNECT_TIMEOUT_S 30
 
@@ -68,29 +65,6 @@ static const unsigned next_states[CS_COUNT] = {
 	[CS_CLOSING] = 0,
 };
 #undef S
-
-/* One body chunk read off the loop. */
-struct client_read {
-	struct smtp_client *c;
-	const char *db_path;
-	int64_t message_id;
-	store_reader_t *reader;
-	int status;
-	char error[256];
-	char *data;
-	size_t len;
-	/* prepare only */
-	bool prepare;
-	uint64_t size;
-	bool eightbit;
-	bool header_utf8;
-	char *headers;
-	size_t headers_len;
-	bool headers_done;
-	char *dkim;       /* the DKIM-Signature field to put on top, or NULL */
-	size_t dkim_len;
-	char dkim_note[256]; /* why a message from a local domain went unsigned */
-};
 
 struct smtp_client {
 	struct session core; /* first: the session core's callbacks get it back */
@@ -273,134 +247,11 @@ static void end_job(struct smtp_client *c, bool rset)
 	}
 }
 
-static bool is_ascii(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return false;
-	return true;
-}
-
-/*
- * Pool thread, after the preparing pass: signs the message (RFC 6376) when
- * its From domain has a key in the store, which only local domains have.
- * A second pass over the body, since the signature covers all of it and
- * must go on top. A message that cannot be signed goes out unsigned, with
- * the reason logged: a lost signature costs less than a message kept back.
- */
-static void sign_message(struct client_read *r, store_t *store)
-{
-	char domain[256], selector[STORE_DKIM_SELECTOR_MAX + 1], err[256];
-	char *pem = NULL;
-	struct dkim_key *key = NULL;
-	struct dkim_signer *signer = NULL;
-	store_reader_t *reader = NULL;
-
-	if (r->headers == NULL ||
-	    dkim_from_domain(r->headers, r->headers_len, domain, sizeof(domain)) != 0 ||
-	    store_dkim_key_get(store, domain, selector, sizeof(selector), &pem) != STORE_OK)
-		return;
-	if (dkim_key_parse(pem, strlen(pem), &key, err, sizeof(err)) != 0) {
-		snprintf(r->dkim_note, sizeof(r->dkim_note), "%.100s: bad key: %.120s", domain, err);
-		goto out;
-	}
-	signer = dkim_signer_new(key, domain, selector);
-	int rc = signer != NULL ? store_reader_open(store, r->message_id, &reader) : STORE_ENOMEM;
-	while (rc == STORE_OK) {
-		const void *data;
-		size_t len;
-		rc = store_reader_next(store, reader, &data, &len);
-		if (rc != STORE_OK || len == 0)
-			break;
-		if (dkim_signer_feed(signer, data, len) != 0)
-			rc = STORE_EINVAL;
-	}
-	if (rc != STORE_OK || dkim_signer_finish(signer, time(NULL), &r->dkim, &r->dkim_len) != 0)
-		snprintf(r->dkim_note, sizeof(r->dkim_note), "%.200s: signing failed", domain);
-out:
-	store_reader_close(&reader);
-	dkim_signer_free(&signer);
-	dkim_key_free(&key);
-	if (pem != NULL) {
-		memset(pem, 0, strlen(pem));
-		free(pem);
-	}
-}
-
-/* Pool thread: the next chunk of the body (and, preparing, all of them). */
-static void read_work(void *arg)
-{
-	struct client_read *r = arg;
-	store_t *store = store_thread_handle(r->db_path, 0, r->error, sizeof(r->error));
-	if (store == NULL) {
-		r->status = STORE_EIO;
-		return;
-	}
-	if (r->reader == NULL) {
-		r->status = store_reader_open(store, r->message_id, &r->reader);
-		if (r->status != STORE_OK) {
-			snprintf(r->error, sizeof(r->error), "%s", store_errmsg(store));
-			return;
-		}
-	}
-	do {
-		const void *data;
-		size_t len;
-		r->status = store_reader_next(store, r->reader, &data, &len);
-		if (r->status != STORE_OK) {
-			snprintf(r->error, sizeof(r->error), "%s", store_errmsg(store));
-			return;
-		}
-		if (!r->prepare) {
-			r->len = len;
-			r->data = len > 0 ? malloc(len) : NULL;
-			if (len > 0 && r->data == NULL) {
-				r->status = STORE_ENOMEM;
-				snprintf(r->error, sizeof(r->error), "out of memory");
-				return;
-			}
-			if (len > 0)
-				memcpy(r->data, data, len);
-			return;
-		}
-		if (len == 0) {
-			sign_message(r, store);
-			return;
-		}
-		const char *p = data;
-		if (!r->headers_done) {
-			size_t keep = len;
-			if (r->headers_len + keep > HEADERS_KEPT_MAX)
-				keep = HEADERS_KEPT_MAX - r->headers_len;
-			char *grown = realloc(r->headers, r->headers_len + keep + 1);
-			if (grown != NULL) {
-				r->headers = grown;
-				memcpy(r->headers + r->headers_len, p, keep);
-				r->headers_len += keep;
-				r->headers[r->headers_len] = '\0';
-				char *end = strstr(r->headers, "\r\n\r\n");
-				if (end != NULL) {
-					r->headers_len = (size_t)(end - r->headers) + 2;
-					r->headers[r->headers_len] = '\0';
-					r->headers_done = true;
-				}
-			}
-			if (r->headers_len >= HEADERS_KEPT_MAX)
-				r->headers_done = true;
-			if (!is_ascii(r->headers, r->headers_len))
-				r->header_utf8 = true;
-		}
-		if (!r->eightbit && !is_ascii(p, len))
-			r->eightbit = true;
-		r->size += len;
-	} while (1);
-}
-
 static void send_commands(struct smtp_client *c);
 
 static void prepare_done(conn_t *conn, void *arg, int status)
 {
-	struct client_read *r = arg;
+	struct smtp_msgread *r = arg;
 	struct smtp_client *c = conn != NULL ? client_of(conn) : NULL;
 
 	if (c == NULL || status != 0 || r->status != STORE_OK) {
@@ -430,9 +281,9 @@ static void prepare_done(conn_t *conn, void *arg, int status)
 	if (r->dkim_note[0] != '\0')
 		log_warn(c->core.id, "dkim_unsigned", "id=%lld reason=\"%s\"",
 		         (long long)job->message_id, r->dkim_note);
-	c->needs_utf8 = r->header_utf8 || !is_ascii(job->sender, strlen(job->sender));
+	c->needs_utf8 = r->header_utf8 || !smtp_msgread_ascii(job->sender, strlen(job->sender));
 	for (size_t i = 0; i < job->rcpt_count; i++)
-		if (!is_ascii(job->rcpts[i].address, strlen(job->rcpts[i].address)))
+		if (!smtp_msgread_ascii(job->rcpts[i].address, strlen(job->rcpts[i].address)))
 			c->needs_utf8 = true;
 	free(r);
 	session_done(&c->core);
@@ -465,13 +316,13 @@ static void prepare_done(conn_t *conn, void *arg, int status)
 
 static void start_job(struct smtp_client *c)
 {
-	struct client_read *r = calloc(1, sizeof(*r));
+	struct smtp_msgread *r = calloc(1, sizeof(*r));
 	enter(c, CS_PREPARE);
 	if (r != NULL) {
 		r->prepare = true;
 		r->db_path = c->env->cfg->db;
 		r->message_id = c->job->message_id;
-		if (session_queue_work(&c->core, read_work, prepare_done, r) == 0)
+		if (session_queue_work(&c->core, smtp_msgread_work, prepare_done, r) == 0)
 			return;
 		free(r);
 	}
@@ -542,7 +393,7 @@ static void read_next(struct smtp_client *c);
 
 static void body_chunk_done(conn_t *conn, void *arg, int status)
 {
-	struct client_read *r = arg;
+	struct smtp_msgread *r = arg;
 	struct smtp_client *c = conn != NULL ? client_of(conn) : NULL;
 
 	if (c != NULL) {
@@ -594,7 +445,7 @@ static void body_chunk_done(conn_t *conn, void *arg, int status)
 
 static void read_next(struct smtp_client *c)
 {
-	struct client_read *r = calloc(1, sizeof(*r));
+	struct smtp_msgread *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		fail_session(c, "out of memory");
 		return;
@@ -604,7 +455,7 @@ static void read_next(struct smtp_client *c)
 	c->reader = NULL;
 	r->message_id = c->job->message_id; /* the first read opens the reader */
 	c->reading = true;
-	if (session_queue_work(&c->core, read_work, body_chunk_done, r) != 0) {
+	if (session_queue_work(&c->core, smtp_msgread_work, body_chunk_done, r) != 0) {
 		c->reading = false;
 		c->reader = r->reader;
 		free(r);
