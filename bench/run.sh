@@ -134,7 +134,7 @@ while :; do
 done
 P_SMTP=$base P_SUB=$((base + 1)) P_SMTPS=$((base + 2)) P_POP3=$((base + 3)) P_POP3S=$((base + 4))
 P_SINK=$((base + 5)) P_POSTFIX=$((base + 6)) P_DOVECOT=$((base + 7)) P_DOVECOTS=$((base + 8))
-P_OUT=$((base + 9))
+P_OUT=$((base + 9)) P_DEAD=$((base + 10))
 
 wait_port() {
 	for _ in $(seq 1 100); do
@@ -463,12 +463,76 @@ PY
 				l, m, got, got / secs, secs, got < m }' >> "$results"
 		log "$label: $((n - before)) of $N_OUT delivered in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
 	}
+	# drain_wait LABEL BEFORE T0: waits for N_OUT more messages at the receiver, records the rate.
+	drain_wait() {
+		local label=$1 before=$2 t0=$3 t1 n
+		for _ in $(seq 1 6000); do
+			n=$(stored_count)
+			[ $((n - before)) -ge "$N_OUT" ] && break
+			sleep 0.1
+		done
+		t1=$(date +%s.%N)
+		awk -v l="$label" -v m="$N_OUT" -v got=$((n - before)) -v t0="$t0" -v t1="$t1" 'BEGIN {
+			secs = t1 - t0
+			printf "{\"tool\":\"run.sh\",\"proto\":\"outbound\",\"label\":\"%s\",\"messages\":%d,\"delivered\":%d,\"msgs_per_s\":%.1f,\"seconds\":%.3f,\"errors\":%d}\n",
+				l, m, got, got / secs, secs, got < m }' >> "$results"
+		log "$label: $((n - before)) of $N_OUT drained in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+	}
+	# ours_drain: N_OUT messages queued while the route leads nowhere, then
+	# a restart with the real route and `queue retry all`: the runner alone.
+	ours_drain() {
+		local before
+		stop_pid "$out_pid"
+		sed -i "s|^routes = .*|routes = far.test=127.0.0.1:$P_DEAD|" "$out/mail.conf"
+		"$build/smtpd/smtpd" -c "$out/mail.conf" 2>>"$tmp/out-smtpd.log" &
+		out_pid=$!
+		wait_port "$P_OUT" "sending smtpd"
+		"$MB" smtp --concurrency 20 --messages "$N_OUT" --size 4K --to sink@far.test --port "$P_OUT" \
+			--auth "sender@out.test:$PW" --from sender@out.test --quiet >/dev/null ||
+			log "warning: drain fill: submission errors"
+		for _ in $(seq 1 600); do
+			[ "$(octl queue list | grep -c 'attempts=0')" = 0 ] && break
+			sleep 0.1
+		done
+		stop_pid "$out_pid"
+		sed -i "s|^routes = .*|routes = far.test=127.0.0.1:$P_SMTP|" "$out/mail.conf"
+		octl queue retry all >/dev/null
+		before=$(stored_count)
+		local t0
+		t0=$(date +%s.%N)
+		"$build/smtpd/smtpd" -c "$out/mail.conf" 2>>"$tmp/out-smtpd.log" &
+		out_pid=$!
+		drain_wait ours/outbound-drain-4k "$before" "$t0"
+	}
+	# postfix_drain_run: the same with Postfix's deferred queue and `postqueue -f`.
+	postfix_drain_run() {
+		local before t0 pf=(-c "$tmp/postfix/etc")
+		postconf "${pf[@]}" -e "defer_transports = smtp"
+		postfix "${pf[@]}" reload >/dev/null 2>&1
+		sleep 1
+		"$MB" smtp --concurrency 20 --messages "$N_OUT" --size 4K --to sink@far.test --port "$P_POSTFIX" \
+			--from "bench@$DOMAIN" --quiet >/dev/null || log "warning: Postfix drain fill: errors"
+		for _ in $(seq 1 1200); do
+			[ -z "$(find "$tmp/postfix/spool/incoming" "$tmp/postfix/spool/active" \
+				"$tmp/postfix/spool/maildrop" -type f 2>/dev/null | head -1)" ] && break
+			sleep 0.1
+		done
+		postconf "${pf[@]}" -e "defer_transports ="
+		postfix "${pf[@]}" reload >/dev/null 2>&1
+		sleep 1
+		before=$(stored_count)
+		t0=$(date +%s.%N)
+		postqueue "${pf[@]}" -f
+		drain_wait postfix/outbound-drain-4k "$before" "$t0"
+	}
 	for _ in $(seq 1 "$REPS"); do
 		outbound_once ours/outbound-c20-4k --port "$P_OUT" --auth "sender@out.test:$PW" \
 			--from sender@out.test
 		if [ $compare = 1 ]; then
 			outbound_once postfix/outbound-c20-4k --port "$P_POSTFIX" --from "bench@$DOMAIN"
 		fi
+		ours_drain
+		[ $compare = 1 ] && postfix_drain_run
 	done
 	stop_pid "$out_pid"
 	out_pid=""
