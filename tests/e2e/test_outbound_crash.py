@@ -7,6 +7,7 @@ duplicate of a message whose 250 arrived just before the kill)."""
 import contextlib
 import signal
 import smtplib
+import sqlite3
 
 from outbound import (ALICE, PASSWORD, FaultServer, close, make_install, message, queue,
                       start_second_smtpd, start_smtpd, wait_for)
@@ -80,3 +81,23 @@ def test_kill_9_while_sending_loses_nothing():
         assert set(got) == {"crash %d" % i for i in range(150)}
         # Duplicates only from the instant of the kill: at most one per open connection.
         assert len(got) - 150 <= 5
+
+
+def test_sigterm_hands_claims_back():
+    """A runner stopped with SIGTERM finishes the message it is sending and
+    hands every other claimed row back at once: restarted without the short
+    test lease, it sends the rest right away instead of after ten minutes."""
+    with FaultServer(dot_delay=0.2) as fault, sender(fault.port) as a:
+        submit_many(a, 30, "term")
+        wait_for(lambda: len(fault.messages) >= 1, what="deliveries under way")
+        assert a.stop(a.smtpd) == 0
+        assert len(fault.messages) < 30, "everything went out before SIGTERM: no test"
+        db = sqlite3.connect(a.db)
+        try:
+            held = db.execute("SELECT COUNT(*) FROM queue WHERE lease_owner IS NOT NULL").fetchone()[0]
+        finally:
+            db.close()
+        assert held == 0
+        a.smtpd = start_smtpd(a)  # the real 10-minute lease
+        wait_for(lambda: not queue(a), timeout=60, what="the rest to go out")
+        assert set(subjects(fault)) == {"term %d" % i for i in range(30)}
