@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "config.h"
 #include "smtp_client.h"
 #include "smtp_dsn.h"
+#include "smtp_parse.h"
 
 struct resolved {
 	store_delivery_t *delivery;
@@ -26,6 +28,82 @@ static void add_cb(void *ctx, enum store_rcpt_kind kind, const char *address)
 		r->remote = true;
 	if (rc != STORE_OK)
 		r->err = rc;
+}
+
+/* What of the original goes back (RFC 3464 2.1, RFC 3461 4.3). */
+#define HEADERS_MAX (64 * 1024)
+/* RET=FULL returns the whole message up to this size (Postfix's bounce_size_limit is 50,000), else its headers. */
+#define MESSAGE_MAX (128 * 1024)
+
+/*
+ * Reads the original's header section (without our Return-Path: line and
+ * the empty line) and, when `full`, the whole message if it is at most
+ * MESSAGE_MAX octets. Either may stay NULL (a body deleted meanwhile).
+ */
+static void read_original(store_t *store, int64_t message_id, bool full, char **headers_r,
+                          size_t *hlen_r, char **message_r, size_t *mlen_r)
+{
+	store_reader_t *reader = NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	size_t limit = full ? MESSAGE_MAX : HEADERS_MAX;
+	bool whole = true;
+
+	*headers_r = *message_r = NULL;
+	*hlen_r = *mlen_r = 0;
+	if (store_reader_open(store, message_id, &reader) != STORE_OK)
+		return;
+	for (;;) {
+		const void *data;
+		size_t n;
+		if (store_reader_next(store, reader, &data, &n) != STORE_OK) {
+			whole = false;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (len + n > limit) {
+			n = limit - len;
+			whole = false;
+		}
+		char *grown = realloc(buf, len + n + 1);
+		if (grown == NULL) {
+			whole = false;
+			break;
+		}
+		buf = grown;
+		memcpy(buf + len, data, n);
+		len += n;
+		buf[len] = '\0';
+		if (!whole || (!full && strstr(buf, "\r\n\r\n") != NULL))
+			break;
+	}
+	store_reader_close(&reader);
+	if (buf == NULL)
+		return;
+	/* Our own trace line is not part of what the sender sent. */
+	size_t skip = 0;
+	if (strncasecmp(buf, "Return-Path:", 12) == 0) {
+		char *lf = memchr(buf, '\n', len);
+		skip = lf != NULL ? (size_t)(lf - buf) + 1 : len;
+	}
+	char *end = strstr(buf + skip, "\r\n\r\n");
+	size_t hlen = end != NULL ? (size_t)(end - (buf + skip)) + 2 : len - skip;
+	if (hlen > HEADERS_MAX)
+		hlen = HEADERS_MAX;
+	*headers_r = malloc(hlen + 1);
+	if (*headers_r != NULL) {
+		memcpy(*headers_r, buf + skip, hlen);
+		(*headers_r)[hlen] = '\0';
+		*hlen_r = hlen;
+	}
+	if (full && whole) {
+		memmove(buf, buf + skip, len - skip);
+		*message_r = buf;
+		*mlen_r = len - skip;
+		return;
+	}
+	free(buf);
 }
 
 int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const struct smtp_job *job,
@@ -73,12 +151,22 @@ int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const st
 		.retry_until = (time_t)job->created + (time_t)cfg->queue_lifetime,
 		.rcpts = rcpts,
 		.rcpt_count = n,
-		.headers = job->headers,
-		.headers_len = job->headers_len,
 	};
+	/* RFC 3461 4.3: the whole message only for RET=FULL and only with a failure. */
+	bool any_failed = false;
+	for (size_t i = 0; i < n; i++)
+		any_failed = any_failed || rcpts[i].failed;
+	char *headers = NULL, *original = NULL;
+	read_original(store, job->message_id, any_failed && job->ret == SMTP_DSN_RET_FULL, &headers,
+	              &dsn.headers_len, &original, &dsn.message_len);
+	dsn.headers = headers;
+	dsn.message = original;
 	char *text = NULL;
 	size_t len = 0;
-	if (smtp_dsn_build(&dsn, &text, &len) != 0)
+	int built = smtp_dsn_build(&dsn, &text, &len);
+	free(headers);
+	free(original);
+	if (built != 0)
 		return STORE_ENOMEM;
 
 	struct resolved res = { .err = STORE_OK };

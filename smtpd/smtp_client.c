@@ -117,7 +117,6 @@ void smtp_job_free(struct smtp_job *job)
 {
 	if (job == NULL)
 		return;
-	free(job->headers);
 	free(job);
 }
 
@@ -272,9 +271,7 @@ static void prepare_done(conn_t *conn, void *arg, int status)
 	struct smtp_job *job = c->job;
 	c->size = r->size;
 	c->eightbit = r->eightbit;
-	free(job->headers);
-	job->headers = r->headers;
-	job->headers_len = r->headers_len;
+	free(r->headers);
 	free(c->dkim);
 	c->dkim = r->dkim;
 	c->dkim_len = r->dkim_len;

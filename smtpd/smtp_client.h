@@ -60,8 +60,6 @@ struct smtp_job {
 	bool remote_dsn;      /* it offered DSN: NOTIFY went along, it reports successes itself */
 	int ret;              /* RFC 3461 RET (enum smtp_dsn_ret in smtp_parse.h), 0 when none */
 	char envid[128];      /* RFC 3461 ENVID as given, or "" */
-	char *headers;        /* the original header section (for a bounce), malloc'd, or NULL */
-	size_t headers_len;
 	struct smtp_job *next; /* the runner's list */
 	void *dest;            /* the runner's destination */
 };

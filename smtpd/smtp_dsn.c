@@ -145,7 +145,8 @@ static void human_part(struct buf *b, const struct smtp_dsn *d, bool any_failed,
 		        "themselves, so this is the last report you get.\r\n");
 	} else if (any_failed) {
 		put_str(b, "Your message could not be delivered to one or more recipients.\r\n");
-		put_str(b, "It is attached below (its header section only).\r\n");
+		put_str(b, d->message != NULL ? "It is attached below.\r\n"
+		                              : "It is attached below (its header section only).\r\n");
 	} else {
 		smtp_received_date(d->retry_until, until, sizeof(until));
 		put_str(b, "Your message has not been delivered yet to one or more recipients.\r\n");
@@ -270,7 +271,16 @@ int smtp_dsn_build(const struct smtp_dsn *d, char **out_r, size_t *len_r)
 	putf(&b, "Content-Type: message/%sdelivery-status\r\n\r\n", utf8 ? "global-" : "");
 	status_part(&b, d, utf8);
 
-	if (d->headers != NULL) {
+	if (d->message != NULL) {
+		/* RFC 3462 (RFC 6522) 3: the returned message as a message/rfc822
+		 * part, its lines as stored (CRLF, each within the line limit). */
+		putf(&b, "\r\n--dsn-%s\r\n", d->token);
+		putf(&b, "Content-Type: message/%s\r\n\r\n",
+		     utf8 || !ascii(d->message, d->message_len) ? "global" : "rfc822");
+		put(&b, d->message, d->message_len);
+		if (d->message_len < 2 || memcmp(d->message + d->message_len - 2, "\r\n", 2) != 0)
+			put_str(&b, "\r\n");
+	} else if (d->headers != NULL) {
 		putf(&b, "\r\n--dsn-%s\r\n", d->token);
 		putf(&b, "Content-Type: %s\r\n\r\n", utf8 ? "message/global-headers"
 		                                        : "text/rfc822-headers");

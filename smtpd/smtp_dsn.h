@@ -50,6 +50,10 @@ struct smtp_dsn {
 	const char *headers;       /* the original header section (CRLF lines), or NULL */
 	size_t headers_len;
 	const char *envid;         /* RFC 3461 ENVID as given (xtext), or NULL */
+	/* The whole original message (RFC 3461 RET=FULL), or NULL: then only
+	 * its header section goes back. */
+	const char *message;
+	size_t message_len;
 };
 
 /*

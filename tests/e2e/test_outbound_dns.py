@@ -52,6 +52,8 @@ def test_null_mx_and_nxdomain_bounce(dns):
         text = b"".join(bounces)
         assert b"Status: 5.1.10" in text and b"null MX" in text
         assert b"Status: 5.4.4" in text and b"nowhere.test" in text
+        # The original header section goes back, also with no session at all.
+        assert b"Subject: to null" in text and b"Subject: to nowhere" in text
         wait_for(lambda: not queue(a), what="a's queue to empty")
 
 

@@ -77,3 +77,21 @@ def test_bad_dsn_parameters_are_refused():
             assert s.docmd("RCPT TO:<%s> NOTIFY=NEVER,SUCCESS" % RCPT)[0] == 501
             assert s.docmd("RCPT TO:<%s> ORCPT=nosemicolon" % RCPT)[0] == 501
             assert s.docmd("RCPT TO:<%s> NOTIFY=DELAY" % RCPT)[0] == 250
+
+
+def test_ret_full_returns_the_message_and_hdrs_its_header():
+    with FaultServer(rcpt="550 5.1.1 no such user") as fault, sender(fault) as a:
+        send(a, [], ["RET=FULL"])
+        report = parse(wait_for(lambda: mailbox(a, ALICE), what="the bounce")[0])
+        parts = list(report.iter_parts())
+        assert parts[2].get_content_type() == "message/rfc822"
+        returned = parts[2].get_payload()[0]
+        assert returned["Subject"] == "dsn"
+        assert "Hello over there." in returned.get_payload()
+        assert "Return-Path" not in str(returned)
+    with FaultServer(rcpt="550 5.1.1 no such user") as fault, sender(fault) as a:
+        send(a, [], ["RET=HDRS"])
+        raw = wait_for(lambda: mailbox(a, ALICE), what="the bounce")[0]
+        report = parse(raw)
+        assert list(report.iter_parts())[2].get_content_type() == "text/rfc822-headers"
+        assert b"Subject: dsn" in raw and b"Hello over there." not in raw

@@ -134,6 +134,24 @@ static void test_relayed_with_envid_and_orcpt(void **state)
 	free(m);
 }
 
+/* RFC 3461 RET=FULL: the whole message as message/rfc822 instead of its header section. */
+static void test_full_message_returned(void **state)
+{
+	static const char original[] = "Subject: lunch?\r\n\r\nAt noon.\r\n";
+	struct smtp_dsn d = dsn();
+	size_t len;
+	(void)state;
+	d.message = original;
+	d.message_len = sizeof(original) - 1;
+	char *m = build(&d, &len);
+	assert_lines_ok(m, len);
+	assert_has(m, "Content-Type: message/rfc822\r\n\r\nSubject: lunch?\r\n\r\nAt noon.\r\n"
+	              "\r\n--dsn-a1b2c3--\r\n");
+	assert_has(m, "It is attached below.\r\n");
+	assert_null(strstr(m, "text/rfc822-headers"));
+	free(m);
+}
+
 static void test_delayed_only_is_a_warning(void **state)
 {
 	struct smtp_dsn d = dsn();
@@ -216,6 +234,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_failed_and_delayed),
 		cmocka_unit_test(test_relayed_with_envid_and_orcpt),
+		cmocka_unit_test(test_full_message_returned),
 		cmocka_unit_test(test_delayed_only_is_a_warning),
 		cmocka_unit_test(test_remote_text_cannot_forge_lines),
 		cmocka_unit_test(test_utf8_addresses_use_the_global_forms),
