@@ -767,6 +767,14 @@ int dns_resolve_mail(struct dns_resolver *r, const char *domain, dns_result_cb *
 	return 0;
 }
 
+/* "localhost" or a name under it, in any case, after name_check (no final dot). */
+static bool is_localhost(const char *name)
+{
+	size_t len = strlen(name);
+	return strcasecmp(name, "localhost") == 0 ||
+	       (len > 10 && strcasecmp(name + len - 10, ".localhost") == 0);
+}
+
 int dns_resolve_host(struct dns_resolver *r, const char *host, dns_result_cb *cb, void *arg)
 {
 	char name[DNS_NAME_MAX + 1];
@@ -789,6 +797,17 @@ int dns_resolve_host(struct dns_resolver *r, const char *host, dns_result_cb *cb
 		snprintf(h->name, sizeof(h->name), "%s", h->addrs[0]);
 		snprintf(q->name, sizeof(q->name), "%s", h->addrs[0]);
 		h->addr_count = 1;
+		finish(q);
+	} else if (is_localhost(name)) {
+		/* RFC 6761 6.3: localhost is the loopback, never asked of DNS
+		 * (and /etc/hosts is not read): relay_host = localhost:25 works. */
+		struct dns_host *h = &q->result.hosts[0];
+
+		memcpy(q->name, name, sizeof(name));
+		memcpy(h->name, name, sizeof(name));
+		snprintf(h->addrs[0], sizeof(h->addrs[0]), "127.0.0.1");
+		snprintf(h->addrs[1], sizeof(h->addrs[1]), "::1");
+		h->addr_count = 2;
 		finish(q);
 	} else {
 		memcpy(q->name, name, sizeof(name));

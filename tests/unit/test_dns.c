@@ -419,6 +419,13 @@ static void test_host(void **state)
 	lookup_with("127.0.0.1:9", TIMEOUT_MS, false, "2001:DB8:0::7", &o);
 	expect_status(&o, DNS_OK);
 	expect_host(&o.result.hosts[0], "2001:db8::7", 0, "2001:db8::7", NULL);
+	/* RFC 6761: localhost is the loopback, also with no resolver answering. */
+	lookup_with("127.0.0.1:9", TIMEOUT_MS, false, "LocalHost", &o);
+	expect_status(&o, DNS_OK);
+	expect_host(&o.result.hosts[0], "LocalHost", 0, "127.0.0.1", "::1", NULL);
+	lookup_with("127.0.0.1:9", TIMEOUT_MS, false, "relay.localhost.", &o);
+	expect_status(&o, DNS_OK);
+	expect_host(&o.result.hosts[0], "relay.localhost", 0, "127.0.0.1", "::1", NULL);
 }
 
 static void test_bad_names(void **state)
