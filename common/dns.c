@@ -289,7 +289,11 @@ static void host_cb(void *arg, int status, int timeouts, struct ares_addrinfo *a
 		take_addresses(h, ai);
 	ares_freeaddrinfo(ai);
 	if (status != ARES_SUCCESS) {
-		if (is_tempfail(status))
+		/* c-ares 1.18 asks A and AAAA together and may report the last
+		 * answer's "no data" although the other query timed out: any
+		 * timeout makes a failed lookup temporary, so mail is deferred,
+		 * never bounced, on a DNS hiccup. */
+		if (is_tempfail(status) || timeouts > 0)
 			q->tempfail = true;
 		const char *why = status == ARES_ENOTFOUND ? "host not found" : ares_strerror(status);
 
