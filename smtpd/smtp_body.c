@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "smtp_bounce.h"
 #include "smtp_commit.h"
 #include "smtp_header.h"
 #include "smtp_queueid.h"
@@ -155,6 +156,8 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 		         txn->rcpts, txn->remote_rcpts, (unsigned long long)txn->data.size,
 		         r->batch_size, (unsigned long long)txn->data.bare_lf);
 		smtp_reply(s, 250, "2.0.0", "Ok: queued as %s", txn->id);
+		if (txn->notice_count > 0)
+			smtp_bounce_delivered(s->env, txn);
 	} else if (r->status == STORE_EQUOTA) {
 		/*
 		 * The message would take a recipient's mailbox past its quota

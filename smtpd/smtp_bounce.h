@@ -29,4 +29,15 @@ struct smtp_job;
 int smtp_bounce_delivery(store_t *store, const struct mail_config *cfg, const struct smtp_job *job,
                          time_t now, store_delivery_t **delivery_r, bool *remote_r);
 
+/*
+ * RFC 3461 5.2.2: after txn's message is stored, reports "delivered" to
+ * its sender for the local recipients that asked (NOTIFY=SUCCESS), with
+ * the message's header section, through the committer (its own
+ * transaction: a crash in between loses the report, never the message).
+ * Takes txn's notices. Nothing for the null sender.
+ */
+struct smtp_env;
+struct smtp_txn;
+void smtp_bounce_delivered(struct smtp_env *env, struct smtp_txn *txn);
+
 #endif

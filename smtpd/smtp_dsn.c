@@ -124,7 +124,7 @@ static void xtext_decode(const char *in, char *out, size_t outlen)
 
 static const char *action_of(const struct smtp_dsn_recipient *r)
 {
-	return r->failed ? "failed" : r->relayed ? "relayed" : "delayed";
+	return r->failed ? "failed" : r->relayed ? "relayed" : r->delivered ? "delivered" : "delayed";
 }
 
 /* A diagnostic that is an SMTP reply (three digits and a space or end) is typed "smtp". */
@@ -140,9 +140,8 @@ static void human_part(struct buf *b, const struct smtp_dsn *d, bool any_failed,
 
 	putf(b, "This is the mail system at %s.\r\n\r\n", d->reporting_mta);
 	if (all_relayed) {
-		put_str(b, "Your message was delivered to the servers of the recipients below, "
-		        "as you asked to be told.\r\nThose servers send no delivery reports "
-		        "themselves, so this is the last report you get.\r\n");
+		put_str(b, "Your message was delivered to the recipients below (or to their "
+		        "servers), as you asked to be told.\r\n");
 	} else if (any_failed) {
 		put_str(b, "Your message could not be delivered to one or more recipients.\r\n");
 		put_str(b, d->message != NULL ? "It is attached below.\r\n"
@@ -206,7 +205,7 @@ static void status_part(struct buf *b, const struct smtp_dsn *d, bool utf8)
 			smtp_received_date(r->last_attempt, date, sizeof(date));
 			putf(b, "Last-Attempt-Date: %s\r\n", date);
 		}
-		if (!r->failed && !r->relayed) {
+		if (!r->failed && !r->relayed && !r->delivered) {
 			smtp_received_date(d->retry_until, date, sizeof(date));
 			putf(b, "Will-Retry-Until: %s\r\n", date);
 		}
@@ -244,7 +243,8 @@ int smtp_dsn_build(const struct smtp_dsn *d, char **out_r, size_t *len_r)
 		return -1;
 	for (size_t i = 0; i < d->rcpt_count; i++) {
 		any_failed = any_failed || d->rcpts[i].failed;
-		all_relayed = all_relayed && d->rcpts[i].relayed && !d->rcpts[i].failed;
+		all_relayed = all_relayed && (d->rcpts[i].relayed || d->rcpts[i].delivered) &&
+		              !d->rcpts[i].failed;
 	}
 
 	smtp_received_date(d->now, date, sizeof(date));

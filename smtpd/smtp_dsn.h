@@ -35,6 +35,7 @@ struct smtp_dsn_recipient {
 	 * notifications itself, for a sender who asked for success reports. */
 	bool relayed;
 	const char *orcpt;      /* RFC 3461 ORCPT as given ("rfc822;a+2Bb@x"), or NULL */
+	bool delivered;         /* Action: delivered: stored in a local mailbox (RFC 3464 2.3.3) */
 };
 
 struct smtp_dsn {

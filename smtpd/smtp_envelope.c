@@ -117,6 +117,7 @@ void smtp_cmd_mail(struct smtp_session *s, const char *args, size_t len)
 	}
 	s->txn->declared_size = mail.size_given ? mail.size : 0;
 	rc = store_delivery_set_dsn(s->txn->delivery, (int)mail.ret, mail.envid);
+	snprintf(s->txn->envid, sizeof(s->txn->envid), "%s", mail.envid);
 	if (rc != 0) {
 		smtp_txn_free(s->core.conn, &s->txn);
 		smtp_session_local_error(s);
@@ -277,6 +278,14 @@ static bool resolve_relay_denied(const struct smtp_session *s, const struct reso
 /* Adds every destination; returns 0 or the first store error. */
 static int resolve_add(struct smtp_txn *txn, const struct resolve_job *job)
 {
+	bool local = false;
+	for (size_t i = 0; i < job->count; i++)
+		local = local || job->dests[i].kind == STORE_RCPT_LOCAL;
+	/* RFC 3461 5.2.2: a local delivery that was asked about is reported once,
+	 * for the address the client named, however many mailboxes it reaches. */
+	if (local && (job->notify & SMTP_NOTIFY_SUCCESS) && txn->sender[0] != '\0' &&
+	    smtp_txn_add_notice(txn, job->address, job->orcpt) != 0)
+		return STORE_ENOMEM;
 	for (size_t i = 0; i < job->count; i++) {
 		int rc = job->dests[i].kind == STORE_RCPT_LOCAL
 		                 ? smtp_txn_add_local(txn, job->dests[i].address)

@@ -47,6 +47,7 @@ void smtp_txn_free(conn_t *conn, struct smtp_txn **txn)
 	if (*txn == NULL)
 		return;
 	smtp_spool_free(conn, &(*txn)->delivery);
+	free((*txn)->notices);
 	free(*txn);
 	*txn = NULL;
 }
@@ -56,6 +57,22 @@ void smtp_txn_add_rcpt(struct smtp_txn *txn, const char *rcpt)
 	if (txn->rcpts == 0)
 		snprintf(txn->first_rcpt, sizeof(txn->first_rcpt), "%s", rcpt);
 	txn->rcpts++;
+}
+
+int smtp_txn_add_notice(struct smtp_txn *txn, const char *rcpt, const char *orcpt)
+{
+	for (size_t i = 0; i < txn->notice_count; i++)
+		if (strcmp(txn->notices[i].rcpt, rcpt) == 0)
+			return 0;
+	struct smtp_txn_notice *grown =
+	    realloc(txn->notices, (txn->notice_count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return STORE_ENOMEM;
+	txn->notices = grown;
+	struct smtp_txn_notice *n = &grown[txn->notice_count++];
+	snprintf(n->rcpt, sizeof(n->rcpt), "%s", rcpt);
+	snprintf(n->orcpt, sizeof(n->orcpt), "%s", orcpt != NULL ? orcpt : "");
+	return 0;
 }
 
 int smtp_txn_add_local(struct smtp_txn *txn, const char *mailbox)

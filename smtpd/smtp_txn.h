@@ -55,7 +55,20 @@ struct smtp_txn {
 
 	store_delivery_t *delivery;          /* NULL once taken for the commit, and while
 	                                      * lent to a spill job (smtp_spool.h) */
+	/* RFC 3461: local recipients whose RCPT asked NOTIFY=SUCCESS (reported
+	 * "delivered" once the message is stored), and the MAIL's ENVID. */
+	struct smtp_txn_notice *notices;
+	size_t notice_count;
+	char envid[128];
 };
+
+struct smtp_txn_notice {
+	char rcpt[SMTP_MAILBOX_MAX + 1];     /* as the RCPT gave it */
+	char orcpt[512];                     /* ORCPT as given, or "" */
+};
+
+/* Notes a local recipient for a "delivered" report. Returns 0 or STORE_ENOMEM. */
+int smtp_txn_add_notice(struct smtp_txn *txn, const char *rcpt, const char *orcpt);
 
 /*
  * Starts a transaction for `sender` ("" for <>), with body spill files in

@@ -95,3 +95,24 @@ def test_ret_full_returns_the_message_and_hdrs_its_header():
         report = parse(raw)
         assert list(report.iter_parts())[2].get_content_type() == "text/rfc822-headers"
         assert b"Subject: dsn" in raw and b"Hello over there." not in raw
+
+
+def test_local_delivery_reports_delivered_when_asked():
+    with FaultServer() as fault, sender(fault) as a:
+        a.mailctl("user", "add", "dora@a.test", "--password-stdin", stdin="pw-pw-pw-1\n")
+        with smtplib.SMTP("127.0.0.1", a.port("submission"), timeout=30) as s:
+            s.starttls(context=client_tls_context())
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, ["dora@a.test"], message("local", to="dora@a.test").encode(),
+                       mail_options=["ENVID=local-1"],
+                       rcpt_options=["NOTIFY=SUCCESS", "ORCPT=rfc822;dora@a.test"])
+            s.sendmail(ALICE, ["dora@a.test"], message("quiet", to="dora@a.test").encode())
+        assert len(mailbox(a, "dora@a.test")) == 2
+        report = parse(wait_for(lambda: mailbox(a, ALICE), what="the delivered report")[0])
+        assert report["Subject"] == "Successful Mail Delivery Report"
+        fields = status_fields(report)
+        assert fields["action"] == "delivered" and fields["status"] == "2.0.0"
+        assert fields["original-envelope-id"] == "local-1"
+        assert fields["final-recipient"] == "rfc822; dora@a.test"
+        assert "Subject: local" in str(list(report.iter_parts())[2])
+        assert len(mailbox(a, ALICE)) == 1  # none for the message that did not ask

@@ -22,9 +22,11 @@ static const char headers[] =
 	"\r\n";
 
 static struct smtp_dsn_recipient rcpts[] = {
-	{ "bob@remote.example", true, "5.1.1", "mx.remote.example",
-	  "550 5.1.1 <bob@remote.example>: no such user", 1796457600, false, NULL },
-	{ "carol@slow.example", false, "4.4.1", NULL, "connection timed out", 1796457700, false, NULL },
+	{ .address = "bob@remote.example", .failed = true, .status = "5.1.1",
+	  .remote_mta = "mx.remote.example",
+	  .diagnostic = "550 5.1.1 <bob@remote.example>: no such user", .last_attempt = 1796457600 },
+	{ .address = "carol@slow.example", .status = "4.4.1", .diagnostic = "connection timed out",
+	  .last_attempt = 1796457700 },
 };
 
 static struct smtp_dsn dsn(void)
@@ -115,8 +117,10 @@ static void test_failed_and_delayed(void **state)
 /* RFC 3461: a success report for a server without DSN, with ENVID and ORCPT decoded. */
 static void test_relayed_with_envid_and_orcpt(void **state)
 {
-	struct smtp_dsn_recipient r = { "bob@remote.example", false, "2.0.0", "mx.remote.example",
-	                                "250 2.0.0 ok", 1796457600, true, "rfc822;b+2Bx@remote.example" };
+	struct smtp_dsn_recipient r = { .address = "bob@remote.example", .status = "2.0.0",
+	                                .remote_mta = "mx.remote.example", .diagnostic = "250 2.0.0 ok",
+	                                .last_attempt = 1796457600, .relayed = true,
+	                                .orcpt = "rfc822;b+2Bx@remote.example" };
 	struct smtp_dsn d = dsn();
 	size_t len;
 	(void)state;
