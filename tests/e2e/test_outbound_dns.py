@@ -20,6 +20,11 @@ def dns():
         "--mx-host=b.test,dead.b.test,5",
         "--mx-host=b.test,mx.b.test,10",
         "--host-record=mx.b.test,127.0.0.1",
+        # c.test: the preferred MX refuses connections (nothing listens on
+        # 127.0.0.2), the next one is b.
+        "--mx-host=c.test,down.c.test,5",
+        "--mx-host=c.test,mx.b.test,10",
+        "--host-record=down.c.test,127.0.0.2",
         # implicit.test: no MX, an A record (b takes its mail too).
         "--host-record=implicit.test,127.0.0.1",
         "--dns-rr=null.test,15,000000",
@@ -34,13 +39,17 @@ def test_delivery_by_mx(dns):
         a.stop(a.smtpd)
         a.smtpd = start_smtpd(a, env={"MAILTEST_MX_PORT": str(b.port("smtp"))})
         b.mailctl("domain", "add", "implicit.test")
+        b.mailctl("domain", "add", "c.test")
+        b.mailctl("user", "add", "cy@c.test", "--password-stdin", stdin="pw-pw-pw-1\n")
         b.mailctl("user", "add", "ivy@implicit.test", "--password-stdin", stdin="pw-pw-pw-1\n")
-        submit(a, [BOB, "ivy@implicit.test"], message("by mx"))
+        submit(a, [BOB, "ivy@implicit.test", "cy@c.test"], message("by mx"))
         wait_for(lambda: mailbox(b, BOB), what="delivery to bob by MX")
+        wait_for(lambda: mailbox(b, "cy@c.test"), what="delivery past a refusing MX")
         wait_for(lambda: mailbox(b, "ivy@implicit.test"), what="delivery by the A record")
         wait_for(lambda: not queue(a), what="a's queue to empty")
         log = a.log("smtpd")
         assert "relay=mx.b.test" in log and "relay=implicit.test" in log
+        assert "event=connect_failed ip=127.0.0.2" in log  # tried first, refused
 
 
 def test_null_mx_and_nxdomain_bounce(dns):
