@@ -174,3 +174,18 @@ def test_delay_warning_is_sent_once():
         wait_for(lambda: [r for r in queue_rows(a) if "attempts=3" in r], what="the third attempt")
         assert len(mailbox(a, ALICE)) == 1  # warned once
         assert len(queue(a)) == 1
+
+
+def test_8bit_and_utf8_are_declared_to_a_server_that_offers_them():
+    with FaultServer(ehlo_lines=("PIPELINING", "8BITMIME", "SMTPUTF8")) as fault, \
+            sender(fault) as a:
+        with smtplib.SMTP("127.0.0.1", a.port("submission"), timeout=30) as s:
+            s.starttls(context=client_tls_context())
+            s.login(ALICE, PASSWORD)
+            s.sendmail(ALICE, ["jöran@fault.test"],
+                       message("utf8", body="Grüße\r\n", to="jöran@fault.test").encode(),
+                       mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+        wait_for(lambda: fault.messages, what="the message")
+        mail = [c for c in fault.commands if c.startswith("MAIL")][0]
+        assert mail.endswith(" BODY=8BITMIME SMTPUTF8")
+        assert "Grüße".encode() in fault.messages[0]
