@@ -36,11 +36,14 @@ static void metrics_log(const struct smtp_metrics *m)
 	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++)
 		rejections += m->rejections[i];
 	log_info(0, "stats", "connections=%llu messages=%llu bytes=%llu recipients=%llu "
-	         "batches=%llu auth_ok=%llu auth_failed=%llu rejections=%llu",
+	         "batches=%llu auth_ok=%llu auth_failed=%llu rejections=%llu outbound_sent=%llu "
+	         "outbound_deferred=%llu outbound_bounced=%llu outbound_failed=%llu",
 	         (unsigned long long)m->connections, (unsigned long long)m->messages,
 	         (unsigned long long)m->message_bytes, (unsigned long long)m->recipients,
 	         (unsigned long long)m->commit_batches, (unsigned long long)m->auth_successes,
-	         (unsigned long long)m->auth_failures, (unsigned long long)rejections);
+	         (unsigned long long)m->auth_failures, (unsigned long long)rejections,
+	         (unsigned long long)m->outbound_sent, (unsigned long long)m->outbound_deferred,
+	         (unsigned long long)m->outbound_bounced, (unsigned long long)m->outbound_failed);
 	smtp_metrics_foreach(m, metrics_log_cb, NULL);
 }
 

@@ -42,6 +42,10 @@ void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *em
 	emit(ctx, "smtp_commit_batches_total", m->commit_batches);
 	emit(ctx, "smtp_auth_successes_total", m->auth_successes);
 	emit(ctx, "smtp_auth_failures_total", m->auth_failures);
+	emit(ctx, "smtp_outbound_total{outcome=\"sent\"}", m->outbound_sent);
+	emit(ctx, "smtp_outbound_total{outcome=\"deferred\"}", m->outbound_deferred);
+	emit(ctx, "smtp_outbound_total{outcome=\"bounced\"}", m->outbound_bounced);
+	emit(ctx, "smtp_outbound_total{outcome=\"failed\"}", m->outbound_failed);
 	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++) {
 		char name[96];
 

@@ -48,6 +48,11 @@ struct smtp_metrics {
 	uint64_t auth_successes;
 	uint64_t auth_failures;
 	uint64_t rejections[SMTP_REJECT_COUNT];
+	/* Outbound delivery, per recipient (smtp_runner.c). */
+	uint64_t outbound_sent;     /* a 2xx to the final dot */
+	uint64_t outbound_deferred; /* tried again later */
+	uint64_t outbound_bounced;  /* failed and reported to the sender */
+	uint64_t outbound_failed;   /* failed, no report (the null sender, NOTIFY=NEVER) */
 };
 
 /* A stable snake_case name for a reject reason, for logs and metric labels. */

@@ -184,15 +184,23 @@ static int report_op(store_t *store, void *arg)
 
 static void claim(struct smtp_runner *r);
 
-static void log_outcomes(const struct smtp_job *job, const struct report *rep)
+/* Logs each recipient's outcome and counts it (smtp_metrics.h). */
+static void log_outcomes(struct smtp_metrics *m, const struct smtp_job *job,
+                         const struct report *rep)
 {
 	static const char *const names[] = { "sent", "deferred", "bounced" };
 	for (size_t i = 0; i < job->rcpt_count; i++) {
 		const struct smtp_job_rcpt *rc = &job->rcpts[i];
 		const char *what = names[rc->outcome];
+		uint64_t *counter = rc->outcome == SMTP_OUTCOME_DELIVERED   ? &m->outbound_sent
+		                    : rc->outcome == SMTP_OUTCOME_TEMPORARY ? &m->outbound_deferred
+		                                                            : &m->outbound_bounced;
 		/* Failed without a report: the null sender's, NOTIFY=NEVER, or a report that could not be stored. */
-		if (rc->outcome == SMTP_OUTCOME_PERMANENT && (!rc->report || !rep->bounced))
+		if (rc->outcome == SMTP_OUTCOME_PERMANENT && (!rc->report || !rep->bounced)) {
 			what = "failed";
+			counter = &m->outbound_failed;
+		}
+		(*counter)++;
 		char to[600], text[1200];
 		log_escape(to, sizeof(to), rc->address, strlen(rc->address));
 		log_escape(text, sizeof(text), rc->diagnostic, strlen(rc->diagnostic));
@@ -211,7 +219,7 @@ static void report_done(conn_t *conn, void *arg, const struct smtp_commit_result
 		log_error(0, "queue_report_failed", "id=%" PRId64 " error=\"%s\" (the rows come back "
 		          "when their lease expires)", rep->job->message_id, store_strerror(res->status));
 	else
-		log_outcomes(rep->job, rep);
+		log_outcomes(&r->env->metrics, rep->job, rep);
 	if (rep->bounce_error[0] != '\0')
 		log_warn(0, "bounce_failed", "id=%" PRId64 " error=\"%s\"", rep->job->message_id,
 		         rep->bounce_error);
