@@ -118,3 +118,18 @@ def test_unreachable_destination_is_retried():
         a.mailctl("queue", "retry", "all")
         wait_for(lambda: mailbox(b, BOB), what="delivery after the retry")
         wait_for(lambda: not queue(a), what="a's queue to empty")
+
+
+def test_bounce_to_a_remote_sender_is_queued_and_delivered():
+    """b forwards (an alias) to an address a does not know; a refuses it,
+    so b reports to the sender, who is remote for b: the report goes
+    through b's queue back to a, into alice's mailbox."""
+    with Pair() as (a, b):
+        b.mailctl("alias", "add", "fwd@b.test", "nobody@a.test", "--force")
+        submit(a, ["fwd@b.test"], message("forwarded", to="fwd@b.test"))
+        bounce = wait_for(lambda: mailbox(a, ALICE), what="b's report, through b's queue")[0]
+        report = parse(bounce)
+        assert report["From"].addresses[0].domain == "mx.b.test"
+        assert "nobody@a.test" in bounce.decode()
+        wait_for(lambda: not queue(a) and not queue(b), what="both queues to empty")
+        assert "status=bounced" in b.log("smtpd")
