@@ -56,7 +56,9 @@ static const struct config_key config_keys[] = {
 	{ .name = "pop3s_listen", .type = CONFIG_LISTEN, FIELD(pop3s_listen), .def = "127.0.0.1:2995",
 	  .help = "POP3 over implicit TLS (RFC 8314); needs `tls_cert` and `tls_key`." },
 	{ .name = "metrics_listen", .type = CONFIG_LISTEN, FIELD(metrics_listen), .def = "",
-	  .help = "HTTP listeners serving metrics." },
+	  .help = "HTTP listeners of each daemon for `GET /metrics` (Prometheus text format) and "
+	          "`GET /healthz` (200, or 503 while draining or when the database fails); outside "
+	          "the connection limits; give smtpd and pop3d different ports." },
 	{ .name = "tls_cert", .type = CONFIG_STRING, FIELD(tls_cert), .def = "",
 	  .help = "PEM certificate chain file; empty means no TLS. Reloaded on SIGHUP." },
 	{ .name = "tls_key", .type = CONFIG_STRING, FIELD(tls_key), .def = "",

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "server.h"
 #include "tls.h"
 
 static const char *const state_names[] = {
@@ -460,6 +461,11 @@ int conn_role(const conn_t *conn)
 void conn_set_data(conn_t *conn, void *data)
 {
 	conn->data = data;
+}
+
+bool conn_draining(const conn_t *conn)
+{
+	return server_stopping(conn->srv);
 }
 
 void *conn_context(const conn_t *conn)

@@ -93,6 +93,8 @@ int conn_role(const conn_t *conn);
 void conn_set_data(conn_t *conn, void *data);
 /* The daemon's context, as given to server_set_context (the same for every conn). */
 void *conn_context(const conn_t *conn);
+/* True once the server is shutting down (SIGTERM): sessions are draining. */
+bool conn_draining(const conn_t *conn);
 void *conn_data(const conn_t *conn);
 
 /* ---- input ----------------------------------------------------------- */

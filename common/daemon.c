@@ -7,6 +7,7 @@
 
 #include "authlimit.h"
 #include "log.h"
+#include "service_http.h"
 #include "server.h"
 #include "store.h"
 
@@ -101,6 +102,7 @@ static int prepare_store(const struct mail_config *cfg, char *err, size_t errlen
 struct running {
 	const struct daemon_def *def;
 	void *ctx;
+	struct service_http service; /* metrics_listen's endpoints */
 };
 
 static void stop_cb(void *arg)
@@ -148,6 +150,12 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 	if (def->start(&d, &running.ctx, err, sizeof(err)) != 0)
 		goto out;
 	server_set_context(d.srv, running.ctx);
+	/* The operator's endpoints start with the context they report on. */
+	running.service = (struct service_http){ .render = def->metrics, .db_path = cfg.db };
+	if (def->metrics != NULL &&
+	    server_listen_service(d.srv, &cfg.metrics_listen, DAEMON_ROLE_SERVICE,
+	                          &service_http_handler, &running.service, err, sizeof(err)) != 0)
+		goto out;
 	server_set_stop_cb(d.srv, stop_cb, &running);
 	log_info(0, "start", "daemon=%s hostname=%s db=%s", def->name, cfg.hostname, cfg.db);
 	int rc = server_run(d.srv);

@@ -25,7 +25,11 @@
 #define DAEMON_EXIT_RUNTIME 1
 #define DAEMON_EXIT_USAGE 2
 
+/* conn_role of the metrics listener's connections (the daemons' own roles are small). */
+#define DAEMON_ROLE_SERVICE 100
+
 struct authlimit;
+struct metrics_text;
 struct server;
 
 /* One listener key of the configuration. */
@@ -63,6 +67,8 @@ struct daemon_def {
 	void (*stop)(void *ctx);
 	/* After the loop has ended and the server is freed: last words, then free the context. */
 	void (*finish)(void *ctx);
+	/* The daemon's samples for GET /metrics on metrics_listen (service_http.h), on the loop. */
+	void (*metrics)(void *ctx, struct metrics_text *out);
 };
 
 /* Runs the daemon; returns main()'s exit status. */

@@ -61,6 +61,10 @@ struct listener {
 	int port;
 	char *reject_line;
 	char addr[64];
+	/* An operator's service (metrics): no client limits, open through the
+	 * drain (closed when it ends), and every conn starts with `data`. */
+	bool service;
+	void *data;
 };
 
 struct server {
@@ -321,10 +325,11 @@ static void listener_close_cb(uv_handle_t *handle)
 	free(l);
 }
 
-static void close_listeners(struct server *srv)
+/* The client listeners at SIGTERM; the service ones too (all) when the drain is over. */
+static void close_listeners(struct server *srv, bool all)
 {
 	for (size_t i = 0; i < srv->nlisteners; i++) {
-		if (srv->listeners[i] == NULL)
+		if (srv->listeners[i] == NULL || (srv->listeners[i]->service && !all))
 			continue;
 		uv_close((uv_handle_t *)&srv->listeners[i]->tcp, listener_close_cb);
 		srv->listeners[i] = NULL;
@@ -384,6 +389,12 @@ static void on_connection(uv_stream_t *stream, int status)
 		/* Usually a peer that reset before we got to it. */
 		log_info(conn->id, "accept_error", "listen=%s error=%s", l->addr, uv_err_name(rc));
 		conn__abort(conn, "accept_failed");
+		return;
+	}
+	if (l->service) {
+		/* The operator's own endpoint: it must answer when clients are at their limits. */
+		conn->data = l->data;
+		conn__start(conn);
 		return;
 	}
 	const char *limit = over_limit(srv, conn->peer_ip);
@@ -446,8 +457,8 @@ int server_connect(struct server *srv, const char *ip, unsigned port, const char
 }
 
 static int listen_one(struct server *srv, const char *addr, int role, bool implicit_tls,
-                      const struct conn_handler *handler, const char *reject_line, char *err,
-                      size_t errlen)
+                      const struct conn_handler *handler, const char *reject_line, void *service,
+                      char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	if (parse_listen(addr, &ss, err, errlen) < 0)
@@ -469,6 +480,8 @@ static int listen_one(struct server *srv, const char *addr, int role, bool impli
 	l->role = role;
 	l->implicit_tls = implicit_tls;
 	l->reject_line = line;
+	l->service = service != NULL;
+	l->data = service;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	uv_tcp_init(&srv->loop, &l->tcp);
 	l->tcp.data = l;
@@ -509,8 +522,18 @@ int server_listen(struct server *srv, const struct config_listen *addrs, int rol
 		return -1;
 	}
 	for (size_t i = 0; i < addrs->count && i < CONFIG_MAX_LISTEN; i++) {
-		if (listen_one(srv, addrs->addr[i], role, implicit_tls, handler, reject_line, err,
+		if (listen_one(srv, addrs->addr[i], role, implicit_tls, handler, reject_line, NULL, err,
 		               errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int server_listen_service(struct server *srv, const struct config_listen *addrs, int role,
+                          const struct conn_handler *handler, void *data, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < addrs->count && i < CONFIG_MAX_LISTEN; i++) {
+		if (listen_one(srv, addrs->addr[i], role, false, handler, NULL, data, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -544,6 +567,7 @@ static void finish(struct server *srv)
 		return;
 	srv->finished = true;
 	log_info(0, "shutdown_complete", "server=%s forced=%s", srv->name, srv->forced ? "yes" : "no");
+	close_listeners(srv, true);
 	close_own_handles(srv);
 	/* Jobs still running keep the loop alive until their done callbacks. */
 	if (srv->stop_cb != NULL)
@@ -575,7 +599,7 @@ void server_shutdown(struct server *srv)
 	srv->stopping = true;
 	log_info(0, "shutdown", "server=%s connections=%u timeout=%u", srv->name, srv->live,
 	         srv->cfg.shutdown_timeout);
-	close_listeners(srv);
+	close_listeners(srv, false);
 	/* Sessions may close themselves from here; unlinking waits for the
 	 * close callbacks, so the walk stays valid. */
 	for (struct conn_link *l = srv->conns.next; l != &srv->conns; l = l->next)
@@ -808,7 +832,7 @@ void server_free(struct server **srvp)
 	struct server *srv = *srvp;
 	if (srv == NULL)
 		return;
-	close_listeners(srv);
+	close_listeners(srv, true);
 	close_own_handles(srv);
 	/* The daemon's own handles should be closed by now (see
 	 * server_set_stop_cb); any left over are closed so the loop can end. */

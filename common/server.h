@@ -55,6 +55,16 @@ int server_listen(struct server *srv, const struct config_listen *addrs, int rol
                   char *err, size_t errlen);
 
 /*
+ * A listener for the operator's own endpoints (the metrics and health
+ * checks): plaintext, outside max_connections and the per-address limit
+ * (it must answer when clients fill them), and open through the drain
+ * after SIGTERM, so a health check can say "draining", until every
+ * session has closed. Each conn starts with conn_data `data`.
+ */
+int server_listen_service(struct server *srv, const struct config_listen *addrs, int role,
+                          const struct conn_handler *handler, void *data, char *err, size_t errlen);
+
+/*
  * Dials out to ip:port (an IPv4 or IPv6 address in text: resolving names
  * is the caller's) for a session of our own, e.g. delivering mail. With
  * tls_host set, TLS starts at once as the client (implicit TLS, RFC 8314;

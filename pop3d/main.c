@@ -44,6 +44,7 @@ static const struct daemon_def pop3d = {
 	.reject_line = POP3_REJECT_LINE,
 	.start = start,
 	.finish = finish,
+	.metrics = pop3_metrics_render,
 };
 
 int main(int argc, char **argv)

@@ -49,6 +49,10 @@ int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
                      struct authlimit *authlimit, char *err, size_t errlen);
 void pop3_context_free(struct pop3_context **ctx);
 
+/* The counters for GET /metrics (service_http.h); ctx is the pop3_context. */
+struct metrics_text;
+void pop3_metrics_render(void *ctx, struct metrics_text *out);
+
 /* The connection handler for both listeners. */
 extern const struct conn_handler pop3_handler;
 

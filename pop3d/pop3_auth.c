@@ -82,6 +82,7 @@ static void auth_failed(struct pop3_session *s, bool refused, const char *method
 	                                      s->core.conn, &s->auth_failures, refused, method, user,
 	                                      why);
 	enum pop3_resp resp = refused ? POP3_ERR_SYS_TEMP : POP3_ERR_AUTH;
+	s->ctx->metrics->login_failures++;
 	const char *text = refused ? "too many failed logins from your address, try again later"
 	                           : "authentication failed";
 
@@ -111,6 +112,7 @@ static void login_done_cb(conn_t *conn, struct login *login)
 		auth_failed(s, false, login->method, login->user, "credentials");
 	} else {
 		char esc[300];
+		s->ctx->metrics->logins++;
 		log_info(s->core.id, "pop3_login", "method=%s user=%s tls=%d", login->method,
 		         log_escape(esc, sizeof(esc), login->address, strlen(login->address)),
 		         conn_tls_active(conn));

@@ -397,6 +397,7 @@ void pop3_cmd_noop(struct pop3_session *s, const struct pop3_command *cmd)
 enum update_result { UPDATE_OK, UPDATE_LOST, UPDATE_FAILED };
 
 struct update_job {
+	struct pop3_metrics *metrics;
 	struct lease_ref lease;
 	uint64_t session; /* for the log when the client is gone by the end */
 	int64_t *ids;
@@ -450,6 +451,8 @@ static void update_done(conn_t *conn, void *arg, int status)
 	struct pop3_session *s = pop3_session_of(conn);
 
 	update_log(job, status, s == NULL);
+	if (status == 0 && job->result == UPDATE_OK)
+		job->metrics->messages_deleted += job->n;
 	if (s != NULL) {
 		if (status == 0)
 			s->lease_held = false; /* released by the job, or no longer ours */
@@ -496,6 +499,7 @@ static void update_begin(struct pop3_session *s)
 	}
 	lease_ref_init(&job->lease, s);
 	job->session = s->core.id;
+	job->metrics = s->ctx->metrics;
 	int r = conn_queue_work(s->core.conn, update_work, update_done, job);
 	if (r != 0) {
 		log_error(s->core.id, "pop3_update_failed", "error=\"%s\"", conn_strerror(r));

@@ -304,6 +304,9 @@ static void stream_pump(struct pop3_session *s)
 		}
 		if (!st->started) {
 			st->started = true;
+			s->ctx->metrics->messages_retrieved++;
+			if (!st->top)
+				s->ctx->metrics->bytes_retrieved += s->entries[st->index].size;
 			if (st->top)
 				pop3_reply(s, POP3_OK, "top of message follows");
 			else

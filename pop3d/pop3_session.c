@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "service_http.h"
 #include "pop3.h"
 #include "pop3_session.h"
 
@@ -29,6 +30,10 @@ int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
 	char msg[256];
 
 	*ctx_r = ctx;
+	if (ctx != NULL && (ctx->metrics = calloc(1, sizeof(*ctx->metrics))) == NULL) {
+		free(ctx);
+		*ctx_r = ctx = NULL;
+	}
 	if (ctx == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -64,8 +69,28 @@ void pop3_context_free(struct pop3_context **ctx)
 	if (*ctx == NULL)
 		return;
 	store_close(&(*ctx)->loop_store);
+	free((*ctx)->metrics);
 	free(*ctx);
 	*ctx = NULL;
+}
+
+void pop3_metrics_render(void *ctx, struct metrics_text *out)
+{
+	const struct pop3_metrics *m = ((const struct pop3_context *)ctx)->metrics;
+
+	metrics_sample(out, "pop3_connections_total", "counter", "POP3 sessions opened since start.",
+	               m->connections);
+	metrics_sample(out, "pop3_sessions_open", "gauge", "POP3 sessions open now.",
+	               m->sessions_open);
+	metrics_sample(out, "pop3_logins_total", "counter", "Successful POP3 logins.", m->logins);
+	metrics_sample(out, "pop3_login_failures_total", "counter", "Failed POP3 logins.",
+	               m->login_failures);
+	metrics_sample(out, "pop3_messages_retrieved_total", "counter",
+	               "RETR and TOP answers started.", m->messages_retrieved);
+	metrics_sample(out, "pop3_retrieved_bytes_total", "counter",
+	               "Octets of the messages RETR started.", m->bytes_retrieved);
+	metrics_sample(out, "pop3_messages_deleted_total", "counter",
+	               "Messages deleted at QUIT (RFC 1939 UPDATE state).", m->messages_deleted);
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -291,6 +316,8 @@ static void handle_open(conn_t *conn)
 		return;
 	}
 	s->ctx = conn_context(conn);
+	s->ctx->metrics->connections++;
+	s->ctx->metrics->sessions_open++;
 	struct session_limits limits = session_limits_from_config(s->ctx->cfg);
 
 	session_init(&s->core, conn, &pop3_session_def, &limits, POP3_STATE_AUTHORIZATION);
@@ -412,6 +439,7 @@ static void handle_close(conn_t *conn, const char *reason)
 
 	if (s == NULL)
 		return;
+	s->ctx->metrics->sessions_open--;
 	log_debug(s->core.id, "pop3_close", "state=%s reason=%s", session_state_name(&s->core),
 	          reason != NULL ? reason : "-");
 	conn_set_data(conn, NULL);

@@ -76,8 +76,20 @@ struct pop3_stream; /* pop3_retr.c */
 struct authlimit;
 
 /* The daemon's context (pop3_context_new), the server's: sessions find it with conn_context. */
+/* pop3d's counters (GET /metrics); on the loop only, so plain integers. */
+struct pop3_metrics {
+	uint64_t connections;        /* sessions opened since start */
+	uint64_t sessions_open;      /* gauge */
+	uint64_t logins;             /* successful logins */
+	uint64_t login_failures;
+	uint64_t messages_retrieved; /* RETR and TOP answers started */
+	uint64_t bytes_retrieved;    /* the sizes of the messages RETR started */
+	uint64_t messages_deleted;   /* deleted at QUIT (the UPDATE state) */
+};
+
 struct pop3_context {
 	const struct mail_config *cfg;
+	struct pop3_metrics *metrics; /* mutable through the sessions' const context */
 	struct authlimit *authlimit; /* per-address login failures; owned by the start-up */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */

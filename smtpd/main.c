@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "server.h"
+#include "service_http.h"
 #include "smtp_commit.h"
 #include "smtp_queueid.h"
 #include "smtp_runner.h"
@@ -97,6 +98,21 @@ static void finish(void *ctx)
 	free(env);
 }
 
+static void metrics_sample_cb(void *ctx, const char *name, uint64_t value)
+{
+	const char *type, *help;
+
+	smtp_metrics_describe(name, &type, &help);
+	metrics_sample(ctx, name, type, help, value);
+}
+
+static void metrics_render(void *ctx, struct metrics_text *out)
+{
+	struct smtp_env *env = ctx;
+
+	smtp_metrics_foreach(&env->metrics, metrics_sample_cb, out);
+}
+
 static const struct daemon_listener listeners[] = {
 	{ "smtp_listen", offsetof(struct mail_config, smtp_listen), SMTP_ROLE_MX, false },
 	{ "submission_listen", offsetof(struct mail_config, submission_listen),
@@ -118,6 +134,7 @@ static const struct daemon_def smtpd = {
 	.start = start,
 	.stop = stop,
 	.finish = finish,
+	.metrics = metrics_render,
 };
 
 int main(int argc, char **argv)

@@ -2,6 +2,7 @@
 #include "smtp_metrics.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *const reject_names[SMTP_REJECT_COUNT] = {
 	[SMTP_REJECT_SYNTAX] = "syntax",
@@ -52,4 +53,32 @@ void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *em
 		snprintf(name, sizeof(name), "smtp_rejections_total{reason=\"%s\"}", reject_names[i]);
 		emit(ctx, name, m->rejections[i]);
 	}
+}
+
+static const struct {
+	const char *family, *type, *help;
+} families[] = {
+	{ "smtp_connections_total", "counter", "SMTP sessions opened since start." },
+	{ "smtp_sessions_open", "gauge", "SMTP sessions open now." },
+	{ "smtp_tls_handshakes_total", "counter", "TLS handshakes completed (STARTTLS and implicit)." },
+	{ "smtp_messages_total", "counter", "Messages accepted and stored (250 after the data)." },
+	{ "smtp_message_bytes_total", "counter", "Octets of the messages accepted, as the clients sent them." },
+	{ "smtp_recipients_total", "counter", "RCPT commands accepted." },
+	{ "smtp_commit_batches_total", "counter", "Store transactions that committed accepted messages (group commit)." },
+	{ "smtp_auth_successes_total", "counter", "Successful AUTH commands." },
+	{ "smtp_auth_failures_total", "counter", "Failed AUTH attempts." },
+	{ "smtp_outbound_total", "counter", "Outbound recipients by outcome of their delivery attempt." },
+	{ "smtp_rejections_total", "counter", "Commands and messages refused, by reason." },
+};
+
+void smtp_metrics_describe(const char *name, const char **type_r, const char **help_r)
+{
+	size_t len = strcspn(name, "{");
+	*type_r = "untyped";
+	*help_r = "SMTP daemon counter.";
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
+		if (strlen(families[i].family) == len && strncmp(families[i].family, name, len) == 0) {
+			*type_r = families[i].type;
+			*help_r = families[i].help;
+		}
 }

@@ -67,4 +67,7 @@ const char *smtp_metrics_reject_name(enum smtp_reject reason);
 typedef void smtp_metrics_emit_fn(void *ctx, const char *name, uint64_t value);
 void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx);
 
+/* The Prometheus type ("counter", "gauge") and help text of a name foreach gives. */
+void smtp_metrics_describe(const char *name, const char **type_r, const char **help_r);
+
 #endif

@@ -1,0 +1,51 @@
+/*
+ * service_http.h - the operator's HTTP endpoints on `metrics_listen`, in
+ * both daemons, served on the loop:
+ *
+ *   GET /metrics   the daemon's counters in Prometheus' text format
+ *                  (version 0.0.4: "# HELP", "# TYPE", samples)
+ *   GET /healthz   200 "ok" when the store answers a cheap probe (run on
+ *                  the thread pool), 503 with the reason while the daemon
+ *                  drains after SIGTERM or when the store fails
+ *
+ * HTTP/1.0 and 1.1, one request per connection (Connection: close), a
+ * request line and headers of at most SERVICE_HTTP_HEAD_MAX octets; HEAD
+ * as GET without the body; anything else is 400, 404 or 405. The listener
+ * is a server_listen_service one: outside the client limits.
+ */
+#ifndef MAIL_SERVICE_HTTP_H
+#define MAIL_SERVICE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conn.h"
+
+#define SERVICE_HTTP_HEAD_MAX 8192
+
+/* A metrics page being written. */
+struct metrics_text {
+	char *buf;
+	size_t len, cap;
+	int failed; /* out of memory: the page is 500 */
+	char family[96]; /* the family of the last sample, for its HELP and TYPE */
+};
+
+/*
+ * Writes "# HELP" and "# TYPE" for `family` (counter, gauge) unless the
+ * previous call named it too, then one sample: `name` is the family,
+ * optionally with labels ("smtp_rejections_total{reason=\"relay\"}").
+ */
+void metrics_sample(struct metrics_text *out, const char *name, const char *type,
+                    const char *help, uint64_t value);
+
+struct service_http {
+	/* Writes the daemon's samples; ctx is the daemon's context (conn_context). */
+	void (*render)(void *ctx, struct metrics_text *out);
+	const char *db_path; /* probed by /healthz */
+};
+
+/* The handler of the metrics listener; the listener's data is a struct service_http. */
+extern const struct conn_handler service_http_handler;
+
+#endif
