@@ -35,6 +35,18 @@ void metrics_sample(struct metrics_text *out, const char *name, const char *type
 	char line[512];
 	int n = 0;
 
+	/* A histogram's _bucket, _sum and _count samples share its family. */
+	if (strcmp(type, "histogram") == 0) {
+		static const char *const suffixes[] = { "_bucket", "_sum", "_count" };
+		for (size_t i = 0; i < 3; i++) {
+			size_t k = strlen(suffixes[i]);
+			if (family_len > k && strncmp(name + family_len - k, suffixes[i], k) == 0) {
+				family_len -= k;
+				break;
+			}
+		}
+	}
+
 	if (out->failed)
 		return;
 	if (family_len >= sizeof(out->family) || strncmp(out->family, name, family_len) != 0 ||

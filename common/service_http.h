@@ -32,9 +32,11 @@ struct metrics_text {
 };
 
 /*
- * Writes "# HELP" and "# TYPE" for `family` (counter, gauge) unless the
- * previous call named it too, then one sample: `name` is the family,
- * optionally with labels ("smtp_rejections_total{reason=\"relay\"}").
+ * Writes "# HELP" and "# TYPE" for the sample's family (type counter,
+ * gauge or histogram) unless the previous call named it too, then one
+ * sample: `name` is the family, optionally with labels
+ * ("smtp_rejections_total{reason=\"relay\"}"); a histogram's samples end
+ * in _bucket, _sum and _count.
  */
 void metrics_sample(struct metrics_text *out, const char *name, const char *type,
                     const char *help, uint64_t value);

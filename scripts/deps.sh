@@ -9,13 +9,14 @@
 #   clang with its sanitizer and libFuzzer runtime, dnsmasq-base (test_dns
 #   and the outbound tests serve their records from a private dnsmasq on
 #   loopback), python3-dkim (dkimpy, the independent verifier of
-#   tests/e2e/test_dkim.py).
+#   tests/e2e/test_dkim.py), prometheus (for promtool: test_metrics.py checks
+#   the /metrics pages with it; no Prometheus server is started).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev
       libc-ares-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
-         clang procps mount strace dnsmasq-base python3-dkim)
+         clang procps mount strace dnsmasq-base python3-dkim prometheus)
 fi
 
 # Installs the packages of "$@" that are missing.

@@ -109,8 +109,15 @@ static void metrics_sample_cb(void *ctx, const char *name, uint64_t value)
 static void metrics_render(void *ctx, struct metrics_text *out)
 {
 	struct smtp_env *env = ctx;
+	struct smtp_metrics *m = &env->metrics;
 
-	smtp_metrics_foreach(&env->metrics, metrics_sample_cb, out);
+	/* The queue's gauges, when the loop's no-wait handle can read them now
+	 * (a locked database keeps the last values). */
+	if (store_loop_safe(env->lookup_store) &&
+	    store_queue_stats(env->lookup_store, &m->queue_pending, &m->queue_failed,
+	                      &m->queue_oldest_seconds) != STORE_OK)
+		log_debug(0, "metrics_queue", "error=\"%s\"", store_errmsg(env->lookup_store));
+	smtp_metrics_foreach(m, metrics_sample_cb, out);
 }
 
 static const struct daemon_listener listeners[] = {

@@ -32,11 +32,77 @@ const char *smtp_metrics_reject_name(enum smtp_reject reason)
 	return reject_names[reason];
 }
 
+static const char *const listener_names[SMTP_METRICS_LISTENERS] = { "mx", "submission", "smtps" };
+static const char *const tls_names[SMTP_METRICS_TLS_VERSIONS] = { "TLSv1.2", "TLSv1.3", "other" };
+
+void smtp_metrics_count_session(struct smtp_metrics *m, int role, int delta)
+{
+	if (delta > 0) {
+		m->connections++;
+		m->sessions_open++;
+	} else {
+		m->sessions_open--;
+	}
+	if (role < 1 || role > SMTP_METRICS_LISTENERS)
+		return;
+	if (delta > 0) {
+		m->listener_connections[role - 1]++;
+		m->listener_sessions_open[role - 1]++;
+	} else {
+		m->listener_sessions_open[role - 1]--;
+	}
+}
+
+void smtp_metrics_count_tls(struct smtp_metrics *m, const char *version)
+{
+	unsigned i = 2;
+	if (version != NULL && strcmp(version, "TLSv1.2") == 0)
+		i = 0;
+	else if (version != NULL && strcmp(version, "TLSv1.3") == 0)
+		i = 1;
+	m->tls_handshakes++;
+	m->tls_by_version[i]++;
+}
+
+void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size)
+{
+	unsigned i = 0;
+	while (i + 1 < SMTP_METRICS_BATCH_BUCKETS && size > ((size_t)1 << i))
+		i++;
+	m->commit_batches++;
+	m->batch_buckets[i]++;
+	m->batch_sum += size;
+}
+
 void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx)
 {
-	emit(ctx, "smtp_connections_total", m->connections);
-	emit(ctx, "smtp_sessions_open", m->sessions_open);
-	emit(ctx, "smtp_tls_handshakes_total", m->tls_handshakes);
+	char name[128];
+
+	for (unsigned i = 0; i < SMTP_METRICS_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "smtp_connections_total{listener=\"%s\"}", listener_names[i]);
+		emit(ctx, name, m->listener_connections[i]);
+	}
+	for (unsigned i = 0; i < SMTP_METRICS_LISTENERS; i++) {
+		snprintf(name, sizeof(name), "smtp_sessions_open{listener=\"%s\"}", listener_names[i]);
+		emit(ctx, name, m->listener_sessions_open[i]);
+	}
+	for (unsigned i = 0; i < SMTP_METRICS_TLS_VERSIONS; i++) {
+		snprintf(name, sizeof(name), "smtp_tls_handshakes_total{version=\"%s\"}", tls_names[i]);
+		emit(ctx, name, m->tls_by_version[i]);
+	}
+	/* Prometheus histograms: cumulative buckets, then sum and count. */
+	uint64_t cumulative = 0;
+	for (unsigned i = 0; i < SMTP_METRICS_BATCH_BUCKETS; i++) {
+		cumulative += m->batch_buckets[i];
+		snprintf(name, sizeof(name), "smtp_commit_batch_size_bucket{le=\"%u\"}", 1u << i);
+		emit(ctx, name, cumulative);
+	}
+	emit(ctx, "smtp_commit_batch_size_bucket{le=\"+Inf\"}", cumulative);
+	emit(ctx, "smtp_commit_batch_size_sum", m->batch_sum);
+	emit(ctx, "smtp_commit_batch_size_count", cumulative);
+	emit(ctx, "smtp_queue_recipients{state=\"pending\"}", m->queue_pending);
+	emit(ctx, "smtp_queue_recipients{state=\"failed\"}", m->queue_failed);
+	emit(ctx, "smtp_queue_oldest_seconds", m->queue_oldest_seconds);
 	emit(ctx, "smtp_messages_total", m->messages);
 	emit(ctx, "smtp_message_bytes_total", m->message_bytes);
 	emit(ctx, "smtp_recipients_total", m->recipients);
@@ -48,8 +114,6 @@ void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *em
 	emit(ctx, "smtp_outbound_total{outcome=\"bounced\"}", m->outbound_bounced);
 	emit(ctx, "smtp_outbound_total{outcome=\"failed\"}", m->outbound_failed);
 	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++) {
-		char name[96];
-
 		snprintf(name, sizeof(name), "smtp_rejections_total{reason=\"%s\"}", reject_names[i]);
 		emit(ctx, name, m->rejections[i]);
 	}
@@ -58,9 +122,12 @@ void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *em
 static const struct {
 	const char *family, *type, *help;
 } families[] = {
-	{ "smtp_connections_total", "counter", "SMTP sessions opened since start." },
-	{ "smtp_sessions_open", "gauge", "SMTP sessions open now." },
-	{ "smtp_tls_handshakes_total", "counter", "TLS handshakes completed (STARTTLS and implicit)." },
+	{ "smtp_connections_total", "counter", "SMTP sessions opened since start, by listener." },
+	{ "smtp_sessions_open", "gauge", "SMTP sessions open now, by listener." },
+	{ "smtp_tls_handshakes_total", "counter", "TLS handshakes completed (STARTTLS and implicit), by version." },
+	{ "smtp_commit_batch_size", "histogram", "Messages per group commit (one store transaction and sync)." },
+	{ "smtp_queue_recipients", "gauge", "Outbound queue rows (one per remote recipient), by state." },
+	{ "smtp_queue_oldest_seconds", "gauge", "Age of the oldest queued row, 0 when the queue is empty." },
 	{ "smtp_messages_total", "counter", "Messages accepted and stored (250 after the data)." },
 	{ "smtp_message_bytes_total", "counter", "Octets of the messages accepted, as the clients sent them." },
 	{ "smtp_recipients_total", "counter", "RCPT commands accepted." },
@@ -74,6 +141,14 @@ static const struct {
 void smtp_metrics_describe(const char *name, const char **type_r, const char **help_r)
 {
 	size_t len = strcspn(name, "{");
+	/* A histogram's samples are its family's. */
+	static const char *const suffixes[] = { "_bucket", "_sum", "_count" };
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(suffixes[i]);
+		if (len > n && strncmp(name + len - n, suffixes[i], n) == 0 &&
+		    strncmp(name, "smtp_commit_batch_size", len - n) == 0)
+			len -= n;
+	}
 	*type_r = "untyped";
 	*help_r = "SMTP daemon counter.";
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)

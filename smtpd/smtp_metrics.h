@@ -12,6 +12,7 @@
 #ifndef SMTP_METRICS_H
 #define SMTP_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Why a command or message was refused; one counter each. */
@@ -37,10 +38,28 @@ enum smtp_reject {
 	SMTP_REJECT_COUNT
 };
 
+/* Listeners (enum smtp_role - 1), for labels. */
+#define SMTP_METRICS_LISTENERS 3
+/* TLS versions counted apart: 1.2, 1.3, anything else. */
+#define SMTP_METRICS_TLS_VERSIONS 3
+/* Group commit sizes: buckets of at most 1, 2, 4, ... 64 messages. */
+#define SMTP_METRICS_BATCH_BUCKETS 7
+
 struct smtp_metrics {
 	uint64_t connections;        /* sessions opened since start */
 	uint64_t sessions_open;      /* gauge: sessions open now */
 	uint64_t tls_handshakes;     /* STARTTLS upgrades and implicit TLS sessions */
+	/* The same by listener, and handshakes by version (smtp_metrics_count_*). */
+	uint64_t listener_connections[SMTP_METRICS_LISTENERS];
+	uint64_t listener_sessions_open[SMTP_METRICS_LISTENERS];
+	uint64_t tls_by_version[SMTP_METRICS_TLS_VERSIONS];
+	/* Histogram of group commit sizes (messages per store transaction). */
+	uint64_t batch_buckets[SMTP_METRICS_BATCH_BUCKETS]; /* not cumulative here */
+	uint64_t batch_sum;
+	/* Gauges the metrics page fills from the queue just before it is written. */
+	uint64_t queue_pending;
+	uint64_t queue_failed;
+	uint64_t queue_oldest_seconds;
 	uint64_t messages;           /* messages committed (250 sent after DATA/BDAT LAST) */
 	uint64_t message_bytes;      /* client octets of those messages (trace headers excluded) */
 	uint64_t recipients;         /* RCPT commands accepted */
@@ -54,6 +73,13 @@ struct smtp_metrics {
 	uint64_t outbound_bounced;  /* failed and reported to the sender */
 	uint64_t outbound_failed;   /* failed, no report (the null sender, NOTIFY=NEVER) */
 };
+
+/* A session opened (+1) or closed (-1) on the listener of `role` (enum smtp_role). */
+void smtp_metrics_count_session(struct smtp_metrics *m, int role, int delta);
+/* A TLS handshake completed with `version` ("TLSv1.3"; NULL counts as other). */
+void smtp_metrics_count_tls(struct smtp_metrics *m, const char *version);
+/* A group commit of `size` messages. */
+void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size);
 
 /* A stable snake_case name for a reject reason, for logs and metric labels. */
 const char *smtp_metrics_reject_name(enum smtp_reject reason);

@@ -267,10 +267,9 @@ static void session_open_cb(conn_t *conn)
 	conn_set_data(conn, s);
 	conn_set_line_max(conn, SMTP_AUTH_LINE_MAX);
 	conn_set_idle_timeout(conn, s->env->cfg->idle_timeout);
-	s->env->metrics.connections++;
-	s->env->metrics.sessions_open++;
+	smtp_metrics_count_session(&s->env->metrics, s->role, +1);
 	if (conn_tls_active(conn))
-		s->env->metrics.tls_handshakes++;
+		smtp_metrics_count_tls(&s->env->metrics, conn_tls_version(conn));
 	log_info(s->core.id, "session_start", "role=%s", role_names[s->role]);
 	/* RFC 5321 4.2: the greeting has no enhanced status code (RFC 2034 applies after EHLO). */
 	smtp_reply(s, 220, NULL, "%s ESMTP ready", s->env->cfg->hostname);
@@ -331,7 +330,7 @@ static void session_tls_ready_cb(conn_t *conn)
 	s->helo[0] = '\0';
 	s->helo_valid = false;
 	smtp_session_enter_state(s, SMTP_STATE_INIT);
-	s->env->metrics.tls_handshakes++;
+	smtp_metrics_count_tls(&s->env->metrics, conn_tls_version(conn));
 	log_info(s->core.id, "tls", "version=%s cipher=%s", conn_tls_version(conn), conn_tls_cipher(conn));
 }
 
@@ -361,7 +360,7 @@ static void session_close_cb(conn_t *conn, const char *reason)
 	         s->txn_seq, s->auth_failures);
 	smtp_txn_free(s->core.conn, &s->txn);
 	smtp_auth_reset(s);
-	s->env->metrics.sessions_open--;
+	smtp_metrics_count_session(&s->env->metrics, s->role, -1);
 	conn_set_data(conn, NULL);
 	free(s);
 }

@@ -72,6 +72,27 @@ static int collect_items(store_t *store, sqlite3_stmt *stmt, struct store_queue_
 	return STORE_OK;
 }
 
+int store_queue_stats(store_t *store, uint64_t *pending_r, uint64_t *failed_r,
+                      uint64_t *oldest_age_r)
+{
+	sqlite3_stmt *stmt;
+	*pending_r = *failed_r = *oldest_age_r = 0;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_STATS);
+	int rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		store__reset(stmt);
+		return store__sqlite_fail(store, rc, "queue statistics");
+	}
+	*pending_r = (uint64_t)sqlite3_column_int64(stmt, 0);
+	*failed_r = (uint64_t)sqlite3_column_int64(stmt, 1);
+	if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
+		int64_t age = sqlite3_column_int64(stmt, 3) - sqlite3_column_int64(stmt, 2);
+		*oldest_age_r = age > 0 ? (uint64_t)age : 0;
+	}
+	store__reset(stmt);
+	return STORE_OK;
+}
+
 int store_queue_list(store_t *store, store_queue_cb *cb, void *ctx)
 {
 	sqlite3_stmt *stmt;

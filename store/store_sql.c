@@ -168,6 +168,9 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 	[STORE__QUEUE_DUE] =
 		"SELECT EXISTS (SELECT 1 FROM queue WHERE state = 0 AND next_attempt <= " NOW
 		" AND (lease_until IS NULL OR lease_until < " NOW "))",
+	[STORE__QUEUE_STATS] =
+		"SELECT COALESCE(SUM(state = 0), 0), COALESCE(SUM(state = 1), 0), MIN(created), " NOW
+		" FROM queue",
 	[STORE__QUEUE_RENEW] =
 		"UPDATE queue SET lease_until = " NOW " + ?2 WHERE lease_owner = ?1",
 	[STORE__QUEUE_RELEASE] =

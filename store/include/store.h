@@ -580,6 +580,14 @@ int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *
 int store_queue_renew(store_t *store, const char *owner, int lease_seconds);
 /* Hands every item `owner` holds back, untried (a runner shutting down). */
 int store_queue_release(store_t *store, const char *owner);
+/*
+ * The queue at a glance, for metrics: rows pending and failed, and the
+ * age in seconds of the oldest row (0 when empty), by the database clock.
+ * One aggregate read over the queue (it grows with the queue); loop-safe
+ * on a STORE_OPEN_NOWAIT handle (STORE_EBUSY when the database is locked).
+ */
+int store_queue_stats(store_t *store, uint64_t *pending_r, uint64_t *failed_r,
+                      uint64_t *oldest_age_r);
 /* Operator: make an item (or all items when id == 0) due now and pending. */
 int store_queue_retry(store_t *store, int64_t id);
 /*

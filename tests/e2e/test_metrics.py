@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 from mailtest import Install, Raw, free_port, wait_port
-from outbound import close, wait_for
+from outbound import close, enqueue, wait_for
 from smtptest import client_tls_context
 
 SAMPLE = re.compile(r'^([a-z_][a-z0-9_]*)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? '
@@ -38,12 +38,14 @@ def parse_metrics(text):
             helped.add(line.split(" ")[2])
         elif line.startswith("# TYPE "):
             _, _, family, kind = line.split(" ", 3)
-            assert kind in ("counter", "gauge"), line
+            assert kind in ("counter", "gauge", "histogram"), line
             typed.add(family)
         else:
             m = SAMPLE.match(line)
             assert m, "not a sample line: %r" % line
-            assert m.group(1) in helped and m.group(1) in typed, line
+            family = re.sub(r"_(bucket|sum|count)$", "", m.group(1))
+            assert (m.group(1) in helped and m.group(1) in typed) or \
+                (family in helped and family in typed), line
             samples[line.rsplit(" ", 1)[0]] = int(m.group(4))
     if shutil.which("promtool"):
         p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
@@ -72,9 +74,16 @@ def test_smtpd_metrics_follow_traffic():
         with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as s:
             s.sendmail("x@remote.test", ["alice@example.test"], b"Subject: m\r\n\r\nhi\r\n")
             assert s.docmd("RCPT TO:<nobody@elsewhere.test>")[0] == 503  # no MAIL yet
+        enqueue(inst, "alice@example.test", "far@remote.test", "Subject: q\r\n\r\nq\r\n")
         after = parse_metrics(get(inst.metrics_port, "/metrics")[2])
         assert after["smtp_messages_total"] == 1
-        assert after["smtp_connections_total"] == before["smtp_connections_total"] + 1
+        mx = 'smtp_connections_total{listener="mx"}'
+        assert after[mx] == before[mx] + 1
+        assert after['smtp_commit_batch_size_count'] == 1
+        assert after['smtp_commit_batch_size_bucket{le="1"}'] == 1
+        assert after['smtp_commit_batch_size_bucket{le="+Inf"}'] == 1
+        assert after['smtp_queue_recipients{state="pending"}'] == 1
+        assert after["smtp_queue_oldest_seconds"] < 60
         assert after['smtp_rejections_total{reason="sequence"}'] == 1
         status, _, body = get(inst.metrics_port, "/healthz")
         assert (status, body) == (200, "ok\n")
@@ -169,6 +178,6 @@ def test_metrics_answer_when_clients_fill_the_limits():
                 assert refused.line().startswith("421")
             for _ in range(3):
                 samples = parse_metrics(get(inst.metrics_port, "/metrics")[2])
-            assert samples["smtp_sessions_open"] == 1
+            assert samples['smtp_sessions_open{listener="mx"}'] == 1
     finally:
         close(inst)
