@@ -52,8 +52,16 @@ static const struct config_listen *listener_addrs(const struct mail_config *cfg,
 
 /* Binds every configured listener; an implicit-TLS one without a certificate is skipped. */
 static int listen_all(const struct daemon_def *def, struct server *srv,
-                      const struct mail_config *cfg, char *err, size_t errlen)
+                      const struct mail_config *cfg, struct service_http *service, char *err,
+                      size_t errlen)
 {
+	/* First, so that once a client listener accepts, the endpoints do too;
+	 * before the privileges go, like the others. Requests wait for the loop,
+	 * which runs once the context they report on exists. */
+	if (def->metrics != NULL &&
+	    server_listen_service(srv, &cfg->metrics_listen, DAEMON_ROLE_SERVICE,
+	                          &service_http_handler, service, err, errlen) != 0)
+		return -1;
 	for (size_t i = 0; i < def->listener_count; i++) {
 		const struct daemon_listener *l = &def->listeners[i];
 		const struct config_listen *addrs = listener_addrs(cfg, l);
@@ -117,7 +125,8 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 {
 	static struct mail_config cfg; /* sessions keep pointers into it until exit */
 	struct daemon d = { .name = def->name, .cfg = &cfg };
-	struct running running = { .def = def };
+	struct running running = { .def = def,
+	                           .service = { .render = def->metrics, .db_path = cfg.db } };
 	struct authlimit_params limits;
 	char err[512] = "";
 	bool started = false;
@@ -141,7 +150,7 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 	}
 	/* server_new ignores SIGPIPE and sizes libuv's thread pool. */
 	if (server_new(&d.srv, &cfg, def->name, err, sizeof(err)) != 0 ||
-	    listen_all(def, d.srv, &cfg, err, sizeof(err)) != 0 ||
+	    listen_all(def, d.srv, &cfg, &running.service, err, sizeof(err)) != 0 ||
 	    server_drop_privileges(d.srv, err, sizeof(err)) != 0 ||
 	    /* As the service user, so the files SQLite creates belong to it. */
 	    prepare_store(&cfg, err, sizeof(err)) != 0)
@@ -150,12 +159,6 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 	if (def->start(&d, &running.ctx, err, sizeof(err)) != 0)
 		goto out;
 	server_set_context(d.srv, running.ctx);
-	/* The operator's endpoints start with the context they report on. */
-	running.service = (struct service_http){ .render = def->metrics, .db_path = cfg.db };
-	if (def->metrics != NULL &&
-	    server_listen_service(d.srv, &cfg.metrics_listen, DAEMON_ROLE_SERVICE,
-	                          &service_http_handler, &running.service, err, sizeof(err)) != 0)
-		goto out;
 	server_set_stop_cb(d.srv, stop_cb, &running);
 	log_info(0, "start", "daemon=%s hostname=%s db=%s", def->name, cfg.hostname, cfg.db);
 	int rc = server_run(d.srv);

@@ -31,6 +31,14 @@ struct request {
 void metrics_sample(struct metrics_text *out, const char *name, const char *type,
                     const char *help, uint64_t value)
 {
+	char text[32];
+	snprintf(text, sizeof(text), "%llu", (unsigned long long)value);
+	metrics_sample_text(out, name, type, help, text);
+}
+
+void metrics_sample_text(struct metrics_text *out, const char *name, const char *type,
+                         const char *help, const char *value)
+{
 	size_t family_len = strcspn(name, "{");
 	char line[512];
 	int n = 0;
@@ -55,8 +63,7 @@ void metrics_sample(struct metrics_text *out, const char *name, const char *type
 		n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", out->family, help,
 		             out->family, type);
 	}
-	n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %llu\n", name,
-	              (unsigned long long)value);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s\n", name, value);
 	if (n <= 0 || (size_t)n >= sizeof(line)) {
 		out->failed = 1;
 		return;

@@ -40,6 +40,9 @@ struct metrics_text {
  */
 void metrics_sample(struct metrics_text *out, const char *name, const char *type,
                     const char *help, uint64_t value);
+/* The same with the value as text ("0.125"). */
+void metrics_sample_text(struct metrics_text *out, const char *name, const char *type,
+                         const char *help, const char *value);
 
 struct service_http {
 	/* Writes the daemon's samples; ctx is the daemon's context (conn_context). */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -103,6 +104,14 @@ static void metrics_sample_cb(void *ctx, const char *name, uint64_t value)
 	const char *type, *help;
 
 	smtp_metrics_describe(name, &type, &help);
+	if (strcmp(name, "smtp_commit_duration_seconds_sum") == 0) {
+		/* Kept in microseconds; Prometheus wants seconds. */
+		char text[32];
+		snprintf(text, sizeof(text), "%llu.%06llu", (unsigned long long)(value / 1000000),
+		         (unsigned long long)(value % 1000000));
+		metrics_sample_text(ctx, name, type, help, text);
+		return;
+	}
 	metrics_sample(ctx, name, type, help, value);
 }
 

@@ -131,7 +131,7 @@ static void body_commit_done_cb(conn_t *conn, void *arg, const struct smtp_commi
 
 	/* Counted here, where the result arrives, whether or not anyone waits for it. */
 	if (r->batch_first)
-		smtp_metrics_count_batch(m, r->batch_size);
+		smtp_metrics_count_batch(m, r->batch_size, r->micros);
 	if (r->status == STORE_OK) {
 		m->messages++;
 		m->message_bytes += c->size;

@@ -83,6 +83,7 @@ void smtp_cmd_noop(struct smtp_session *s, const char *args, size_t len)
 
 void smtp_cmd_quit(struct smtp_session *s, const char *args, size_t len)
 {
+	s->quit = true;
 	smtp_session_enter_state(s, SMTP_STATE_CLOSING);
 	smtp_reply(s, 221, "2.0.0", "Bye");
 }

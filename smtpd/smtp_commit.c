@@ -82,14 +82,17 @@ static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, siz
 	}
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
+	uint64_t started = uv_hrtime();
 	if (!have_store(c, n)) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = STORE_EIO;
 	} else if (store_deliver_batch(c->store, deliveries, n, results) != STORE_OK) {
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(c->store));
 	}
+	uint64_t micros = (uv_hrtime() - started) / 1000;
 	for (size_t i = 0; i < n; i++) {
 		jobs[i]->result.status = results[i];
+		jobs[i]->result.micros = micros;
 		jobs[i]->result.batch_size = n;
 		jobs[i]->result.batch_first = i == 0;
 		/* Here, not on the loop: a spilled body's file is closed, which

@@ -64,7 +64,18 @@ void smtp_metrics_count_tls(struct smtp_metrics *m, const char *version)
 	m->tls_by_version[i]++;
 }
 
-void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size)
+/* Upper bounds of the commit duration buckets, in microseconds, and as Prometheus writes them (seconds). */
+static const uint64_t commit_bounds[SMTP_METRICS_COMMIT_BUCKETS] = {
+	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+};
+static const char *const commit_le[SMTP_METRICS_COMMIT_BUCKETS] = {
+	"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "1",
+};
+static const char *const end_names[SMTP_SESSION_END_COUNT] = {
+	"quit", "timeout", "too_many_errors", "shutdown", "dropped",
+};
+
+void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size, uint64_t micros)
 {
 	unsigned i = 0;
 	while (i + 1 < SMTP_METRICS_BATCH_BUCKETS && size > ((size_t)1 << i))
@@ -72,6 +83,11 @@ void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size)
 	m->commit_batches++;
 	m->batch_buckets[i]++;
 	m->batch_sum += size;
+	for (i = 0; i < SMTP_METRICS_COMMIT_BUCKETS && micros > commit_bounds[i]; i++)
+		;
+	if (i < SMTP_METRICS_COMMIT_BUCKETS)
+		m->commit_buckets[i]++;
+	m->commit_micros += micros;
 }
 
 void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx)
@@ -100,6 +116,21 @@ void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *em
 	emit(ctx, "smtp_commit_batch_size_bucket{le=\"+Inf\"}", cumulative);
 	emit(ctx, "smtp_commit_batch_size_sum", m->batch_sum);
 	emit(ctx, "smtp_commit_batch_size_count", cumulative);
+	cumulative = 0;
+	for (unsigned i = 0; i < SMTP_METRICS_COMMIT_BUCKETS; i++) {
+		cumulative += m->commit_buckets[i];
+		snprintf(name, sizeof(name), "smtp_commit_duration_seconds_bucket{le=\"%s\"}",
+		         commit_le[i]);
+		emit(ctx, name, cumulative);
+	}
+	emit(ctx, "smtp_commit_duration_seconds_bucket{le=\"+Inf\"}", m->commit_batches);
+	/* The sum in microseconds: the metrics page writes it in seconds. */
+	emit(ctx, "smtp_commit_duration_seconds_sum", m->commit_micros);
+	emit(ctx, "smtp_commit_duration_seconds_count", m->commit_batches);
+	for (unsigned i = 0; i < SMTP_SESSION_END_COUNT; i++) {
+		snprintf(name, sizeof(name), "smtp_sessions_total{outcome=\"%s\"}", end_names[i]);
+		emit(ctx, name, m->sessions_ended[i]);
+	}
 	emit(ctx, "smtp_queue_recipients{state=\"pending\"}", m->queue_pending);
 	emit(ctx, "smtp_queue_recipients{state=\"failed\"}", m->queue_failed);
 	emit(ctx, "smtp_queue_oldest_seconds", m->queue_oldest_seconds);
@@ -126,6 +157,8 @@ static const struct {
 	{ "smtp_sessions_open", "gauge", "SMTP sessions open now, by listener." },
 	{ "smtp_tls_handshakes_total", "counter", "TLS handshakes completed (STARTTLS and implicit), by version." },
 	{ "smtp_commit_batch_size", "histogram", "Messages per group commit (one store transaction and sync)." },
+	{ "smtp_commit_duration_seconds", "histogram", "Duration of each group commit, its sync included." },
+	{ "smtp_sessions_total", "counter", "SMTP sessions ended, by how they ended." },
 	{ "smtp_queue_recipients", "gauge", "Outbound queue rows (one per remote recipient), by state." },
 	{ "smtp_queue_oldest_seconds", "gauge", "Age of the oldest queued row, 0 when the queue is empty." },
 	{ "smtp_messages_total", "counter", "Messages accepted and stored (250 after the data)." },
@@ -146,7 +179,8 @@ void smtp_metrics_describe(const char *name, const char **type_r, const char **h
 	for (size_t i = 0; i < 3; i++) {
 		size_t n = strlen(suffixes[i]);
 		if (len > n && strncmp(name + len - n, suffixes[i], n) == 0 &&
-		    strncmp(name, "smtp_commit_batch_size", len - n) == 0)
+		    (strncmp(name, "smtp_commit_batch_size", len - n) == 0 ||
+		     strncmp(name, "smtp_commit_duration_seconds", len - n) == 0))
 			len -= n;
 	}
 	*type_r = "untyped";

@@ -44,6 +44,18 @@ enum smtp_reject {
 #define SMTP_METRICS_TLS_VERSIONS 3
 /* Group commit sizes: buckets of at most 1, 2, 4, ... 64 messages. */
 #define SMTP_METRICS_BATCH_BUCKETS 7
+/* Group commit durations: 1, 2.5, 5, 10, 25, 50, 100, 250, 1000 ms. */
+#define SMTP_METRICS_COMMIT_BUCKETS 9
+
+/* How a session ended. */
+enum smtp_session_end {
+	SMTP_SESSION_END_QUIT,            /* the client said QUIT */
+	SMTP_SESSION_END_TIMEOUT,         /* idle or login deadline */
+	SMTP_SESSION_END_TOO_MANY_ERRORS, /* the hard error limit */
+	SMTP_SESSION_END_SHUTDOWN,        /* closed by the drain after SIGTERM */
+	SMTP_SESSION_END_DROPPED,         /* the client went away without QUIT */
+	SMTP_SESSION_END_COUNT
+};
 
 struct smtp_metrics {
 	uint64_t connections;        /* sessions opened since start */
@@ -56,6 +68,11 @@ struct smtp_metrics {
 	/* Histogram of group commit sizes (messages per store transaction). */
 	uint64_t batch_buckets[SMTP_METRICS_BATCH_BUCKETS]; /* not cumulative here */
 	uint64_t batch_sum;
+	/* Histogram of those transactions' durations (smtp_metrics_count_batch). */
+	uint64_t commit_buckets[SMTP_METRICS_COMMIT_BUCKETS]; /* not cumulative here */
+	uint64_t commit_micros;
+	/* Sessions ended, by how (enum smtp_session_end). */
+	uint64_t sessions_ended[SMTP_SESSION_END_COUNT];
 	/* Gauges the metrics page fills from the queue just before it is written. */
 	uint64_t queue_pending;
 	uint64_t queue_failed;
@@ -78,8 +95,8 @@ struct smtp_metrics {
 void smtp_metrics_count_session(struct smtp_metrics *m, int role, int delta);
 /* A TLS handshake completed with `version` ("TLSv1.3"; NULL counts as other). */
 void smtp_metrics_count_tls(struct smtp_metrics *m, const char *version);
-/* A group commit of `size` messages. */
-void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size);
+/* A group commit of `size` messages that took `micros`. */
+void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size, uint64_t micros);
 
 /* A stable snake_case name for a reject reason, for logs and metric labels. */
 const char *smtp_metrics_reject_name(enum smtp_reject reason);

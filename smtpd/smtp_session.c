@@ -338,6 +338,7 @@ static void session_timeout_cb(conn_t *conn)
 {
 	struct smtp_session *s = conn_data(conn);
 
+	s->timed_out = true;
 	log_info(s->core.id, "timeout", "state=%s", session_state_name(&s->core));
 	smtp_session_refuse_quote(s, smtp_refusal(SMTP_REFUSAL_TIMEOUT), s->env->cfg->hostname);
 	session_close(&s->core);
@@ -361,6 +362,13 @@ static void session_close_cb(conn_t *conn, const char *reason)
 	smtp_txn_free(s->core.conn, &s->txn);
 	smtp_auth_reset(s);
 	smtp_metrics_count_session(&s->env->metrics, s->role, -1);
+	enum smtp_session_end end = s->quit ? SMTP_SESSION_END_QUIT
+	                            : s->core.errors >= s->core.limits.hard_errors
+	                                ? SMTP_SESSION_END_TOO_MANY_ERRORS
+	                            : s->timed_out      ? SMTP_SESSION_END_TIMEOUT
+	                            : conn_draining(conn) ? SMTP_SESSION_END_SHUTDOWN
+	                                                  : SMTP_SESSION_END_DROPPED;
+	s->env->metrics.sessions_ended[end]++;
 	conn_set_data(conn, NULL);
 	free(s);
 }

@@ -83,6 +83,8 @@ struct smtp_session {
 	struct session core;             /* first: conn, id, state (enum smtp_state), busy, errors */
 	struct smtp_env *env;
 	enum smtp_role role;
+	bool quit;      /* the client said QUIT: how the session ended, for the metrics */
+	bool timed_out; /* an idle or login deadline ended it */
 
 	/* Greeting: cleared by STARTTLS (RFC 3207 4.2). */
 	bool esmtp;                      /* EHLO, not HELO: enhanced status codes on replies */

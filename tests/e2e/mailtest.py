@@ -161,6 +161,8 @@ class Install:
                     if self.config.get(listener + "_listen"):
                         self.ports[listener] = free_port()
                         self.config[listener + "_listen"] = "127.0.0.1:%d" % self.ports[listener]
+                if self.config.get("metrics_listen"):
+                    self.config["metrics_listen"] = "127.0.0.1:%d" % free_port()
                 self.write_config()
 
     def log(self, program):
