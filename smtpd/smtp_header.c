@@ -43,6 +43,7 @@ void smtp_header_init(struct smtp_header *h, unsigned flags, const char *date,
 	h->priv.flags = flags;
 	h->priv.in_field = false;
 	h->priv.dropping = false;
+	h->priv.last = '\0';
 	h->priv.date = date;
 	h->priv.message_id = message_id;
 	h->priv.emit = emit;
@@ -78,9 +79,20 @@ static bool is_wsp(unsigned char c)
 static void end_headers(struct smtp_header *h, bool at_empty_line)
 {
 	if ((h->priv.flags & SMTP_HEADER_ADD_MISSING) != 0) {
-		if (!h->has_date && h->priv.date != NULL)
+		bool add_date = !h->has_date && h->priv.date != NULL;
+		bool add_id = !h->has_message_id && h->priv.message_id != NULL;
+
+		/* Only at the end of a message whose last field has no line end:
+		 * an added field must not run on from it. */
+		if ((add_date || add_id) && h->priv.state == ST_PASS) {
+			if (h->priv.last == '\r')
+				emit(h, "\n", 1);
+			else
+				emit(h, "\r\n", 2);
+		}
+		if (add_date)
 			emit(h, h->priv.date, strlen(h->priv.date));
-		if (!h->has_message_id && h->priv.message_id != NULL)
+		if (add_id)
 			emit(h, h->priv.message_id, strlen(h->priv.message_id));
 	}
 	if (!at_empty_line)
@@ -166,8 +178,10 @@ void smtp_header_feed(struct smtp_header *h, const char *buf, size_t len)
 			const char *lf = memchr(buf + i, '\n', len - i);
 			size_t n = lf != NULL ? (size_t)(lf - (buf + i)) + 1 : len - i;
 
-			if (h->priv.state == ST_PASS)
+			if (h->priv.state == ST_PASS) {
 				emit(h, buf + i, n);
+				h->priv.last = buf[i + n - 1];
+			}
 			i += n;
 			if (lf != NULL)
 				h->priv.state = ST_BOL;

@@ -24,7 +24,8 @@
  * the first body line of a message without one, before which an empty
  * line is put (as Postfix does), so that no reader takes what follows for
  * fields. Added fields go right before that line, or at the end of a
- * message that has no body. From that line on every octet
+ * message that has no body (after a line end, supplied when the last
+ * kept line lacks one). From that line on every octet
  * passes through untouched and unexamined: the body costs one call.
  *
  * Input: any octets (a line ends at LF); in practice the stored form,
@@ -63,6 +64,7 @@ struct smtp_header {
 		unsigned flags;
 		bool in_field;     /* a field has started: a WSP line continues it */
 		bool dropping;     /* ... and it is being dropped */
+		char last;         /* the last octet passed in ST_PASS */
 		const char *date;  /* the fields to add, CRLF-terminated (caller's storage) */
 		const char *message_id;
 		smtp_header_emit_cb *emit;

@@ -46,7 +46,8 @@ struct smtp_txn {
 
 	enum smtp_txn_body body;
 	struct smtp_data data;               /* the body receiver, once body != NONE; data.size
-	                                      * counts client octets (trace headers excluded) */
+	                                      * counts client octets (the trace fields and the
+	                                      * Date / Message-ID the filter adds excluded) */
 	struct smtp_header header;           /* the header filter behind it (smtp_header.h) */
 	bool header_done;                    /* smtp_header_finish has been called */
 	char date_field[SMTP_FIELD_MAX];     /* what the filter adds when missing (submission) */

@@ -9,7 +9,8 @@
  * of ftext octets, then WSP octets (at most SMTP_HEADER_HOLD_MAX of both),
  * then ':' is a field; anything else is the first body line. Drop the
  * fields the flags say, with their continuations; add the missing Date and
- * Message-ID where the body starts (or at the end); put an empty line
+ * Message-ID where the body starts (or at the end, after a line end if
+ * the last kept line has none); put an empty line
  * before a body whose first line is not empty; copy the body.
  */
 #ifndef MAIL_SMTP_HEADER_MODEL_H
@@ -50,6 +51,7 @@ static inline void smtp_header_model_run(struct smtp_header_model *m, unsigned f
 {
 	size_t pos = 0;
 	bool in_field = false, dropping = false;
+	const char *open = NULL; /* the last kept line, when it has no LF */
 
 	m->out_len = 0;
 	m->received = m->dropped = 0;
@@ -60,8 +62,10 @@ static inline void smtp_header_model_run(struct smtp_header_model *m, unsigned f
 		size_t n = lf != NULL ? (size_t)(lf - line) + 1 : len - pos;
 
 		if ((line[0] == ' ' || line[0] == '\t') && in_field) {
-			if (!dropping)
+			if (!dropping) {
 				smtp_header_model__append(m, line, n);
+				open = lf == NULL ? line + n - 1 : NULL;
+			}
 			pos += n;
 			continue;
 		}
@@ -85,13 +89,19 @@ static inline void smtp_header_model_run(struct smtp_header_model *m, unsigned f
 			m->has_date = true;
 		if (smtp_header_model__is(line, name, "Message-ID"))
 			m->has_message_id = true;
-		if (dropping)
+		if (dropping) {
 			m->dropped++;
-		else
+		} else {
 			smtp_header_model__append(m, line, n);
+			open = lf == NULL ? line + n - 1 : NULL;
+		}
 		pos += n;
 	}
-	if (flags & SMTP_HEADER_ADD_MISSING) {
+	if ((flags & SMTP_HEADER_ADD_MISSING) &&
+	    ((!m->has_date && date != NULL) || (!m->has_message_id && message_id != NULL))) {
+		/* The last kept field has no line end (only at the end): end it. */
+		if (open != NULL)
+			smtp_header_model__append(m, *open == '\r' ? "\n" : "\r\n", *open == '\r' ? 1 : 2);
 		if (!m->has_date && date != NULL)
 			smtp_header_model__append(m, date, strlen(date));
 		if (!m->has_message_id && message_id != NULL)

@@ -145,6 +145,35 @@ static const struct header_case cases[] = {
 	  "Subject: hi\r\n" DATE MSGID, 0, 1 },
 	{ "a last name without its colon", MX, "Subject: hi\r\nReturn-Pa",
 	  "Subject: hi\r\n\r\nReturn-Pa", 0, 0 },
+	{ "both present in any case: unchanged byte for byte", SUB,
+	  "message-id: <own@client>\r\nSubject: hi\r\ndate: Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+	  "\r\nbody\r\n",
+	  "message-id: <own@client>\r\nSubject: hi\r\ndate: Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+	  "\r\nbody\r\n", 0, 0 },
+	{ "folded, mixed case and obsolete WSP: both present", SUB,
+	  "Message-Id :\r\n <own@client>\r\nDaTe:\r\n\tThu, 1 Jan 2026\r\n 00:00:00 +0000\r\n\r\nb\r\n",
+	  "Message-Id :\r\n <own@client>\r\nDaTe:\r\n\tThu, 1 Jan 2026\r\n 00:00:00 +0000\r\n\r\nb\r\n",
+	  0, 0 },
+	{ "look-alike names are other fields: both added", SUB,
+	  "Resent-Date: x\r\nResent-Message-ID: <r@c>\r\nX-Message-ID: <x@c>\r\nDates: y\r\n"
+	  "Message-IDs: z\r\n\r\n",
+	  "Resent-Date: x\r\nResent-Message-ID: <r@c>\r\nX-Message-ID: <x@c>\r\nDates: y\r\n"
+	  "Message-IDs: z\r\n" DATE MSGID "\r\n", 0, 0 },
+	{ "in a continuation line or in the body they do not count", SUB,
+	  "Subject: a\r\n Date: x\r\n Message-ID: <y@z>\r\n\r\nDate: b\r\nMessage-ID: <c@d>\r\n",
+	  "Subject: a\r\n Date: x\r\n Message-ID: <y@z>\r\n" DATE MSGID
+	  "\r\nDate: b\r\nMessage-ID: <c@d>\r\n", 0, 0 },
+	{ "a dropped Bcc does not hide what follows", SUB,
+	  "Bcc: x\r\nMessage-ID: <own@client>\r\n\r\n", "Message-ID: <own@client>\r\n" DATE "\r\n",
+	  0, 1 },
+	{ "a last kept field without its line end gets one before the added fields", SUB,
+	  "Subject: hi", "Subject: hi\r\n" DATE MSGID, 0, 0 },
+	{ "... and a last kept continuation", SUB, "Subject: hi\r\n there",
+	  "Subject: hi\r\n there\r\n" DATE MSGID, 0, 0 },
+	{ "... whose CR is there already", SUB, "Subject: hi\r", "Subject: hi\r\n" DATE MSGID, 0, 0 },
+	{ "nothing to add: a last line without its line end stays so", SUB,
+	  "Date: d\r\nMessage-ID: <own@client>", "Date: d\r\nMessage-ID: <own@client>", 0, 0 },
+	{ "nor on the MX", MX, "Subject: hi", "Subject: hi", 0, 0 },
 };
 
 static void test_cases(void **state)
@@ -173,6 +202,65 @@ static void test_cases(void **state)
 				fail();
 			}
 			assert_true(h.in_body);
+		}
+	}
+}
+
+/* One octet per call: a header section split across reads or BDAT chunks
+ * at every point at once. */
+static void test_one_octet_at_a_time(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct header_case *c = &cases[i];
+		size_t len = strlen(c->in);
+		size_t want_len = strlen(c->want);
+		struct smtp_header h;
+		struct sink out;
+
+		memset(&out, 0, sizeof(out));
+		smtp_header_init(&h, c->flags, date, msgid, sink_cb, &out);
+		for (size_t k = 0; k < len; k++)
+			smtp_header_feed(&h, c->in + k, 1);
+		smtp_header_finish(&h);
+		if (out.len != want_len || memcmp(out.buf, c->want, want_len) != 0) {
+			print_error("%s (octet by octet):\n got: \"%s\"\n", c->name, show(out.buf, out.len));
+			print_error("want: \"%s\"\n", show(c->want, want_len));
+			fail();
+		}
+		assert_int_equal(h.received, c->received);
+		assert_int_equal(h.dropped, c->dropped);
+	}
+}
+
+/* What the session reads after the message: whether each field was there. */
+static void test_has_fields(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in;
+		bool date, message_id;
+	} t[] = {
+		{ "Subject: x\r\n\r\n", false, false },
+		{ "DATE: x\r\n\r\n", true, false },
+		{ "message-id: <a@b>\r\n\r\n", false, true },
+		{ "Date: x\r\nMessage-ID: <a@b>\r\n", true, true },
+		{ "X: y\r\n\r\nDate: x\r\nMessage-ID: <a@b>\r\n", false, false },
+		{ "Resent-Date: x\r\nResent-Message-ID: <a@b>\r\n\r\n", false, false },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		for (unsigned flags = 0; flags <= SUB; flags += SUB) {
+			struct smtp_header h;
+			struct sink out;
+
+			run(&h, &out, flags, t[i].in, strlen(t[i].in), strlen(t[i].in) / 2);
+			if (h.has_date != t[i].date || h.has_message_id != t[i].message_id) {
+				print_error("\"%s\" flags %u: date %d message_id %d, want %d and %d\n",
+				            show(t[i].in, strlen(t[i].in)), flags, h.has_date,
+				            h.has_message_id, t[i].date, t[i].message_id);
+				fail();
+			}
 		}
 	}
 }
@@ -235,7 +323,7 @@ static void test_model(void **state)
 	static const char *const pieces[] = {
 		"Bcc: a\r\n", " more\r\n", "Received: x\r\n", "Return-Path: <b>\r\n",
 		"Subject: s\r\n", "\r\n", "Date: d\r\n", "Message-Id: <m>\r\n", "text\r\n",
-		"resent-BCC :c\r\n", "\n", "X:\n", "\t\r\n",
+		"resent-BCC :c\r\n", "\n", "X:\n", "\t\r\n", "Subject: open", "\r", "DATE:x",
 	};
 	const size_t npieces = sizeof(pieces) / sizeof(pieces[0]);
 	static char model_buf[OUT_MAX];
@@ -277,6 +365,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_one_octet_at_a_time),
+		cmocka_unit_test(test_has_fields),
 		cmocka_unit_test(test_body_passes_in_one_call),
 		cmocka_unit_test(test_long_names),
 		cmocka_unit_test(test_model),
