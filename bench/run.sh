@@ -442,28 +442,8 @@ print(db.execute("SELECT count(*) FROM mailbox_entries e JOIN users u ON u.id = 
                  " WHERE u.address = 'sink@far.test'").fetchone()[0])
 PY
 	}
-	# outbound_once LABEL ARGS...: submit N_OUT messages with mailbench, wait
-	# for the receiver to hold them all, record the rate.
-	outbound_once() {
-		local label=$1 before t0 t1 n
-		shift
-		before=$(stored_count)
-		t0=$(date +%s.%N)
-		"$MB" smtp --concurrency 20 --messages "$N_OUT" --size 4K --to sink@far.test "$@" \
-			--label "$label-submit" >> "$results" || log "warning: $label: submission errors"
-		for _ in $(seq 1 6000); do
-			n=$(stored_count)
-			[ $((n - before)) -ge "$N_OUT" ] && break
-			sleep 0.1
-		done
-		t1=$(date +%s.%N)
-		awk -v l="$label" -v m="$N_OUT" -v got=$((n - before)) -v t0="$t0" -v t1="$t1" 'BEGIN {
-			secs = t1 - t0
-			printf "{\"tool\":\"run.sh\",\"proto\":\"outbound\",\"label\":\"%s\",\"messages\":%d,\"delivered\":%d,\"msgs_per_s\":%.1f,\"seconds\":%.3f,\"errors\":%d}\n",
-				l, m, got, got / secs, secs, got < m }' >> "$results"
-		log "$label: $((n - before)) of $N_OUT delivered in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
-	}
-	# drain_wait LABEL BEFORE T0: waits for N_OUT more messages at the receiver, records the rate.
+	# drain_wait LABEL BEFORE T0: waits until the receiver holds N_OUT more messages than
+	# BEFORE, and records the rate since T0.
 	drain_wait() {
 		local label=$1 before=$2 t0=$3 t1 n
 		for _ in $(seq 1 6000); do
@@ -476,7 +456,18 @@ PY
 			secs = t1 - t0
 			printf "{\"tool\":\"run.sh\",\"proto\":\"outbound\",\"label\":\"%s\",\"messages\":%d,\"delivered\":%d,\"msgs_per_s\":%.1f,\"seconds\":%.3f,\"errors\":%d}\n",
 				l, m, got, got / secs, secs, got < m }' >> "$results"
-		log "$label: $((n - before)) of $N_OUT drained in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+		log "$label: $((n - before)) of $N_OUT stored in $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s"
+	}
+	# outbound_once LABEL ARGS...: submit N_OUT messages with mailbench, wait
+	# for the receiver to hold them all, record the rate.
+	outbound_once() {
+		local label=$1 before t0
+		shift
+		before=$(stored_count)
+		t0=$(date +%s.%N)
+		"$MB" smtp --concurrency 20 --messages "$N_OUT" --size 4K --to sink@far.test "$@" \
+			--label "$label-submit" >> "$results" || log "warning: $label: submission errors"
+		drain_wait "$label" "$before" "$t0"
 	}
 	# ours_drain: N_OUT messages queued while the route leads nowhere, then
 	# a restart with the real route and `queue retry all`: the runner alone.
