@@ -3,22 +3,25 @@
 # (unit tests, end-to-end tests with real clients, fuzz targets replayed over
 # their seeds and past crashes), then does it again under AddressSanitizer +
 # UndefinedBehaviorSanitizer, then runs every libFuzzer target for a bounded
-# time (scripts/fuzz.sh).
-# Usage: scripts/test.sh [--plain|--sanitize|--fuzz] [--no-fuzz]
-#                        [--fuzz-seconds N] [ctest args...]
-#   --plain, --sanitize, --fuzz  run that stage only
-#   --no-fuzz                    skip the fuzz stage
+# time (scripts/fuzz.sh), then builds the Docker image and drives the compose
+# stack (tests/docker/run.sh; it says SKIPPED where no Docker daemon can run).
+# Usage: scripts/test.sh [--plain|--sanitize|--fuzz|--docker] [--no-fuzz]
+#                        [--no-docker] [--fuzz-seconds N] [ctest args...]
+#   --plain, --sanitize, --fuzz, --docker  run that stage only
+#   --no-fuzz, --no-docker       skip that stage
 #   --fuzz-seconds N             seconds per fuzz target (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-modes=(plain sanitize fuzz)
+modes=(plain sanitize fuzz docker)
 fuzz_seconds=20
 while [ $# -gt 0 ]; do
   case $1 in
     --plain) modes=(plain) ;;
     --sanitize) modes=(sanitize) ;;
     --fuzz) modes=(fuzz) ;;
+    --docker) modes=(docker) ;;
     --no-fuzz) modes=("${modes[@]/fuzz/}") ;;
+    --no-docker) modes=("${modes[@]/docker/}") ;;
     --fuzz-seconds)
       if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then
         echo "test.sh: --fuzz-seconds needs a number of seconds (at least 1)" >&2
@@ -39,6 +42,11 @@ for mode in "${modes[@]}"; do
   if [ "$mode" = fuzz ]; then
     echo "== fuzz (${fuzz_seconds}s per target)"
     scripts/fuzz.sh "$fuzz_seconds"
+    continue
+  fi
+  if [ "$mode" = docker ]; then
+    echo "== docker (image, compose stack, scaling)"
+    tests/docker/run.sh
     continue
   fi
   dir=build/$mode
