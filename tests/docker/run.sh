@@ -9,7 +9,7 @@
 #   - no daemon runs as root;
 #   - smtpd and pop3d scaled to 2: mail in through both smtpd replicas, and a
 #     maildrop open on one pop3d replica is [IN-USE] on the other;
-#   - mail survives `down` + `up`.
+#   - SIGTERM drains every daemon (exit 0) and mail survives `down` + `up`.
 # Installs docker.io, docker-compose and debootstrap if missing and starts
 # dockerd if none runs. Without a registry, the Debian 13 base is made with
 # debootstrap from this machine's apt mirror and kept as mail-test/debian:trixie
@@ -247,12 +247,19 @@ PY
 say "scaled to 2 + 2: mail in through the second smtpd; [IN-USE] across pop3d replicas"
 
 # --- Down and up again ---------------------------------------------------------
+# SIGTERM reaches each daemon through init and it drains: exit status 0, not
+# the 137 of a kill after the grace period.
+compose stop >>"$log" 2>&1 || fail "compose stop"
+exits=$($DOCKER ps -a --filter "label=com.docker.compose.project=$project" \
+	--format '{{.Names}} {{.Status}}' | grep -v mailctl)
+echo "$exits" >>"$log"
+if grep -v 'Exited (0)' <<<"$exits" | grep -q .; then fail "not every daemon exited 0: $exits"; fi
 compose down >>"$log" 2>&1 || fail "compose down"
 compose up -d >>"$log" 2>&1 || fail "compose up after down"
 wait_healthy pop3d 1
 listing=$(pop3_list "$(published pop3d 110 1)") || fail "curl after down + up"
 [ "$(printf '%s\n' "$listing" | grep -c .)" -eq 3 ] ||
 	fail "after down + up, expected 3 messages, listed: $listing"
-say "mail survives down + up"
+say "every daemon drained and exited 0 at stop; mail survives down + up"
 
 say "passed in ${SECONDS}s"
