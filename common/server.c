@@ -509,7 +509,8 @@ static int listen_one(struct server *srv, const char *addr, int role, bool impli
 		return -1;
 	}
 	log_info(0, "listen", "server=%s addr=%s port=%d role=%d tls=%s", srv->name, addr, l->port,
-	         role, implicit_tls ? "implicit" : (srv->tls != NULL ? "starttls" : "no"));
+	         role,
+	         implicit_tls ? "implicit" : (srv->tls != NULL && service == NULL ? "starttls" : "no"));
 	return 0;
 }
 
