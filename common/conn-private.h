@@ -173,6 +173,7 @@ struct conn {
 	unsigned depth;        /* handler callbacks in progress (nesting) */
 
 	bool implicit_tls;
+	bool handshake_input; /* a byte of the TLS handshake arrived (see conn__tls_failed) */
 	bool opened;      /* handler->open was called, so handler->close is owed */
 	bool logged_in;   /* conn_login_done: login_timeout no longer applies */
 	bool rejected;    /* over a limit: reject line only, never the handler */

@@ -108,6 +108,10 @@ void conn__tls_failed(struct conn *conn, enum conn_tls_failure why)
 	 * this state with a TLS session, and a shutdown is no failure. */
 	if (conn->state != CONN_S_HANDSHAKE || conn->tls == NULL || conn->handler->tls_failed == NULL)
 		return;
+	/* A peer that leaves before sending a byte of it never tried: a TCP
+	 * health check of an implicit TLS port, not a failed handshake. */
+	if (why == CONN_TLS_FAIL_CLOSED && !conn->handshake_input)
+		return;
 	conn->handler->tls_failed(conn, why);
 }
 
@@ -167,6 +171,7 @@ void conn__tls_input(struct conn *conn, const char *data, size_t len)
 
 	tls_conn_feed(conn->tls, data, len);
 	if (conn->state == CONN_S_HANDSHAKE) {
+		conn->handshake_input = true;
 		int rc = tls_conn_handshake(conn->tls);
 		if (rc == TLS_WANT_READ)
 			goto out;

@@ -44,7 +44,9 @@ enum conn_tls_failure {
 	CONN_TLS_FAIL_PROTOCOL, /* the peer sent no acceptable TLS (garbage, no version or
 	                         * cipher suite in common) or aborted with a fatal alert */
 	CONN_TLS_FAIL_TIMEOUT,  /* handshake_timeout (or the login deadline) passed */
-	CONN_TLS_FAIL_CLOSED,   /* the peer closed or reset the connection mid-handshake */
+	CONN_TLS_FAIL_CLOSED,   /* the peer closed or reset the connection mid-handshake (one
+	                         * that leaves before sending anything is not reported: TCP
+	                         * health checks of implicit TLS ports do that) */
 	CONN_TLS_FAIL_OTHER,    /* our own failure: memory, randomness */
 	CONN_TLS_FAIL_COUNT
 };

@@ -339,7 +339,8 @@ static bool failures_counted(struct harness *h)
 /*
  * Failed handshakes reach handler->tls_failed with their reason: bytes
  * that are no TLS record (protocol) and a peer that hangs up before
- * finishing (closed), for implicit TLS (no session yet) and STARTTLS.
+ * finishing (closed), for implicit TLS (no session yet) and STARTTLS; a
+ * peer that hangs up before sending anything is no failed handshake.
  */
 static void client_tls_failures(struct harness *h)
 {
@@ -351,6 +352,12 @@ static void client_tls_failures(struct harness *h)
 	CHECK(tc_eof(&c), "implicit TLS after garbage: no EOF");
 	tc_close(&c);
 
+	/* Half a record header, then a hang-up: closed mid-handshake. */
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_send(&c, "\x16\x03", 2) == 0, "send");
+	tc_close(&c);
+
+	/* A hang-up before any byte (a TCP health check): not reported. */
 	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
 	tc_close(&c);
 
@@ -366,6 +373,7 @@ static void client_tls_failures(struct harness *h)
 	EXPECT(&c, "220 hello");
 	CHECK(tc_sendstr(&c, "STARTTLS\r\n") == 0, "send");
 	EXPECT(&c, "220 go");
+	CHECK(tc_send(&c, "\x16", 1) == 0, "send");
 	tc_close(&c);
 
 	CHECK(harness_wait_for(h, failures_counted, 10000) == 0, "failures not counted: %d %d",
