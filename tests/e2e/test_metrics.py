@@ -14,9 +14,7 @@ import shutil
 import signal
 import smtplib
 import socket
-import ssl
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -24,7 +22,7 @@ import pytest
 
 from mailtest import Install, Raw, free_port, wait_port
 from outbound import close, enqueue, wait_for
-from pop3lib import Pop3, deliver
+from pop3lib import deliver
 from smtptest import client_tls_context
 
 SAMPLE = re.compile(r'^([a-z_][a-z0-9_]*)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? '
@@ -354,4 +352,57 @@ def test_metrics_answer_when_clients_fill_the_limits():
                 samples = parse_metrics(get(inst.metrics_port, "/metrics")[2])
             assert samples['smtp_sessions_open{listener="mx"}'] == 1
     finally:
+        close(inst)
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@pytest.mark.skipif(not os.access(PROMETHEUS, os.X_OK),
+                    reason="no %s (Debian package prometheus)" % PROMETHEUS)
+def test_prometheus_scrapes_both_daemons():
+    """A real Prometheus, scraping both daemons every second, finds both
+    targets up: it parsed every sample of both pages."""
+    inst = install()
+    pop3_metrics = free_port()
+    prom = None
+    try:
+        inst.smtpd = inst.start("smtpd")
+        pop3d = inst.start("pop3d", env={"MAIL_METRICS_LISTEN": "127.0.0.1:%d" % pop3_metrics})
+        wait_port(inst.metrics_port, proc=inst.smtpd)
+        wait_port(pop3_metrics, proc=pop3d)
+        targets = ["127.0.0.1:%d" % inst.metrics_port, "127.0.0.1:%d" % pop3_metrics]
+        conf = os.path.join(inst.dir, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: mail\n    static_configs:\n"
+                    "      - targets: [%s]\n" % ", ".join("'%s'" % t for t in targets))
+        web = free_port()
+        with open(os.path.join(inst.dir, "prometheus.log"), "wb") as log:
+            prom = subprocess.Popen([PROMETHEUS, "--config.file=" + conf,
+                                     "--storage.tsdb.path=" + os.path.join(inst.dir, "tsdb"),
+                                     "--web.listen-address=127.0.0.1:%d" % web],
+                                    stdout=log, stderr=log)
+
+        def both_up():
+            assert prom.poll() is None, "prometheus exited:\n" + open(
+                os.path.join(inst.dir, "prometheus.log"), errors="replace").read()[-3000:]
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/targets" % web,
+                                            timeout=5) as r:
+                    active = json.load(r)["data"]["activeTargets"]
+            except OSError:
+                return None  # not listening yet
+            health = {t["labels"]["instance"]: (t["health"], t["lastError"]) for t in active}
+            done = sorted(health) == sorted(targets) and \
+                all(h == "up" for h, _ in health.values())
+            return health if done else None
+        # Prometheus hands new targets to its scrapers every 5 s: generous, not a speed test.
+        health = wait_for(both_up, timeout=60, what="both targets up in Prometheus")
+        assert all(err == "" for _, err in health.values()), health
+        assert inst.stop(pop3d) == 0
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(timeout=30)
         close(inst)
