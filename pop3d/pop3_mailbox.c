@@ -244,8 +244,10 @@ static void open_done(conn_t *conn, void *arg, int status)
 	if (status == 0)
 		pop3_metrics_count_store(job->metrics, POP3_STORE_MAILDROP_OPEN, job->micros);
 	if (s == NULL) {
-		if (status == 0 && job->result == OPEN_OK)
-			release_later(s->core.conn, &job->lease);
+		/* Gone while the lease was taken: released through the conn if it
+		 * is still closing, else (conn NULL) the lease expires after its ttl. */
+		if (status == 0 && job->result == OPEN_OK && conn != NULL)
+			release_later(conn, &job->lease);
 	} else if (status != 0 || job->result == OPEN_TEMPFAIL) {
 		log_error(s->core.id, "pop3_maildrop_error", "error=\"%s\"",
 		          status != 0 ? conn_strerror(status) : job->error);
@@ -481,10 +483,11 @@ static void update_done(conn_t *conn, void *arg, int status)
 			pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 			           "deleting failed; nothing deleted");
 		session_close(&s->core);
-	} else if (status != 0) {
+	} else if (status != 0 && conn != NULL) {
 		/* The job never ran (cancelled at a forced shutdown) and the
-		 * session, gone during UPDATE, left the release to it. */
-		release_later(s->core.conn, &job->lease);
+		 * session, gone during UPDATE, left the release to it (with the
+		 * conn gone too, the lease expires after its ttl). */
+		release_later(conn, &job->lease);
 	}
 	free(job->ids);
 	free(job);
