@@ -21,6 +21,15 @@
 #include "log.h"
 #include "tls.h"
 
+/* A read or write on the socket failed (a reset, mostly): the conn is
+ * gone, and so is a handshake under way, which the peer left. */
+static void socket_failed(struct conn *conn, const char *what, int err)
+{
+	log_info(conn->id, what, "ip=%s error=%s", conn->peer_ip, uv_err_name(err));
+	conn__tls_failed(conn, CONN_TLS_FAIL_CLOSED);
+	conn__teardown(conn, what);
+}
+
 /* ---- input ----------------------------------------------------------- */
 
 static bool can_deliver(const struct conn *conn)
@@ -189,6 +198,7 @@ void conn__on_eof(struct conn *conn)
 		break;
 	case CONN_S_HANDSHAKE:
 		log_info(conn->id, "tls_error", "ip=%s error=peer_closed_in_handshake", conn->peer_ip);
+		conn__tls_failed(conn, CONN_TLS_FAIL_CLOSED);
 		conn__teardown(conn, "peer_closed");
 		break;
 	case CONN_S_STARTTLS_FLUSH:
@@ -228,8 +238,7 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (nread == UV_EOF) {
 		conn__on_eof(conn);
 	} else if (nread < 0) {
-		log_info(conn->id, "read_error", "ip=%s error=%s", conn->peer_ip, uv_err_name((int)nread));
-		conn__teardown(conn, "read_error");
+		socket_failed(conn, "read_error", (int)nread);
 	} else {
 		conn->bytes_in += (uint64_t)nread;
 		if (!conn->yielded)
@@ -279,8 +288,7 @@ void conn__update_reading(struct conn *conn)
 	}
 	int rc = uv_read_start((uv_stream_t *)&conn->tcp, alloc_cb, read_cb);
 	if (rc < 0) {
-		log_info(conn->id, "read_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(rc));
-		conn__teardown(conn, "read_error");
+		socket_failed(conn, "read_error", rc);
 		return;
 	}
 	conn->reading = true;
@@ -343,14 +351,12 @@ static bool start_write(struct conn *conn)
 			total += spans[i].len;
 		}
 	} else if (rc != UV_EAGAIN) {
-		log_info(conn->id, "write_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(rc));
-		conn__teardown(conn, "write_error");
+		socket_failed(conn, "write_error", rc);
 		return false;
 	}
 	rc = uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, bufs, (unsigned)n, write_cb);
 	if (rc < 0) {
-		log_info(conn->id, "write_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(rc));
-		conn__teardown(conn, "write_error");
+		socket_failed(conn, "write_error", rc);
 		return false;
 	}
 	conn->writing = true;
@@ -411,8 +417,7 @@ static void write_cb(uv_write_t *req, int status)
 	if (conn->state == CONN_S_CLOSED)
 		return;
 	if (status < 0) {
-		log_info(conn->id, "write_error", "ip=%s error=%s", conn->peer_ip, uv_err_name(status));
-		conn__teardown(conn, "write_error");
+		socket_failed(conn, "write_error", status);
 		return;
 	}
 	wrote(conn, conn->inflight);

@@ -173,6 +173,7 @@ struct conn {
 	unsigned depth;        /* handler callbacks in progress (nesting) */
 
 	bool implicit_tls;
+	bool handshake_input; /* a byte of the TLS handshake arrived (see conn__tls_failed) */
 	bool opened;      /* handler->open was called, so handler->close is owed */
 	bool logged_in;   /* conn_login_done: login_timeout no longer applies */
 	bool rejected;    /* over a limit: reject line only, never the handler */
@@ -273,6 +274,12 @@ int conn__queue_raw(struct conn *conn, const void *data, size_t len);
 void conn__tls_begin(struct conn *conn);
 /* Ciphertext from the peer: advances the handshake, decrypts, delivers. */
 void conn__tls_input(struct conn *conn, const char *data, size_t len);
+/*
+ * The handshake under way failed: tells handler->tls_failed. Call it
+ * before the state changes; it does nothing outside a handshake (so a
+ * read error or EOF path may call it whatever the state).
+ */
+void conn__tls_failed(struct conn *conn, enum conn_tls_failure why);
 /* Called every TLS_SWEEP_MS for each conn: releases an idle session's record
  * buffers; returns the bytes released. */
 size_t conn__tls_sweep(struct conn *conn);

@@ -77,6 +77,44 @@ static void begin_starttls(struct conn *conn)
 		conn__update_reading(conn);
 }
 
+static const char *const failure_names[CONN_TLS_FAIL_COUNT] = {
+	[CONN_TLS_FAIL_PROTOCOL] = "protocol",
+	[CONN_TLS_FAIL_TIMEOUT] = "timeout",
+	[CONN_TLS_FAIL_CLOSED] = "closed",
+	[CONN_TLS_FAIL_OTHER] = "other",
+};
+
+const char *conn_tls_failure_name(enum conn_tls_failure why)
+{
+	return (unsigned)why < CONN_TLS_FAIL_COUNT ? failure_names[why] : "other";
+}
+
+/* The reason a handshake error `rc` is counted under. */
+static enum conn_tls_failure failure_of(int rc)
+{
+	switch (tls_error_kind(rc)) {
+	case TLS_ERROR_PROTOCOL:
+		return CONN_TLS_FAIL_PROTOCOL;
+	case TLS_ERROR_CLOSED:
+		return CONN_TLS_FAIL_CLOSED;
+	default:
+		return CONN_TLS_FAIL_OTHER;
+	}
+}
+
+void conn__tls_failed(struct conn *conn, enum conn_tls_failure why)
+{
+	/* Only a handshake that began can fail: a plain conn is never in
+	 * this state with a TLS session, and a shutdown is no failure. */
+	if (conn->state != CONN_S_HANDSHAKE || conn->tls == NULL || conn->handler->tls_failed == NULL)
+		return;
+	/* A peer that leaves before sending a byte of it never tried: a TCP
+	 * health check of an implicit TLS port, not a failed handshake. */
+	if (why == CONN_TLS_FAIL_CLOSED && !conn->handshake_input)
+		return;
+	conn->handler->tls_failed(conn, why);
+}
+
 void conn__tls_begin(struct conn *conn)
 {
 	if (conn->tls_host[0] != '\0') {
@@ -97,6 +135,7 @@ void conn__tls_begin(struct conn *conn)
 	int rc = tls_conn_handshake(conn->tls);
 	if (rc != TLS_WANT_READ) {
 		log_tls_error(conn, "handshake", rc);
+		conn__tls_failed(conn, failure_of(rc));
 		conn__teardown(conn, "tls_handshake_failed");
 	}
 }
@@ -132,11 +171,13 @@ void conn__tls_input(struct conn *conn, const char *data, size_t len)
 
 	tls_conn_feed(conn->tls, data, len);
 	if (conn->state == CONN_S_HANDSHAKE) {
+		conn->handshake_input = true;
 		int rc = tls_conn_handshake(conn->tls);
 		if (rc == TLS_WANT_READ)
 			goto out;
 		if (rc != 0) {
 			log_tls_error(conn, "handshake", rc);
+			conn__tls_failed(conn, failure_of(rc));
 			/* Closing after the flush sends the alert mbedTLS queued. */
 			conn__begin_close(conn, "tls_handshake_failed");
 			goto out;

@@ -404,6 +404,7 @@ static void timer_cb(uv_timer_t *t)
 		break;
 	case CONN_S_HANDSHAKE:
 		log_info(conn->id, "tls_error", "ip=%s error=handshake_timeout", conn->peer_ip);
+		conn__tls_failed(conn, CONN_TLS_FAIL_TIMEOUT);
 		conn__teardown(conn, "tls_handshake_timeout");
 		break;
 	case CONN_S_STARTTLS_FLUSH:

@@ -35,6 +35,22 @@ typedef struct conn conn_t;
 /* Input buffered beyond this while paused stops reading from the socket. */
 #define CONN_INPUT_HIGH_WATER (64 * 1024)
 
+/*
+ * Why a TLS handshake failed (handler->tls_failed). The version is not
+ * known then (it is what the handshake negotiates), so failures are
+ * counted by this small fixed set of reasons.
+ */
+enum conn_tls_failure {
+	CONN_TLS_FAIL_PROTOCOL, /* the peer sent no acceptable TLS (garbage, no version or
+	                         * cipher suite in common) or aborted with a fatal alert */
+	CONN_TLS_FAIL_TIMEOUT,  /* handshake_timeout (or the login deadline) passed */
+	CONN_TLS_FAIL_CLOSED,   /* the peer closed or reset the connection mid-handshake (one
+	                         * that leaves before sending anything is not reported: TCP
+	                         * health checks of implicit TLS ports do that) */
+	CONN_TLS_FAIL_OTHER,    /* our own failure: memory, randomness */
+	CONN_TLS_FAIL_COUNT
+};
+
 enum conn_read_mode {
 	CONN_READ_LINES, /* handler->line per line */
 	CONN_READ_RAW,   /* handler->data with whatever bytes arrived */
@@ -61,6 +77,16 @@ struct conn_handler {
 	void (*drain)(conn_t *conn);
 	/* The STARTTLS / STLS handshake succeeded. */
 	void (*tls_ready)(conn_t *conn);
+	/*
+	 * A TLS handshake failed (implicit TLS, STARTTLS, or as a client), for
+	 * counting and nothing else: the conn closes by itself, and the call
+	 * may use only conn_id, conn_peer_ip, conn_role, conn_data and
+	 * conn_context. Implicit TLS fails before open, so there is no
+	 * session yet (conn_data is NULL and no close follows); after
+	 * conn_starttls the session's close follows. A handshake cut short
+	 * by the server's shutdown is not reported. May be NULL.
+	 */
+	void (*tls_failed)(conn_t *conn, enum conn_tls_failure why);
 	/*
 	 * No input for the idle timeout. The session usually replies (421 /
 	 * -ERR) and calls conn_close(). If NULL, the conn is closed.
@@ -132,7 +158,7 @@ void conn_resume(conn_t *conn);
  * Expiry calls handler->timeout.
  *
  * Two other deadlines come from the config: a TLS handshake must finish
- * within handshake_timeout (else the conn is closed, without a callback),
+ * within handshake_timeout (else the conn is closed: handler->tls_failed),
  * and a client must log in within login_timeout of connecting, however
  * busy it keeps the connection: at that deadline handler->timeout is
  * called as for an idle timeout, and the conn is closed after it.
@@ -193,6 +219,8 @@ void conn_starttls(conn_t *conn);
  */
 void conn_starttls_client(conn_t *conn, const char *host);
 bool conn_tls_peer_verified(const conn_t *conn);
+/* "protocol", "timeout", "closed", "other": stable names for logs and metric labels. */
+const char *conn_tls_failure_name(enum conn_tls_failure why);
 /* "TLSv1.2" and the cipher suite name, for Received headers; NULL when no TLS. */
 const char *conn_tls_version(const conn_t *conn);
 const char *conn_tls_cipher(const conn_t *conn);

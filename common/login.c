@@ -27,7 +27,10 @@ static void check_work(void *arg)
 
 	memset(&user, 0, sizeof(user));
 	store_t *store = store_thread_handle(login->db_path, 0, login->error, sizeof(login->error));
+	uint64_t started = uv_hrtime();
 	int rc = store != NULL ? store_user_get(store, login->user, &user) : STORE_EIO;
+	login->store_micros = (uv_hrtime() - started) / 1000;
+	login->timed = true;
 
 	if (rc == STORE_OK && !user.disabled && !login->too_long)
 		hash = user.hash;
@@ -46,8 +49,10 @@ static void check_work(void *arg)
 		login->result = LOGIN_FAIL;
 	} else {
 		snprintf(login->address, sizeof(login->address), "%s", user.address);
+		started = uv_hrtime();
 		rc = login->extra != NULL ? login->extra(store, user.address, login->extra_ctx)
 		                          : STORE_OK;
+		login->store_micros += (uv_hrtime() - started) / 1000;
 		if (rc != STORE_OK) {
 			login->result = LOGIN_TEMPFAIL;
 			login->store_err = rc;

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "sasl.h"
@@ -57,6 +58,10 @@ struct login {
 	int store_err;               /* LOGIN_TEMPFAIL: what failed (STORE_E*) */
 	char error[256];             /* LOGIN_TEMPFAIL: the store's message */
 	char address[SASL_FIELD_MAX + 1]; /* LOGIN_OK: the user's address as stored */
+	/* The check ran (it was not cancelled at shutdown): store_micros is how
+	 * long its store calls took, the password check excluded (histogram.h). */
+	bool timed;
+	uint64_t store_micros;
 
 	/* Private to login.c. */
 	const char *db_path;

@@ -121,6 +121,25 @@ const char *tls_strerror(int err, char *buf, size_t len)
 	return buf;
 }
 
+enum tls_error_kind tls_error_kind(int err)
+{
+	switch (err) {
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		return TLS_ERROR_CLOSED;
+	case -1: /* our send function could not queue (out of memory) */
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+	case MBEDTLS_ERR_SSL_INTERNAL_ERROR:
+	case MBEDTLS_ERR_SSL_BAD_INPUT_DATA:
+	case MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED:
+		return TLS_ERROR_LOCAL;
+	default:
+		/* Everything else is about what the peer sent: a record or
+		 * message that does not parse, no version or cipher suite in
+		 * common, a key share that does not verify, an alert. */
+		return TLS_ERROR_PROTOCOL;
+	}
+}
+
 static void creds_unref(struct tls_creds *c)
 {
 	if (c == NULL || --c->refs > 0)

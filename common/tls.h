@@ -127,4 +127,13 @@ void tls_conn_free(struct tls_conn **tc);
 /* Describes an mbedTLS error code into buf; returns buf. */
 const char *tls_strerror(int err, char *buf, size_t len);
 
+/* Whose fault a failed handshake was, for counting failures by reason. */
+enum tls_error_kind {
+	TLS_ERROR_PROTOCOL, /* the peer's: bytes that are no acceptable TLS, or its fatal alert */
+	TLS_ERROR_CLOSED,   /* the peer ended the session with close_notify */
+	TLS_ERROR_LOCAL,    /* ours: memory, randomness, an internal error */
+};
+/* The kind of an error tls_conn_handshake returned. */
+enum tls_error_kind tls_error_kind(int err);
+
 #endif

@@ -104,6 +104,8 @@ static void login_done_cb(conn_t *conn, struct login *login)
 
 	if (s == NULL)
 		return;
+	if (login->timed)
+		pop3_metrics_count_store(s->ctx->metrics, POP3_STORE_LOGIN, login->store_micros);
 	if (login->result == LOGIN_TEMPFAIL) {
 		log_error(s->core.id, "auth_error", "error=\"%s\"", login->error);
 		pop3_reply(s, pop3_store_resp(login->store_err), "authentication unavailable");

@@ -167,7 +167,9 @@ static void lease_tick(conn_t *conn)
 enum open_result { OPEN_OK, OPEN_IN_USE, OPEN_TEMPFAIL };
 
 struct open_job {
+	struct pop3_metrics *metrics;
 	struct lease_ref lease;
+	uint64_t micros; /* the store calls' time */
 	enum open_result result;
 	int store_err; /* OPEN_TEMPFAIL: what failed */
 	struct store_entry *entries;
@@ -175,15 +177,8 @@ struct open_job {
 	char error[256];
 };
 
-static void open_work(void *arg)
+static void open_lease_and_snapshot(struct open_job *job, store_t *store)
 {
-	struct open_job *job = arg;
-	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
-
-	job->result = OPEN_TEMPFAIL;
-	job->store_err = STORE_EIO;
-	if (store == NULL)
-		return;
 	int r = store_lease_acquire(store, job->lease.mailbox, job->lease.owner, job->lease.ttl);
 	if (r == STORE_EBUSY) {
 		job->result = OPEN_IN_USE;
@@ -199,6 +194,20 @@ static void open_work(void *arg)
 	job->store_err = r;
 	snprintf(job->error, sizeof(job->error), "%s", store_errmsg(store));
 	lease_release(store, &job->lease);
+}
+
+static void open_work(void *arg)
+{
+	struct open_job *job = arg;
+	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
+
+	job->result = OPEN_TEMPFAIL;
+	job->store_err = STORE_EIO;
+	if (store == NULL)
+		return;
+	uint64_t started = histogram_now_us();
+	open_lease_and_snapshot(job, store);
+	job->micros = histogram_now_us() - started;
 }
 
 static void transaction_begin(struct pop3_session *s, struct open_job *job)
@@ -232,9 +241,13 @@ static void open_done(conn_t *conn, void *arg, int status)
 	struct open_job *job = arg;
 	struct pop3_session *s = pop3_session_of(conn);
 
+	if (status == 0)
+		pop3_metrics_count_store(job->metrics, POP3_STORE_MAILDROP_OPEN, job->micros);
 	if (s == NULL) {
-		if (status == 0 && job->result == OPEN_OK)
-			release_later(s->core.conn, &job->lease);
+		/* Gone while the lease was taken: released through the conn if it
+		 * is still closing, else (conn NULL) the lease expires after its ttl. */
+		if (status == 0 && job->result == OPEN_OK && conn != NULL)
+			release_later(conn, &job->lease);
 	} else if (status != 0 || job->result == OPEN_TEMPFAIL) {
 		log_error(s->core.id, "pop3_maildrop_error", "error=\"%s\"",
 		          status != 0 ? conn_strerror(status) : job->error);
@@ -265,6 +278,7 @@ void pop3_mailbox_open(struct pop3_session *s, const char *mailbox)
 	snprintf(s->mailbox, sizeof(s->mailbox), "%s", mailbox);
 	snprintf(s->owner, sizeof(s->owner), "%s:%" PRIu64, s->ctx->owner_prefix, s->core.id);
 	lease_ref_init(&job->lease, s);
+	job->metrics = s->ctx->metrics;
 	int r = conn_queue_work(s->core.conn, open_work, open_done, job);
 	if (r != 0) {
 		free(job);
@@ -402,6 +416,7 @@ struct update_job {
 	uint64_t session; /* for the log when the client is gone by the end */
 	int64_t *ids;
 	size_t n;
+	uint64_t micros; /* the store calls' time */
 	enum update_result result;
 	int store_err; /* UPDATE_FAILED: what failed */
 	char error[256];
@@ -416,6 +431,7 @@ static void update_work(void *arg)
 	job->store_err = STORE_EIO;
 	if (store == NULL)
 		return; /* the lease expires after its ttl */
+	uint64_t started = histogram_now_us();
 	/* Deletes only while the lease is ours, checked in the delete's own
 	 * transaction (with n == 0 it only checks, so the reply tells the truth). */
 	int r = store_mailbox_delete(store, job->lease.mailbox, job->lease.owner, job->ids, job->n);
@@ -428,6 +444,7 @@ static void update_work(void *arg)
 		snprintf(job->error, sizeof(job->error), "%s", store_errmsg(store));
 	if (r != STORE_ENOTFOUND)
 		lease_release(store, &job->lease);
+	job->micros = histogram_now_us() - started;
 }
 
 /* Logs the outcome, which holds even when the client left during UPDATE. */
@@ -451,6 +468,8 @@ static void update_done(conn_t *conn, void *arg, int status)
 	struct pop3_session *s = pop3_session_of(conn);
 
 	update_log(job, status, s == NULL);
+	if (status == 0)
+		pop3_metrics_count_store(job->metrics, POP3_STORE_UPDATE, job->micros);
 	if (status == 0 && job->result == UPDATE_OK)
 		job->metrics->messages_deleted += job->n;
 	if (s != NULL) {
@@ -464,10 +483,11 @@ static void update_done(conn_t *conn, void *arg, int status)
 			pop3_reply(s, status != 0 ? POP3_ERR_SYS_TEMP : pop3_store_resp(job->store_err),
 			           "deleting failed; nothing deleted");
 		session_close(&s->core);
-	} else if (status != 0) {
+	} else if (status != 0 && conn != NULL) {
 		/* The job never ran (cancelled at a forced shutdown) and the
-		 * session, gone during UPDATE, left the release to it. */
-		release_later(s->core.conn, &job->lease);
+		 * session, gone during UPDATE, left the release to it (with the
+		 * conn gone too, the lease expires after its ttl). */
+		release_later(conn, &job->lease);
 	}
 	free(job->ids);
 	free(job);

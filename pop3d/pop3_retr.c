@@ -54,6 +54,7 @@ struct stream_batch {
 	bool eof;
 	int result;
 	char error[256];
+	uint64_t micros; /* how long the store took to fill it */
 };
 
 struct pop3_stream {
@@ -73,6 +74,7 @@ struct pop3_stream {
 	bool read_all;  /* a batch with eof came back: no more jobs */
 	bool detached;  /* the session let go: the job's done callback frees the stream */
 	bool started;   /* the +OK line has been sent */
+	bool timed;     /* the first batch's read has been counted */
 	bool top;
 	size_t index;   /* zero-based message number */
 	struct pop3_body body;
@@ -107,7 +109,7 @@ static int batch_grow(struct stream_batch *b, size_t need, size_t hint)
 }
 
 /* Reads the next batch into st->filling through `store`. */
-static void stream_fill(struct pop3_stream *st, store_t *store)
+static void stream_read_batch(struct pop3_stream *st, store_t *store)
 {
 	struct stream_batch *b = st->filling;
 
@@ -148,6 +150,15 @@ static void stream_fill(struct pop3_stream *st, store_t *store)
 		b->len += n;
 		st->offset += n;
 	}
+}
+
+/* The same, timed: the first batch's time is the message_read operation. */
+static void stream_fill(struct pop3_stream *st, store_t *store)
+{
+	uint64_t started = histogram_now_us();
+
+	stream_read_batch(st, store);
+	st->filling->micros = histogram_now_us() - started;
 }
 
 static void stream_work(void *arg)
@@ -294,6 +305,10 @@ static void stream_pump(struct pop3_session *s)
 		struct stream_batch *b = stream_next_ready(st);
 		if (b == NULL)
 			return; /* the job's done calls again */
+		if (!st->timed) {
+			st->timed = true;
+			pop3_metrics_count_store(s->ctx->metrics, POP3_STORE_MESSAGE_READ, b->micros);
+		}
 		if (b->result != STORE_OK) {
 			stream_abort(s, st, b->result, b->error);
 			return;

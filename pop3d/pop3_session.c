@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "service_http.h"
 #include "pop3.h"
 #include "pop3_session.h"
 
@@ -72,25 +71,6 @@ void pop3_context_free(struct pop3_context **ctx)
 	free((*ctx)->metrics);
 	free(*ctx);
 	*ctx = NULL;
-}
-
-void pop3_metrics_render(void *ctx, struct metrics_text *out)
-{
-	const struct pop3_metrics *m = ((const struct pop3_context *)ctx)->metrics;
-
-	metrics_sample(out, "pop3_connections_total", "counter", "POP3 sessions opened since start.",
-	               m->connections);
-	metrics_sample(out, "pop3_sessions_open", "gauge", "POP3 sessions open now.",
-	               m->sessions_open);
-	metrics_sample(out, "pop3_logins_total", "counter", "Successful POP3 logins.", m->logins);
-	metrics_sample(out, "pop3_login_failures_total", "counter", "Failed POP3 logins.",
-	               m->login_failures);
-	metrics_sample(out, "pop3_messages_retrieved_total", "counter",
-	               "RETR and TOP answers started.", m->messages_retrieved);
-	metrics_sample(out, "pop3_retrieved_bytes_total", "counter",
-	               "Octets of the messages RETR started.", m->bytes_retrieved);
-	metrics_sample(out, "pop3_messages_deleted_total", "counter",
-	               "Messages deleted at QUIT (RFC 1939 UPDATE state).", m->messages_deleted);
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -318,6 +298,8 @@ static void handle_open(conn_t *conn)
 	s->ctx = conn_context(conn);
 	s->ctx->metrics->connections++;
 	s->ctx->metrics->sessions_open++;
+	if (conn_tls_active(conn)) /* pop3s: the handshake came before open */
+		tls_metrics_handshake(&s->ctx->metrics->tls, conn_tls_version(conn));
 	struct session_limits limits = session_limits_from_config(s->ctx->cfg);
 
 	session_init(&s->core, conn, &pop3_session_def, &limits, POP3_STATE_AUTHORIZATION);
@@ -394,8 +376,17 @@ static void handle_tls_ready(conn_t *conn)
 	/* RFC 2595 4: the session starts over; nothing said in the clear counts. */
 	s->tls_starting = false;
 	s->have_user = false;
+	tls_metrics_handshake(&s->ctx->metrics->tls, conn_tls_version(conn));
 	log_info(s->core.id, "pop3_tls", "version=%s cipher=%s", conn_tls_version(conn),
 	         conn_tls_cipher(conn));
+}
+
+/* Counted on the daemon's context: on pop3s no session exists yet. */
+static void handle_tls_failed(conn_t *conn, enum conn_tls_failure why)
+{
+	const struct pop3_context *ctx = conn_context(conn);
+
+	tls_metrics_failure(&ctx->metrics->tls, why);
 }
 
 static void handle_timeout(conn_t *conn)
@@ -457,6 +448,7 @@ const struct conn_handler pop3_handler = {
 	.data = NULL,
 	.drain = handle_drain,
 	.tls_ready = handle_tls_ready,
+	.tls_failed = handle_tls_failed,
 	.timeout = handle_timeout,
 	.shutdown = handle_shutdown,
 	.close = handle_close,

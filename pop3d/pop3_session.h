@@ -8,6 +8,7 @@
  *   pop3_mailbox.c  the maildrop: lease, snapshot, STAT, LIST, UIDL, DELE,
  *                   RSET, NOOP, QUIT and the UPDATE state
  *   pop3_retr.c     RETR and TOP streamed from the store with backpressure
+ *   pop3_metrics.c  the counters on GET /metrics (pop3_metrics.h)
  *
  * Threading: everything here runs on the loop thread. Store calls happen
  * inside conn_queue_work() jobs (also the clean-up queued from the close
@@ -33,6 +34,7 @@
 #include "config.h"
 #include "conn.h"
 #include "pop3_command.h"
+#include "pop3_metrics.h"
 #include "session.h"
 #include "store.h"
 
@@ -76,17 +78,6 @@ struct pop3_stream; /* pop3_retr.c */
 struct authlimit;
 
 /* The daemon's context (pop3_context_new), the server's: sessions find it with conn_context. */
-/* pop3d's counters (GET /metrics); on the loop only, so plain integers. */
-struct pop3_metrics {
-	uint64_t connections;        /* sessions opened since start */
-	uint64_t sessions_open;      /* gauge */
-	uint64_t logins;             /* successful logins */
-	uint64_t login_failures;
-	uint64_t messages_retrieved; /* RETR and TOP answers started */
-	uint64_t bytes_retrieved;    /* the sizes of the messages RETR started */
-	uint64_t messages_deleted;   /* deleted at QUIT (the UPDATE state) */
-};
-
 struct pop3_context {
 	const struct mail_config *cfg;
 	struct pop3_metrics *metrics; /* mutable through the sessions' const context */

@@ -24,15 +24,29 @@
 #include "smtp_session.h"
 #include "store.h"
 
-static void metrics_log_cb(void *ctx, const char *name, uint64_t value)
+/* Logs each sample line of a rendered page at debug level, "name=... value=...". */
+static void metrics_log_samples(const struct metrics_text *page)
 {
-	(void)ctx;
-	log_debug(0, "metric", "name=%s value=%llu", name, (unsigned long long)value);
+	const char *line = page->buf, *end = page->buf + page->len;
+
+	while (line != NULL && line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		const char *sp = nl;
+		if (nl == NULL)
+			break;
+		while (sp > line && *sp != ' ')
+			sp--;
+		if (line[0] != '#' && sp > line)
+			log_debug(0, "metric", "name=%.*s value=%.*s", (int)(sp - line), line,
+			          (int)(nl - sp - 1), sp + 1);
+		line = nl + 1;
+	}
 }
 
-/* The counters at exit: a summary line, and each one at debug level. */
+/* The counters at exit: a summary line, and every sample at debug level. */
 static void metrics_log(const struct smtp_metrics *m)
 {
+	struct metrics_text page = { 0 };
 	uint64_t rejections = 0;
 
 	for (unsigned i = 0; i < SMTP_REJECT_COUNT; i++)
@@ -46,7 +60,10 @@ static void metrics_log(const struct smtp_metrics *m)
 	         (unsigned long long)m->auth_failures, (unsigned long long)rejections,
 	         (unsigned long long)m->outbound_sent, (unsigned long long)m->outbound_deferred,
 	         (unsigned long long)m->outbound_bounced, (unsigned long long)m->outbound_failed);
-	smtp_metrics_foreach(m, metrics_log_cb, NULL);
+	/* The same text as GET /metrics, so the two never disagree. */
+	smtp_metrics_render(m, &page);
+	metrics_log_samples(&page);
+	free(page.buf);
 }
 
 static int start(const struct daemon *d, void **ctx_r, char *err, size_t errlen)
@@ -99,22 +116,6 @@ static void finish(void *ctx)
 	free(env);
 }
 
-static void metrics_sample_cb(void *ctx, const char *name, uint64_t value)
-{
-	const char *type, *help;
-
-	smtp_metrics_describe(name, &type, &help);
-	if (strcmp(name, "smtp_commit_duration_seconds_sum") == 0) {
-		/* Kept in microseconds; Prometheus wants seconds. */
-		char text[32];
-		snprintf(text, sizeof(text), "%llu.%06llu", (unsigned long long)(value / 1000000),
-		         (unsigned long long)(value % 1000000));
-		metrics_sample_text(ctx, name, type, help, text);
-		return;
-	}
-	metrics_sample(ctx, name, type, help, value);
-}
-
 static void metrics_render(void *ctx, struct metrics_text *out)
 {
 	struct smtp_env *env = ctx;
@@ -126,7 +127,7 @@ static void metrics_render(void *ctx, struct metrics_text *out)
 	    store_queue_stats(env->lookup_store, &m->queue_pending, &m->queue_failed,
 	                      &m->queue_oldest_seconds) != STORE_OK)
 		log_debug(0, "metrics_queue", "error=\"%s\"", store_errmsg(env->lookup_store));
-	smtp_metrics_foreach(m, metrics_sample_cb, out);
+	smtp_metrics_render(m, out);
 }
 
 static const struct daemon_listener listeners[] = {

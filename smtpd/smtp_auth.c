@@ -125,6 +125,8 @@ static void login_done_cb(conn_t *conn, struct login *login)
 		free(senders);
 		return;
 	}
+	if (login->timed)
+		smtp_metrics_count_store(&s->env->metrics, SMTP_STORE_AUTH, login->store_micros);
 	if (login->result == LOGIN_TEMPFAIL) {
 		log_error(s->core.id, "auth_error", "error=\"%s\" detail=\"%s\"",
 		          store_strerror(login->store_err), login->error);

@@ -75,8 +75,10 @@ static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, siz
 	int results[SMTP_COMMIT_BATCH_MAX];
 
 	if (n == 1 && jobs[0]->op != NULL) {
+		uint64_t started = uv_hrtime();
 		jobs[0]->result.status = have_store(c, 1) ? jobs[0]->op(c->store, jobs[0]->arg)
 		                                          : STORE_EIO;
+		jobs[0]->result.micros = (uv_hrtime() - started) / 1000;
 		jobs[0]->result.batch_size = 1;
 		return;
 	}

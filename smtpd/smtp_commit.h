@@ -35,7 +35,7 @@ struct smtp_commit_result {
 	int status;         /* 0: committed and synced; else a negative enum store_err */
 	size_t batch_size;  /* deliveries in the transaction that carried this one */
 	bool batch_first;   /* first of its batch: lets the caller count batches once */
-	uint64_t micros;    /* how long the batch's transaction took, sync included */
+	uint64_t micros;    /* how long the batch's transaction (or the op) took, sync included */
 };
 
 /*

@@ -4,8 +4,9 @@
  * One struct per process, owned by main.c and handed to the sessions in
  * struct smtp_env. Every counter is incremented on the loop thread only
  * (sessions run there; results of off-loop work are counted in their done
- * callbacks), so plain integers suffice. Readers (the log line at exit,
- * later the metrics listener) also run on the loop.
+ * callbacks, durations measured there travel back with the result), so
+ * plain integers suffice. Readers (the log lines at exit, the metrics
+ * listener) also run on the loop.
  *
  * Counters only ever grow, except `sessions_open`, a gauge.
  */
@@ -14,6 +15,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "histogram.h"
+#include "tls_metrics.h"
+
+struct metrics_text;
 
 /* Why a command or message was refused; one counter each. */
 enum smtp_reject {
@@ -40,12 +46,20 @@ enum smtp_reject {
 
 /* Listeners (enum smtp_role - 1), for labels. */
 #define SMTP_METRICS_LISTENERS 3
-/* TLS versions counted apart: 1.2, 1.3, anything else. */
-#define SMTP_METRICS_TLS_VERSIONS 3
-/* Group commit sizes: buckets of at most 1, 2, 4, ... 64 messages. */
-#define SMTP_METRICS_BATCH_BUCKETS 7
-/* Group commit durations: 1, 2.5, 5, 10, 25, 50, 100, 250, 1000 ms. */
-#define SMTP_METRICS_COMMIT_BUCKETS 9
+
+/*
+ * Store operations timed for smtp_store_operation_seconds{op}, where the
+ * store call is made (the lookup handle on the loop, a pool job, the
+ * committer thread) and counted when the result is back on the loop. The
+ * group commit has its own histogram (smtp_commit_duration_seconds).
+ */
+enum smtp_store_op {
+	SMTP_STORE_RCPT,         /* "rcpt_resolve": RCPT's resolution and quota check */
+	SMTP_STORE_AUTH,         /* "auth_lookup": AUTH's user (and sender addresses) lookup, hash check excluded */
+	SMTP_STORE_QUEUE_CLAIM,  /* "queue_claim": the runner claims queue rows */
+	SMTP_STORE_QUEUE_REPORT, /* "queue_report": the runner writes a delivery's outcomes */
+	SMTP_STORE_OP_COUNT
+};
 
 /* How a session ended. */
 enum smtp_session_end {
@@ -60,17 +74,17 @@ enum smtp_session_end {
 struct smtp_metrics {
 	uint64_t connections;        /* sessions opened since start */
 	uint64_t sessions_open;      /* gauge: sessions open now */
-	uint64_t tls_handshakes;     /* STARTTLS upgrades and implicit TLS sessions */
-	/* The same by listener, and handshakes by version (smtp_metrics_count_*). */
+	/* The same by listener (smtp_metrics_count_session). */
 	uint64_t listener_connections[SMTP_METRICS_LISTENERS];
 	uint64_t listener_sessions_open[SMTP_METRICS_LISTENERS];
-	uint64_t tls_by_version[SMTP_METRICS_TLS_VERSIONS];
-	/* Histogram of group commit sizes (messages per store transaction). */
-	uint64_t batch_buckets[SMTP_METRICS_BATCH_BUCKETS]; /* not cumulative here */
-	uint64_t batch_sum;
-	/* Histogram of those transactions' durations (smtp_metrics_count_batch). */
-	uint64_t commit_buckets[SMTP_METRICS_COMMIT_BUCKETS]; /* not cumulative here */
-	uint64_t commit_micros;
+	/* STARTTLS upgrades and implicit TLS sessions by version, failed handshakes by reason. */
+	struct tls_metrics tls;
+	/* Group commits: messages per store transaction, and its duration in
+	 * microseconds (smtp_metrics_count_batch). */
+	struct histogram commit_size;
+	struct histogram commit_duration;
+	/* Other store operations, microseconds (smtp_metrics_count_store). */
+	struct histogram store_ops[SMTP_STORE_OP_COUNT];
 	/* Sessions ended, by how (enum smtp_session_end). */
 	uint64_t sessions_ended[SMTP_SESSION_END_COUNT];
 	/* Gauges the metrics page fills from the queue just before it is written. */
@@ -93,24 +107,19 @@ struct smtp_metrics {
 
 /* A session opened (+1) or closed (-1) on the listener of `role` (enum smtp_role). */
 void smtp_metrics_count_session(struct smtp_metrics *m, int role, int delta);
-/* A TLS handshake completed with `version` ("TLSv1.3"; NULL counts as other). */
-void smtp_metrics_count_tls(struct smtp_metrics *m, const char *version);
 /* A group commit of `size` messages that took `micros`. */
 void smtp_metrics_count_batch(struct smtp_metrics *m, size_t size, uint64_t micros);
+/* A store operation that took `micros`, whatever its result. */
+void smtp_metrics_count_store(struct smtp_metrics *m, enum smtp_store_op op, uint64_t micros);
 
 /* A stable snake_case name for a reject reason, for logs and metric labels. */
 const char *smtp_metrics_reject_name(enum smtp_reject reason);
 
 /*
- * Calls emit once per counter with a stable name ("smtp_messages_total",
- * "smtp_rejections_total{reason=\"relay\"}") and its value, in a fixed
- * order. The names follow Prometheus' text format so the metrics listener
- * can print them as they come.
+ * Writes every family in Prometheus' text format, each with HELP and
+ * TYPE, label values always present (0 included) and in a fixed order:
+ * GET /metrics, and the debug lines logged at exit.
  */
-typedef void smtp_metrics_emit_fn(void *ctx, const char *name, uint64_t value);
-void smtp_metrics_foreach(const struct smtp_metrics *m, smtp_metrics_emit_fn *emit, void *ctx);
-
-/* The Prometheus type ("counter", "gauge") and help text of a name foreach gives. */
-void smtp_metrics_describe(const char *name, const char **type_r, const char **help_r);
+void smtp_metrics_render(const struct smtp_metrics *m, struct metrics_text *out);
 
 #endif

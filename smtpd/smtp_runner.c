@@ -215,6 +215,7 @@ static void report_done(conn_t *conn, void *arg, const struct smtp_commit_result
 	struct report *rep = arg;
 	struct smtp_runner *r = rep->runner;
 	(void)conn;
+	smtp_metrics_count_store(&r->env->metrics, SMTP_STORE_QUEUE_REPORT, res->micros);
 	if (res->status != STORE_OK)
 		log_error(0, "queue_report_failed", "id=%" PRId64 " error=\"%s\" (the rows come back "
 		          "when their lease expires)", rep->job->message_id, store_strerror(res->status));
@@ -557,6 +558,7 @@ static void claim_done(conn_t *conn, void *arg, const struct smtp_commit_result 
 	struct claim_job *cj = arg;
 	struct smtp_runner *r = cj->runner;
 	(void)conn;
+	smtp_metrics_count_store(&r->env->metrics, SMTP_STORE_QUEUE_CLAIM, res->micros);
 	r->claiming = false;
 	if (res->status != STORE_OK) {
 		log_error(0, "queue_claim_failed", "error=\"%s\"", store_strerror(res->status));

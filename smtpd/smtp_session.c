@@ -269,7 +269,7 @@ static void session_open_cb(conn_t *conn)
 	conn_set_idle_timeout(conn, s->env->cfg->idle_timeout);
 	smtp_metrics_count_session(&s->env->metrics, s->role, +1);
 	if (conn_tls_active(conn))
-		smtp_metrics_count_tls(&s->env->metrics, conn_tls_version(conn));
+		tls_metrics_handshake(&s->env->metrics.tls, conn_tls_version(conn));
 	log_info(s->core.id, "session_start", "role=%s", role_names[s->role]);
 	/* RFC 5321 4.2: the greeting has no enhanced status code (RFC 2034 applies after EHLO). */
 	smtp_reply(s, 220, NULL, "%s ESMTP ready", s->env->cfg->hostname);
@@ -330,8 +330,16 @@ static void session_tls_ready_cb(conn_t *conn)
 	s->helo[0] = '\0';
 	s->helo_valid = false;
 	smtp_session_enter_state(s, SMTP_STATE_INIT);
-	smtp_metrics_count_tls(&s->env->metrics, conn_tls_version(conn));
+	tls_metrics_handshake(&s->env->metrics.tls, conn_tls_version(conn));
 	log_info(s->core.id, "tls", "version=%s cipher=%s", conn_tls_version(conn), conn_tls_cipher(conn));
+}
+
+/* Counted on the daemon's context: on the smtps listener no session exists yet. */
+static void session_tls_failed_cb(conn_t *conn, enum conn_tls_failure why)
+{
+	struct smtp_env *env = conn_context(conn);
+
+	tls_metrics_failure(&env->metrics.tls, why);
 }
 
 static void session_timeout_cb(conn_t *conn)
@@ -379,6 +387,7 @@ const struct conn_handler smtp_session_handler = {
 	.data = session_data_cb,
 	.drain = NULL,
 	.tls_ready = session_tls_ready_cb,
+	.tls_failed = session_tls_failed_cb,
 	.timeout = session_timeout_cb,
 	.shutdown = session_shutdown_cb,
 	.close = session_close_cb,

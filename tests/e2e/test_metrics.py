@@ -1,20 +1,28 @@
 """metrics_listen in both daemons: GET /metrics in Prometheus' text format
-(every family with HELP and TYPE, counters that follow real traffic),
-GET /healthz (200; 503 when the database is gone or while draining), the
-HTTP errors, and an endpoint that answers when clients fill the limits."""
+(every family with HELP and TYPE, counters named _total, histograms whose
+buckets add up, counters and histograms that follow real traffic: TLS
+handshakes and failed ones by reason, store operation latencies), GET
+/healthz (200; 503 when the database is gone or while draining), the HTTP
+errors, an endpoint that answers when clients fill the limits, and a real
+Prometheus scraping both daemons when one is installed."""
 
+import json
 import os
 import poplib
 import re
 import shutil
 import signal
 import smtplib
+import socket
 import subprocess
 import urllib.error
 import urllib.request
 
+import pytest
+
 from mailtest import Install, Raw, free_port, wait_port
 from outbound import close, enqueue, wait_for
+from pop3lib import deliver
 from smtptest import client_tls_context
 
 SAMPLE = re.compile(r'^([a-z_][a-z0-9_]*)(\{[a-z_]+="[^"\\]*"(,[a-z_]+="[^"\\]*")*\})? '
@@ -30,15 +38,44 @@ def get(port, path, method="GET"):
         return e.code, e.headers, e.read().decode()
 
 
+def check_histograms(samples, histograms):
+    """Each histogram series (a family and one set of labels besides le):
+    bounds ascending, counts cumulative (never decreasing), the +Inf bucket
+    equal to _count, and a _sum."""
+    series = {}
+    for name, value in samples.items():
+        m = re.match(r'^([a-z_0-9]+)_bucket\{(.*)\}$', name)
+        if not m or m.group(1) not in histograms:
+            continue
+        labels = re.findall(r'([a-z_]+)="([^"]*)"', m.group(2))
+        le = dict(labels)["le"]
+        rest = ",".join('%s="%s"' % kv for kv in labels if kv[0] != "le")
+        series.setdefault((m.group(1), rest), []).append(
+            (float("inf") if le == "+Inf" else float(le), value))
+    assert {f for f, _ in series} == histograms, "histograms without buckets"
+    for (family, rest), buckets in series.items():
+        suffix = "{%s}" % rest if rest else ""
+        bounds = [b for b, _ in buckets]
+        counts = [c for _, c in buckets]
+        assert bounds == sorted(bounds) and bounds[-1] == float("inf"), (family, rest, bounds)
+        assert all(a <= b for a, b in zip(counts, counts[1:])), (family, rest, counts)
+        assert counts[-1] == samples[family + "_count" + suffix], (family, rest)
+        assert family + "_sum" + suffix in samples, (family, rest)
+
+
 def parse_metrics(text):
     """{sample name with labels: value}; checks the exposition format."""
-    helped, typed, samples = set(), set(), {}
+    helped, typed, samples, histograms = set(), set(), {}, set()
     for line in text.splitlines():
         if line.startswith("# HELP "):
             helped.add(line.split(" ")[2])
         elif line.startswith("# TYPE "):
             _, _, family, kind = line.split(" ", 3)
             assert kind in ("counter", "gauge", "histogram"), line
+            # Prometheus' naming rules: a counter's name ends in _total.
+            assert kind != "counter" or family.endswith("_total"), line
+            if kind == "histogram":
+                histograms.add(family)
             typed.add(family)
         else:
             m = SAMPLE.match(line)
@@ -48,11 +85,26 @@ def parse_metrics(text):
                 (family in helped and family in typed), line
             samples[line.rsplit(" ", 1)[0]] = float(m.group(4)) if "." in m.group(4) \
                 else int(m.group(4))
+    check_histograms(samples, histograms)
     if shutil.which("promtool"):
         p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                            capture_output=True)
         assert p.returncode == 0, p.stdout + p.stderr
     return samples
+
+
+def scrape(inst):
+    return parse_metrics(get(inst.metrics_port, "/metrics")[2])
+
+
+def scrape_until(inst, done, what):
+    """The first scrape for which done(samples) holds (counts arrive from
+    the daemon's loop a little after the client's last reply)."""
+    return wait_for(lambda: (lambda m: m if done(m) else None)(scrape(inst)), what=what)
+
+
+def op_count(samples, prefix, op):
+    return samples['%s_store_operation_seconds_count{op="%s"}' % (prefix, op)]
 
 
 class MetricsInstall(Install):
@@ -71,7 +123,8 @@ def install(**config):
 
 
 def test_smtpd_metrics_follow_traffic():
-    inst = install()
+    # The row enqueued behind smtpd's back is found by the next scan.
+    inst = install(queue_scan_interval=1)
     try:
         inst.smtpd = inst.start("smtpd")
         wait_port(inst.metrics_port, proc=inst.smtpd)
@@ -80,13 +133,23 @@ def test_smtpd_metrics_follow_traffic():
         before = parse_metrics(text)
         assert before["smtp_messages_total"] == 0
         assert 'smtp_rejections_total{reason="relay"}' in before
+        assert op_count(before, "smtp", "rcpt_resolve") == 0
         with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as s:
             s.sendmail("x@remote.test", ["alice@example.test"], b"Subject: m\r\n\r\nhi\r\n")
             assert s.docmd("RCPT TO:<nobody@elsewhere.test>")[0] == 503  # no MAIL yet
+        # A STARTTLS handshake and a login, then an implicit TLS one.
+        with smtplib.SMTP("127.0.0.1", inst.port("submission"), timeout=30) as s:
+            s.starttls(context=client_tls_context())
+            s.login("alice@example.test", "Metrics-pw 1")
+        with smtplib.SMTP_SSL("127.0.0.1", inst.port("smtps"), timeout=30,
+                              context=client_tls_context()) as s:
+            s.ehlo()
         enqueue(inst, "alice@example.test", "far@remote.test", "Subject: q\r\n\r\nq\r\n")
         quit = 'smtp_sessions_total{outcome="quit"}'
-        after = wait_for(lambda: (lambda m: m if m[quit] == 1 else None)(
-            parse_metrics(get(inst.metrics_port, "/metrics")[2])), what="the session's end counted")
+        # The queued row is claimed and, its MX lookup failing at once, deferred: reported.
+        after = scrape_until(inst, lambda m: m[quit] == 3 and
+                             op_count(m, "smtp", "queue_report") >= 1,
+                             "the sessions' ends and the queue runner's report counted")
         assert after["smtp_messages_total"] == 1
         mx = 'smtp_connections_total{listener="mx"}'
         assert after[mx] == before[mx] + 1
@@ -96,7 +159,16 @@ def test_smtpd_metrics_follow_traffic():
         assert after['smtp_queue_recipients{state="pending"}'] == 1
         assert after["smtp_queue_oldest_seconds"] < 60
         assert after['smtp_commit_duration_seconds_count'] == 1
+        assert after['smtp_commit_duration_seconds_bucket{le="0.001"}'] <= 1
         assert after['smtp_rejections_total{reason="sequence"}'] == 1
+        assert after['smtp_tls_handshakes_total{version="TLSv1.2"}'] + \
+            after['smtp_tls_handshakes_total{version="TLSv1.3"}'] == 2
+        assert all(after['smtp_tls_handshake_failures_total{reason="%s"}' % r] == 0
+                   for r in ("protocol", "timeout", "closed", "other"))
+        assert after["smtp_auth_successes_total"] == 1
+        assert op_count(after, "smtp", "rcpt_resolve") == 1
+        assert op_count(after, "smtp", "auth_lookup") == 1
+        assert op_count(after, "smtp", "queue_claim") >= 1
         status, _, body = get(inst.metrics_port, "/healthz")
         assert (status, body) == (200, "ok\n")
         head = get(inst.metrics_port, "/metrics", method="HEAD")
@@ -108,9 +180,12 @@ def test_smtpd_metrics_follow_traffic():
 def test_pop3d_serves_its_own_metrics():
     inst = install(smtp_listen="", submission_listen="", smtps_listen="")
     try:
+        for n in (1, 2):
+            deliver(inst, "alice@example.test", "Subject: %d\r\n\r\nbody %d\r\n" % (n, n))
         proc = inst.start("pop3d")
         wait_port(inst.metrics_port, proc=proc)
         before = parse_metrics(get(inst.metrics_port, "/metrics")[2])
+        assert op_count(before, "pop3", "login") == 0
         pop = poplib.POP3("127.0.0.1", inst.port("pop3"), timeout=30)
         pop.stls(context=client_tls_context())
         pop.user("alice@example.test")
@@ -119,11 +194,91 @@ def test_pop3d_serves_its_own_metrics():
         except poplib.error_proto:
             pass
         pop.close()
-        samples = wait_for(lambda: (lambda s: s if s["pop3_login_failures_total"] == 1 else None)(
-            parse_metrics(get(inst.metrics_port, "/metrics")[2])), what="the failed login counted")
-        assert samples["pop3_connections_total"] == before["pop3_connections_total"] + 1
-        assert samples["pop3_logins_total"] == 0
+        # pop3s: a login, RETR and TOP, DELE, and QUIT's UPDATE.
+        pop = poplib.POP3_SSL("127.0.0.1", inst.port("pop3s"), timeout=30,
+                              context=client_tls_context())
+        pop.user("alice@example.test")
+        pop.pass_("Metrics-pw 1")
+        assert b"body 1" in b"\r\n".join(pop.retr(1)[1])
+        pop.top(2, 0)
+        pop.dele(1)
+        assert pop.quit().startswith(b"+OK 1 messages deleted")
+        samples = scrape_until(inst, lambda m: m["pop3_messages_deleted_total"] == 1,
+                               "the QUIT counted")
+        assert samples["pop3_login_failures_total"] == 1
+        assert samples["pop3_connections_total"] == before["pop3_connections_total"] + 2
+        assert samples["pop3_logins_total"] == 1
+        assert samples["pop3_messages_retrieved_total"] == 2
+        assert samples['pop3_tls_handshakes_total{version="TLSv1.2"}'] + \
+            samples['pop3_tls_handshakes_total{version="TLSv1.3"}'] == 2
+        assert all(samples['pop3_tls_handshake_failures_total{reason="%s"}' % r] == 0
+                   for r in ("protocol", "timeout", "closed", "other"))
+        # Two login checks (the failed one too), one maildrop, RETR and TOP, one UPDATE.
+        assert op_count(samples, "pop3", "login") == 2
+        assert op_count(samples, "pop3", "maildrop_open") == 1
+        assert op_count(samples, "pop3", "message_read") == 2
+        assert op_count(samples, "pop3", "update") == 1
         assert get(inst.metrics_port, "/healthz")[:2][0] == 200
+        assert inst.stop(proc) == 0
+    finally:
+        inst.close()
+
+
+# A ClientHello (in a TLS 1.0 record) that offers TLS 1.0 only and one
+# suite: well formed, but below the TLS 1.2 we require (RFC 8996).
+TLS10_HELLO = bytes.fromhex("160301002d" "01000029" "0301") + bytes(32) + \
+    bytes.fromhex("00" "0002002f" "0100")
+
+
+def server_closes(sock, timeout=30.0):
+    """Reads until the server closes (a reset counts as closing)."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+
+
+def failing_handshakes(tls_port, plain_port, starttls):
+    """On the implicit TLS port: garbage, a TLS 1.0-only hello (protocol),
+    half a hello and a hang-up (closed), silence (timeout); on the plain
+    port, after STARTTLS/STLS: garbage (protocol). Each waits for the
+    server's close, so all five are counted once the last one is."""
+    for data, hang_up in ((b"GET / HTTP/1.0\r\n\r\n", False), (TLS10_HELLO, False),
+                          (TLS10_HELLO[:20], True), (b"", False)):
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=30) as sock:
+            sock.sendall(data)
+            if hang_up:
+                continue
+            server_closes(sock)
+    with Raw(plain_port, timeout=30) as r:
+        r.line()  # the greeting
+        r.send(starttls + b"\r\n")
+        while not r.line().startswith(("220 ", "+OK")):
+            pass
+        r.send(b"\x16\x03\x01\x00\x05hello")  # a record header, then no handshake message
+        server_closes(r.sock)
+
+
+@pytest.mark.parametrize("program", ["smtpd", "pop3d"])
+def test_failed_handshakes_counted_by_reason(program):
+    prefix = "smtp" if program == "smtpd" else "pop3"
+    inst = install(handshake_timeout=1)
+    try:
+        proc = inst.start(program)
+        wait_port(inst.metrics_port, proc=proc)
+        if program == "smtpd":
+            failing_handshakes(inst.port("smtps"), inst.port("submission"), b"STARTTLS")
+        else:
+            failing_handshakes(inst.port("pop3s"), inst.port("pop3"), b"STLS")
+        name = prefix + '_tls_handshake_failures_total{reason="%s"}'
+        samples = scrape_until(inst, lambda m: m[name % "protocol"] + m[name % "closed"] +
+                               m[name % "timeout"] >= 5, "five failed handshakes counted")
+        assert (samples[name % "protocol"], samples[name % "closed"], samples[name % "timeout"],
+                samples[name % "other"]) == (3, 1, 1, 0)
+        assert sum(v for k, v in samples.items()
+                   if k.startswith(prefix + "_tls_handshakes_total")) == 0
         assert inst.stop(proc) == 0
     finally:
         inst.close()
@@ -197,4 +352,57 @@ def test_metrics_answer_when_clients_fill_the_limits():
                 samples = parse_metrics(get(inst.metrics_port, "/metrics")[2])
             assert samples['smtp_sessions_open{listener="mx"}'] == 1
     finally:
+        close(inst)
+
+
+PROMETHEUS = "/usr/bin/prometheus"
+
+
+@pytest.mark.skipif(not os.access(PROMETHEUS, os.X_OK),
+                    reason="no %s (Debian package prometheus)" % PROMETHEUS)
+def test_prometheus_scrapes_both_daemons():
+    """A real Prometheus, scraping both daemons every second, finds both
+    targets up: it parsed every sample of both pages."""
+    inst = install()
+    pop3_metrics = free_port()
+    prom = None
+    try:
+        inst.smtpd = inst.start("smtpd")
+        pop3d = inst.start("pop3d", env={"MAIL_METRICS_LISTEN": "127.0.0.1:%d" % pop3_metrics})
+        wait_port(inst.metrics_port, proc=inst.smtpd)
+        wait_port(pop3_metrics, proc=pop3d)
+        targets = ["127.0.0.1:%d" % inst.metrics_port, "127.0.0.1:%d" % pop3_metrics]
+        conf = os.path.join(inst.dir, "prometheus.yml")
+        with open(conf, "w") as f:
+            f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                    "scrape_configs:\n  - job_name: mail\n    static_configs:\n"
+                    "      - targets: [%s]\n" % ", ".join("'%s'" % t for t in targets))
+        web = free_port()
+        with open(os.path.join(inst.dir, "prometheus.log"), "wb") as log:
+            prom = subprocess.Popen([PROMETHEUS, "--config.file=" + conf,
+                                     "--storage.tsdb.path=" + os.path.join(inst.dir, "tsdb"),
+                                     "--web.listen-address=127.0.0.1:%d" % web],
+                                    stdout=log, stderr=log)
+
+        def both_up():
+            assert prom.poll() is None, "prometheus exited:\n" + open(
+                os.path.join(inst.dir, "prometheus.log"), errors="replace").read()[-3000:]
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/targets" % web,
+                                            timeout=5) as r:
+                    active = json.load(r)["data"]["activeTargets"]
+            except OSError:
+                return None  # not listening yet
+            health = {t["labels"]["instance"]: (t["health"], t["lastError"]) for t in active}
+            done = sorted(health) == sorted(targets) and \
+                all(h == "up" for h, _ in health.values())
+            return health if done else None
+        # Prometheus hands new targets to its scrapers every 5 s: generous, not a speed test.
+        health = wait_for(both_up, timeout=60, what="both targets up in Prometheus")
+        assert all(err == "" for _, err in health.values()), health
+        assert inst.stop(pop3d) == 0
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(timeout=30)
         close(inst)

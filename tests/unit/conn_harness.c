@@ -305,6 +305,14 @@ static void on_tls_ready(conn_t *conn)
 	H->tls_ready++;
 }
 
+static void on_tls_failed(conn_t *conn, enum conn_tls_failure why)
+{
+	assert_true((unsigned)why < CONN_TLS_FAIL_COUNT);
+	H->tls_failed[why]++;
+	if (conn_data(conn) != NULL)
+		H->tls_failed_in_session++;
+}
+
 static void on_timeout(conn_t *conn)
 {
 	conn_printf(conn, "421 idle\r\n");
@@ -340,6 +348,7 @@ static const struct conn_handler handler = {
 	.data = on_data,
 	.drain = on_drain,
 	.tls_ready = on_tls_ready,
+	.tls_failed = on_tls_failed,
 	.timeout = on_timeout,
 	.shutdown = on_shutdown,
 	.close = on_close,

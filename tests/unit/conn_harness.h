@@ -79,6 +79,8 @@ struct harness {
 
 	/* Seen by the sessions on the loop thread; read after the join. */
 	int opens, closes, tls_ready, drains, too_long, full_seen;
+	int tls_failed[CONN_TLS_FAIL_COUNT]; /* handler->tls_failed, by reason */
+	int tls_failed_in_session;           /* ... of those, after STARTTLS (conn_data set) */
 	int done_null, cancelled, stop_cbs;
 	size_t max_queued, max_in;
 	struct session *sessions; /* open sessions, newest first */

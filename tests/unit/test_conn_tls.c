@@ -2,7 +2,8 @@
  * test_conn_tls.c - TLS on the connection layer (common/conn-tls.c,
  * tls.c) with a real mbedTLS client: STARTTLS without buffered-plaintext
  * injection, implicit TLS, certificate reload on SIGHUP, idle sessions
- * whose record buffers are trimmed, and the handshake deadline; and our
+ * whose record buffers are trimmed, the handshake deadline and failed
+ * handshakes reported by reason; and our
  * own client side (conn_starttls_client) against our server. The
  * harness is in conn_harness.h.
  */
@@ -48,6 +49,9 @@ static void test_starttls(void **state)
 	harness_init(&h);
 	harness_run(&h, client_starttls);
 	assert_int_equal(h.tls_ready, 1);
+	/* A second STARTTLS is refused by the conn layer, not a failed handshake. */
+	for (int i = 0; i < CONN_TLS_FAIL_COUNT; i++)
+		assert_int_equal(h.tls_failed[i], 0);
 	assert_null(strstr(h.seen, "INJECTED"));
 	assert_non_null(strstr(h.seen, "ECHO secure"));
 }
@@ -323,6 +327,75 @@ static void test_handshake_timeout(void **state)
 	harness_run(&h, client_handshake);
 	assert_int_equal(h.opens, 1);
 	assert_int_equal(h.tls_ready, 0);
+	assert_int_equal(h.tls_failed[CONN_TLS_FAIL_TIMEOUT], 2);
+	assert_int_equal(h.tls_failed_in_session, 1);
+}
+
+static bool failures_counted(struct harness *h)
+{
+	return h->tls_failed[CONN_TLS_FAIL_PROTOCOL] == 2 && h->tls_failed[CONN_TLS_FAIL_CLOSED] == 2;
+}
+
+/*
+ * Failed handshakes reach handler->tls_failed with their reason: bytes
+ * that are no TLS record (protocol) and a peer that hangs up before
+ * finishing (closed), for implicit TLS (no session yet) and STARTTLS; a
+ * peer that hangs up before sending anything is no failed handshake.
+ */
+static void client_tls_failures(struct harness *h)
+{
+	static const char garbage[] = "GET / HTTP/1.0\r\n\r\n";
+	struct tclient c;
+
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_send(&c, garbage, sizeof(garbage) - 1) == 0, "send");
+	CHECK(tc_eof(&c), "implicit TLS after garbage: no EOF");
+	tc_close(&c);
+
+	/* Half a record header, then a hang-up: closed mid-handshake. */
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	CHECK(tc_send(&c, "\x16\x03", 2) == 0, "send");
+	tc_close(&c);
+
+	/* A hang-up before any byte (a TCP health check): not reported. */
+	CHECK(tc_connect(&c, h->tls_port, NULL, 0) == 0, "connect");
+	tc_close(&c);
+
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "STARTTLS\r\n") == 0, "send");
+	EXPECT(&c, "220 go");
+	CHECK(tc_send(&c, garbage, sizeof(garbage) - 1) == 0, "send");
+	CHECK(tc_eof(&c), "STARTTLS after garbage: no EOF");
+	tc_close(&c);
+
+	CHECK(tc_connect(&c, h->port, NULL, 0) == 0, "connect");
+	EXPECT(&c, "220 hello");
+	CHECK(tc_sendstr(&c, "STARTTLS\r\n") == 0, "send");
+	EXPECT(&c, "220 go");
+	CHECK(tc_send(&c, "\x16", 1) == 0, "send");
+	tc_close(&c);
+
+	CHECK(harness_wait_for(h, failures_counted, 10000) == 0, "failures not counted: %d %d",
+	      h->tls_failed[CONN_TLS_FAIL_PROTOCOL], h->tls_failed[CONN_TLS_FAIL_CLOSED]);
+}
+
+static void test_tls_failures(void **state)
+{
+	struct harness h;
+	harness_init(&h);
+	harness_run(&h, client_tls_failures);
+	assert_int_equal(h.tls_failed[CONN_TLS_FAIL_PROTOCOL], 2);
+	assert_int_equal(h.tls_failed[CONN_TLS_FAIL_CLOSED], 2);
+	assert_int_equal(h.tls_failed[CONN_TLS_FAIL_TIMEOUT], 0);
+	assert_int_equal(h.tls_failed_in_session, 2);
+	assert_int_equal(h.tls_ready, 0);
+	assert_int_equal(h.opens, 2);
+	assert_int_equal(h.closes, 2);
+	assert_string_equal(conn_tls_failure_name(CONN_TLS_FAIL_PROTOCOL), "protocol");
+	assert_string_equal(conn_tls_failure_name(CONN_TLS_FAIL_TIMEOUT), "timeout");
+	assert_string_equal(conn_tls_failure_name(CONN_TLS_FAIL_CLOSED), "closed");
+	assert_string_equal(conn_tls_failure_name(CONN_TLS_FAIL_OTHER), "other");
 }
 
 static void test_tls_idle(void **state)
@@ -358,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_tls_idle),
 		cmocka_unit_test(test_handshake_timeout),
+		cmocka_unit_test(test_tls_failures),
 	};
 	return cmocka_run_group_tests(tests, conn_group_setup, conn_group_teardown);
 }
