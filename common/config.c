@@ -101,7 +101,8 @@ static const struct config_key config_keys[] = {
 	{ .name = "handshake_timeout", .type = CONFIG_UINT, FIELD(handshake_timeout), .def = "10",
 	  .min = 1, .max = 3600,
 	  .help = "Seconds a TLS handshake (implicit TLS, STARTTLS, STLS) may take: a few round "
-	          "trips, which even a slow link finishes in seconds." },
+	          "trips, which even a slow link finishes in seconds. Also the time a peer in "
+	          "`proxy_protocol_from` has to send its PROXY header." },
 	{ .name = "login_timeout", .type = CONFIG_UINT, FIELD(login_timeout), .def = "60",
 	  .min = 0, .max = 86400,
 	  .help = "Seconds a client has, from connecting, to log in (submission, POP3) or, on the "
