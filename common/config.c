@@ -21,6 +21,7 @@ enum config_type {
 	CONFIG_UINT,      /* unsigned, decimal, within [min, max] */
 	CONFIG_SIZE,      /* uint64_t octets, optional K/M/G suffix (x1024), within [min, max] */
 	CONFIG_LISTEN,    /* struct config_listen: comma-separated host:port, empty = none */
+	CONFIG_NETLIST,   /* struct netlist: comma-separated addresses and networks, empty = none */
 	CONFIG_LOG_LEVEL, /* int: enum log_level */
 };
 
@@ -59,6 +60,13 @@ static const struct config_key config_keys[] = {
 	  .help = "HTTP listeners of each daemon for `GET /metrics` (Prometheus text format) and "
 	          "`GET /healthz` (200, or 503 while draining or when the database fails); outside "
 	          "the connection limits; give smtpd and pop3d different ports." },
+	{ .name = "proxy_protocol_from", .type = CONFIG_NETLIST, FIELD(proxy_protocol_from),
+	  .def = "",
+	  .help = "Load balancers in front of the client listeners: a connection from one of "
+	          "these must start with a PROXY protocol header (v1 or v2, within "
+	          "`handshake_timeout`), whose client address then counts for the limits, logs "
+	          "and `Received:`; without a valid header it is closed. Others are clients "
+	          "themselves, and a header from them is refused. Not for `metrics_listen`." },
 	{ .name = "tls_cert", .type = CONFIG_STRING, FIELD(tls_cert), .def = "",
 	  .help = "PEM certificate chain file; empty means no TLS. Reloaded on SIGHUP." },
 	{ .name = "tls_key", .type = CONFIG_STRING, FIELD(tls_key), .def = "",
@@ -93,7 +101,8 @@ static const struct config_key config_keys[] = {
 	{ .name = "handshake_timeout", .type = CONFIG_UINT, FIELD(handshake_timeout), .def = "10",
 	  .min = 1, .max = 3600,
 	  .help = "Seconds a TLS handshake (implicit TLS, STARTTLS, STLS) may take: a few round "
-	          "trips, which even a slow link finishes in seconds." },
+	          "trips, which even a slow link finishes in seconds. Also the time a peer in "
+	          "`proxy_protocol_from` has to send its PROXY header." },
 	{ .name = "login_timeout", .type = CONFIG_UINT, FIELD(login_timeout), .def = "60",
 	  .min = 0, .max = 86400,
 	  .help = "Seconds a client has, from connecting, to log in (submission, POP3) or, on the "
@@ -334,6 +343,9 @@ static int config_parse_value(const struct config_key *k, const char *value,
 	case CONFIG_LISTEN:
 		assert(k->size == sizeof(struct config_listen));
 		return config__parse_listen(value, dst, why, whylen);
+	case CONFIG_NETLIST:
+		assert(k->size == sizeof(struct netlist));
+		return netlist_parse(value, dst, why, whylen);
 	case CONFIG_LOG_LEVEL:
 		b = log_level_parse(value);
 		if (b < 0) {
@@ -655,6 +667,11 @@ static void config_type_doc(const struct config_key *k, char *out, size_t outlen
 	case CONFIG_LISTEN:
 		snprintf(out, outlen, " Comma-separated `host:port` list (IPv6 as `[address]:port`, "
 		                      "at most %d); empty disables.", CONFIG_MAX_LISTEN);
+		break;
+	case CONFIG_NETLIST:
+		snprintf(out, outlen, " Comma-separated IPv4 and IPv6 addresses and networks "
+		                      "(`10.0.0.0/8, 192.0.2.7, fd00::/8`, at most %d); empty: none.",
+		         NETLIST_MAX);
 		break;
 	case CONFIG_LOG_LEVEL:
 		snprintf(out, outlen, " One of debug, info, warn, error.");

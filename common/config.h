@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "netlist.h"
 #include "route.h"
 #include "smtp_address.h"
 
@@ -53,6 +54,7 @@ struct mail_config {
 	struct config_listen pop3_listen;
 	struct config_listen pop3s_listen;
 	struct config_listen metrics_listen;
+	struct netlist proxy_protocol_from;     /* peers that must send a PROXY header first */
 
 	char tls_cert[1024];
 	char tls_key[1024];

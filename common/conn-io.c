@@ -48,7 +48,7 @@ void conn__drop_input(struct conn *conn)
 	conn->in_len = conn->in_cap = 0;
 }
 
-static int buffer_input(struct conn *conn, const char *data, size_t len)
+int conn__buffer_input(struct conn *conn, const char *data, size_t len)
 {
 	if (conn->in_cap - conn->in_len < len) {
 		size_t need = conn->in_len + len;
@@ -147,10 +147,10 @@ void conn__input(struct conn *conn, const char *data, size_t len)
 		size_t used = deliver(conn, data, len);
 		/* After STARTTLS or a close the rest is dropped, never buffered. */
 		if (conn->state == CONN_S_OPEN && used < len)
-			buffer_input(conn, data + used, len - used);
+			conn__buffer_input(conn, data + used, len - used);
 		return;
 	}
-	if (buffer_input(conn, data, len) < 0 || !can_deliver(conn))
+	if (conn__buffer_input(conn, data, len) < 0 || !can_deliver(conn))
 		return;
 	size_t used = deliver(conn, conn->in, conn->in_len);
 	if (conn->state == CONN_S_OPEN)
@@ -195,6 +195,9 @@ void conn__on_eof(struct conn *conn)
 	switch (conn->state) {
 	case CONN_S_OPEN:
 		check_eof(conn);
+		break;
+	case CONN_S_PROXY:
+		conn__proxy_fail(conn, "peer_closed");
 		break;
 	case CONN_S_HANDSHAKE:
 		log_info(conn->id, "tls_error", "ip=%s error=peer_closed_in_handshake", conn->peer_ip);
@@ -254,6 +257,9 @@ static void read_cb(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		case CONN_S_HANDSHAKE:
 			conn__tls_input(conn, buf->base, (size_t)nread);
 			break;
+		case CONN_S_PROXY:
+			conn__proxy_input(conn, buf->base, (size_t)nread);
+			break;
 		default:
 			/* LINGER, or bytes that raced a close or STARTTLS: discarded. */
 			break;
@@ -268,6 +274,7 @@ void conn__update_reading(struct conn *conn)
 
 	if (!conn->eof) {
 		switch (conn->state) {
+		case CONN_S_PROXY:
 		case CONN_S_HANDSHAKE:
 		case CONN_S_LINGER:
 			want = true;

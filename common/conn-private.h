@@ -12,11 +12,13 @@
  *
  * States (one variable, changed only by the functions in conn.c):
  *
- *   accept -> [HANDSHAKE (implicit TLS)] -> OPEN
+ *   accept -> [PROXY] -> [HANDSHAKE (implicit TLS)] -> OPEN
  *   OPEN -> STARTTLS_FLUSH -> HANDSHAKE -> OPEN      (conn_starttls)
  *   OPEN -> CLOSING -> LINGER -> CLOSED               (conn_close, EOF)
  *   any  -> CLOSED                                     (errors, deadlines)
  *
+ * PROXY (conn-proxy.c) reads the PROXY protocol header a trusted load
+ * balancer sends first; the limits and the session only begin after it.
  * CLOSING flushes the output (and close_notify), LINGER has sent FIN and
  * reads until the peer's FIN so that unread input cannot turn our close
  * into a reset that destroys the last reply, and CLOSED means uv_close
@@ -118,6 +120,7 @@ static inline void conn__link_move_all(struct conn_link *from, struct conn_link 
 
 enum conn_state {
 	CONN_S_CONNECTING, /* outbound: waiting for the TCP connect */
+	CONN_S_PROXY,      /* waiting for the PROXY protocol header (conn-proxy.c) */
 	CONN_S_HANDSHAKE,
 	CONN_S_OPEN,
 	CONN_S_STARTTLS_FLUSH,
@@ -190,6 +193,10 @@ struct conn {
 	bool in_data_cb;
 	bool finished;    /* handles closed, handler->close done */
 	char peer_ip[PEERCOUNT_ADDR_MAX];
+	/* State PROXY: the listener's reject line, for the limits applied
+	 * once the header has arrived. Listeners close before their memory
+	 * goes only at shutdown, which ends every conn in this state first. */
+	const char *proxy_reject_line;
 };
 
 /* ---- conn.c, for server.c ---------------------------------------------- */
@@ -262,12 +269,28 @@ void conn__progress(struct conn *conn);
 void conn__update_reading(struct conn *conn);
 /* Plaintext from the peer: deliver what can be delivered, buffer the rest. */
 void conn__input(struct conn *conn, const char *data, size_t len);
+/* Appends to conn->in. Returns 0, or -1 after tearing down (OOM). */
+int conn__buffer_input(struct conn *conn, const char *data, size_t len);
 /* The peer's FIN or close_notify. */
 void conn__on_eof(struct conn *conn);
 /* Forgets buffered input (never while a delivery loop walks it). */
 void conn__drop_input(struct conn *conn);
 /* Queues bytes for the socket as they are. Returns 0, or -1 after tearing down (OOM). */
 int conn__queue_raw(struct conn *conn, const void *data, size_t len);
+
+/* conn-proxy.c */
+/*
+ * From a peer in proxy_protocol_from: state PROXY, reading the header
+ * within handshake_timeout. Once it has arrived, peer_ip is the client it
+ * names and server__admit follows; bytes after the header go on to the
+ * TLS handshake or the session. A missing, malformed or late header
+ * closes the conn without a reply (logged as proxy_error).
+ */
+void conn__proxy_begin(struct conn *conn, const char *reject_line);
+/* State PROXY: bytes from the peer. */
+void conn__proxy_input(struct conn *conn, const char *data, size_t len);
+/* State PROXY: the peer closed, or the deadline passed. Tears down. */
+void conn__proxy_fail(struct conn *conn, const char *reason);
 
 /* conn-tls.c */
 /* Creates the TLS session and waits for the ClientHello (state HANDSHAKE). */
@@ -299,6 +322,13 @@ char *server__plain_buffer(struct server *srv, size_t *len_r);
 /* Asks for conn__resume_delivery on the next loop iteration. */
 void server__ready_add(struct server *srv, struct conn *conn);
 void server__work_add(struct server *srv, struct conn_link *work_link);
+/*
+ * An accepted client conn, its peer address final (after a PROXY header):
+ * applies max_connections and max_connections_per_ip (over one, sends
+ * reject_line unless the listener is implicit TLS, and closes), else
+ * counts the conn and calls conn__start.
+ */
+void server__admit(struct server *srv, struct conn *conn, const char *reject_line);
 /* The conn began closing: it still counts for the limits, not for stress mode. */
 void server__conn_leaving(struct server *srv, struct conn *conn);
 /* The conn stopped counting for the limits (teardown began). */

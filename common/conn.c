@@ -15,6 +15,7 @@
 
 static const char *const state_names[] = {
 	[CONN_S_CONNECTING] = "connecting",
+	[CONN_S_PROXY] = "proxy",
 	[CONN_S_HANDSHAKE] = "handshake",
 	[CONN_S_OPEN] = "open",
 	[CONN_S_STARTTLS_FLUSH] = "starttls_flush",
@@ -202,7 +203,10 @@ void conn__start(struct conn *conn)
 	         conn->implicit_tls ? "implicit" : "no");
 	if (conn->implicit_tls) {
 		conn__tls_begin(conn);
-		conn__progress(conn);
+		/* After a PROXY header this runs inside a read callback, which
+		 * makes progress when it returns. */
+		if (conn->depth == 0)
+			conn__progress(conn);
 		return;
 	}
 	conn__open(conn);
@@ -342,6 +346,7 @@ void conn__shutdown(struct conn *conn)
 		}
 		break;
 	case CONN_S_CONNECTING:
+	case CONN_S_PROXY:
 	case CONN_S_HANDSHAKE:
 	case CONN_S_STARTTLS_FLUSH:
 		conn__teardown(conn, "shutdown");
@@ -401,6 +406,9 @@ static void timer_cb(uv_timer_t *t)
 	case CONN_S_CONNECTING:
 		log_info(conn->id, "connect_failed", "ip=%s error=timeout", conn->peer_ip);
 		conn__teardown(conn, "connect_timeout");
+		break;
+	case CONN_S_PROXY:
+		conn__proxy_fail(conn, "timeout");
 		break;
 	case CONN_S_HANDSHAKE:
 		log_info(conn->id, "tls_error", "ip=%s error=handshake_timeout", conn->peer_ip);

@@ -112,7 +112,8 @@ struct conn_handler {
 
 /* Process-unique session id, for logs and for finding a session again. */
 uint64_t conn_id(const conn_t *conn);
-/* The peer's address as text ("192.0.2.1", "2001:db8::1"). */
+/* The peer's address as text ("192.0.2.1", "2001:db8::1"); behind a load
+ * balancer in proxy_protocol_from, the client its PROXY header named. */
 const char *conn_peer_ip(const conn_t *conn);
 /* The role the listener was configured with (an int the daemon defines). */
 int conn_role(const conn_t *conn);

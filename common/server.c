@@ -17,6 +17,7 @@
 
 #include "conn-private.h"
 #include "log.h"
+#include "netlist.h"
 #include "tls.h"
 
 /* Pending connections the kernel may queue per listener (capped by
@@ -397,13 +398,24 @@ static void on_connection(uv_stream_t *stream, int status)
 		conn__start(conn);
 		return;
 	}
+	/* A load balancer's connection is the client's once its header names
+	 * the client: the limits wait for it (conn-proxy.c). */
+	if (netlist_match(&srv->cfg.proxy_protocol_from, conn->peer_ip)) {
+		conn__proxy_begin(conn, l->reject_line);
+		return;
+	}
+	server__admit(srv, conn, l->reject_line);
+}
+
+void server__admit(struct server *srv, struct conn *conn, const char *reject_line)
+{
 	const char *limit = over_limit(srv, conn->peer_ip);
 	if (limit == NULL && peercount_add(&srv->peers, conn->peer_ip) < 0)
 		limit = "out_of_memory";
 	if (limit != NULL) {
 		log_info(conn->id, "reject", "ip=%s limit=%s", conn->peer_ip, limit);
 		/* A TLS client cannot read a plaintext reply: it just gets closed. */
-		conn__reject(conn, l->implicit_tls ? NULL : l->reject_line);
+		conn__reject(conn, conn->implicit_tls ? NULL : reject_line);
 		return;
 	}
 	conn->counted = true;

@@ -12,6 +12,10 @@
  * Limits: max_connections in total and max_connections_per_ip per client
  * (an IPv4 address or an IPv6 /64); a connection over either limit gets
  * the listener's reject line and is closed without reaching the session.
+ * A connection from a peer in proxy_protocol_from must first send a PROXY
+ * protocol header (conn-proxy.c); the client it names is then the peer
+ * for the limits and everything else (conn_peer_ip). Service listeners
+ * never expect one.
  * From 80% of max_connections until below 70% the server is in stress
  * mode: every idle timeout is capped at stress_idle_timeout, so idle
  * clients are shed before the limit refuses new ones. Deadlines per

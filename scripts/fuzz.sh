@@ -29,6 +29,7 @@ max_len() {
     fuzz_base64) echo 2048 ;;
     fuzz_sasl) echo 2048 ;;          # PLAIN responses are refused above 1024 characters
     fuzz_config) echo 10000 ;;       # config lines are at most 4095 bytes
+    fuzz_proxy_protocol) echo 1024 ;; # a header is decided within 528 bytes
     *) echo 4096 ;;
   esac
 }

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "netlist.h"
 #include "testutil.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -24,7 +25,7 @@
 /* Every key; test_reference checks this list against the table. */
 static const char *const all_keys[] = {
 	"db", "hostname", "smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
-	"pop3s_listen", "metrics_listen", "tls_cert", "tls_key", "allow_plaintext_auth",
+	"pop3s_listen", "metrics_listen", "proxy_protocol_from", "tls_cert", "tls_key", "allow_plaintext_auth",
 	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections",
 	"max_connections_per_ip", "idle_timeout", "handshake_timeout", "login_timeout",
 	"stress_idle_timeout", "shutdown_timeout", "soft_error_limit", "hard_error_limit",
@@ -528,6 +529,66 @@ static void test_listen_lists(void **state)
 	}
 }
 
+/* proxy_protocol_from: parsed into networks; a bad one names file:line and why. */
+static void test_proxy_protocol_from(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *value;
+		size_t count;
+		const char *trusted, *untrusted;
+	} good[] = {
+		{ "", 0, NULL, "127.0.0.1" },
+		{ "127.0.0.1", 1, "127.0.0.1", "127.0.0.2" },
+		{ "10.0.0.0/8, 192.168.1.7, fd00::/8, ::1", 4, "10.1.2.3", "192.168.1.8" },
+		{ "fd00::/8,::1", 2, "::1", "fe80::1" },
+	};
+	for (size_t i = 0; i < N(good); i++) {
+		struct mail_config cfg;
+		char text[256], err[512] = "";
+		snprintf(text, sizeof(text), "db = x.db\nproxy_protocol_from = %s\n", good[i].value);
+		int r = load_text(f, text, &cfg, err, sizeof(err));
+		if (r != 0 || cfg.proxy_protocol_from.count != good[i].count)
+			print_error("case %zu '%s': %d %s\n", i, good[i].value, r, err);
+		assert_int_equal(r, 0);
+		assert_int_equal(cfg.proxy_protocol_from.count, good[i].count);
+		if (good[i].trusted != NULL)
+			assert_true(netlist_match(&cfg.proxy_protocol_from, good[i].trusted));
+		assert_false(netlist_match(&cfg.proxy_protocol_from, good[i].untrusted));
+	}
+
+	static const struct {
+		const char *value;
+		const char *why;
+	} bad[] = {
+		{ "10.0.0.1/8", "proxy_protocol_from: bad network '10.0.0.1/8' (address has bits set "
+		                "past the /8 prefix)" },
+		{ "10.0.0.0/8, proxy.example", "proxy_protocol_from: bad network 'proxy.example' "
+		                               "(expected an IPv4 or IPv6 address, optionally with "
+		                               "/prefix)" },
+		{ "::1/200", "proxy_protocol_from: bad network '::1/200' (prefix length must be 0-128)" },
+		{ "127.0.0.1,", "proxy_protocol_from: empty item in list" },
+	};
+	for (size_t i = 0; i < N(bad); i++) {
+		struct mail_config cfg;
+		char text[256], err[1024] = "", want[1024];
+		snprintf(text, sizeof(text), "db = x.db\nproxy_protocol_from = %s\n", bad[i].value);
+		snprintf(want, sizeof(want), "%s:2: %s", f->path, bad[i].why);
+		assert_int_equal(load_text(f, text, &cfg, err, sizeof(err)), -1);
+		assert_string_equal(err, want);
+	}
+	/* The environment too, named as such. */
+	struct mail_config cfg;
+	char err[512] = "";
+	setenv("MAIL_PROXY_PROTOCOL_FROM", "203.0.113.0/24", 1);
+	assert_int_equal(config_load(&cfg, CONFIG_PROGRAM_POP3D, NULL, err, sizeof(err)), 0);
+	assert_true(netlist_match(&cfg.proxy_protocol_from, "203.0.113.77"));
+	setenv("MAIL_PROXY_PROTOCOL_FROM", "203.0.113.0/33", 1);
+	assert_int_equal(config_load(&cfg, CONFIG_PROGRAM_POP3D, NULL, err, sizeof(err)), -1);
+	assert_string_equal(err, "MAIL_PROXY_PROTOCOL_FROM: bad network '203.0.113.0/33' (prefix "
+	                         "length must be 0-32)");
+}
+
 static void test_listen_split(void **state)
 {
 	static const struct {
@@ -667,6 +728,7 @@ static void test_reference(void **state)
 	assert_non_null(strstr(text, "| `idle_timeout` | `300` (smtpd), `600` (pop3d) | "));
 	assert_non_null(strstr(text, "| `max_message_size` | `25M` | "));
 	assert_non_null(strstr(text, "| `metrics_listen` | (empty) | "));
+	assert_non_null(strstr(text, "| `proxy_protocol_from` | (empty) | "));
 	assert_non_null(strstr(text, "| `smtp_listen` | `127.0.0.1:2525` | "));
 	/* Every row has exactly four cell separators. */
 	for (char *line = text, *end; (end = strchr(line, '\n')) != NULL; line = end + 1) {
@@ -691,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_env_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_lists, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_listen_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proxy_protocol_from, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sizes_and_bools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reference, setup, teardown),
