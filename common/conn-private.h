@@ -209,6 +209,8 @@ struct conn *conn__new(struct server *srv, const struct conn_handler *handler, i
                        bool implicit_tls, uint64_t id);
 /* Accepts from `listener` into conn and reads the peer address. Returns 0 or a libuv error. */
 int conn__accept(struct conn *conn, uv_stream_t *listener);
+/* Sets peer_ip, with an IPv4-mapped IPv6 address (::ffff:a.b.c.d) as plain IPv4. */
+void conn__set_peer_ip(struct conn *conn, const char *ip);
 /* Within the limits: greets (handler->open) or starts the implicit TLS handshake. */
 void conn__start(struct conn *conn);
 /* Over a limit: sends `line` (may be NULL) and closes; the handler never hears of it. */

@@ -51,7 +51,7 @@ static void take_header(struct conn *conn, const struct proxy_header *hdr)
 		         conn->peer_ip, hdr->version);
 		return;
 	}
-	snprintf(conn->peer_ip, sizeof(conn->peer_ip), "%s", hdr->src_ip);
+	conn__set_peer_ip(conn, hdr->src_ip);
 	log_info(conn->id, "proxy", "proxy=%s ip=%s port=%u version=%u", proxy_ip, conn->peer_ip,
 	         hdr->src_port, hdr->version);
 }

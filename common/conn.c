@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "server.h"
@@ -76,6 +77,17 @@ struct conn *conn__new(struct server *srv, const struct conn_handler *handler, i
 	return conn;
 }
 
+void conn__set_peer_ip(struct conn *conn, const char *ip)
+{
+	/* An IPv4 client of a dual-stack socket, or named so by a PROXY TCP6
+	 * header, is an IPv4 client: for the per-address limits, the logs and
+	 * the Received: line ("[192.0.2.1]", not "[IPv6:::ffff:192.0.2.1]"). */
+	static const char mapped[] = "::ffff:";
+	if (strncasecmp(ip, mapped, sizeof(mapped) - 1) == 0 && strchr(ip + sizeof(mapped) - 1, '.') != NULL)
+		ip += sizeof(mapped) - 1;
+	snprintf(conn->peer_ip, sizeof(conn->peer_ip), "%s", ip);
+}
+
 int conn__accept(struct conn *conn, uv_stream_t *listener)
 {
 	struct sockaddr_storage ss;
@@ -83,11 +95,13 @@ int conn__accept(struct conn *conn, uv_stream_t *listener)
 	int rc = uv_accept(listener, (uv_stream_t *)&conn->tcp);
 	if (rc < 0)
 		return rc;
+	char ip[sizeof(conn->peer_ip)];
 	rc = uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&ss, &sslen);
 	if (rc == 0)
-		rc = uv_ip_name((struct sockaddr *)&ss, conn->peer_ip, sizeof(conn->peer_ip));
+		rc = uv_ip_name((struct sockaddr *)&ss, ip, sizeof(ip));
 	if (rc < 0)
 		return rc;
+	conn__set_peer_ip(conn, ip);
 	/* Replies are batched per wake-up already; Nagle would only add an
 	 * RTT to every pipelined group. */
 	uv_tcp_nodelay(&conn->tcp, 1);

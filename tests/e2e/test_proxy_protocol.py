@@ -171,6 +171,16 @@ def test_v2_ipv6_with_tlvs():
     assert "event=proxy proxy=127.0.0.1 ip=2001:db8::7 port=40002 version=2" in inst.log("smtpd")
 
 
+def test_ipv4_mapped_client_is_an_ipv4_client():
+    """A TCP6 header naming ::ffff:a.b.c.d (a balancer on a dual-stack
+    socket) is the IPv4 client a.b.c.d: in Received:, the logs and limits."""
+    inst = smtpd()
+    header = v1("::ffff:198.51.100.9", 40003)
+    deliver_to_bob(proxied(inst.port("smtp"), header), "via-mapped")
+    assert received(inst, "via-mapped").startswith("Received: from client.test ([198.51.100.9])")
+    assert "event=proxy proxy=127.0.0.1 ip=198.51.100.9 port=40003 version=1" in inst.log("smtpd")
+
+
 def test_bytes_after_the_header_are_kept():
     """Header and pipelined EHLO in one segment; then a header dribbled one
     byte per segment, its last byte sent with the EHLO."""
