@@ -57,7 +57,7 @@ int store__exec_changes(store_t *store, store__stmt_t *stmt, const char *what, c
 	int err = STORE_OK;
 	if (rc < 0)
 		err = rc;
-	else if (rc == STORE__DONE && store__changes(stmt) == 0)
+	else if (store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND, "%s", missing);
 	store__reset(stmt);
 	return err;

@@ -4,7 +4,8 @@
  *
  * An alias is a source address with one or more targets (one row each).
  * Sources and targets match without regard to case (their keys); see
- * sqlite/sqlite_schema.c for the case_conflict groups of a schema 1 database.
+ * sqlite/sqlite_schema.c for the case_conflict groups of a schema 1
+ * database.
  *
  * store_alias_add refuses what resolution could never deliver through: a
  * target that leads back to the source (a loop), a chain deeper than

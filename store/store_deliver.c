@@ -81,7 +81,7 @@ static int insert_entries(store_t *store, const store_delivery_t *d, int64_t mes
 		store__reset(stmt);
 		if (rc < 0)
 			return rc;
-		if (rc == STORE__DONE && store__changes(stmt) == 0)
+		if (store__changes(stmt) == 0)
 			return store__fail(store, STORE_ENOTFOUND, "mailbox %s no longer exists",
 			                   d->local.items[i]);
 	}
@@ -193,7 +193,7 @@ static int reserve_ids(store_t *store, unsigned count, int64_t *first_r)
 	store__reset(stmt);
 	if (rc < 0)
 		return rc;
-	if (rc == STORE__DONE && store__changes(stmt) == 0) {
+	if (store__changes(stmt) == 0) {
 		STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_INIT);
 		store__bind_int64(stmt, 1, last + count);
 		rc = store__step(stmt, "reserve message ids");

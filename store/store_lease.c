@@ -32,7 +32,7 @@ static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbo
 	int rc = store__step(stmt, "lease");
 	if (rc < 0)
 		err = rc;
-	else if (rc == STORE__DONE)
+	else
 		*changed_r = (int)store__changes(stmt);
 	store__reset(stmt);
 	return store__finish(store, err);

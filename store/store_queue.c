@@ -187,7 +187,7 @@ static int exec_owned(store_t *store, store__stmt_t *stmt, int64_t id, const cha
 	int err = STORE_OK;
 	if (rc < 0)
 		err = rc;
-	else if (rc == STORE__DONE && store__changes(stmt) == 0)
+	else if (store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND,
 		                  "queue item %lld does not exist or is not leased to us", (long long)id);
 	store__reset(stmt);
@@ -337,7 +337,7 @@ int store_queue_retry(store_t *store, int64_t id)
 	int rc = store__step(stmt, "retry queue item");
 	if (rc < 0)
 		err = rc;
-	else if (rc == STORE__DONE && id != 0 && store__changes(stmt) == 0)
+	else if (id != 0 && store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
 	store__reset(stmt);
 	return store__finish(store, err);

@@ -3,9 +3,10 @@
  * and the checks at RCPT and inside a delivery's commit.
  *
  * Usage comes from mailbox_usage, which triggers keep in step with
- * mailbox_entries (sqlite/sqlite_schema.c, version 3): every check is two indexed
- * lookups, however large the mailbox. Users are found as everywhere else:
- * by key, preferring the row spelled exactly as asked (store_address.c).
+ * mailbox_entries (sqlite/sqlite_schema.c, version 3): every check is two
+ * indexed lookups, however large the mailbox. Users are found as everywhere
+ * else: by key, preferring the row spelled exactly as asked
+ * (store_address.c).
  */
 #include <inttypes.h>
 
