@@ -79,8 +79,11 @@
  * - store__changes(): sqlite3_changes() here, PQcmdTuples() of the
  *   statement's last result there; both count the statement's own rows,
  *   not a trigger's (ENTRY_ADD fires mailbox_usage's).
- * - SUM over BIGINT is NUMERIC in PostgreSQL: column_int64 parses it all
- *   the same.
+ * - Types: the logic binds each column's own type (int64 for INTEGER,
+ *   text for TEXT, blob for BLOB) and reads it back the same way, so no
+ *   statement relies on SQLite's type affinity converting a value. SUM
+ *   over BIGINT is NUMERIC in PostgreSQL: column_int64 parses it all the
+ *   same. LENGTH() of a blob counts octets in both.
  * - A failed statement aborts a PostgreSQL transaction, where SQLite only
  *   undoes the statement. The logic never goes on after a failed statement
  *   except through ROLLBACK TO SAVEPOINT (store_deliver_batch), which
