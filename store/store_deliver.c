@@ -144,17 +144,20 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 	int err = check_quotas(store, d);
 	if (err != STORE_OK)
 		return err;
+	/* smtpd's messages come with a reserved id (the hot path: a plain
+	 * INSERT); the others take the next one and read it back. */
 	STORE__STMT_OR_RETURN(stmt, store, d->id > 0 ? STORE__MESSAGE_ADD_AS : STORE__MESSAGE_ADD);
 	store__bind_int64(stmt, 1, (int64_t)d->size);
 	if (d->id > 0)
 		store__bind_int64(stmt, 2, d->id);
-	/* RETURNING id: the row is inserted by this first step. */
 	int rc = store__step(stmt, "add message");
-	int64_t message_id = rc == STORE__ROW ? store__column_int64(stmt, 0) : 0;
+	int64_t message_id = d->id;
+	if (d->id <= 0 && rc == STORE__ROW)
+		message_id = store__column_int64(stmt, 0);
 	store__reset(stmt);
 	if (rc < 0)
 		return rc;
-	if (rc != STORE__ROW)
+	if (message_id <= 0)
 		return store__fail(store, STORE_EIO, "add message: no id returned");
 	err = insert_chunks(store, d, message_id);
 	if (err == STORE_OK)
