@@ -1,11 +1,13 @@
 /*
- * store-private.h - what the SQLite backend's files share and nobody else
- * sees: the handle, the statement cache, transactions, error mapping,
+ * store-private.h - what the store's files share and nobody else sees: the
+ * handle's common part, the statement ids, transactions, error helpers,
  * address normalisation and the delivery object's insides.
  *
- * Ownership: the handle (store_db.c) owns the sqlite3 connection, every
- * cached statement and one chunk-sized scratch buffer. Statements returned
- * by store__stmt() stay owned by the handle; callers bind, step and always
+ * The logic files use the statement driver (store_driver.h) and never an
+ * engine's API; a backend (store/sqlite/) extends the handle with its
+ * connection. Ownership: the handle (store_db.c) owns every cached
+ * statement and one chunk-sized scratch buffer. Statements returned by
+ * store__stmt() stay owned by the handle; callers bind, step and always
  * reset them (store__reset) before the next use of the same statement, and
  * never hold one across a call that may reuse it (resolution is recursive:
  * read every row first, reset, then recurse).
@@ -17,7 +19,6 @@
 #ifndef MAIL_STORE_PRIVATE_H
 #define MAIL_STORE_PRIVATE_H
 
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@
 #include <sys/types.h>
 
 #include "store.h"
+#include "store_driver.h"
 
 /* Bodies are stored in rows of this many octets, so neither writing nor
  * reading a message ever needs more than one chunk in memory. */
@@ -33,6 +35,10 @@
 /* How long a connection waits for another process's write lock before a
  * call gives up with STORE_EBUSY. */
 #define STORE__BUSY_TIMEOUT_MS 5000
+
+/* The schema version this program writes (store_schema_version); each
+ * backend's schema code brings a database to it. */
+#define STORE__SCHEMA_VERSION 5
 
 /* Alias chains longer than this are treated as configuration loops:
  * store_alias_add refuses to make one, and resolution gives STORE_ELOOP. */
@@ -45,12 +51,15 @@
 
 /* The database's own clock in unix seconds; every time in the schema comes
  * from here so that processes on several hosts agree (store.h "Time").
- * mail_now() is SQLite's clock ('now') plus the test offset below,
- * registered on every connection the store opens (store_db.c). */
+ * Every backend provides a function of this name, evaluated once per
+ * statement, that adds the test offset below (store__clock_offset): SQLite
+ * registers it on each connection (sqlite/sqlite_open.c), PostgreSQL's
+ * schema will define it (store_sql.c). */
 #define STORE__SQL_NOW "mail_now()"
 
-/* Every statement the backend runs, prepared once per handle on first use
- * (store_sql.c holds their text). */
+/* Every statement the logic runs, prepared once per handle on first use
+ * (store_sql.c holds their text, or the backend's table where its dialect
+ * differs). */
 enum store__stmt_id {
 	STORE__BEGIN_READ,
 	STORE__BEGIN_WRITE,
@@ -90,6 +99,7 @@ enum store__stmt_id {
 	STORE__ALIAS_LIST_DOMAIN,
 
 	STORE__MESSAGE_ADD,
+	STORE__MESSAGE_ADD_AS,
 	STORE__MESSAGE_ID_LAST,
 	STORE__MESSAGE_ID_SET,
 	STORE__MESSAGE_ID_INIT,
@@ -129,8 +139,6 @@ enum store__stmt_id {
 	STORE__DKIM_GET,
 	STORE__DKIM_DEL,
 
-	STORE__CHECK_INTEGRITY,
-	STORE__CHECK_FOREIGN_KEYS,
 	STORE__CHECK_ORPHAN_CHUNKS,
 	STORE__CHECK_MESSAGE_SIZES,
 	STORE__CHECK_CHUNK_SEQUENCE,
@@ -146,13 +154,13 @@ enum store__stmt_id {
 	STORE__STMT_COUNT
 };
 
-/* store_sql.c: the SQL text of a statement id. */
-const char *store__sql(enum store__stmt_id id);
+/* store_sql.c: the SQL text of a statement id on this handle's backend. */
+const char *store__sql(const store_t *store, enum store__stmt_id id);
 
+/* The common part of every backend's handle (store_driver.h "Handles"). */
 struct store {
-	sqlite3 *db;
-	int busy_ms; /* how long a statement waits for a lock (STORE_OPEN_NOWAIT: 0) */
-	sqlite3_stmt *stmts[STORE__STMT_COUNT];
+	const struct store__driver *drv;
+	store__stmt_t *stmts[STORE__STMT_COUNT];
 	/* Scratch space for one body chunk read back from a spill file; kept
 	 * for the handle's lifetime so a commit allocates nothing per chunk. */
 	unsigned char *chunk_buf;
@@ -175,15 +183,9 @@ struct store {
 /* Formats the handle's message and returns err. */
 int store__fail(store_t *store, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Maps an SQLite result code to a store error, copying sqlite3_errmsg()
- * into the handle's message at once, prefixed by `what`. */
-int store__sqlite_fail(store_t *store, int rc, const char *what);
-/* The store error for an SQLite result code (no message). */
-int store__map_rc(int rc);
-
 /* The cached statement for id, prepared on first use; NULL after setting
  * the handle's message if preparing failed. */
-sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id);
+store__stmt_t *store__stmt(store_t *store, enum store__stmt_id id);
 /* Fetches the cached statement into `stmt`, or returns the error from the
  * enclosing function. */
 #define STORE__STMT_OR_RETURN(stmt, store, id)                          \
@@ -192,31 +194,34 @@ sqlite3_stmt *store__stmt(store_t *store, enum store__stmt_id id);
 		if ((stmt) == NULL)                                     \
 			return (store)->last_err;                       \
 	} while (0)
-/* Resets a statement and drops its bindings' references (SQLITE_STATIC
- * blobs must not outlive their buffer inside the statement). */
-void store__reset(sqlite3_stmt *stmt);
 /* Runs a statement that returns no rows (or whose rows are ignored) to
  * the end and resets it. */
 int store__exec(store_t *store, enum store__stmt_id id, const char *what);
-/* Binds text, or NULL when s is NULL. */
-int store__bind_text(sqlite3_stmt *stmt, int col, const char *s);
 /* Copies a text column into a buffer of dstlen bytes, cutting at a UTF-8
  * character boundary when it does not fit. */
-void store__column_text(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen);
+void store__column_copy(store__stmt_t *stmt, int col, char *dst, size_t dstlen);
 
 /*
- * Transactions. Writes use BEGIN IMMEDIATE so the write lock is taken up
- * front and a busy database is waited for (busy_timeout) instead of failing
- * half-way; reads use a deferred BEGIN for a consistent view over several
- * queries. store__commit applies fault injection and rolls back when COMMIT
- * fails; store__rollback is safe when no transaction is open.
+ * Transactions (store_driver.h "transactions"). A write transaction takes
+ * the write lock up front (SQLite: BEGIN IMMEDIATE), so a busy database is
+ * waited for instead of failing half-way and writers are serialised; a
+ * read transaction gives a consistent view over several queries.
+ * store__commit applies fault injection and rolls back when COMMIT fails;
+ * store__rollback is safe when no transaction is open. Savepoints are
+ * plain statements (STORE__SAVEPOINT, ...) run with store__exec.
  */
 int store__begin_write(store_t *store);
 int store__begin_read(store_t *store);
 int store__commit(store_t *store);
+/* A COMMIT that the fault injection hooks neither see nor count (message
+ * id reservations, store_deliver.c); rolls back when it fails. */
+int store__commit_uncounted(store_t *store, const char *what);
 /* Ends a read transaction (no fault injection: nothing is written). */
 void store__end_read(store_t *store);
 void store__rollback(store_t *store);
+/* Whether a transaction is open (false after the engine rolled one back
+ * by itself). */
+bool store__in_transaction(store_t *store);
 /* Ends a transaction: commits when err is 0, otherwise rolls back and
  * returns err unchanged. */
 int store__finish(store_t *store, int err);
@@ -234,6 +239,8 @@ extern void (*store__before_commit_hook)(void);
  * expiry need not wait for the clock. 0 restores it. Thread-safe.
  */
 void store__set_clock_offset(int64_t seconds);
+/* The offset, for the backends' clock functions. */
+int64_t store__clock_offset(void);
 
 /* ---- store_account.c --------------------------------------------------- */
 
@@ -242,10 +249,10 @@ int store__domain_id(store_t *store, const char *domain, int64_t *id_r);
 
 /* Runs a bound write statement and resets it; STORE_ENOTFOUND (with
  * `missing` as the message) when it changed no row. */
-int store__exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing);
+int store__exec_changes(store_t *store, store__stmt_t *stmt, const char *what, const char *missing);
 /* Binds the domain filter of a listing as ?1: STORE_ENOTFOUND for an
  * unknown domain, so a typo is not reported as an empty list. */
-int store__bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain);
+int store__bind_domain_filter(store_t *store, store__stmt_t *stmt, const char *domain);
 
 struct store__strings;
 
@@ -258,7 +265,7 @@ struct store__user_row {
 /*
  * The user a normalised address names, without regard to case: the row
  * spelled exactly so if there is one (only a schema 1 database can hold
- * several spellings, store_schema.c), else the one whose key matches.
+ * several spellings, sqlite/sqlite_schema.c), else the one whose key matches.
  * STORE_ENOTFOUND if there is none.
  */
 int store__user_find(store_t *store, const char *address, struct store__user_row *row_r);
@@ -282,15 +289,6 @@ int store__alias_targets(store_t *store, const char *address, struct store__stri
  * passes: the entry insert reports it.
  */
 int store__quota_admits(store_t *store, const char *mailbox, uint64_t size);
-
-/* ---- store_schema.c ---------------------------------------------------- */
-
-/* Reads the file's schema version and refuses files that are not ours or
- * are newer than this program. Changes nothing in the file. */
-int store__schema_identify(store_t *store, int *version_r);
-/* Brings a file of `version` up to date when `migrate` is set; an older
- * file is STORE_ECORRUPT otherwise. */
-int store__schema_prepare(store_t *store, int version, int migrate);
 
 /* ---- store_address.c --------------------------------------------------- */
 
@@ -326,7 +324,7 @@ struct store__ids {
 int store__ids_push(store_t *store, struct store__ids *list, int64_t id);
 /* Steps a bound statement to its end, pushing column 0 of every row (a
  * DELETE ... RETURNING message_id), and resets it. */
-int store__ids_collect(store_t *store, sqlite3_stmt *stmt, struct store__ids *list,
+int store__ids_collect(store_t *store, store__stmt_t *stmt, struct store__ids *list,
                        const char *what);
 /* Releases every body in the list (the caller still frees the list). */
 int store__ids_release_all(store_t *store, struct store__ids *list);
@@ -349,7 +347,7 @@ void store__strings_free(struct store__strings *list);
 void store__strings_truncate(struct store__strings *list, size_t count);
 /* Steps a bound statement to its end, pushing its text columns 0 .. ncols-1
  * of every row, and resets it. */
-int store__strings_collect(store_t *store, sqlite3_stmt *stmt, int ncols,
+int store__strings_collect(store_t *store, store__stmt_t *stmt, int ncols,
                            struct store__strings *list, const char *what);
 
 /* ---- store_deliver.c --------------------------------------------------- */

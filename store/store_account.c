@@ -13,17 +13,17 @@
 
 int store__domain_id(store_t *store, const char *domain, int64_t *id_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_ID);
 	store__bind_text(stmt, 1, domain);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "look up domain");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW)
-		*id_r = sqlite3_column_int64(stmt, 0);
-	else if (rc == SQLITE_DONE)
+	if (rc == STORE__ROW)
+		*id_r = store__column_int64(stmt, 0);
+	else if (rc == STORE__DONE)
 		err = store__fail(store, STORE_ENOTFOUND, "%s is not a local domain", domain);
 	else
-		err = store__sqlite_fail(store, rc, "look up domain");
+		err = rc;
 	store__reset(stmt);
 	return err;
 }
@@ -31,40 +31,40 @@ int store__domain_id(store_t *store, const char *domain, int64_t *id_r)
 int store__user_find(store_t *store, const char *address, struct store__user_row *row_r)
 {
 	char key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_ID);
 	store__address_key(address, key);
 	store__bind_text(stmt, 1, address);
 	store__bind_text(stmt, 2, key);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "look up user");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW) {
-		row_r->id = sqlite3_column_int64(stmt, 0);
-		row_r->disabled = sqlite3_column_int(stmt, 1);
-		store__column_text(stmt, 2, row_r->address, sizeof(row_r->address));
-	} else if (rc == SQLITE_DONE) {
+	if (rc == STORE__ROW) {
+		row_r->id = store__column_int64(stmt, 0);
+		row_r->disabled = store__column_int(stmt, 1);
+		store__column_copy(stmt, 2, row_r->address, sizeof(row_r->address));
+	} else if (rc == STORE__DONE) {
 		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", address);
 	} else {
-		err = store__sqlite_fail(store, rc, "look up user");
+		err = rc;
 	}
 	store__reset(stmt);
 	return err;
 }
 
-int store__exec_changes(store_t *store, sqlite3_stmt *stmt, const char *what, const char *missing)
+int store__exec_changes(store_t *store, store__stmt_t *stmt, const char *what, const char *missing)
 {
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, what);
 	int err = STORE_OK;
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
-	else if (sqlite3_changes(store->db) == 0)
+	if (rc < 0)
+		err = rc;
+	else if (store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND, "%s", missing);
 	store__reset(stmt);
 	return err;
 }
 
 /* Calls cb for every gathered name (after the statement was reset). */
-static int list_names(store_t *store, sqlite3_stmt *stmt, store_name_cb *cb, void *ctx,
+static int list_names(store_t *store, store__stmt_t *stmt, store_name_cb *cb, void *ctx,
                       const char *what)
 {
 	struct store__strings names = { 0 };
@@ -80,7 +80,7 @@ static int list_names(store_t *store, sqlite3_stmt *stmt, store_name_cb *cb, voi
 int store_domain_add(store_t *store, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__domain_normalize(domain, name) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed domain name");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_ADD);
@@ -88,9 +88,9 @@ int store_domain_add(store_t *store, const char *domain)
 	if (err != STORE_OK)
 		return err;
 	store__bind_text(stmt, 1, name);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, "add domain");
+	int rc = store__step(stmt, "add domain");
+	if (rc < 0)
+		err = rc;
 	store__reset(stmt);
 	if (err == STORE_EEXIST)
 		store__fail(store, err, "domain %s already exists", name);
@@ -100,7 +100,7 @@ int store_domain_add(store_t *store, const char *domain)
 int store_domain_del(store_t *store, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *in_use, *del, *dkim_del;
+	store__stmt_t *in_use, *del, *dkim_del;
 	int64_t id = 0;
 	if (store__domain_normalize(domain, name) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed domain name");
@@ -112,24 +112,24 @@ int store_domain_del(store_t *store, const char *domain)
 		return err;
 	err = store__domain_id(store, name, &id);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(in_use, 1, id);
-		int rc = sqlite3_step(in_use);
-		if (rc != SQLITE_ROW)
-			err = store__sqlite_fail(store, rc, "check domain use");
-		else if (sqlite3_column_int(in_use, 0) != 0)
+		store__bind_int64(in_use, 1, id);
+		int rc = store__step(in_use, "check domain use");
+		if (rc != STORE__ROW)
+			err = rc;
+		else if (store__column_int(in_use, 0) != 0)
 			err = store__fail(store, STORE_EBUSY, "domain %s still has users or aliases", name);
 		store__reset(in_use);
 	}
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(del, 1, id);
+		store__bind_int64(del, 1, id);
 		err = store__exec_changes(store, del, "delete domain", "no such domain");
 	}
 	if (err == STORE_OK) {
 		/* Its DKIM key goes with it (schema v4, store_dkim.c). */
 		store__bind_text(dkim_del, 1, name);
-		int rc = sqlite3_step(dkim_del);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "delete the domain's DKIM key");
+		int rc = store__step(dkim_del, "delete the domain's DKIM key");
+		if (rc < 0)
+			err = rc;
 		store__reset(dkim_del);
 	}
 	return store__finish(store, err);
@@ -137,7 +137,7 @@ int store_domain_del(store_t *store, const char *domain)
 
 int store_domain_list(store_t *store, store_name_cb *cb, void *ctx)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__DOMAIN_LIST);
 	return list_names(store, stmt, cb, ctx, "list domains");
 }
@@ -162,15 +162,15 @@ static int valid_hash(const char *hash)
 static int check_not_alias(store_t *store, const char *address)
 {
 	char key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_EXISTS);
 	store__address_key(address, key);
 	store__bind_text(stmt, 1, key);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "look up alias");
 	int err = STORE_OK;
-	if (rc != SQLITE_ROW)
-		err = store__sqlite_fail(store, rc, "look up alias");
-	else if (sqlite3_column_int(stmt, 0) != 0)
+	if (rc != STORE__ROW)
+		err = rc;
+	else if (store__column_int(stmt, 0) != 0)
 		err = store__fail(store, STORE_EEXIST, "%s is an alias", address);
 	store__reset(stmt);
 	return err;
@@ -193,7 +193,7 @@ int store__check_not_user(store_t *store, const char *address)
 int store_user_add(store_t *store, const char *address, const char *hash)
 {
 	char addr[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	int64_t domain_id = 0;
 	if (store__address_normalize(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
@@ -212,13 +212,13 @@ int store_user_add(store_t *store, const char *address, const char *hash)
 	if (err == STORE_OK)
 		err = check_not_alias(store, addr);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(stmt, 1, domain_id);
+		store__bind_int64(stmt, 1, domain_id);
 		store__bind_text(stmt, 2, addr);
 		store__bind_text(stmt, 3, hash);
 		store__bind_text(stmt, 4, key);
-		int rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "add user");
+		int rc = store__step(stmt, "add user");
+		if (rc < 0)
+			err = rc;
 		store__reset(stmt);
 		if (err == STORE_EEXIST)
 			store__fail(store, err, "user %s already exists", addr);
@@ -229,7 +229,7 @@ int store_user_add(store_t *store, const char *address, const char *hash)
 int store_user_del(store_t *store, const char *address)
 {
 	char addr[STORE__ADDRESS_BUF];
-	sqlite3_stmt *entries, *user, *lease;
+	store__stmt_t *entries, *user, *lease;
 	struct store__ids bodies = { 0 };
 	struct store__user_row row;
 	if (store__address_normalize_legacy(address, addr) != STORE_OK)
@@ -242,19 +242,19 @@ int store_user_del(store_t *store, const char *address)
 		return err;
 	err = store__user_find(store, addr, &row);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(entries, 1, row.id);
+		store__bind_int64(entries, 1, row.id);
 		err = store__ids_collect(store, entries, &bodies, "delete mailbox");
 	}
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(user, 1, row.id);
+		store__bind_int64(user, 1, row.id);
 		err = store__exec_changes(store, user, "delete user", "no such user");
 	}
 	if (err == STORE_OK) {
 		/* Leases are taken under the stored spelling (store.h). */
 		store__bind_text(lease, 1, row.address);
-		int rc = sqlite3_step(lease);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "delete lease");
+		int rc = store__step(lease, "delete lease");
+		if (rc < 0)
+			err = rc;
 		store__reset(lease);
 	}
 	if (err == STORE_OK)
@@ -269,7 +269,7 @@ static int user_update(store_t *store, enum store__stmt_id id, const char *addre
 {
 	char addr[STORE__ADDRESS_BUF];
 	struct store__user_row row;
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	STORE__STMT_OR_RETURN(stmt, store, id);
@@ -278,11 +278,11 @@ static int user_update(store_t *store, enum store__stmt_id id, const char *addre
 		return err;
 	err = store__user_find(store, addr, &row);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(stmt, 1, row.id);
+		store__bind_int64(stmt, 1, row.id);
 		if (text != NULL)
 			store__bind_text(stmt, 2, text);
 		else
-			sqlite3_bind_int(stmt, 2, value);
+			store__bind_int(stmt, 2, value);
 		err = store__exec_changes(store, stmt, what, "no such user");
 	}
 	return store__finish(store, err);
@@ -304,32 +304,32 @@ int store_user_set_disabled(store_t *store, const char *address, int disabled)
 int store_user_get(store_t *store, const char *address, struct store_user *user_r)
 {
 	char addr[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	store__address_key(addr, key);
 	STORE__STMT_OR_RETURN(stmt, store, STORE__USER_GET);
 	store__bind_text(stmt, 1, addr);
 	store__bind_text(stmt, 2, key);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "get user");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW) {
+	if (rc == STORE__ROW) {
 		memset(user_r, 0, sizeof(*user_r));
-		user_r->id = sqlite3_column_int64(stmt, 0);
-		store__column_text(stmt, 1, user_r->address, sizeof(user_r->address));
-		store__column_text(stmt, 2, user_r->hash, sizeof(user_r->hash));
-		user_r->disabled = sqlite3_column_int(stmt, 3) != 0;
-		user_r->quota = (uint64_t)sqlite3_column_int64(stmt, 4);
-	} else if (rc == SQLITE_DONE) {
+		user_r->id = store__column_int64(stmt, 0);
+		store__column_copy(stmt, 1, user_r->address, sizeof(user_r->address));
+		store__column_copy(stmt, 2, user_r->hash, sizeof(user_r->hash));
+		user_r->disabled = store__column_int(stmt, 3) != 0;
+		user_r->quota = (uint64_t)store__column_int64(stmt, 4);
+	} else if (rc == STORE__DONE) {
 		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", addr);
 	} else {
-		err = store__sqlite_fail(store, rc, "get user");
+		err = rc;
 	}
 	store__reset(stmt);
 	return err;
 }
 
-int store__bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *domain)
+int store__bind_domain_filter(store_t *store, store__stmt_t *stmt, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
 	int64_t id = 0;
@@ -337,13 +337,13 @@ int store__bind_domain_filter(store_t *store, sqlite3_stmt *stmt, const char *do
 		return store__fail(store, STORE_EINVAL, "malformed domain name");
 	int err = store__domain_id(store, name, &id);
 	if (err == STORE_OK)
-		sqlite3_bind_int64(stmt, 1, id);
+		store__bind_int64(stmt, 1, id);
 	return err;
 }
 
 int store_user_list(store_t *store, const char *domain, store_name_cb *cb, void *ctx)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__USER_LIST_DOMAIN : STORE__USER_LIST_ALL);
 	if (domain != NULL) {
 		int err = store__bind_domain_filter(store, stmt, domain);

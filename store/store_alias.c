@@ -4,7 +4,8 @@
  *
  * An alias is a source address with one or more targets (one row each).
  * Sources and targets match without regard to case (their keys); see
- * store_schema.c for the case_conflict groups of a schema 1 database.
+ * sqlite/sqlite_schema.c for the case_conflict groups of a schema 1
+ * database.
  *
  * store_alias_add refuses what resolution could never deliver through: a
  * target that leads back to the source (a loop), a chain deeper than
@@ -20,7 +21,7 @@
 int store__alias_targets(store_t *store, const char *address, struct store__strings *targets)
 {
 	char key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_TARGETS);
 	store__address_key(address, key);
 	store__bind_text(stmt, 1, address);
@@ -96,7 +97,7 @@ static int step_up(store_t *store, const char *addr, struct level *next)
 {
 	char key[STORE__ADDRESS_BUF];
 	struct store__strings sources = { 0 };
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_SOURCES);
 	store__address_key(addr, key);
 	store__bind_text(stmt, 1, key);
@@ -165,7 +166,7 @@ static int check_target_exists(store_t *store, const struct store_resolve_config
 {
 	char addr[STORE__ADDRESS_BUF], base[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
 	struct store__user_row row;
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	const char *delims = cfg != NULL ? cfg->recipient_delimiter : NULL;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_EXISTS);
 	memcpy(addr, dst, sizeof(addr));
@@ -175,11 +176,11 @@ static int check_target_exists(store_t *store, const struct store_resolve_config
 			return err;
 		store__address_key(addr, key);
 		store__bind_text(stmt, 1, key);
-		int rc = sqlite3_step(stmt);
-		int exists = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+		int rc = store__step(stmt, "look up alias");
+		int exists = rc == STORE__ROW && store__column_int(stmt, 0) != 0;
 		store__reset(stmt);
-		if (rc != SQLITE_ROW)
-			return store__sqlite_fail(store, rc, "look up alias");
+		if (rc != STORE__ROW)
+			return rc;
 		if (exists)
 			return STORE_OK;
 		if (pass > 0 || !smtp_address_strip_extension(addr, delims, base, sizeof(base)))
@@ -196,7 +197,7 @@ int store_alias_add(store_t *store, const char *from, const char *to,
 {
 	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
 	char src_key[STORE__ADDRESS_BUF], dst_key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt, *group;
+	store__stmt_t *stmt, *group;
 	int64_t domain_id = 0, conflict = 0;
 	int64_t dst_domain;
 	if (store__address_normalize(from, src) != STORE_OK ||
@@ -228,16 +229,16 @@ int store_alias_add(store_t *store, const char *from, const char *to,
 		store__bind_text(group, 1, src);
 		store__bind_text(group, 2, src_key);
 		store__bind_text(group, 3, dst_key);
-		int rc = sqlite3_step(group);
-		if (rc == SQLITE_ROW && sqlite3_column_int(group, 2) != 0) {
+		int rc = store__step(group, "look up alias");
+		if (rc == STORE__ROW && store__column_int(group, 2) != 0) {
 			char existing[STORE__ADDRESS_BUF];
-			store__column_text(group, 1, existing, sizeof(existing));
+			store__column_copy(group, 1, existing, sizeof(existing));
 			err = store__fail(store, STORE_EEXIST, "alias %s -> %s already exists", existing,
 			                  dst);
-		} else if (rc == SQLITE_ROW) {
-			conflict = sqlite3_column_int64(group, 0);
-		} else if (rc != SQLITE_DONE) {
-			err = store__sqlite_fail(store, rc, "look up alias");
+		} else if (rc == STORE__ROW) {
+			conflict = store__column_int64(group, 0);
+		} else if (rc != STORE__DONE) {
+			err = rc;
 		}
 		store__reset(group);
 	}
@@ -251,15 +252,15 @@ int store_alias_add(store_t *store, const char *from, const char *to,
 	if (err == STORE_OK)
 		err = check_graph(store, cfg, src, dst);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(stmt, 1, domain_id);
+		store__bind_int64(stmt, 1, domain_id);
 		store__bind_text(stmt, 2, src);
 		store__bind_text(stmt, 3, dst);
 		store__bind_text(stmt, 4, src_key);
 		store__bind_text(stmt, 5, dst_key);
-		sqlite3_bind_int64(stmt, 6, conflict);
-		int rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "add alias");
+		store__bind_int64(stmt, 6, conflict);
+		int rc = store__step(stmt, "add alias");
+		if (rc < 0)
+			err = rc;
 		store__reset(stmt);
 		if (err == STORE_EEXIST)
 			store__fail(store, err, "alias %s -> %s already exists", src, dst);
@@ -271,7 +272,7 @@ int store_alias_del(store_t *store, const char *from, const char *to)
 {
 	char src[STORE__ADDRESS_BUF], dst[STORE__ADDRESS_BUF];
 	char src_key[STORE__ADDRESS_BUF], dst_key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *group, *exact, *by_key;
+	store__stmt_t *group, *exact, *by_key;
 	int64_t conflict = 0;
 	if (store__address_normalize_legacy(from, src) != STORE_OK ||
 	    store__address_normalize_legacy(to, dst) != STORE_OK)
@@ -287,25 +288,25 @@ int store_alias_del(store_t *store, const char *from, const char *to)
 	store__bind_text(group, 1, src);
 	store__bind_text(group, 2, src_key);
 	store__bind_text(group, 3, dst_key);
-	int rc = sqlite3_step(group);
-	if (rc == SQLITE_ROW)
-		conflict = sqlite3_column_int64(group, 0);
-	else if (rc == SQLITE_DONE)
+	int rc = store__step(group, "look up alias");
+	if (rc == STORE__ROW)
+		conflict = store__column_int64(group, 0);
+	else if (rc == STORE__DONE)
 		err = store__fail(store, STORE_ENOTFOUND, "no such alias");
 	else
-		err = store__sqlite_fail(store, rc, "look up alias");
+		err = rc;
 	store__reset(group);
 	if (err == STORE_OK) {
 		/* The target as spelled, else every target that differs only by case. */
 		store__bind_text(exact, 1, dst);
 		store__bind_text(exact, 2, src_key);
-		sqlite3_bind_int64(exact, 3, conflict);
+		store__bind_int64(exact, 3, conflict);
 		err = store__exec_changes(store, exact, "delete alias", "no such alias");
 	}
 	if (err == STORE_ENOTFOUND) {
 		store__bind_text(by_key, 1, dst_key);
 		store__bind_text(by_key, 2, src_key);
-		sqlite3_bind_int64(by_key, 3, conflict);
+		store__bind_int64(by_key, 3, conflict);
 		err = store__exec_changes(store, by_key, "delete alias", "no such alias");
 	}
 	return store__finish(store, err);
@@ -313,7 +314,7 @@ int store_alias_del(store_t *store, const char *from, const char *to)
 
 int store_alias_list(store_t *store, const char *domain, store_alias_cb *cb, void *ctx)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	struct store__strings pairs = { 0 };
 	STORE__STMT_OR_RETURN(stmt, store, domain != NULL ? STORE__ALIAS_LIST_DOMAIN : STORE__ALIAS_LIST_ALL);
 	if (domain != NULL) {

@@ -12,23 +12,23 @@
 
 static int step_done(store_t *store, enum store__stmt_id id, int64_t message_id, const char *what)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, id);
-	sqlite3_bind_int64(stmt, 1, message_id);
-	int rc = sqlite3_step(stmt);
-	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(store, rc, what);
+	store__bind_int64(stmt, 1, message_id);
+	int rc = store__step(stmt, what);
+	int err = rc < 0 ? rc : STORE_OK;
 	store__reset(stmt);
 	return err;
 }
 
 int store__body_release(store_t *store, int64_t message_id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__BODY_REFERENCED);
-	sqlite3_bind_int64(stmt, 1, message_id);
-	int rc = sqlite3_step(stmt);
-	int referenced = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
-	int err = rc == SQLITE_ROW ? STORE_OK : store__sqlite_fail(store, rc, "check body references");
+	store__bind_int64(stmt, 1, message_id);
+	int rc = store__step(stmt, "check body references");
+	int referenced = rc == STORE__ROW && store__column_int(stmt, 0) != 0;
+	int err = rc < 0 ? rc : STORE_OK;
 	store__reset(stmt);
 	if (err != STORE_OK || referenced)
 		return err;
@@ -53,14 +53,14 @@ int store__ids_push(store_t *store, struct store__ids *list, int64_t id)
 	return STORE_OK;
 }
 
-int store__ids_collect(store_t *store, sqlite3_stmt *stmt, struct store__ids *list,
+int store__ids_collect(store_t *store, store__stmt_t *stmt, struct store__ids *list,
                        const char *what)
 {
 	int rc, err = STORE_OK;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && err == STORE_OK)
-		err = store__ids_push(store, list, sqlite3_column_int64(stmt, 0));
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
+	while ((rc = store__step(stmt, what)) == STORE__ROW && err == STORE_OK)
+		err = store__ids_push(store, list, store__column_int64(stmt, 0));
+	if (err == STORE_OK && rc < 0)
+		err = rc;
 	store__reset(stmt);
 	return err;
 }

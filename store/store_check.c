@@ -1,7 +1,7 @@
 /*
- * store_check.c - `mailctl db check`: SQLite's own integrity checks and
- * ours, over one read snapshot so a concurrent delivery cannot show up as
- * a half-written body.
+ * store_check.c - `mailctl db check`: the database engine's own checks
+ * (the driver's: sqlite/sqlite_check.c) and ours, over one read snapshot so
+ * a concurrent delivery cannot show up as a half-written body.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,90 +22,79 @@ static void report(struct check *c, const char *problem)
 	c->cb(c->ctx, problem);
 }
 
+/* The driver's check reports through this. */
+static void report_cb(void *ctx, const char *problem)
+{
+	report(ctx, problem);
+}
+
 /* Formats one problem from a result row. */
-typedef void check_row_fn(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len);
+typedef void check_row_fn(struct check *c, store__stmt_t *stmt, char *buf, size_t len);
 
 static int run_check(struct check *c, enum store__stmt_id id, check_row_fn *fn, const char *what)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	char buf[512];
 	STORE__STMT_OR_RETURN(stmt, c->store, id);
 	int rc;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = store__step(stmt, what)) == STORE__ROW) {
 		buf[0] = '\0';
 		fn(c, stmt, buf, sizeof(buf));
 		if (buf[0] != '\0')
 			report(c, buf);
 	}
-	int err = rc == SQLITE_DONE ? STORE_OK : store__sqlite_fail(c->store, rc, what);
 	store__reset(stmt);
-	return err;
+	return rc;
 }
 
-static void row_integrity(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
-{
-	const char *text = (const char *)sqlite3_column_text(stmt, 0);
-	if (text != NULL && strcmp(text, "ok") != 0)
-		snprintf(buf, len, "integrity: %s", text);
-}
-
-static void row_foreign_key(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
-{
-	const char *table = (const char *)sqlite3_column_text(stmt, 0);
-	const char *parent = (const char *)sqlite3_column_text(stmt, 2);
-	snprintf(buf, len, "foreign key: %s row %lld refers to a missing %s row",
-	         table != NULL ? table : "?", (long long)sqlite3_column_int64(stmt, 1),
-	         parent != NULL ? parent : "?");
-}
-
-static void row_orphan_chunks(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_orphan_chunks(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
 	snprintf(buf, len, "chunks of message %lld have no message row",
-	         (long long)sqlite3_column_int64(stmt, 0));
+	         (long long)store__column_int64(stmt, 0));
 }
 
-static void row_message_size(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_message_size(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
 	snprintf(buf, len, "message %lld has size %lld but its chunks hold %lld octets",
-	         (long long)sqlite3_column_int64(stmt, 0), (long long)sqlite3_column_int64(stmt, 1),
-	         (long long)sqlite3_column_int64(stmt, 2));
+	         (long long)store__column_int64(stmt, 0), (long long)store__column_int64(stmt, 1),
+	         (long long)store__column_int64(stmt, 2));
 }
 
-static void row_chunk_sequence(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_chunk_sequence(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
 	snprintf(buf, len, "message %lld: %lld chunks numbered %lld..%lld (gaps)",
-	         (long long)sqlite3_column_int64(stmt, 0), (long long)sqlite3_column_int64(stmt, 1),
-	         (long long)sqlite3_column_int64(stmt, 2), (long long)sqlite3_column_int64(stmt, 3));
+	         (long long)store__column_int64(stmt, 0), (long long)store__column_int64(stmt, 1),
+	         (long long)store__column_int64(stmt, 2), (long long)store__column_int64(stmt, 3));
 }
 
-static void row_entry_size(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_entry_size(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
 	snprintf(buf, len, "mailbox entry %lld has size %lld but its message has %lld",
-	         (long long)sqlite3_column_int64(stmt, 0), (long long)sqlite3_column_int64(stmt, 1),
-	         (long long)sqlite3_column_int64(stmt, 2));
+	         (long long)store__column_int64(stmt, 0), (long long)store__column_int64(stmt, 1),
+	         (long long)store__column_int64(stmt, 2));
 }
 
-static void row_unreferenced(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_unreferenced(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
 	snprintf(buf, len, "message %lld is referenced by no mailbox and no queue item",
-	         (long long)sqlite3_column_int64(stmt, 0));
+	         (long long)store__column_int64(stmt, 0));
 }
 
-static void row_usage(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_usage(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *address = (const char *)sqlite3_column_text(stmt, 0);
+	const char *address = store__column_str(stmt, 0);
 	snprintf(buf, len, "mailbox %s is counted as %lld octets in %lld messages but holds "
 	         "%lld octets in %lld", address != NULL ? address : "?",
-	         (long long)sqlite3_column_int64(stmt, 1), (long long)sqlite3_column_int64(stmt, 2),
-	         (long long)sqlite3_column_int64(stmt, 3), (long long)sqlite3_column_int64(stmt, 4));
+	         (long long)store__column_int64(stmt, 1), (long long)store__column_int64(stmt, 2),
+	         (long long)store__column_int64(stmt, 3), (long long)store__column_int64(stmt, 4));
 }
 
 
 /* ---- addresses (store_address_problems) ------------------------------- */
 
-static void row_user_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_user_conflict(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *names = (const char *)sqlite3_column_text(stmt, 0);
+	const char *names = store__column_str(stmt, 0);
 	char first[STORE__ADDRESS_BUF];
 	snprintf(first, sizeof(first), "%.*s", (int)strcspn(names != NULL ? names : "", " "),
 	         names != NULL ? names : "");
@@ -113,9 +102,9 @@ static void row_user_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, si
 	         "own spelling, other spellings go to %s)", names != NULL ? names : "?", first);
 }
 
-static void row_alias_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_alias_conflict(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *names = (const char *)sqlite3_column_text(stmt, 0);
+	const char *names = store__column_str(stmt, 0);
 	char first[STORE__ADDRESS_BUF];
 	snprintf(first, sizeof(first), "%.*s", (int)strcspn(names != NULL ? names : "", " "),
 	         names != NULL ? names : "");
@@ -123,10 +112,10 @@ static void row_alias_conflict(struct check *c, sqlite3_stmt *stmt, char *buf, s
 	         "spellings go to %s)", names != NULL ? names : "?", first);
 }
 
-static void row_alias_hidden(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_alias_hidden(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *alias = (const char *)sqlite3_column_text(stmt, 0);
-	const char *user = (const char *)sqlite3_column_text(stmt, 1);
+	const char *alias = store__column_str(stmt, 0);
+	const char *user = store__column_str(stmt, 1);
 	snprintf(buf, len, "alias %s is never used: user %s differs from it only by case",
 	         alias != NULL ? alias : "?", user != NULL ? user : "?");
 }
@@ -145,16 +134,16 @@ static void check_address(const char *what, const char *addr, char *buf, size_t 
 		         what, addr, canon);
 }
 
-static void row_user_address(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_user_address(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
+	const char *addr = store__column_str(stmt, 0);
 	check_address("user", addr != NULL ? addr : "", buf, len);
 }
 
-static void row_alias_address(struct check *c, sqlite3_stmt *stmt, char *buf, size_t len)
+static void row_alias_address(struct check *c, store__stmt_t *stmt, char *buf, size_t len)
 {
-	const char *addr = (const char *)sqlite3_column_text(stmt, 0);
-	const char *target = (const char *)sqlite3_column_text(stmt, 1);
+	const char *addr = store__column_str(stmt, 0);
+	const char *target = store__column_str(stmt, 1);
 	check_address("alias", addr != NULL ? addr : "", buf, len);
 	if (buf[0] == '\0') {
 		char what[STORE__ADDRESS_BUF + 32];
@@ -200,8 +189,6 @@ static const struct {
 	check_row_fn *fn;
 	const char *what;
 } checks[] = {
-	{ STORE__CHECK_INTEGRITY, row_integrity, "integrity check" },
-	{ STORE__CHECK_FOREIGN_KEYS, row_foreign_key, "foreign key check" },
 	{ STORE__CHECK_ORPHAN_CHUNKS, row_orphan_chunks, "orphan chunk check" },
 	{ STORE__CHECK_MESSAGE_SIZES, row_message_size, "message size check" },
 	{ STORE__CHECK_CHUNK_SEQUENCE, row_chunk_sequence, "chunk sequence check" },
@@ -214,6 +201,8 @@ int store_check(store_t *store, store_problem_cb *cb, void *ctx)
 {
 	struct check c = { .store = store, .cb = cb, .ctx = ctx };
 	int err = store__begin_read(store);
+	if (err == STORE_OK)
+		err = store->drv->check(store, report_cb, &c);
 	for (size_t i = 0; err == STORE_OK && i < sizeof(checks) / sizeof(checks[0]); i++)
 		err = run_check(&c, checks[i].id, checks[i].fn, checks[i].what);
 	if (err == STORE_OK)

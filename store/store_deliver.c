@@ -32,7 +32,7 @@ static int precheck_fail(store_t *store, int err)
  * from there, never written to the file first. */
 static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__CHUNK_ADD);
 	uint64_t in_file = d->size - d->buf_len;
 	if (in_file > 0 && store->chunk_buf == NULL &&
@@ -56,14 +56,14 @@ static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id
 				memcpy(store->chunk_buf + from_file, d->buf, len - from_file);
 			data = store->chunk_buf;
 		}
-		sqlite3_bind_int64(stmt, 1, message_id);
-		sqlite3_bind_int64(stmt, 2, seq);
-		/* STATIC: the buffer outlives the step; store__reset drops it. */
-		sqlite3_bind_blob(stmt, 3, data, (int)len, SQLITE_STATIC);
-		int rc = sqlite3_step(stmt);
+		store__bind_int64(stmt, 1, message_id);
+		store__bind_int64(stmt, 2, seq);
+		/* Not copied: the buffer outlives the step; store__reset drops it. */
+		store__bind_blob(stmt, 3, data, len);
+		int rc = store__step(stmt, "store body chunk");
 		store__reset(stmt);
-		if (rc != SQLITE_DONE)
-			return store__sqlite_fail(store, rc, "store body chunk");
+		if (rc < 0)
+			return rc;
 		offset += len;
 	}
 	return STORE_OK;
@@ -71,17 +71,17 @@ static int insert_chunks(store_t *store, store_delivery_t *d, int64_t message_id
 
 static int insert_entries(store_t *store, const store_delivery_t *d, int64_t message_id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ENTRY_ADD);
 	for (size_t i = 0; i < d->local.count; i++) {
 		store__bind_text(stmt, 1, d->local.items[i]);
-		sqlite3_bind_int64(stmt, 2, message_id);
-		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)d->size);
-		int rc = sqlite3_step(stmt);
+		store__bind_int64(stmt, 2, message_id);
+		store__bind_int64(stmt, 3, (int64_t)d->size);
+		int rc = store__step(stmt, "add mailbox entry");
 		store__reset(stmt);
-		if (rc != SQLITE_DONE)
-			return store__sqlite_fail(store, rc, "add mailbox entry");
-		if (sqlite3_changes(store->db) == 0)
+		if (rc < 0)
+			return rc;
+		if (store__changes(stmt) == 0)
 			return store__fail(store, STORE_ENOTFOUND, "mailbox %s no longer exists",
 			                   d->local.items[i]);
 	}
@@ -90,20 +90,20 @@ static int insert_entries(store_t *store, const store_delivery_t *d, int64_t mes
 
 static int insert_queue(store_t *store, const store_delivery_t *d, int64_t message_id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_ADD);
 	for (size_t i = 0; i < d->remote.count; i++) {
-		sqlite3_bind_int64(stmt, 1, message_id);
+		store__bind_int64(stmt, 1, message_id);
 		store__bind_text(stmt, 2, d->sender);
 		store__bind_text(stmt, 3, d->remote.items[i]);
-		sqlite3_bind_int(stmt, 4, (int)d->remote_notify[i]);
+		store__bind_int(stmt, 4, (int)d->remote_notify[i]);
 		store__bind_text(stmt, 5, d->remote_orcpt.items[i]);
-		sqlite3_bind_int(stmt, 6, d->dsn_ret);
+		store__bind_int(stmt, 6, d->dsn_ret);
 		store__bind_text(stmt, 7, d->dsn_envid);
-		int rc = sqlite3_step(stmt);
+		int rc = store__step(stmt, "queue remote recipient");
 		store__reset(stmt);
-		if (rc != SQLITE_DONE)
-			return store__sqlite_fail(store, rc, "queue remote recipient");
+		if (rc < 0)
+			return rc;
 	}
 	return STORE_OK;
 }
@@ -140,21 +140,25 @@ static int check_quotas(store_t *store, const store_delivery_t *d)
 /* All writes of one delivery, inside the caller's transaction. */
 static int write_delivery(store_t *store, store_delivery_t *d)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	int err = check_quotas(store, d);
 	if (err != STORE_OK)
 		return err;
-	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ADD);
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)d->size);
+	/* smtpd's messages come with a reserved id (the hot path: a plain
+	 * INSERT); the others take the next one and read it back. */
+	STORE__STMT_OR_RETURN(stmt, store, d->id > 0 ? STORE__MESSAGE_ADD_AS : STORE__MESSAGE_ADD);
+	store__bind_int64(stmt, 1, (int64_t)d->size);
 	if (d->id > 0)
-		sqlite3_bind_int64(stmt, 2, d->id);
-	else
-		sqlite3_bind_null(stmt, 2);
-	int rc = sqlite3_step(stmt);
+		store__bind_int64(stmt, 2, d->id);
+	int rc = store__step(stmt, "add message");
+	int64_t message_id = d->id;
+	if (d->id <= 0 && rc == STORE__ROW)
+		message_id = store__column_int64(stmt, 0);
 	store__reset(stmt);
-	if (rc != SQLITE_DONE)
-		return store__sqlite_fail(store, rc, "add message");
-	int64_t message_id = sqlite3_last_insert_rowid(store->db);
+	if (rc < 0)
+		return rc;
+	if (message_id <= 0)
+		return store__fail(store, STORE_EIO, "add message: no id returned");
 	err = insert_chunks(store, d, message_id);
 	if (err == STORE_OK)
 		err = insert_entries(store, d, message_id);
@@ -176,29 +180,29 @@ int store__deliver_in_txn(store_t *store, store_delivery_t *d)
 /* Inside the write transaction: the last id taken, then the new mark. */
 static int reserve_ids(store_t *store, unsigned count, int64_t *first_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_LAST);
-	int rc = sqlite3_step(stmt);
-	int64_t last = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	int rc = store__step(stmt, "read the last message id");
+	int64_t last = rc == STORE__ROW ? store__column_int64(stmt, 0) : 0;
 	store__reset(stmt);
-	if (rc != SQLITE_ROW)
-		return store__sqlite_fail(store, rc, "read the last message id");
+	if (rc != STORE__ROW)
+		return rc;
 	if (last > INT64_MAX - (int64_t)count)
 		return store__fail(store, STORE_ELIMIT, "message ids exhausted");
 
 	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_SET);
-	sqlite3_bind_int64(stmt, 1, last + count);
-	rc = sqlite3_step(stmt);
+	store__bind_int64(stmt, 1, last + count);
+	rc = store__step(stmt, "reserve message ids");
 	store__reset(stmt);
-	if (rc != SQLITE_DONE)
-		return store__sqlite_fail(store, rc, "reserve message ids");
-	if (sqlite3_changes(store->db) == 0) {
+	if (rc < 0)
+		return rc;
+	if (store__changes(stmt) == 0) {
 		STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_ID_INIT);
-		sqlite3_bind_int64(stmt, 1, last + count);
-		rc = sqlite3_step(stmt);
+		store__bind_int64(stmt, 1, last + count);
+		rc = store__step(stmt, "reserve message ids");
 		store__reset(stmt);
-		if (rc != SQLITE_DONE)
-			return store__sqlite_fail(store, rc, "reserve message ids");
+		if (rc < 0)
+			return rc;
 	}
 	*first_r = last + 1;
 	return STORE_OK;
@@ -218,11 +222,11 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r)
 	 * name by number; a reservation between them must not shift those. */
 	err = reserve_ids(store, count, &first);
 	if (err == STORE_OK)
-		err = store__exec(store, STORE__COMMIT, "commit message id reservation");
-	if (err != STORE_OK) {
+		err = store__commit_uncounted(store, "commit message id reservation");
+	else
 		store__rollback(store);
+	if (err != STORE_OK)
 		return err;
-	}
 	*first_r = first;
 	return STORE_OK;
 }
@@ -250,7 +254,7 @@ static int deliver_member(store_t *store, store_delivery_t *d, int *result_r)
 	*result_r = write_delivery(store, d);
 	if (*result_r == STORE_OK)
 		return store__exec(store, STORE__RELEASE, "release savepoint");
-	if (sqlite3_get_autocommit(store->db))
+	if (!store__in_transaction(store))
 		return *result_r;
 	/* Keep the member's message: the savepoint statements overwrite it. */
 	char msg[sizeof(store->errmsg)];

@@ -13,7 +13,7 @@ int store_dkim_key_set(store_t *store, const char *domain, const char *selector,
                        const char *pem)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	int64_t id;
 
 	if (store__domain_normalize(domain, name) != STORE_OK)
@@ -34,9 +34,9 @@ int store_dkim_key_set(store_t *store, const char *domain, const char *selector,
 		store__bind_text(stmt, 1, name);
 		store__bind_text(stmt, 2, selector);
 		store__bind_text(stmt, 3, pem);
-		int rc = sqlite3_step(stmt);
-		if (rc != SQLITE_DONE)
-			err = store__sqlite_fail(store, rc, "store DKIM key");
+		int rc = store__step(stmt, "store DKIM key");
+		if (rc < 0)
+			err = rc;
 		store__reset(stmt);
 	}
 	return store__finish(store, err);
@@ -46,25 +46,25 @@ int store_dkim_key_get(store_t *store, const char *domain, char *selector,
                        size_t selector_len, char **pem_r)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 
 	*pem_r = NULL;
 	if (store__domain_normalize(domain, name) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed domain name");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__DKIM_GET);
 	store__bind_text(stmt, 1, name);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "read DKIM key");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW) {
-		const unsigned char *pem = sqlite3_column_text(stmt, 1);
-		store__column_text(stmt, 0, selector, selector_len);
-		*pem_r = strdup(pem != NULL ? (const char *)pem : "");
+	if (rc == STORE__ROW) {
+		const char *pem = store__column_str(stmt, 1);
+		store__column_copy(stmt, 0, selector, selector_len);
+		*pem_r = strdup(pem != NULL ? pem : "");
 		if (*pem_r == NULL)
 			err = store__fail(store, STORE_ENOMEM, "out of memory");
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == STORE__DONE) {
 		err = store__fail(store, STORE_ENOTFOUND, "no DKIM key for %s", name);
 	} else {
-		err = store__sqlite_fail(store, rc, "read DKIM key");
+		err = rc;
 	}
 	store__reset(stmt);
 	return err;
@@ -73,7 +73,7 @@ int store_dkim_key_get(store_t *store, const char *domain, char *selector,
 int store_dkim_key_del(store_t *store, const char *domain)
 {
 	char name[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 
 	if (store__domain_normalize(domain, name) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed domain name");

@@ -14,7 +14,7 @@ static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbo
                       const char *owner, int ttl_seconds, int *changed_r)
 {
 	char addr[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	if (owner == NULL || *owner == '\0')
@@ -28,12 +28,12 @@ static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbo
 	store__bind_text(stmt, 1, addr);
 	store__bind_text(stmt, 2, owner);
 	if (id != STORE__LEASE_RELEASE)
-		sqlite3_bind_int(stmt, 3, ttl_seconds);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, "lease");
+		store__bind_int(stmt, 3, ttl_seconds);
+	int rc = store__step(stmt, "lease");
+	if (rc < 0)
+		err = rc;
 	else
-		*changed_r = sqlite3_changes(store->db);
+		*changed_r = (int)store__changes(stmt);
 	store__reset(stmt);
 	return store__finish(store, err);
 }

@@ -10,7 +10,7 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
                            size_t *count_r)
 {
 	char addr[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	struct store_entry *entries = NULL;
 	size_t count = 0, cap = 0;
 	int found_user = 0, rc, err = STORE_OK;
@@ -27,9 +27,9 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
 	store__bind_text(stmt, 1, row.address);
 	/* One statement: the user's existence and the entries come from the
 	 * same read snapshot. An empty mailbox is one row of NULLs. */
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = store__step(stmt, "read mailbox")) == STORE__ROW) {
 		found_user = 1;
-		if (sqlite3_column_type(stmt, 0) == SQLITE_NULL)
+		if (store__column_is_null(stmt, 0))
 			continue;
 		if (count == cap) {
 			size_t ncap = cap ? cap * 2 : 64;
@@ -41,13 +41,13 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
 			entries = grown;
 			cap = ncap;
 		}
-		entries[count].id = sqlite3_column_int64(stmt, 0);
-		entries[count].message_id = sqlite3_column_int64(stmt, 1);
-		entries[count].size = (uint64_t)sqlite3_column_int64(stmt, 2);
+		entries[count].id = store__column_int64(stmt, 0);
+		entries[count].message_id = store__column_int64(stmt, 1);
+		entries[count].size = (uint64_t)store__column_int64(stmt, 2);
 		count++;
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, "read mailbox");
+	if (err == STORE_OK && rc < 0)
+		err = rc;
 	store__reset(stmt);
 	if (err == STORE_OK && !found_user)
 		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", addr);
@@ -63,15 +63,15 @@ int store_mailbox_snapshot(store_t *store, const char *mailbox, struct store_ent
 /* Inside the write transaction: STORE_ENOTFOUND unless `owner` holds the lease on addr. */
 static int lease_held(store_t *store, const char *addr, const char *owner)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__LEASE_HELD);
 	store__bind_text(stmt, 1, addr);
 	store__bind_text(stmt, 2, owner);
-	int rc = sqlite3_step(stmt);
-	int held = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	int rc = store__step(stmt, "check lease");
+	int held = rc == STORE__ROW && store__column_int(stmt, 0) != 0;
 	int err = STORE_OK;
-	if (rc != SQLITE_ROW)
-		err = store__sqlite_fail(store, rc, "check lease");
+	if (rc != STORE__ROW)
+		err = rc;
 	store__reset(stmt);
 	if (err == STORE_OK && !held)
 		err = store__fail(store, STORE_ENOTFOUND, "lease on %s is no longer held", addr);
@@ -82,7 +82,7 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
                          const int64_t *entry_ids, size_t n)
 {
 	char addr[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	struct store__ids bodies = { 0 };
 	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
@@ -94,7 +94,7 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
 		return err;
 	err = lease_held(store, addr, owner);
 	for (size_t i = 0; err == STORE_OK && i < n; i++) {
-		sqlite3_bind_int64(stmt, 1, entry_ids[i]);
+		store__bind_int64(stmt, 1, entry_ids[i]);
 		store__bind_text(stmt, 2, addr);
 		err = store__ids_collect(store, stmt, &bodies, "delete mailbox entry");
 	}

@@ -20,34 +20,34 @@
 /* Reads a row of id, message_id, sender, recipient, attempts, created,
  * next_attempt, state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid,
  * delay_warned. */
-static void read_item(sqlite3_stmt *stmt, struct store_queue_item *item)
+static void read_item(store__stmt_t *stmt, struct store_queue_item *item)
 {
 	memset(item, 0, sizeof(*item));
-	item->id = sqlite3_column_int64(stmt, 0);
-	item->message_id = sqlite3_column_int64(stmt, 1);
-	store__column_text(stmt, 2, item->sender, sizeof(item->sender));
-	store__column_text(stmt, 3, item->recipient, sizeof(item->recipient));
-	item->attempts = sqlite3_column_int(stmt, 4);
-	item->created = sqlite3_column_int64(stmt, 5);
-	item->next_attempt = sqlite3_column_int64(stmt, 6);
-	item->state = sqlite3_column_int(stmt, 7) == STORE_QUEUE_FAILED ? STORE_QUEUE_FAILED
+	item->id = store__column_int64(stmt, 0);
+	item->message_id = store__column_int64(stmt, 1);
+	store__column_copy(stmt, 2, item->sender, sizeof(item->sender));
+	store__column_copy(stmt, 3, item->recipient, sizeof(item->recipient));
+	item->attempts = store__column_int(stmt, 4);
+	item->created = store__column_int64(stmt, 5);
+	item->next_attempt = store__column_int64(stmt, 6);
+	item->state = store__column_int(stmt, 7) == STORE_QUEUE_FAILED ? STORE_QUEUE_FAILED
 	                                                                  : STORE_QUEUE_PENDING;
-	store__column_text(stmt, 8, item->last_error, sizeof(item->last_error));
-	item->dsn_notify = (unsigned)sqlite3_column_int(stmt, 9);
-	store__column_text(stmt, 10, item->dsn_orcpt, sizeof(item->dsn_orcpt));
-	item->dsn_ret = sqlite3_column_int(stmt, 11);
-	store__column_text(stmt, 12, item->dsn_envid, sizeof(item->dsn_envid));
-	item->delay_warned = sqlite3_column_int(stmt, 13) != 0;
+	store__column_copy(stmt, 8, item->last_error, sizeof(item->last_error));
+	item->dsn_notify = (unsigned)store__column_int(stmt, 9);
+	store__column_copy(stmt, 10, item->dsn_orcpt, sizeof(item->dsn_orcpt));
+	item->dsn_ret = store__column_int(stmt, 11);
+	store__column_copy(stmt, 12, item->dsn_envid, sizeof(item->dsn_envid));
+	item->delay_warned = store__column_int(stmt, 13) != 0;
 }
 
 /* Steps a bound statement, gathering its rows into a malloc'ed array. */
-static int collect_items(store_t *store, sqlite3_stmt *stmt, struct store_queue_item **items_r,
+static int collect_items(store_t *store, store__stmt_t *stmt, struct store_queue_item **items_r,
                          size_t *count_r, const char *what)
 {
 	struct store_queue_item *items = NULL;
 	size_t count = 0, cap = 0;
 	int rc, err = STORE_OK;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while ((rc = store__step(stmt, what)) == STORE__ROW) {
 		if (count == cap) {
 			size_t ncap = cap ? cap * 2 : 16;
 			struct store_queue_item *grown = realloc(items, ncap * sizeof(*grown));
@@ -60,8 +60,8 @@ static int collect_items(store_t *store, sqlite3_stmt *stmt, struct store_queue_
 		}
 		read_item(stmt, &items[count++]);
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
+	if (err == STORE_OK && rc < 0)
+		err = rc;
 	store__reset(stmt);
 	if (err != STORE_OK) {
 		free(items);
@@ -75,18 +75,18 @@ static int collect_items(store_t *store, sqlite3_stmt *stmt, struct store_queue_
 int store_queue_stats(store_t *store, uint64_t *pending_r, uint64_t *failed_r,
                       uint64_t *oldest_age_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	*pending_r = *failed_r = *oldest_age_r = 0;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_STATS);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
+	int rc = store__step(stmt, "queue statistics");
+	if (rc != STORE__ROW) {
 		store__reset(stmt);
-		return store__sqlite_fail(store, rc, "queue statistics");
+		return rc;
 	}
-	*pending_r = (uint64_t)sqlite3_column_int64(stmt, 0);
-	*failed_r = (uint64_t)sqlite3_column_int64(stmt, 1);
-	if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
-		int64_t age = sqlite3_column_int64(stmt, 3) - sqlite3_column_int64(stmt, 2);
+	*pending_r = (uint64_t)store__column_int64(stmt, 0);
+	*failed_r = (uint64_t)store__column_int64(stmt, 1);
+	if (!store__column_is_null(stmt, 2)) {
+		int64_t age = store__column_int64(stmt, 3) - store__column_int64(stmt, 2);
 		*oldest_age_r = age > 0 ? (uint64_t)age : 0;
 	}
 	store__reset(stmt);
@@ -95,7 +95,7 @@ int store_queue_stats(store_t *store, uint64_t *pending_r, uint64_t *failed_r,
 
 int store_queue_list(store_t *store, store_queue_cb *cb, void *ctx)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	struct store_queue_item *items = NULL;
 	size_t count = 0;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_LIST);
@@ -118,7 +118,7 @@ static int item_cmp(const void *a, const void *b)
 int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size_t max,
                       struct store_queue_item **items_r, size_t *count_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	*items_r = NULL;
 	*count_r = 0;
 	if (owner == NULL || *owner == '\0' || lease_seconds < 0)
@@ -126,11 +126,11 @@ int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size
 	if (max == 0)
 		return STORE_OK;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DUE);
-	int rc = sqlite3_step(stmt);
-	bool due = rc == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	int rc = store__step(stmt, "look for due queue items");
+	bool due = rc == STORE__ROW && store__column_int(stmt, 0) != 0;
 	store__reset(stmt);
-	if (rc != SQLITE_ROW)
-		return store__sqlite_fail(store, rc, "look for due queue items");
+	if (rc != STORE__ROW)
+		return rc;
 	if (!due)
 		return STORE_OK;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_CLAIM);
@@ -138,8 +138,8 @@ int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size
 	if (err != STORE_OK)
 		return err;
 	store__bind_text(stmt, 1, owner);
-	sqlite3_bind_int(stmt, 2, lease_seconds);
-	sqlite3_bind_int64(stmt, 3, max > INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+	store__bind_int(stmt, 2, lease_seconds);
+	store__bind_int64(stmt, 3, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	struct store_queue_item *items = NULL;
 	size_t count = 0;
 	err = collect_items(store, stmt, &items, &count, "claim queue items");
@@ -166,7 +166,7 @@ static int check_owner(store_t *store, const char *owner)
 }
 
 /* Binds an error text cut to what struct store_queue_item can show. */
-static void bind_error(sqlite3_stmt *stmt, int col, const char *error)
+static void bind_error(store__stmt_t *stmt, int param, const char *error)
 {
 	if (error == NULL)
 		error = "";
@@ -176,18 +176,18 @@ static void bind_error(sqlite3_stmt *stmt, int col, const char *error)
 		while (len > 0 && ((unsigned char)error[len] & 0xc0) == 0x80)
 			len--;
 	}
-	sqlite3_bind_text(stmt, col, error, (int)len, SQLITE_STATIC);
+	store__bind_textn(stmt, param, error, len);
 }
 
 /* Runs a bound owner-checked statement inside the caller's transaction:
  * STORE_ENOTFOUND when the row is gone or leased by someone else. */
-static int exec_owned(store_t *store, sqlite3_stmt *stmt, int64_t id, const char *what)
+static int exec_owned(store_t *store, store__stmt_t *stmt, int64_t id, const char *what)
 {
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, what);
 	int err = STORE_OK;
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
-	else if (sqlite3_changes(store->db) == 0)
+	if (rc < 0)
+		err = rc;
+	else if (store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND,
 		                  "queue item %lld does not exist or is not leased to us", (long long)id);
 	store__reset(stmt);
@@ -200,11 +200,11 @@ static int exec_owned(store_t *store, sqlite3_stmt *stmt, int64_t id, const char
 static int apply_outcome(store_t *store, const char *owner, const struct store_queue_outcome *o,
                          struct store__ids *bodies)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	switch (o->verdict) {
 	case STORE_QUEUE_REMOVE: {
 		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DELIVERED);
-		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_int64(stmt, 1, o->id);
 		store__bind_text(stmt, 2, owner);
 		size_t before = bodies->count;
 		int err = store__ids_collect(store, stmt, bodies, "remove queue item");
@@ -218,15 +218,15 @@ static int apply_outcome(store_t *store, const char *owner, const struct store_q
 		if (o->delay_seconds < 0)
 			return store__fail(store, STORE_EINVAL, "negative retry delay");
 		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_DEFER);
-		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_int64(stmt, 1, o->id);
 		store__bind_text(stmt, 2, owner);
-		sqlite3_bind_int(stmt, 3, o->delay_seconds);
+		store__bind_int(stmt, 3, o->delay_seconds);
 		bind_error(stmt, 4, o->error);
-		sqlite3_bind_int(stmt, 5, o->warned ? 1 : 0);
+		store__bind_int(stmt, 5, o->warned ? 1 : 0);
 		return exec_owned(store, stmt, o->id, "defer queue item");
 	case STORE_QUEUE_FAIL:
 		STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_FAIL);
-		sqlite3_bind_int64(stmt, 1, o->id);
+		store__bind_int64(stmt, 1, o->id);
 		store__bind_text(stmt, 2, owner);
 		bind_error(stmt, 3, o->error);
 		return exec_owned(store, stmt, o->id, "fail queue item");
@@ -295,7 +295,7 @@ int store_queue_fail(store_t *store, int64_t id, const char *owner, const char *
 static int owner_update(store_t *store, enum store__stmt_id which, const char *owner,
                         int lease_seconds, const char *what)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	int err = check_owner(store, owner);
 	if (err != STORE_OK)
 		return err;
@@ -305,10 +305,10 @@ static int owner_update(store_t *store, enum store__stmt_id which, const char *o
 		return err;
 	store__bind_text(stmt, 1, owner);
 	if (which == STORE__QUEUE_RENEW)
-		sqlite3_bind_int(stmt, 2, lease_seconds);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
+		store__bind_int(stmt, 2, lease_seconds);
+	int rc = store__step(stmt, what);
+	if (rc < 0)
+		err = rc;
 	store__reset(stmt);
 	return store__finish(store, err);
 }
@@ -327,17 +327,17 @@ int store_queue_release(store_t *store, const char *owner)
 
 int store_queue_retry(store_t *store, int64_t id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_RETRY_ALL : STORE__QUEUE_RETRY_ONE);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
 	if (id != 0)
-		sqlite3_bind_int64(stmt, 1, id);
-	int rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, "retry queue item");
-	else if (id != 0 && sqlite3_changes(store->db) == 0)
+		store__bind_int64(stmt, 1, id);
+	int rc = store__step(stmt, "retry queue item");
+	if (rc < 0)
+		err = rc;
+	else if (id != 0 && store__changes(stmt) == 0)
 		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
 	store__reset(stmt);
 	return store__finish(store, err);
@@ -346,25 +346,26 @@ int store_queue_retry(store_t *store, int64_t id)
 /* Whether a runner holds row id now (inside the caller's transaction). */
 static bool leased(store_t *store, int64_t id)
 {
-	sqlite3_stmt *stmt = store__stmt(store, STORE__QUEUE_LEASED);
+	store__stmt_t *stmt = store__stmt(store, STORE__QUEUE_LEASED);
 	if (stmt == NULL)
 		return false;
-	sqlite3_bind_int64(stmt, 1, id);
-	bool held = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) != 0;
+	store__bind_int64(stmt, 1, id);
+	bool held = store__step(stmt, "check queue lease") == STORE__ROW &&
+	            store__column_int(stmt, 0) != 0;
 	store__reset(stmt);
 	return held;
 }
 
 int store_queue_delete(store_t *store, int64_t id)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	struct store__ids bodies = { 0 };
 	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_DELETE_ALL : STORE__QUEUE_DELETE_ONE);
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
 	if (id != 0)
-		sqlite3_bind_int64(stmt, 1, id);
+		store__bind_int64(stmt, 1, id);
 	err = store__ids_collect(store, stmt, &bodies, "delete queue item");
 	if (err == STORE_OK && id != 0 && bodies.count == 0)
 		err = leased(store, id)

@@ -3,9 +3,10 @@
  * and the checks at RCPT and inside a delivery's commit.
  *
  * Usage comes from mailbox_usage, which triggers keep in step with
- * mailbox_entries (store_schema.c, version 3): every check is two indexed
- * lookups, however large the mailbox. Users are found as everywhere else:
- * by key, preferring the row spelled exactly as asked (store_address.c).
+ * mailbox_entries (sqlite/sqlite_schema.c, version 3): every check is two
+ * indexed lookups, however large the mailbox. Users are found as everywhere
+ * else: by key, preferring the row spelled exactly as asked
+ * (store_address.c).
  */
 #include <inttypes.h>
 
@@ -19,25 +20,25 @@ static int address_state(store_t *store, const char *addr, uint64_t *quota_r,
                          struct store_usage *usage_r)
 {
 	char key[STORE__ADDRESS_BUF];
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__QUOTA_STATE);
 	store__address_key(addr, key);
 	store__bind_text(stmt, 1, addr);
 	store__bind_text(stmt, 2, key);
-	int rc = sqlite3_step(stmt);
+	int rc = store__step(stmt, "read quota");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW) {
+	if (rc == STORE__ROW) {
 		/* Counters never go negative while the triggers hold; clamp all the same. */
-		int64_t quota = sqlite3_column_int64(stmt, 0);
-		int64_t bytes = sqlite3_column_int64(stmt, 1);
-		int64_t messages = sqlite3_column_int64(stmt, 2);
+		int64_t quota = store__column_int64(stmt, 0);
+		int64_t bytes = store__column_int64(stmt, 1);
+		int64_t messages = store__column_int64(stmt, 2);
 		*quota_r = quota > 0 ? (uint64_t)quota : 0;
 		usage_r->bytes = bytes > 0 ? (uint64_t)bytes : 0;
 		usage_r->messages = messages > 0 ? (uint64_t)messages : 0;
-	} else if (rc == SQLITE_DONE) {
+	} else if (rc == STORE__DONE) {
 		err = store__fail(store, STORE_ENOTFOUND, "no such user: %s", addr);
 	} else {
-		err = store__sqlite_fail(store, rc, "read quota");
+		err = rc;
 	}
 	store__reset(stmt);
 	return err;
@@ -47,7 +48,7 @@ int store_user_set_quota(store_t *store, const char *address, uint64_t quota)
 {
 	char addr[STORE__ADDRESS_BUF];
 	struct store__user_row row;
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__address_normalize_legacy(address, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	if (quota > INT64_MAX)
@@ -58,8 +59,8 @@ int store_user_set_quota(store_t *store, const char *address, uint64_t quota)
 		return err;
 	err = store__user_find(store, addr, &row);
 	if (err == STORE_OK) {
-		sqlite3_bind_int64(stmt, 1, row.id);
-		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)quota);
+		store__bind_int64(stmt, 1, row.id);
+		store__bind_int64(stmt, 2, (int64_t)quota);
 		err = store__exec_changes(store, stmt, "set quota", "no such user");
 	}
 	return store__finish(store, err);

@@ -22,18 +22,18 @@ struct store_reader {
 
 int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reader_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	*reader_r = NULL;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__MESSAGE_SIZE);
-	sqlite3_bind_int64(stmt, 1, message_id);
-	int rc = sqlite3_step(stmt);
-	int64_t size = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+	store__bind_int64(stmt, 1, message_id);
+	int rc = store__step(stmt, "open message");
+	int64_t size = rc == STORE__ROW ? store__column_int64(stmt, 0) : 0;
 	store__reset(stmt);
-	if (rc == SQLITE_DONE)
+	if (rc == STORE__DONE)
 		return store__fail(store, STORE_ENOTFOUND, "no such message: %lld",
 		                   (long long)message_id);
-	if (rc != SQLITE_ROW)
-		return store__sqlite_fail(store, rc, "open message");
+	if (rc != STORE__ROW)
+		return rc;
 	store_reader_t *reader = calloc(1, sizeof(*reader));
 	if (reader == NULL)
 		return store__fail(store, STORE_ENOMEM, "out of memory");
@@ -44,10 +44,10 @@ int store_reader_open(store_t *store, int64_t message_id, store_reader_t **reade
 }
 
 /* Copies the current row's chunk into the reader's buffer. */
-static int take_chunk(store_t *store, store_reader_t *reader, sqlite3_stmt *stmt, size_t *len_r)
+static int take_chunk(store_t *store, store_reader_t *reader, store__stmt_t *stmt, size_t *len_r)
 {
-	const void *data = sqlite3_column_blob(stmt, 0);
-	size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+	size_t len = 0;
+	const void *data = store__column_blob(stmt, 0, &len);
 	if (len > reader->buf_cap) {
 		unsigned char *buf = realloc(reader->buf, len);
 		if (buf == NULL)
@@ -63,25 +63,25 @@ static int take_chunk(store_t *store, store_reader_t *reader, sqlite3_stmt *stmt
 
 int store_reader_next(store_t *store, store_reader_t *reader, const void **data_r, size_t *len_r)
 {
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	size_t len = 0;
 	*data_r = NULL;
 	*len_r = 0;
 	if (reader->offset >= reader->size)
 		return STORE_OK;
 	STORE__STMT_OR_RETURN(stmt, store, STORE__CHUNK_GET);
-	sqlite3_bind_int64(stmt, 1, reader->message_id);
-	sqlite3_bind_int64(stmt, 2, reader->seq);
-	int rc = sqlite3_step(stmt);
+	store__bind_int64(stmt, 1, reader->message_id);
+	store__bind_int64(stmt, 2, reader->seq);
+	int rc = store__step(stmt, "read message chunk");
 	int err = STORE_OK;
-	if (rc == SQLITE_ROW)
+	if (rc == STORE__ROW)
 		err = take_chunk(store, reader, stmt, &len);
-	else if (rc == SQLITE_DONE)
+	else if (rc == STORE__DONE)
 		/* The body was freed under us (the user was deleted). */
 		err = store__fail(store, STORE_ENOTFOUND, "message %lld vanished while being read",
 		                  (long long)reader->message_id);
 	else
-		err = store__sqlite_fail(store, rc, "read message chunk");
+		err = rc;
 	store__reset(stmt);
 	if (err != STORE_OK)
 		return err;

@@ -215,7 +215,7 @@ int store_user_sender_addresses(store_t *store, const char *user, store_name_cb 
 	char addr[STORE__ADDRESS_BUF], key[STORE__ADDRESS_BUF];
 	struct store__strings found = { 0 }, keys = { 0 }, sources = { 0 };
 	struct store__user_row row;
-	sqlite3_stmt *stmt;
+	store__stmt_t *stmt;
 	if (store__address_normalize_legacy(user, addr) != STORE_OK)
 		return store__fail(store, STORE_EINVAL, "malformed address");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ALIAS_SOURCES);

@@ -44,19 +44,19 @@ void store__strings_free(struct store__strings *list)
 	list->count = list->cap = 0;
 }
 
-int store__strings_collect(store_t *store, sqlite3_stmt *stmt, int ncols,
+int store__strings_collect(store_t *store, store__stmt_t *stmt, int ncols,
                            struct store__strings *list, const char *what)
 {
-	int rc = SQLITE_DONE, err = STORE_OK;
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	int rc = STORE__DONE, err = STORE_OK;
+	while (err == STORE_OK && (rc = store__step(stmt, what)) == STORE__ROW) {
 		for (int i = 0; i < ncols && err == STORE_OK; i++) {
-			const char *s = (const char *)sqlite3_column_text(stmt, i);
+			const char *s = store__column_str(stmt, i);
 			if (store__strings_push(list, s != NULL ? s : "") != STORE_OK)
 				err = store__fail(store, STORE_ENOMEM, "%s: out of memory", what);
 		}
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = store__sqlite_fail(store, rc, what);
+	if (err == STORE_OK && rc < 0)
+		err = rc;
 	store__reset(stmt);
 	return err;
 }

@@ -2,9 +2,10 @@
  * store.h - the mailbox database behind one header.
  *
  * Everything the daemons and mailctl know about persistence goes through
- * these calls. The SQLite backend lives in the store/ sources; a PostgreSQL backend
- * will sit behind the same header later, so nothing SQLite-specific leaks
- * through it (no sqlite3 types, no SQL).
+ * these calls. The SQLite backend lives in store/sqlite/, under a statement
+ * driver that a PostgreSQL backend will implement too (store/store_driver.h),
+ * so nothing SQLite-specific leaks through this header (no sqlite3 types,
+ * no SQL).
  *
  * Threading: every call blocks. A store_t is a single database connection
  * and must be used by one thread at a time; a daemon opens one per worker

@@ -5,7 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "store-private.h"
+#include "sqlite/sqlite-private.h" /* white box: the connection, the error map */
 #include "test_store_util.h"
 
 static store_delivery_t *delivery(const char *local, const char *remote, size_t size, char fillc)
@@ -129,7 +129,7 @@ static void test_disk_full(void **state)
 	int64_t pages = tsu_query_int(f->db, "PRAGMA page_count");
 	char sql[64];
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)pages + 20);
-	assert_int_equal(sqlite3_exec(s->db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(store__sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
 	store_delivery_t *big = delivery("alice@example.test", NULL, 400 * 1024, 'f');
 	TSU_EXPECT(s, STORE_EIO, store_deliver(s, big));
 	assert_int_equal(TSU_COUNT(f, "messages"), 0);
@@ -148,7 +148,7 @@ static void test_disk_full(void **state)
 	assert_int_equal(TSU_COUNT(f, "messages"), ok);
 	tsu_check_clean(s);
 
-	assert_int_equal(sqlite3_exec(s->db, "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
+	assert_int_equal(sqlite3_exec(store__sqlite_db(s), "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
 	                 SQLITE_OK);
 	TSU_OK(s, store_deliver(s, big));
 	for (int i = 0; i < 3; i++)
@@ -168,7 +168,7 @@ static void test_disk_full(void **state)
 		{ SQLITE_DONE, STORE_OK },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-		assert_int_equal(store__map_rc(map[i].rc), map[i].err);
+		assert_int_equal(store__sqlite_map_rc(map[i].rc), map[i].err);
 }
 
 /* Two processes deliver at the same time, singly and in groups; busy

@@ -13,7 +13,7 @@
  */
 #include <stdatomic.h>
 
-#include "store-private.h" /* white box: the handle's sqlite3 connection */
+#include "sqlite/sqlite-private.h" /* white box: the handle's sqlite3 connection */
 #include "test_store_util.h"
 
 /* ---- a VFS that counts xSync per kind of file ------------------------- */
@@ -235,7 +235,7 @@ static void expect_pragma(store_t *store, const char *pragma, const char *want, 
 	sqlite3_stmt *stmt;
 
 	snprintf(sql, sizeof(sql), "PRAGMA %s", pragma);
-	assert_int_equal(sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(store__sqlite_db(store), sql, -1, &stmt, NULL), SQLITE_OK);
 	if (sqlite3_step(stmt) == SQLITE_ROW)
 		snprintf(got, sizeof(got), "%s", (const char *)sqlite3_column_text(stmt, 0));
 	sqlite3_finalize(stmt);

@@ -1,5 +1,5 @@
 /*
- * store_schema.c - the schema and its migrations.
+ * sqlite_schema.c - the SQLite schema and its migrations.
  *
  * PRAGMA user_version is the number of migrations applied; migration N
  * takes the file from version N-1 to N and is never edited once released
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "smtp_address.h"
-#include "store-private.h"
+#include "sqlite-private.h"
 
 /* "MAIL" in ASCII. */
 #define STORE__APPLICATION_ID 0x4d41494c
@@ -216,16 +216,14 @@ static const char *const migrations[] = {
 
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-int store_schema_version(void)
-{
-	return MIGRATION_COUNT;
-}
+_Static_assert(MIGRATION_COUNT == STORE__SCHEMA_VERSION,
+               "one migration per schema version (store-private.h)");
 
 /* Reads one integer PRAGMA (user_version, application_id). */
 static int pragma_int(store_t *store, const char *sql, int *value_r)
 {
 	sqlite3_stmt *stmt;
-	int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+	int rc = sqlite3_prepare_v2(store__sqlite(store)->db, sql, -1, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		return store__sqlite_fail(store, rc, sql);
 	rc = sqlite3_step(stmt);
@@ -236,7 +234,7 @@ static int pragma_int(store_t *store, const char *sql, int *value_r)
 	return err;
 }
 
-int store_file_version(store_t *store, int *version_r)
+int store__sqlite_schema_version(store_t *store, int *version_r)
 {
 	return pragma_int(store, "PRAGMA user_version", version_r);
 }
@@ -246,7 +244,7 @@ static int file_is_empty(store_t *store, int *empty_r)
 {
 	sqlite3_stmt *stmt;
 	const char *sql = "SELECT COUNT(*) FROM sqlite_master";
-	int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+	int rc = sqlite3_prepare_v2(store__sqlite(store)->db, sql, -1, &stmt, NULL);
 	if (rc != SQLITE_OK)
 		return store__sqlite_fail(store, rc, "read schema");
 	rc = sqlite3_step(stmt);
@@ -285,9 +283,9 @@ static int check_identity(store_t *store, int version)
 static int exec_script(store_t *store, const char *sql, const char *what)
 {
 	char *msg = NULL;
-	int rc = sqlite3_exec(store->db, sql, NULL, NULL, &msg);
+	int rc = sqlite3_exec(store__sqlite(store)->db, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		int err = store__fail(store, store__map_rc(rc), "%s: %s", what,
+		int err = store__fail(store, store__sqlite_map_rc(rc), "%s: %s", what,
 		                      msg != NULL ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return err;
@@ -320,7 +318,7 @@ static int migrate(store_t *store)
 {
 	int version = 0, err;
 	char sql[64];
-	int rc = sqlite3_create_function(store->db, "mail_address_key", 1,
+	int rc = sqlite3_create_function(store__sqlite(store)->db, "mail_address_key", 1,
 	                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_address_key,
 	                                 NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -328,7 +326,7 @@ static int migrate(store_t *store)
 	err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
-	err = store_file_version(store, &version);
+	err = store__sqlite_schema_version(store, &version);
 	if (err == STORE_OK)
 		err = check_identity(store, version);
 	for (int v = version; err == STORE_OK && v < MIGRATION_COUNT; v++) {
@@ -345,21 +343,21 @@ static int migrate(store_t *store)
 	return store__finish(store, err);
 }
 
-int store__schema_identify(store_t *store, int *version_r)
+int store__sqlite_schema_identify(store_t *store, int *version_r)
 {
 	/* One snapshot for both reads: another process may commit its
 	 * migration between them (version 0, then tables: "foreign"). */
 	int err = store__begin_read(store);
 	if (err != STORE_OK)
 		return err;
-	err = store_file_version(store, version_r);
+	err = store__sqlite_schema_version(store, version_r);
 	if (err == STORE_OK)
 		err = check_identity(store, *version_r);
 	store__end_read(store);
 	return err;
 }
 
-int store__schema_prepare(store_t *store, int version, int want_migrate)
+int store__sqlite_schema_prepare(store_t *store, int version, int want_migrate)
 {
 	if (version == MIGRATION_COUNT)
 		return STORE_OK;
