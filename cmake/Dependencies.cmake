@@ -29,6 +29,13 @@ if(NOT LIBCARES_FOUND)
   mail_missing("c-ares >= 1.18" libc-ares-dev)
 endif()
 
+# libpq: the PostgreSQL backend of the store (store/postgresql/), for
+# deployments on several hosts. 15 is Debian 12's, 17 Debian 13's.
+pkg_check_modules(LIBPQ IMPORTED_TARGET libpq>=13)
+if(NOT LIBPQ_FOUND)
+  mail_missing("libpq >= 13" libpq-dev)
+endif()
+
 # mbedTLS 2.28 ships neither a pkg-config file nor a CMake config.
 find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h)
 find_library(MBEDTLS_LIB mbedtls)

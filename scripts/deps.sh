@@ -13,7 +13,7 @@
 #   the /metrics pages with it; no Prometheus server is started).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev
-      libc-ares-dev)
+      libc-ares-dev libpq-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
          clang procps mount strace dnsmasq-base python3-dkim prometheus)

@@ -281,10 +281,15 @@ static void stall_commit_from_env(long *n_r, long *ms_r)
 static const struct store__driver *driver_for(const char *target, char *err, size_t errlen)
 {
 	if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0) {
-		/* The libpq driver (issue #15) plugs in here. */
+#ifdef MAIL_HAVE_POSTGRESQL
+		(void)err;
+		(void)errlen;
+		return &store__pg_driver;
+#else
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: the PostgreSQL backend is not built", target);
 		return NULL;
+#endif
 	}
 	return &store__sqlite_driver;
 }

@@ -1,0 +1,485 @@
+/*
+ * pg_driver.c - the statement driver (store_driver.h) over libpq:
+ * prepared statements with ?N rewritten as $N, results kept until the
+ * next step, transactions with the writers' lock, SQLSTATE to store
+ * errors, and reconnection after a lost connection.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pg-private.h"
+
+/* pg_advisory_xact_lock's key for the writers' lock: "MAIL" in ASCII. */
+#define STORE__PG_WRITER_LOCK "1296124236"
+
+/* Type OIDs (pg_type.h) of the columns the binary results carry. */
+#define PG_BOOLOID 16
+#define PG_INT8OID 20
+#define PG_INT2OID 21
+#define PG_INT4OID 23
+
+static int map_sqlstate(const char *state)
+{
+	if (state == NULL)
+		return STORE_EIO; /* no server answer: the connection is gone */
+	if (strcmp(state, "23505") == 0)
+		return STORE_EEXIST;
+	if (strncmp(state, "23", 2) == 0)
+		return STORE_EINVAL;
+	/* Serialization failure, deadlock, lock_timeout, statement_timeout:
+	 * held by someone else for too long. */
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+	    strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+		return STORE_EBUSY;
+	if (strcmp(state, "XX001") == 0 || strcmp(state, "XX002") == 0)
+		return STORE_ECORRUPT;
+	if (strcmp(state, "53200") == 0)
+		return STORE_ENOMEM;
+	/* Connection failures (08), disk full (53100), shutdowns (57P0x) and
+	 * the rest: temporary for the client. */
+	return STORE_EIO;
+}
+
+int store__pg_fail(store_t *store, const PGresult *res, const char *what)
+{
+	struct store__pg *pg = store__pg(store);
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+	if (msg == NULL || *msg == '\0')
+		msg = PQerrorMessage(pg->conn);
+	size_t len = strlen(msg);
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	return store__fail(store, map_sqlstate(state), "%s: %.*s", what, (int)len, msg);
+}
+
+/* A lost connection is made again before the next statement or
+ * transaction: never inside a transaction, whose work died with it. */
+static int ensure_connected(store_t *store)
+{
+	struct store__pg *pg = store__pg(store);
+	if (PQstatus(pg->conn) == CONNECTION_OK)
+		return STORE_OK;
+	PQreset(pg->conn);
+	if (PQstatus(pg->conn) != CONNECTION_OK)
+		return store__fail(store, STORE_EIO, "reconnect: %s", PQerrorMessage(pg->conn));
+	pg->generation++;
+	pg->clock_offset = 0;
+	return store__pg_configure(store);
+}
+
+int store__pg_exec(store_t *store, const char *sql, const char *what)
+{
+	int err = ensure_connected(store);
+	if (err != STORE_OK)
+		return err;
+	PGresult *res = PQexec(store__pg(store)->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	err = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? STORE_OK
+	                                                       : store__pg_fail(store, res, what);
+	PQclear(res);
+	return err;
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+static inline struct store__pg_stmt *pgs(store__stmt_t *stmt)
+{
+	return (struct store__pg_stmt *)stmt;
+}
+
+/* ?N becomes $N; returns the largest N, or -1 past STORE__PG_MAX_PARAMS.
+ * No text of store_sql.c has a '?' inside a literal. */
+static int rewrite_params(const char *sql, char *out)
+{
+	int max = 0;
+	for (const char *p = sql; *p != '\0'; p++) {
+		if (*p == '?') {
+			*out++ = '$';
+			int n = atoi(p + 1);
+			if (n > max)
+				max = n;
+			continue;
+		}
+		*out++ = *p;
+	}
+	*out = '\0';
+	return max <= STORE__PG_MAX_PARAMS ? max : -1;
+}
+
+/* Prepares (again) on the current connection; learns whether the results
+ * carry bytea, which are then asked for in binary (no unescaped copy). */
+static int prepare_on_connection(store_t *store, struct store__pg_stmt *s)
+{
+	struct store__pg *pg = store__pg(store);
+	PGresult *res = PQprepare(pg->conn, s->name, s->sql, 0, NULL);
+	int err = PQresultStatus(res) == PGRES_COMMAND_OK ? STORE_OK
+	                                                  : store__pg_fail(store, res, "prepare");
+	PQclear(res);
+	if (err != STORE_OK)
+		return err;
+	res = PQdescribePrepared(pg->conn, s->name);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		err = store__pg_fail(store, res, "describe");
+		PQclear(res);
+		return err;
+	}
+	s->binary = false;
+	for (int i = 0; i < PQnfields(res); i++)
+		if (PQftype(res, i) == 17 /* bytea */)
+			s->binary = true;
+	PQclear(res);
+	s->generation = pg->generation;
+	return STORE_OK;
+}
+
+static int pg_prepare(store_t *store, const char *sql, store__stmt_t **stmt_r)
+{
+	struct store__pg *pg = store__pg(store);
+	int err = ensure_connected(store);
+	if (err != STORE_OK)
+		return err;
+	struct store__pg_stmt *s = calloc(1, sizeof(*s));
+	char *text = malloc(strlen(sql) + 1);
+	if (s == NULL || text == NULL) {
+		free(s);
+		free(text);
+		return store__fail(store, STORE_ENOMEM, "prepare: out of memory");
+	}
+	s->nparams = rewrite_params(sql, text);
+	assert(s->nparams >= 0);
+	s->sql = text;
+	snprintf(s->name, sizeof(s->name), "s%u", ++pg->next_name);
+	s->row = -1;
+	err = prepare_on_connection(store, s);
+	if (err != STORE_OK) {
+		free(s->sql);
+		free(s);
+		return err;
+	}
+	s->base.drv = &store__pg_driver;
+	s->base.store = store;
+	*stmt_r = &s->base;
+	return STORE_OK;
+}
+
+static void clear_result(struct store__pg_stmt *s)
+{
+	PQclear(s->res);
+	s->res = NULL;
+	s->row = -1;
+}
+
+static void pg_finalize(store__stmt_t *stmt)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	clear_result(s);
+	/* The server's prepared statement goes with the connection. */
+	free(s->blob);
+	free(s->sql);
+	free(s);
+}
+
+static void pg_bind_int64(store__stmt_t *stmt, int param, int64_t value)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	assert(param >= 1 && param <= s->nparams);
+	snprintf(s->ints[param - 1], sizeof(s->ints[0]), "%" PRId64, value);
+	s->values[param - 1] = s->ints[param - 1];
+	s->lengths[param - 1] = 0;
+	s->formats[param - 1] = 0;
+}
+
+/* Text goes in binary format, which for text is its bytes with a length:
+ * no terminating NUL is needed and none is copied. */
+static void pg_bind_text(store__stmt_t *stmt, int param, const char *text, size_t len)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	assert(param >= 1 && param <= s->nparams);
+	s->values[param - 1] = text;
+	s->lengths[param - 1] = (int)len;
+	s->formats[param - 1] = 1;
+}
+
+static void pg_bind_blob(store__stmt_t *stmt, int param, const void *data, size_t len)
+{
+	pg_bind_text(stmt, param, data, len);
+}
+
+static void pg_bind_null(store__stmt_t *stmt, int param)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	assert(param >= 1 && param <= s->nparams);
+	s->values[param - 1] = NULL;
+	s->lengths[param - 1] = 0;
+	s->formats[param - 1] = 0;
+}
+
+static int run(store__stmt_t *stmt, const char *what)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	store_t *store = stmt->store;
+	struct store__pg *pg = store__pg(store);
+	int err;
+
+	/* Outside a transaction a lost connection is made again here; inside
+	 * one the statement fails and the transaction with it. */
+	if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE ||
+	    PQstatus(pg->conn) != CONNECTION_OK) {
+		err = ensure_connected(store);
+		if (err != STORE_OK)
+			return err;
+	}
+	if (s->generation != pg->generation) {
+		err = prepare_on_connection(store, s);
+		if (err != STORE_OK)
+			return err;
+	}
+	s->res = PQexecPrepared(pg->conn, s->name, s->nparams, s->values, s->lengths, s->formats,
+	                        s->binary ? 1 : 0);
+	switch (PQresultStatus(s->res)) {
+	case PGRES_TUPLES_OK:
+	case PGRES_COMMAND_OK: {
+		const char *n = PQcmdTuples(s->res);
+		s->changes = n != NULL && *n != '\0' ? strtoll(n, NULL, 10) : 0;
+		return STORE_OK;
+	}
+	default:
+		err = store__pg_fail(store, s->res, what);
+		clear_result(s);
+		return err;
+	}
+}
+
+static int pg_step(store__stmt_t *stmt, const char *what)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	if (s->res == NULL) {
+		int err = run(stmt, what);
+		if (err != STORE_OK)
+			return err;
+	}
+	if (s->row + 1 < PQntuples(s->res)) {
+		s->row++;
+		return STORE__ROW;
+	}
+	return STORE__DONE;
+}
+
+static int64_t pg_column_int64(store__stmt_t *stmt, int col)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	if (s->row < 0 || PQgetisnull(s->res, s->row, col))
+		return 0;
+	const char *v = PQgetvalue(s->res, s->row, col);
+	if (!s->binary) {
+		/* Text: integers and NUMERIC (a SUM) as digits, booleans as t/f. */
+		if (*v == 't')
+			return 1;
+		if (*v == 'f')
+			return 0;
+		return strtoll(v, NULL, 10);
+	}
+	const unsigned char *b = (const unsigned char *)v;
+	switch (PQftype(s->res, col)) {
+	case PG_BOOLOID:
+		return b[0] != 0;
+	case PG_INT2OID:
+		return (int16_t)(b[0] << 8 | b[1]);
+	case PG_INT4OID:
+		return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+	case PG_INT8OID: {
+		uint64_t u = 0;
+		for (int i = 0; i < 8; i++)
+			u = u << 8 | b[i];
+		return (int64_t)u;
+	}
+	default:
+		assert(!"an integer column of another type in a binary result");
+		return 0;
+	}
+}
+
+static const char *pg_column_text(store__stmt_t *stmt, int col, size_t *len_r)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	if (s->row < 0 || PQgetisnull(s->res, s->row, col)) {
+		*len_r = 0;
+		return NULL;
+	}
+	/* libpq ends every value with a NUL, binary ones included. */
+	*len_r = (size_t)PQgetlength(s->res, s->row, col);
+	return PQgetvalue(s->res, s->row, col);
+}
+
+static const void *pg_column_blob(store__stmt_t *stmt, int col, size_t *len_r)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	if (s->binary || s->row < 0 || PQgetisnull(s->res, s->row, col))
+		return pg_column_text(stmt, col, len_r);
+	/* A text result can only carry bytea escaped ("\x..."). */
+	size_t len;
+	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col), &len);
+	if (raw == NULL) {
+		*len_r = 0;
+		return NULL;
+	}
+	if (len > s->blob_cap) {
+		unsigned char *grown = realloc(s->blob, len);
+		if (grown == NULL) {
+			PQfreemem(raw);
+			*len_r = 0;
+			return NULL;
+		}
+		s->blob = grown;
+		s->blob_cap = len;
+	}
+	memcpy(s->blob, raw, len);
+	PQfreemem(raw);
+	*len_r = len;
+	return s->blob;
+}
+
+static bool pg_column_is_null(store__stmt_t *stmt, int col)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	return s->row < 0 || PQgetisnull(s->res, s->row, col);
+}
+
+static int64_t pg_changes(store__stmt_t *stmt)
+{
+	return pgs(stmt)->changes;
+}
+
+static void pg_reset(store__stmt_t *stmt)
+{
+	struct store__pg_stmt *s = pgs(stmt);
+	clear_result(s);
+	for (int i = 0; i < s->nparams; i++)
+		s->values[i] = NULL;
+}
+
+/* ---- transactions -------------------------------------------------------- */
+
+static bool pg_in_transaction(store_t *store)
+{
+	PGTransactionStatusType st = PQtransactionStatus(store__pg(store)->conn);
+	/* An aborted transaction (INERROR) still needs its ROLLBACK. */
+	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
+}
+
+/* The test clock (store__set_clock_offset) as the connection's setting,
+ * read by mail_now() (pg_schema.c). */
+static int sync_clock(store_t *store)
+{
+	struct store__pg *pg = store__pg(store);
+	int64_t offset = store__clock_offset();
+	if (offset == pg->clock_offset)
+		return STORE_OK;
+	char sql[80];
+	snprintf(sql, sizeof(sql), "SET mail.clock_offset = '%" PRId64 "'", offset);
+	int err = store__pg_exec(store, sql, "set the clock offset");
+	if (err == STORE_OK)
+		pg->clock_offset = offset;
+	return err;
+}
+
+/*
+ * A read transaction is one snapshot (REPEATABLE READ), as SQLite's WAL
+ * read is. A write transaction takes the writers' lock first, which is
+ * what BEGIN IMMEDIATE gives the logic on SQLite: a check and the write it
+ * guards are never separated by another writer (store_sql.c). A no-wait
+ * handle tries the lock and is STORE_EBUSY when it is held.
+ */
+static int pg_begin(store_t *store, bool write)
+{
+	struct store__pg *pg = store__pg(store);
+	int err = ensure_connected(store);
+	if (err == STORE_OK)
+		err = sync_clock(store);
+	if (err != STORE_OK)
+		return err;
+	if (!write)
+		return store__pg_exec(store, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		                      "begin transaction");
+	err = store__pg_exec(store, "BEGIN", "begin transaction");
+	if (err != STORE_OK)
+		return err;
+	PGresult *res = PQexec(pg->conn, pg->nowait
+	                       ? "SELECT pg_try_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")"
+	                       : "SELECT pg_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		err = store__pg_fail(store, res, "take the writers' lock");
+	else if (pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		err = store__fail(store, STORE_EBUSY, "take the writers' lock: held by another writer");
+	PQclear(res);
+	if (err != STORE_OK)
+		store__pg_exec(store, "ROLLBACK", "rollback");
+	return err;
+}
+
+static int pg_commit(store_t *store, const char *what)
+{
+	struct store__pg *pg = store__pg(store);
+	PGresult *res = PQexec(pg->conn, "COMMIT");
+	int err = STORE_OK;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		err = what != NULL ? store__pg_fail(store, res, what) : STORE_EIO;
+	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+		/* COMMIT of an aborted transaction answers ROLLBACK. */
+		err = what != NULL ? store__fail(store, STORE_EIO, "%s: the transaction was aborted", what)
+		                   : STORE_EIO;
+	PQclear(res);
+	return err;
+}
+
+static void pg_rollback(store_t *store)
+{
+	if (pg_in_transaction(store))
+		PQclear(PQexec(store__pg(store)->conn, "ROLLBACK"));
+}
+
+/* PostgreSQL checks its own pages and foreign keys as it goes; there is no
+ * file for the store to check (amcheck would be the operator's tool). */
+static int pg_check(store_t *store, store__report_fn *report, void *ctx)
+{
+	(void)store;
+	(void)report;
+	(void)ctx;
+	return STORE_OK;
+}
+
+const struct store__driver store__pg_driver = {
+	.name = "postgresql",
+	.handle_size = sizeof(struct store__pg),
+	/* Every call is a network round trip: never on an event loop. */
+	.nowait_loop_safe = false,
+	.sql = store__pg_sql,
+
+	.open = store__pg_open,
+	.close = store__pg_close,
+	.schema_version = store__pg_schema_version,
+	.check = pg_check,
+
+	.prepare = pg_prepare,
+	.finalize = pg_finalize,
+	.bind_int64 = pg_bind_int64,
+	.bind_text = pg_bind_text,
+	.bind_blob = pg_bind_blob,
+	.bind_null = pg_bind_null,
+	.step = pg_step,
+	.column_int64 = pg_column_int64,
+	.column_text = pg_column_text,
+	.column_blob = pg_column_blob,
+	.column_is_null = pg_column_is_null,
+	.changes = pg_changes,
+	.reset = pg_reset,
+
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.in_transaction = pg_in_transaction,
+};
