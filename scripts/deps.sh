@@ -10,13 +10,15 @@
 #   and the outbound tests serve their records from a private dnsmasq on
 #   loopback), python3-dkim (dkimpy, the independent verifier of
 #   tests/e2e/test_dkim.py), prometheus (for promtool: test_metrics.py checks
-#   the /metrics pages with it; no Prometheus server is started).
+#   the /metrics pages with it; no Prometheus server is started),
+#   postgresql (the store's tests also run on a throwaway cluster of
+#   tests/tools/pgcluster.sh on 127.0.0.1:54329; no system cluster is used).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev
       libc-ares-dev libpq-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
-         clang procps mount strace dnsmasq-base python3-dkim prometheus)
+         clang procps mount strace dnsmasq-base python3-dkim prometheus postgresql)
 fi
 
 # Installs the packages of "$@" that are missing.

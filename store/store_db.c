@@ -276,21 +276,11 @@ static void stall_commit_from_env(long *n_r, long *ms_r)
 #endif
 
 /* The backend a `db` value names: a postgresql:// or postgres:// URI, or
- * else the path of an SQLite file. NULL with a message in err when that
- * backend is not part of this program. */
-static const struct store__driver *driver_for(const char *target, char *err, size_t errlen)
+ * else the path of an SQLite file. */
+static const struct store__driver *driver_for(const char *target)
 {
-	if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0) {
-#ifdef MAIL_HAVE_POSTGRESQL
-		(void)err;
-		(void)errlen;
+	if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
 		return &store__pg_driver;
-#else
-		if (err != NULL && errlen > 0)
-			snprintf(err, errlen, "%s: the PostgreSQL backend is not built", target);
-		return NULL;
-#endif
-	}
 	return &store__sqlite_driver;
 }
 
@@ -302,9 +292,7 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 			snprintf(err, errlen, "no database path given");
 		return STORE_EINVAL;
 	}
-	const struct store__driver *drv = driver_for(path, err, errlen);
-	if (drv == NULL)
-		return STORE_EINVAL;
+	const struct store__driver *drv = driver_for(path);
 	store_t *store = calloc(1, drv->handle_size);
 	if (store == NULL) {
 		if (err != NULL && errlen > 0)

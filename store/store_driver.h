@@ -137,9 +137,7 @@ struct store__driver {
 
 /* The backends built into this program. */
 extern const struct store__driver store__sqlite_driver;
-#ifdef MAIL_HAVE_POSTGRESQL
 extern const struct store__driver store__pg_driver;
-#endif
 
 /* ---- what the logic calls: one indirect call each ---------------------- */
 

@@ -218,6 +218,8 @@ static void pg_bind_null(store__stmt_t *stmt, int param)
 	s->formats[param - 1] = 0;
 }
 
+static int sync_clock(store_t *store);
+
 static int run(store__stmt_t *stmt, const char *what)
 {
 	struct store__pg_stmt *s = pgs(stmt);
@@ -230,6 +232,8 @@ static int run(store__stmt_t *stmt, const char *what)
 	if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE ||
 	    PQstatus(pg->conn) != CONNECTION_OK) {
 		err = ensure_connected(store);
+		if (err == STORE_OK)
+			err = sync_clock(store); /* a statement that is its own transaction */
 		if (err != STORE_OK)
 			return err;
 	}

@@ -11,7 +11,7 @@
 # the store promises, so the database must not promise less.
 set -euo pipefail
 cmd=${1:?usage: pgcluster.sh start|stop|restart DIR [PORT]}
-dir=${2:?usage: pgcluster.sh start|stop|restart DIR [PORT]}
+dir=$(realpath -m "${2:?usage: pgcluster.sh start|stop|restart DIR [PORT]}")
 port=${3:-54329}
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

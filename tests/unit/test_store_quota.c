@@ -342,6 +342,7 @@ static void test_concurrent_deliveries_race_the_quota(void **state)
 /* Migrating a version 2 file counts the entries it already holds. */
 static void test_migration_counts_existing_entries(void **state)
 {
+	tsu_sqlite_only(); /* PostgreSQL starts at the current schema */
 	struct store_fixture *f = *state;
 	store_t *s = f->store;
 	TSU_OK(s, deliver_n(s, ALICE, BOB, 100));

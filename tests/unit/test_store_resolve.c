@@ -51,8 +51,8 @@ static void raw_alias(const char *db, const char *from, const char *to)
 	snprintf(sql, sizeof(sql),
 	         "INSERT INTO aliases (domain_id, address, target, address_key, target_key)"
 	         " SELECT d.id, '%s', '%s', lower('%s'), lower('%s') FROM domains d"
-	         " WHERE d.name = substr('%s', instr('%s', '@') + 1)",
-	         from, to, from, to, from, from);
+	         " WHERE d.name = '%s'",
+	         from, to, from, to, strchr(from, '@') + 1);
 	tsu_exec(db, sql);
 }
 

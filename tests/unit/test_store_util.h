@@ -6,6 +6,11 @@
  * handle and removes the directory. Helpers count rows with a separate raw
  * SQLite connection, so they see only committed data, as another process
  * would.
+ *
+ * With MAIL_TEST_PG_URI set (ctest's pg/ copies of the logic tests, on the
+ * cluster of tests/tools/pgcluster.sh), the same tests run on PostgreSQL:
+ * each fixture empties the database's schema first, and the helpers run
+ * their SQL through libpq. Tests of SQLite's files call tsu_sqlite_only().
  */
 #ifndef MAIL_TEST_STORE_UTIL_H
 #define MAIL_TEST_STORE_UTIL_H
@@ -20,6 +25,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -63,12 +69,59 @@ static inline store_t *tsu_open(const char *path, int flags)
 	} while (0)
 #define TSU_OK(store, call) TSU_EXPECT(store, STORE_OK, call)
 
+/* The PostgreSQL database the tests run on, or NULL for SQLite files. */
+static inline const char *tsu_pg_uri(void)
+{
+	const char *uri = getenv("MAIL_TEST_PG_URI");
+	return uri != NULL && *uri != '\0' ? uri : NULL;
+}
+
+static inline bool tsu_is_pg(const char *db)
+{
+	return strncmp(db, "postgresql://", 13) == 0;
+}
+
+/* Skips a test that is about SQLite's files, on a PostgreSQL run. */
+#define tsu_sqlite_only()                                                   \
+	do {                                                                \
+		if (tsu_pg_uri() != NULL) {                                 \
+			print_message("SKIPPED: about SQLite files\n");     \
+			skip();                                             \
+		}                                                           \
+	} while (0)
+
+static inline PGconn *tsu_pg_connect(const char *uri)
+{
+	PGconn *conn = PQconnectdb(uri);
+	if (PQstatus(conn) != CONNECTION_OK)
+		print_error("%s: %s\n", uri, PQerrorMessage(conn));
+	assert_int_equal(PQstatus(conn), CONNECTION_OK);
+	return conn;
+}
+
+static inline void tsu_pg_exec(const char *uri, const char *sql)
+{
+	PGconn *conn = tsu_pg_connect(uri);
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		print_error("%s: %s\n", sql, PQresultErrorMessage(res));
+	assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+	PQclear(res);
+	PQfinish(conn);
+}
+
 static inline struct store_fixture *tsu_fixture_new(void)
 {
 	struct store_fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	testutil_mkdtemp(f->dir, sizeof(f->dir));
 	testutil_path(f->db, sizeof(f->db), f->dir, "mail.db");
+	if (tsu_pg_uri() != NULL) {
+		snprintf(f->db, sizeof(f->db), "%s", tsu_pg_uri());
+		tsu_pg_exec(f->db, "SET client_min_messages = warning;"
+		                   " DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+	}
 	f->store = tsu_open(f->db, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE);
 	return f;
 }
@@ -111,6 +164,19 @@ static inline int tsu_teardown(void **state)
 /* One integer from a query over a separate connection (committed data). */
 static inline int64_t tsu_query_int(const char *db_path, const char *sql)
 {
+	if (tsu_is_pg(db_path)) {
+		PGconn *conn = tsu_pg_connect(db_path);
+		PGresult *res = PQexec(conn, sql);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			print_error("%s: %s\n", sql, PQresultErrorMessage(res));
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		assert_true(PQntuples(res) >= 1);
+		const char *v = PQgetvalue(res, 0, 0);
+		int64_t n = *v == 't' ? 1 : *v == 'f' ? 0 : strtoll(v, NULL, 10);
+		PQclear(res);
+		PQfinish(conn);
+		return n;
+	}
 	sqlite3 *db = NULL;
 	sqlite3_stmt *stmt = NULL;
 	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
@@ -129,6 +195,10 @@ static inline int64_t tsu_query_int(const char *db_path, const char *sql)
 /* Runs SQL over a separate connection (to make or tamper with a file). */
 static inline void tsu_exec(const char *db_path, const char *sql)
 {
+	if (tsu_is_pg(db_path)) {
+		tsu_pg_exec(db_path, sql);
+		return;
+	}
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 	assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
