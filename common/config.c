@@ -41,7 +41,8 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
 	{ .name = "db", .type = CONFIG_STRING, FIELD(db), .def = "mail.db",
-	  .help = "The mailbox database: a SQLite file, created if missing." },
+	  .help = "The mailbox database: a SQLite file, created if missing, or a PostgreSQL "
+	          "`postgresql://` URI (libpq) whose empty database gets the schema at first use." },
 	{ .name = "hostname", .type = CONFIG_STRING, FIELD(hostname), .def = "",
 	  .def_doc = "the system host name (else `localhost`)",
 	  .help = "Name this server gives in greetings, Received: headers and bounces." },
