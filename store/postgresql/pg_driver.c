@@ -406,11 +406,13 @@ static int pg_begin(store_t *store, bool write)
 		err = sync_clock(store);
 	if (err != STORE_OK)
 		return err;
-	if (!write)
-		return store__pg_exec(store, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-		                      "begin transaction");
-	err = store__pg_exec(store, "BEGIN", "begin transaction");
-	if (err != STORE_OK)
+	const char *begin = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+	err = store__pg_exec(store, begin, "begin transaction");
+	/* A connection the server closed (a restart) shows only when used:
+	 * nothing has been done yet, so make it again and begin once more. */
+	if (err != STORE_OK && PQstatus(pg->conn) != CONNECTION_OK)
+		err = store__pg_exec(store, begin, "begin transaction");
+	if (err != STORE_OK || !write)
 		return err;
 	PGresult *res = PQexec(pg->conn, pg->nowait
 	                       ? "SELECT pg_try_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")"
