@@ -97,6 +97,7 @@ class Install:
             self.config["smtps_listen"] = ""
             self.config["pop3s_listen"] = ""
         self.config.update({k: str(v) for k, v in config.items()})
+        self.db = self.config["db"]  # a test may give a postgresql:// URI
         self.write_config()
         self.mailctl("db", "migrate")
 
