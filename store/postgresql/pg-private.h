@@ -23,6 +23,10 @@ struct store__pg {
 	unsigned generation;
 	unsigned next_name;      /* prepared statement names s1, s2, ... */
 	bool nowait;             /* STORE_OPEN_NOWAIT: the writer lock is tried, not waited for */
+	/* Between our BEGIN and its COMMIT or ROLLBACK, even when the server
+	 * has aborted it or the connection is gone: no reconnection then, or
+	 * the rest of a transaction would run (and commit) without its start. */
+	bool txn;
 	int64_t clock_offset;    /* mail.clock_offset as last SET on this connection */
 };
 

@@ -229,13 +229,15 @@ static int run(store__stmt_t *stmt, const char *what)
 
 	/* Outside a transaction a lost connection is made again here; inside
 	 * one the statement fails and the transaction with it. */
-	if (PQtransactionStatus(pg->conn) == PQTRANS_IDLE ||
-	    PQstatus(pg->conn) != CONNECTION_OK) {
+	if (!pg->txn) {
 		err = ensure_connected(store);
 		if (err == STORE_OK)
 			err = sync_clock(store); /* a statement that is its own transaction */
 		if (err != STORE_OK)
 			return err;
+	} else if (PQstatus(pg->conn) != CONNECTION_OK) {
+		return store__fail(store, STORE_EIO, "%s: the connection was lost in a transaction",
+		                   what);
 	}
 	if (s->generation != pg->generation) {
 		err = prepare_on_connection(store, s);
@@ -368,11 +370,11 @@ static void pg_reset(store__stmt_t *stmt)
 
 /* ---- transactions -------------------------------------------------------- */
 
+/* Also for an aborted transaction, or one whose connection died: it still
+ * needs its ROLLBACK (which ends it here whatever the server says). */
 static bool pg_in_transaction(store_t *store)
 {
-	PGTransactionStatusType st = PQtransactionStatus(store__pg(store)->conn);
-	/* An aborted transaction (INERROR) still needs its ROLLBACK. */
-	return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
+	return store__pg(store)->txn;
 }
 
 /* The test clock (store__set_clock_offset) as the connection's setting,
@@ -412,8 +414,11 @@ static int pg_begin(store_t *store, bool write)
 	 * nothing has been done yet, so make it again and begin once more. */
 	if (err != STORE_OK && PQstatus(pg->conn) != CONNECTION_OK)
 		err = store__pg_exec(store, begin, "begin transaction");
-	if (err != STORE_OK || !write)
+	if (err != STORE_OK)
 		return err;
+	pg->txn = true;
+	if (!write)
+		return STORE_OK;
 	PGresult *res = PQexec(pg->conn, pg->nowait
 	                       ? "SELECT pg_try_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")"
 	                       : "SELECT pg_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")");
@@ -422,14 +427,19 @@ static int pg_begin(store_t *store, bool write)
 	else if (pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		err = store__fail(store, STORE_EBUSY, "take the writers' lock: held by another writer");
 	PQclear(res);
-	if (err != STORE_OK)
-		store__pg_exec(store, "ROLLBACK", "rollback");
+	if (err != STORE_OK) {
+		PQclear(PQexec(pg->conn, "ROLLBACK"));
+		pg->txn = false;
+	}
 	return err;
 }
 
 static int pg_commit(store_t *store, const char *what)
 {
 	struct store__pg *pg = store__pg(store);
+	if (PQstatus(pg->conn) != CONNECTION_OK)
+		return what != NULL ? store__fail(store, STORE_EIO, "%s: the connection was lost", what)
+		                    : STORE_EIO;
 	PGresult *res = PQexec(pg->conn, "COMMIT");
 	int err = STORE_OK;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -439,13 +449,21 @@ static int pg_commit(store_t *store, const char *what)
 		err = what != NULL ? store__fail(store, STORE_EIO, "%s: the transaction was aborted", what)
 		                   : STORE_EIO;
 	PQclear(res);
+	/* A COMMIT that answered is over either way; one that failed to reach
+	 * the server is left for the caller's rollback. */
+	if (PQstatus(pg->conn) == CONNECTION_OK && err == STORE_OK)
+		pg->txn = false;
 	return err;
 }
 
 static void pg_rollback(store_t *store)
 {
-	if (pg_in_transaction(store))
-		PQclear(PQexec(store__pg(store)->conn, "ROLLBACK"));
+	struct store__pg *pg = store__pg(store);
+	if (!pg->txn)
+		return;
+	if (PQstatus(pg->conn) == CONNECTION_OK)
+		PQclear(PQexec(pg->conn, "ROLLBACK"));
+	pg->txn = false;
 }
 
 /* PostgreSQL checks its own pages and foreign keys as it goes; there is no
