@@ -82,3 +82,15 @@ void histogram_render(const struct histogram *h, const struct histogram_layout *
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)h->count);
 	metrics_sample_text(out, name, "histogram", help, value);
 }
+
+void histogram_render_by(const struct histogram *h, size_t count,
+                         const struct histogram_layout *layout, struct metrics_text *out,
+                         const char *family, const char *label, const char *const *values,
+                         const char *help)
+{
+	for (size_t i = 0; i < count; i++) {
+		char labels[128];
+		snprintf(labels, sizeof(labels), "%s=\"%s\"", label, values[i]);
+		histogram_render(&h[i], layout, out, family, labels, help);
+	}
+}

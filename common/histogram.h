@@ -62,4 +62,13 @@ void histogram_render(const struct histogram *h, const struct histogram_layout *
                       struct metrics_text *out, const char *family, const char *labels,
                       const char *help);
 
+/*
+ * The same for one family split by one label: histogram i of `h` gets
+ * label="values[i]" (op="login"), for i below count.
+ */
+void histogram_render_by(const struct histogram *h, size_t count,
+                         const struct histogram_layout *layout, struct metrics_text *out,
+                         const char *family, const char *label, const char *const *values,
+                         const char *help);
+
 #endif

@@ -38,14 +38,10 @@ void pop3_metrics_render(void *ctx, struct metrics_text *out)
 	               "Octets of the messages RETR started.", m->bytes_retrieved);
 	metrics_sample(out, "pop3_messages_deleted_total", "counter",
 	               "Messages deleted at QUIT (RFC 1939 UPDATE state).", m->messages_deleted);
-	for (unsigned i = 0; i < POP3_STORE_OP_COUNT; i++) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "op=\"%s\"", store_op_names[i]);
-		histogram_render(&m->store_ops[i], &histogram_store_seconds, out,
-		                 "pop3_store_operation_seconds", labels,
-		                 "Duration of store operations, failed ones included, by operation: "
-		                 "login (password check excluded), maildrop_open (lease and snapshot), "
-		                 "message_read (RETR/TOP until the first octets), update (QUIT's "
-		                 "deletes and lease release).");
-	}
+	histogram_render_by(m->store_ops, POP3_STORE_OP_COUNT, &histogram_store_seconds, out,
+	                    "pop3_store_operation_seconds", "op", store_op_names,
+	                    "Duration of store operations, failed ones included, by operation: "
+	                    "login (password check excluded), maildrop_open (lease and snapshot), "
+	                    "message_read (RETR/TOP until the first octets), update (QUIT's "
+	                    "deletes and lease release).");
 }

@@ -112,15 +112,11 @@ void smtp_metrics_render(const struct smtp_metrics *m, struct metrics_text *out)
 	                 "Messages per group commit (one store transaction and sync).");
 	histogram_render(&m->commit_duration, &commit_layout, out, "smtp_commit_duration_seconds",
 	                 NULL, "Duration of each group commit, its sync included.");
-	for (unsigned i = 0; i < SMTP_STORE_OP_COUNT; i++) {
-		char labels[64];
-		snprintf(labels, sizeof(labels), "op=\"%s\"", store_op_names[i]);
-		histogram_render(&m->store_ops[i], &histogram_store_seconds, out,
-		                 "smtp_store_operation_seconds", labels,
-		                 "Duration of store operations, failed ones included, by operation: "
-		                 "rcpt_resolve, auth_lookup (password check excluded), queue_claim, "
-		                 "queue_report.");
-	}
+	histogram_render_by(m->store_ops, SMTP_STORE_OP_COUNT, &histogram_store_seconds, out,
+	                    "smtp_store_operation_seconds", "op", store_op_names,
+	                    "Duration of store operations, failed ones included, by operation: "
+	                    "rcpt_resolve, auth_lookup (password check excluded), queue_claim, "
+	                    "queue_report.");
 	labelled(out, "smtp_sessions_total", "outcome", end_names, m->sessions_ended,
 	         SMTP_SESSION_END_COUNT, "counter", "SMTP sessions ended, by how they ended.");
 	static const char *const queue_states[] = { "pending", "failed" };

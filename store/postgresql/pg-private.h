@@ -51,8 +51,6 @@ struct store__pg_stmt {
 	PGresult *res;           /* of the current run; NULL before the first step */
 	int row;                 /* the current row of res, -1 before the first */
 	int64_t changes;
-	unsigned char *blob;     /* a bytea column unescaped (text results only) */
-	size_t blob_cap;
 };
 
 static inline struct store__pg *store__pg(store_t *store)

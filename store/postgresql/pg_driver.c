@@ -178,7 +178,6 @@ static void pg_finalize(store__stmt_t *stmt)
 	struct store__pg_stmt *s = pgs(stmt);
 	clear_result(s);
 	/* The server's prepared statement goes with the connection. */
-	free(s->blob);
 	free(s->sql);
 	free(s);
 }
@@ -321,32 +320,11 @@ static const char *pg_column_text(store__stmt_t *stmt, int col, size_t *len_r)
 	return PQgetvalue(s->res, s->row, col);
 }
 
+/* Statements that return bytea get binary results (prepare_on_connection),
+ * so a blob is its raw bytes, never an escaped copy. */
 static const void *pg_column_blob(store__stmt_t *stmt, int col, size_t *len_r)
 {
-	struct store__pg_stmt *s = pgs(stmt);
-	if (s->binary || s->row < 0 || PQgetisnull(s->res, s->row, col))
-		return pg_column_text(stmt, col, len_r);
-	/* A text result can only carry bytea escaped ("\x..."). */
-	size_t len;
-	unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, col), &len);
-	if (raw == NULL) {
-		*len_r = 0;
-		return NULL;
-	}
-	if (len > s->blob_cap) {
-		unsigned char *grown = realloc(s->blob, len);
-		if (grown == NULL) {
-			PQfreemem(raw);
-			*len_r = 0;
-			return NULL;
-		}
-		s->blob = grown;
-		s->blob_cap = len;
-	}
-	memcpy(s->blob, raw, len);
-	PQfreemem(raw);
-	*len_r = len;
-	return s->blob;
+	return pg_column_text(stmt, col, len_r);
 }
 
 static bool pg_column_is_null(store__stmt_t *stmt, int col)

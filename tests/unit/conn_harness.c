@@ -514,6 +514,19 @@ bool tc_eof(struct tclient *c)
 	return c->start == c->end && tc_fill(c) == 0;
 }
 
+int tc_greeted(struct tclient *c, int port, const char *source_ip, const char *first)
+{
+	char line[256];
+	if (tc_connect(c, port, source_ip, 0) != 0 || (first != NULL && tc_sendstr(c, first) != 0) ||
+	    tc_line(c, line, sizeof(line)) < 0)
+		return -1;
+	if (strcmp(line, "220 hello") == 0)
+		return 1;
+	if (strcmp(line, "421 too many connections") == 0 && tc_eof(c))
+		return 0;
+	return -1;
+}
+
 void tc_close(struct tclient *c)
 {
 	if (c->tls != NULL) {

@@ -125,6 +125,10 @@ int tc_line(struct tclient *c, char *out, size_t len);
 /* True when the server has closed (after close_notify, under TLS). */
 bool tc_eof(struct tclient *c);
 void tc_close(struct tclient *c);
+/* Connects from source_ip, sends `first` (a PROXY header; NULL for none) and
+ * reads the first line: 1 for the greeting "220 hello", 0 for the reject
+ * line "421 too many connections" then EOF, -1 for anything else. */
+int tc_greeted(struct tclient *c, int port, const char *source_ip, const char *first);
 double now_s(void);
 
 /* Reads one line and compares it. */

@@ -221,17 +221,9 @@ static void test_idle_timeout(void **state)
 	assert_int_equal(h.opens, 1);
 }
 
-/* Connects from src and expects a greeting (true) or the reject line then EOF (false). */
 static int greeted(struct harness *h, struct tclient *c, const char *src)
 {
-	char line[256];
-	if (tc_connect(c, h->port, src, 0) != 0 || tc_line(c, line, sizeof(line)) < 0)
-		return -1;
-	if (strcmp(line, "220 hello") == 0)
-		return 1;
-	if (strcmp(line, "421 too many connections") == 0 && tc_eof(c))
-		return 0;
-	return -1;
+	return tc_greeted(c, h->port, src, NULL);
 }
 
 static void client_limits(struct harness *h)

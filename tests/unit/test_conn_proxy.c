@@ -144,15 +144,7 @@ static void test_bad_header(void **state)
 
 static int greeted(struct harness *h, struct tclient *c, const char *header)
 {
-	char line[256];
-	if (tc_connect(c, h->port, TRUSTED, 0) != 0 || tc_sendstr(c, header) != 0 ||
-	    tc_line(c, line, sizeof(line)) < 0)
-		return -1;
-	if (strcmp(line, "220 hello") == 0)
-		return 1;
-	if (strcmp(line, "421 too many connections") == 0 && tc_eof(c))
-		return 0;
-	return -1;
+	return tc_greeted(c, h->port, TRUSTED, header);
 }
 
 /* max_connections_per_ip 1: the limit counts the header's client, not the balancer. */

@@ -50,7 +50,7 @@ static void test_parse_good(void **state)
 	char why[256];
 	assert_int_equal(netlist_parse(many, &l, why, sizeof(why)), 0);
 	assert_int_equal(l.count, NETLIST_MAX);
-	strcat(many, ",10.0.1.0");
+	snprintf(many + strlen(many), sizeof(many) - strlen(many), ",10.0.1.0");
 	assert_int_equal(netlist_parse(many, &l, why, sizeof(why)), -1);
 	assert_string_equal(why, "more than 32 networks");
 }
