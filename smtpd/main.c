@@ -84,7 +84,8 @@ static int start(const struct daemon *d, void **ctx_r, char *err, size_t errlen)
 	if (store_open(d->cfg->db, STORE_OPEN_NOWAIT, &env->lookup_store, msg, sizeof(msg)) !=
 	    STORE_OK)
 		log_warn(0, "lookup_store", "error=\"%s\"", msg);
-	if (smtp_commit_new(&env->committer, server_loop(d->srv), d->cfg->db, err, errlen) != 0)
+	if (smtp_commit_new(&env->committer, server_loop(d->srv), d->cfg->db,
+	                    store_writers_wanted(d->cfg->db), err, errlen) != 0)
 		return -1;
 	return smtp_runner_new(&env->runner, d->srv, env, err, errlen);
 }

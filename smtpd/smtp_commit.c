@@ -1,4 +1,4 @@
-/* smtp_commit.c - one committer thread, batches handed back in one wake-up; see smtp_commit.h. */
+/* smtp_commit.c - committer threads, batches handed back in one wake-up; see smtp_commit.h. */
 #include "smtp_commit.h"
 
 #include <pthread.h>
@@ -27,16 +27,22 @@ struct job_list {
 	struct commit_job **tail;
 };
 
+/* One committer thread and its own store handle. */
+struct committer_thread {
+	struct smtp_committer *c;
+	pthread_t thread;
+	store_t *store; /* only this thread touches it while it runs */
+};
+
 struct smtp_committer {
 	pthread_mutex_t mutex;
 	pthread_cond_t work;     /* pending is no longer empty, or stop */
-	struct job_list pending; /* loop -> committer */
-	struct job_list done;    /* committer -> loop */
+	struct job_list pending; /* loop -> committers */
+	struct job_list done;    /* committers -> loop */
 	bool stop;
-	/* Only the committer thread touches these after init. */
-	pthread_t thread;
 	const char *db_path;
-	store_t *store;
+	struct committer_thread threads[SMTP_COMMIT_THREADS_MAX];
+	unsigned nthreads; /* started */
 	/* Only the loop thread touches these. */
 	uv_async_t async;
 	unsigned outstanding; /* started, done not yet called */
@@ -56,27 +62,27 @@ static void list_append(struct job_list *l, struct commit_job *first, struct com
 }
 
 /* Opens the committer's handle if it is not open yet; logs why not. */
-static bool have_store(struct smtp_committer *c, size_t n)
+static bool have_store(struct committer_thread *t, size_t n)
 {
 	char err[256];
 
-	if (c->store == NULL &&
-	    store_open(c->db_path, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0) {
-		c->store = NULL; /* tried again with the next batch */
+	if (t->store == NULL &&
+	    store_open(t->c->db_path, STORE_OPEN_BULK, &t->store, err, sizeof(err)) != 0) {
+		t->store = NULL; /* tried again with the next batch */
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 	}
-	return c->store != NULL;
+	return t->store != NULL;
 }
 
-/* Commits jobs[0..n) in one store transaction; on the committer thread. */
-static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, size_t n)
+/* Commits jobs[0..n) in one store transaction; on a committer thread. */
+static void commit_batch(struct committer_thread *t, struct commit_job **jobs, size_t n)
 {
 	store_delivery_t *deliveries[SMTP_COMMIT_BATCH_MAX];
 	int results[SMTP_COMMIT_BATCH_MAX];
 
 	if (n == 1 && jobs[0]->op != NULL) {
 		uint64_t started = uv_hrtime();
-		jobs[0]->result.status = have_store(c, 1) ? jobs[0]->op(c->store, jobs[0]->arg)
+		jobs[0]->result.status = have_store(t, 1) ? jobs[0]->op(t->store, jobs[0]->arg)
 		                                          : STORE_EIO;
 		jobs[0]->result.micros = (uv_hrtime() - started) / 1000;
 		jobs[0]->result.batch_size = 1;
@@ -85,11 +91,11 @@ static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, siz
 	for (size_t i = 0; i < n; i++)
 		deliveries[i] = jobs[i]->delivery;
 	uint64_t started = uv_hrtime();
-	if (!have_store(c, n)) {
+	if (!have_store(t, n)) {
 		for (size_t i = 0; i < n; i++)
 			results[i] = STORE_EIO;
-	} else if (store_deliver_batch(c->store, deliveries, n, results) != STORE_OK) {
-		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(c->store));
+	} else if (store_deliver_batch(t->store, deliveries, n, results) != STORE_OK) {
+		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, store_errmsg(t->store));
 	}
 	uint64_t micros = (uv_hrtime() - started) / 1000;
 	for (size_t i = 0; i < n; i++) {
@@ -105,7 +111,8 @@ static void commit_batch(struct smtp_committer *c, struct commit_job **jobs, siz
 
 static void *committer_main(void *arg)
 {
-	struct smtp_committer *c = arg;
+	struct committer_thread *t = arg;
+	struct smtp_committer *c = t->c;
 
 	pthread_mutex_lock(&c->mutex);
 	for (;;) {
@@ -127,7 +134,7 @@ static void *committer_main(void *arg)
 			list_init(&c->pending);
 		pthread_mutex_unlock(&c->mutex);
 
-		commit_batch(c, batch, n);
+		commit_batch(t, batch, n);
 
 		for (size_t i = 0; i + 1 < n; i++)
 			batch[i]->next = batch[i + 1];
@@ -182,7 +189,7 @@ static void async_cb(uv_async_t *handle)
 }
 
 int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
-                    char *err, size_t errlen)
+                    unsigned threads, char *err, size_t errlen)
 {
 	struct smtp_committer *c = calloc(1, sizeof(*c));
 
@@ -209,16 +216,28 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&c->thread, NULL, committer_main, c);
+	if (threads < 1)
+		threads = 1;
+	if (threads > SMTP_COMMIT_THREADS_MAX)
+		threads = SMTP_COMMIT_THREADS_MAX;
+	rc = 0;
+	while (c->nthreads < threads && rc == 0) {
+		struct committer_thread *t = &c->threads[c->nthreads];
+		t->c = c;
+		rc = pthread_create(&t->thread, NULL, committer_main, t);
+		if (rc == 0)
+			c->nthreads++;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	c->running = c->nthreads > 0;
+	*c_r = c; /* with no thread: freed after the loop has run the close */
 	if (rc != 0) {
-		snprintf(err, errlen, "commit: cannot start the committer thread: %s", strerror(rc));
-		uv_close((uv_handle_t *)&c->async, NULL);
-		*c_r = c; /* freed after the loop has run the close */
+		snprintf(err, errlen, "commit: cannot start a committer thread: %s", strerror(rc));
+		/* The threads that did start are stopped by smtp_commit_stop. */
+		if (!c->running)
+			uv_close((uv_handle_t *)&c->async, NULL);
 		return -1;
 	}
-	c->running = true;
-	*c_r = c;
 	return 0;
 }
 
@@ -277,12 +296,14 @@ void smtp_commit_stop(struct smtp_committer *c)
 		return;
 	pthread_mutex_lock(&c->mutex);
 	c->stop = true;
-	pthread_cond_signal(&c->work);
+	pthread_cond_broadcast(&c->work);
 	pthread_mutex_unlock(&c->mutex);
-	pthread_join(c->thread, NULL);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i].thread, NULL);
 	c->running = false;
 	deliver_results(c);
-	store_close(&c->store);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		store_close(&c->threads[i].store);
 	uv_close((uv_handle_t *)&c->async, NULL);
 }
 

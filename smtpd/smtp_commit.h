@@ -6,15 +6,19 @@
  * A sync costs about as much for 64 messages as for one, so concurrent
  * sessions' messages share one store transaction.
  *
- * One committer thread per process does all the writing. smtp_commit_start()
- * appends a delivery to its pending list (and wakes it if it sleeps). The
+ * Committer threads do all the writing: one on SQLite, several on
+ * PostgreSQL (store_writers_wanted). smtp_commit_start() appends a
+ * delivery to the pending list (and wakes a committer if one sleeps). A
  * committer takes up to SMTP_COMMIT_BATCH_MAX pending deliveries, commits
  * them with one store_deliver_batch() and hands the whole batch back to
  * the loop with a single wake-up (uv_async), where each session gets its
  * result. While a sync runs, the next batch gathers by itself, and a lone
- * message is committed at once: no timers, no sleeps. One writer also keeps
- * SQLite's page cache valid between commits, and costs two thread switches
- * per batch instead of a parked pool thread and a wake-up per message.
+ * message is committed at once: no timers, no sleeps. On SQLite, one
+ * writer also keeps the page cache valid between commits, and costs two
+ * thread switches per batch instead of a parked pool thread and a wake-up
+ * per message. On PostgreSQL a commit is mostly round trips to the server,
+ * which syncs concurrent commits together, so batches in flight at once
+ * pay (docs/SCALING.md has the figures).
  */
 #ifndef SMTP_COMMIT_H
 #define SMTP_COMMIT_H
@@ -30,6 +34,8 @@ struct smtp_committer;
 
 /* Deliveries per store transaction (bounds the transaction's size and latency). */
 #define SMTP_COMMIT_BATCH_MAX 64
+/* Committer threads at most, whatever the backend asks for. */
+#define SMTP_COMMIT_THREADS_MAX 16
 
 struct smtp_commit_result {
 	int status;         /* 0: committed and synced; else a negative enum store_err */
@@ -48,13 +54,14 @@ struct smtp_commit_result {
 typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_commit_result *result);
 
 /*
- * Starts a committer thread, which opens the store at db_path (a string
- * that must outlive smtp_commit_stop) when it first commits. Call it on
- * the loop thread, after dropping privileges. Returns 0, or -1 with a
+ * Starts `threads` committer threads (1 to SMTP_COMMIT_THREADS_MAX), each
+ * of which opens its own handle on db_path (a string that must outlive
+ * smtp_commit_stop) when it first commits. Call it on the loop thread,
+ * after dropping privileges. Returns 0, or -1 with a
  * message in err; either way *c_r (possibly NULL) is for smtp_commit_free.
  */
 int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
-                    char *err, size_t errlen);
+                    unsigned threads, char *err, size_t errlen);
 
 /*
  * Queues *delivery (taken: *delivery is set to NULL) for the next batch
@@ -69,8 +76,9 @@ int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t *
 
 /*
  * A store operation of the queue runner (claim, outcomes, lease renewal):
- * runs on the committer thread with its handle, alone, between delivery
- * batches, so this process still has one SQLite writer. Returns 0 or a
+ * runs on a committer thread with its handle, alone in its transaction
+ * (not batched with deliveries), so on SQLite this process still has one
+ * writer. Returns 0 or a
  * negative enum store_err, which done receives as result->status (done
  * gets conn NULL). The op owns its transaction; keep it short.
  */

@@ -284,6 +284,11 @@ static const struct store__driver *driver_for(const char *target)
 	return &store__sqlite_driver;
 }
 
+unsigned store_writers_wanted(const char *db)
+{
+	return db != NULL ? driver_for(db)->parallel_writers : 1;
+}
+
 int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen)
 {
 	*store_r = NULL;

@@ -78,6 +78,12 @@ struct store__driver {
 	 * loop-safe calls on an event loop (store.h store_loop_safe): local
 	 * reads only, so SQLite yes, a network round trip no. */
 	bool nowait_loop_safe;
+	/* How many connections writing at once pay off (store_writers_wanted):
+	 * 1 where writers take one lock and a sync costs the same for one
+	 * transaction as for a batch (SQLite); more where a commit is mostly
+	 * network round trips and the server syncs concurrent commits
+	 * together (PostgreSQL). */
+	unsigned parallel_writers;
 	/* The backend's own text per enum store__stmt_id, NULL where the
 	 * shared text of store_sql.c applies (store__sql). */
 	const char *const *sql;

@@ -108,6 +108,14 @@ store_t *store_thread_handle(const char *path, int flags, char *err, size_t errl
  */
 bool store_loop_safe(const store_t *store);
 
+/*
+ * How many handles writing at once pay off on the backend `db` names: 1
+ * for SQLite (one writer at a time, and a batch syncs as cheaply as one
+ * transaction), more for PostgreSQL, whose commits are mostly round trips
+ * and are synced together by the server. smtpd runs that many committers.
+ */
+unsigned store_writers_wanted(const char *db);
+
 /* Message of the last failure on this handle; never NULL. */
 const char *store_errmsg(const store_t *store);
 

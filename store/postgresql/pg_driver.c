@@ -459,6 +459,7 @@ const struct store__driver store__pg_driver = {
 	.handle_size = sizeof(struct store__pg),
 	/* Every call is a network round trip: never on an event loop. */
 	.nowait_loop_safe = false,
+	.parallel_writers = 4,
 	.sql = store__pg_sql,
 
 	.open = store__pg_open,

@@ -238,6 +238,7 @@ const struct store__driver store__sqlite_driver = {
 	.handle_size = sizeof(struct store__sqlite),
 	/* Reads are local and a no-wait handle never sleeps. */
 	.nowait_loop_safe = true,
+	.parallel_writers = 1,
 	.sql = store__sqlite_sql,
 
 	.open = store__sqlite_open,
