@@ -11,7 +11,7 @@ const struct mailctl_group mailctl_groups[] = {
 	{"queue", "outbound messages waiting for delivery"},
 	{"cert", "TLS certificates"},
 	{"dkim", "DKIM keys that sign the mail of local domains"},
-	{"db", "the database schema and its consistency"},
+	{"db", "the database: schema, consistency, copies to another backend"},
 	{"config", "the configuration file and its keys"},
 	{NULL, NULL},
 };
@@ -171,6 +171,26 @@ const struct mailctl_cmd mailctl_commands[] = {
 	{"db", "check", NULL, cmd_db_check, 0, 0, MAILCTL_STORE_READ,
 	 {NULL}, "",
 	 "check the database; status 1 on problems", NULL},
+	/* It opens its two databases itself, neither of them the db key's. */
+	{"db", "copy", check_arg_copy, cmd_db_copy, 0, 0, MAILCTL_STORE_NONE,
+	 {"from=", "to="}, "--from DB --to DB",
+	 "copy everything to a new or empty database",
+	 "Copies a whole installation from one database to another, each a SQLite\n"
+	 "file or a postgresql:// URI as the db key takes them, in either direction:\n"
+	 "domains, users (hashes, quotas, disabled), aliases, DKIM keys, messages,\n"
+	 "mailboxes and the outbound queue (attempts, due times, errors, DSN\n"
+	 "parameters), with their ids: POP3 clients see the same unique ids and\n"
+	 "sizes and download nothing again, and no id the source gave out is given\n"
+	 "out again. Maildrop locks are not copied, and queued mail is claimed\n"
+	 "afresh by the target's smtpd. Prints one line: what was copied.\n"
+	 "The --to database must be new or empty: a missing file is created and an\n"
+	 "empty file or database gets the schema; one that holds anything, or an\n"
+	 "older schema, is refused with status 1 and left as it is. The --from\n"
+	 "database must be at this program's schema version (run `MAIL_DB=DB\n"
+	 "mailctl db migrate` on it first); it is never changed. It is read as one\n"
+	 "snapshot, so stop smtpd and pop3d first: what they store after it is not\n"
+	 "copied. The target is written in one transaction: a copy that fails\n"
+	 "leaves it empty, and can simply be run again.\n"},
 
 	{"config", "check", NULL, cmd_config_check, 0, 0, MAILCTL_STORE_NONE,
 	 {NULL}, "",

@@ -188,5 +188,7 @@ mailctl_handler cmd_cert_selfsigned;
 mailctl_handler check_arg_dkim, cmd_dkim_generate, cmd_dkim_show, cmd_dkim_del;
 mailctl_handler cmd_config_check, cmd_config_reference;
 mailctl_handler cmd_db_migrate, cmd_db_check;
+/* cmd_db_copy.c; check_arg_copy: --from and --to given, and not the same. */
+mailctl_handler check_arg_copy, cmd_db_copy;
 
 #endif

@@ -51,6 +51,9 @@
  *   setval('messages_id_seq', ?1)" (a SELECT reports one row, so INIT is
  *   never run; give it the same text). A rollback does not undo setval:
  *   that leaves a gap, which ids may have (store.h).
+ * - COPY_ID_LAST, _SET, _INIT (store_copy): a table's id high-water mark,
+ *   the table named by ?1: sqlite_sequence there; the identity sequence
+ *   (pg_get_serial_sequence, pg_sequence_last_value, setval) here.
  * - CHECK_USER_CONFLICTS, CHECK_ALIAS_CONFLICTS: group_concat with its
  *   order taken from a subquery, and a bare column beside GROUP BY, are
  *   SQLite's; PostgreSQL: string_agg(address, ' ' ORDER BY case_conflict,
@@ -321,6 +324,68 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		"            FROM mailbox_entries GROUP BY user_id) e ON e.user_id = u.id"
 		" WHERE COALESCE(q.bytes, 0) <> COALESCE(e.bytes, 0)"
 		"    OR COALESCE(q.messages, 0) <> COALESCE(e.messages, 0) ORDER BY u.address",
+
+	/* store_copy: the first table of the target that holds a row, if any
+	 * (maildrop leases too: a target with anything in it is refused). */
+	[STORE__COPY_TARGET_USED] =
+		"SELECT 'domains' WHERE EXISTS (SELECT 1 FROM domains)"
+		" UNION ALL SELECT 'users' WHERE EXISTS (SELECT 1 FROM users)"
+		" UNION ALL SELECT 'aliases' WHERE EXISTS (SELECT 1 FROM aliases)"
+		" UNION ALL SELECT 'dkim_keys' WHERE EXISTS (SELECT 1 FROM dkim_keys)"
+		" UNION ALL SELECT 'messages' WHERE EXISTS (SELECT 1 FROM messages)"
+		" UNION ALL SELECT 'message_chunks' WHERE EXISTS (SELECT 1 FROM message_chunks)"
+		" UNION ALL SELECT 'mailbox_entries' WHERE EXISTS (SELECT 1 FROM mailbox_entries)"
+		" UNION ALL SELECT 'mailbox_usage' WHERE EXISTS (SELECT 1 FROM mailbox_usage)"
+		" UNION ALL SELECT 'queue' WHERE EXISTS (SELECT 1 FROM queue)"
+		" UNION ALL SELECT 'pop3_locks' WHERE EXISTS (SELECT 1 FROM pop3_locks) LIMIT 1",
+	/* COPY_ID_LAST, _SET, _INIT: the backend's (its id bookkeeping). */
+	/* Keyset pages: the rows after the last key copied, in key order, at
+	 * most ?2 (chunks: ?3) of them. Each page is a short query on the
+	 * primary key, so a backend that buffers whole results (libpq) never
+	 * holds more than a page, and the row value comparison of CHUNKS_READ
+	 * is a range scan of its primary key in both engines. */
+	[STORE__COPY_DOMAINS_READ] = "SELECT id, name FROM domains WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STORE__COPY_DOMAINS_WRITE] = "INSERT INTO domains (id, name) VALUES (?1, ?2)",
+	[STORE__COPY_USERS_READ] =
+		"SELECT id, domain_id, address, hash, disabled, quota, created, address_key, case_conflict"
+		" FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STORE__COPY_USERS_WRITE] =
+		"INSERT INTO users (id, domain_id, address, hash, disabled, quota, created, address_key,"
+		" case_conflict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[STORE__COPY_ALIASES_READ] =
+		"SELECT id, domain_id, address, target, address_key, target_key, case_conflict"
+		" FROM aliases WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STORE__COPY_ALIASES_WRITE] =
+		"INSERT INTO aliases (id, domain_id, address, target, address_key, target_key,"
+		" case_conflict) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[STORE__COPY_DKIM_READ] =
+		"SELECT domain, selector, private_key, created FROM dkim_keys WHERE domain > ?1"
+		" ORDER BY domain LIMIT ?2",
+	[STORE__COPY_DKIM_WRITE] =
+		"INSERT INTO dkim_keys (domain, selector, private_key, created) VALUES (?1, ?2, ?3, ?4)",
+	[STORE__COPY_MESSAGES_READ] =
+		"SELECT id, size, created FROM messages WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STORE__COPY_MESSAGES_WRITE] = "INSERT INTO messages (id, size, created) VALUES (?1, ?2, ?3)",
+	/* Written with CHUNK_ADD. */
+	[STORE__COPY_CHUNKS_READ] =
+		"SELECT message_id, seq, data FROM message_chunks WHERE (message_id, seq) > (?1, ?2)"
+		" ORDER BY message_id, seq LIMIT ?3",
+	[STORE__COPY_ENTRIES_READ] =
+		"SELECT id, user_id, message_id, size, created FROM mailbox_entries WHERE id > ?1"
+		" ORDER BY id LIMIT ?2",
+	/* mailbox_usage follows by its triggers. */
+	[STORE__COPY_ENTRIES_WRITE] =
+		"INSERT INTO mailbox_entries (id, user_id, message_id, size, created)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* Without the lease: the runner that held a row is not on the target. */
+	[STORE__COPY_QUEUE_READ] =
+		"SELECT id, message_id, sender, recipient, attempts, created, next_attempt, state,"
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned FROM queue"
+		" WHERE id > ?1 ORDER BY id LIMIT ?2",
+	[STORE__COPY_QUEUE_WRITE] =
+		"INSERT INTO queue (id, message_id, sender, recipient, attempts, created, next_attempt,"
+		" state, last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 };
 
 const char *store__sql(const store_t *store, enum store__stmt_id id)

@@ -76,6 +76,12 @@ typedef struct store store_t;
  * better-amortised checkpoints (each page is copied once per checkpoint,
  * however many commits rewrote it). */
 #define STORE_OPEN_BULK    0x8
+/* Create the schema in a database that has none (a new or empty file, a
+ * database without tables), as STORE_OPEN_MIGRATE would, but never
+ * upgrade an existing schema: an older one stays STORE_ECORRUPT, as
+ * without STORE_OPEN_MIGRATE. With STORE_OPEN_CREATE, for a target that
+ * must be new or empty (store_copy): a refused target is left as it was. */
+#define STORE_OPEN_INIT    0x10
 
 /*
  * Opens the database at `path` (a file name; later also a postgresql:// URI).
@@ -605,6 +611,62 @@ int store_queue_retry(store_t *store, int64_t id);
  * is not deleted: STORE_EBUSY for one item; "all" deletes the others.
  */
 int store_queue_delete(store_t *store, int64_t id);
+
+/* ---- copying a whole database ---------------------------------------- */
+
+/* What store_copy has copied so far. */
+struct store_copy_stats {
+	uint64_t domains;
+	uint64_t users;
+	uint64_t aliases;
+	uint64_t dkim_keys;
+	uint64_t messages;  /* bodies */
+	uint64_t bytes;     /* octets of those bodies (their chunks) */
+	uint64_t entries;   /* mailbox entries */
+	uint64_t queue;     /* outbound queue rows */
+};
+
+/* Called after each batch of rows, with the table being copied ("domains",
+ * "message_chunks", ...) and the totals so far; and once at the end with
+ * table "done". It must not call the store on either handle. */
+typedef void store_copy_progress_cb(void *ctx, const char *table,
+                                    const struct store_copy_stats *stats);
+
+/*
+ * Copies everything an installation holds from `src` into `dst`, which
+ * may be of either backend (SQLite to PostgreSQL, back, or to another
+ * file): domains, users (hashes, quotas, flags), aliases, DKIM keys,
+ * message bodies, mailbox entries and the outbound queue, with their ids,
+ * so POP3 unique ids (entry ids), queue ids (message ids) and sizes stay
+ * what clients and operators saw. The ids' high-water marks go along too
+ * (every message, entry and queue id the source ever gave out or
+ * reserved, rows since deleted included), so the target never hands out
+ * one of them again, and every id table of the target goes on past the
+ * largest id copied (PostgreSQL's identity sequences). Mailbox
+ * usage is recounted from the copied entries; maildrop leases (pop3d
+ * sessions) are not copied, and queue rows arrive unclaimed (the runner
+ * that held one is not on the target).
+ *
+ * `dst` must hold no rows at all (a new or emptied database): otherwise
+ * STORE_EEXIST and nothing is written. Both must be at this program's
+ * schema version (STORE_ECORRUPT: run `mailctl db migrate` on the source
+ * first).
+ *
+ * The source is read in one read transaction, so the copy is one
+ * snapshot of it; writers may go on meanwhile, and what they commit after
+ * the snapshot is not in the copy (stop the daemons first when switching
+ * over). The target is written in one write transaction: on any failure
+ * it is rolled back and `dst` is empty again, so the copy can simply be
+ * run again. Memory stays bounded whatever the size: rows and body chunks
+ * are read in batches of a bounded size (store_copy.c).
+ *
+ * Returns 0, or a negative error with a message in err (at most errlen
+ * bytes; "source: ..." or "target: ..." says which side failed). stats_r,
+ * when not NULL, receives what was copied (on failure: what was written
+ * before it, now rolled back). progress may be NULL.
+ */
+int store_copy(store_t *src, store_t *dst, store_copy_progress_cb *progress, void *ctx,
+               struct store_copy_stats *stats_r, char *err, size_t errlen);
 
 /* ---- test hooks ------------------------------------------------------ */
 

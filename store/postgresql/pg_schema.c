@@ -236,7 +236,7 @@ int store__pg_open(store_t *store, const char *uri, int flags)
 		                   version, STORE__SCHEMA_VERSION);
 	if (version == STORE__SCHEMA_VERSION)
 		return STORE_OK;
-	if (version == 0 && (flags & (STORE_OPEN_CREATE | STORE_OPEN_MIGRATE)))
+	if (version == 0 && (flags & (STORE_OPEN_CREATE | STORE_OPEN_MIGRATE | STORE_OPEN_INIT)))
 		return create_schema(store);
 	if (version == 0)
 		return store__fail(store, STORE_ECORRUPT,

@@ -25,6 +25,21 @@ const char *const store__pg_sql[STORE__STMT_COUNT] = {
 	[STORE__MESSAGE_ID_SET] = "SELECT setval(" MESSAGES_SEQ ", ?1)",
 	[STORE__MESSAGE_ID_INIT] = "SELECT setval(" MESSAGES_SEQ ", ?1)",
 
+	/* store_copy: a table's identity sequence (?1 its name), read and
+	 * raised. pg_sequence_last_value is what the pg_sequences view shows:
+	 * NULL before the first value is taken. Sequences are outside
+	 * transactions, so a read may see values taken after the copy's
+	 * snapshot: a higher mark, never a lower one. SET only raises, and a
+	 * SELECT reports its row as a change, so INIT never runs. */
+	[STORE__COPY_ID_LAST] =
+		"SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence(?1, 'id')::regclass), 0)",
+	[STORE__COPY_ID_SET] =
+		"SELECT setval(pg_get_serial_sequence(?1, 'id'), GREATEST(?2, COALESCE("
+		"pg_sequence_last_value(pg_get_serial_sequence(?1, 'id')::regclass), 0)))",
+	[STORE__COPY_ID_INIT] =
+		"SELECT setval(pg_get_serial_sequence(?1, 'id'), GREATEST(?2, COALESCE("
+		"pg_sequence_last_value(pg_get_serial_sequence(?1, 'id')::regclass), 0)))",
+
 	[STORE__CHECK_USER_CONFLICTS] =
 		"SELECT string_agg(address, ' ' ORDER BY case_conflict, id) FROM users"
 		" WHERE address_key IN (SELECT address_key FROM users WHERE case_conflict <> 0)"

@@ -131,8 +131,11 @@ int store__sqlite_open(store_t *store, const char *path, int flags)
 	int err = store__sqlite_schema_identify(store, &version);
 	if (err == STORE_OK)
 		err = configure(store, flags);
+	/* STORE_OPEN_INIT: a file without a schema (identify found no tables)
+	 * gets one; an older schema is left for `mailctl db migrate`. */
+	bool migrate = (flags & STORE_OPEN_MIGRATE) || ((flags & STORE_OPEN_INIT) && version == 0);
 	if (err == STORE_OK)
-		err = store__sqlite_schema_prepare(store, version, (flags & STORE_OPEN_MIGRATE) != 0);
+		err = store__sqlite_schema_prepare(store, version, migrate);
 	if (err != STORE_OK) {
 		/* Say which file: the caller shows this to an operator. */
 		char msg[sizeof(store->errmsg)];

@@ -23,6 +23,19 @@ const char *const store__sqlite_sql[STORE__STMT_COUNT] = {
 	[STORE__MESSAGE_ID_SET] = "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'messages'",
 	[STORE__MESSAGE_ID_INIT] = "INSERT INTO sqlite_sequence (name, seq) VALUES ('messages', ?1)",
 
+	/* store_copy: a table's high-water mark (?1 its name) as
+	 * AUTOINCREMENT keeps it, and raising it on the target. Only the
+	 * AUTOINCREMENT tables (sqlite_schema.c) have one; the others take
+	 * max(id) + 1 by themselves, which the copied rows already give. An
+	 * insert with an explicit id moves the mark by itself, so SET finds a
+	 * row for every table that got rows, and INIT is for one whose rows
+	 * were all deleted in the source. */
+	[STORE__COPY_ID_LAST] = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = ?1), 0)",
+	[STORE__COPY_ID_SET] = "UPDATE sqlite_sequence SET seq = max(seq, ?2) WHERE name = ?1",
+	[STORE__COPY_ID_INIT] =
+		"INSERT INTO sqlite_sequence (name, seq) SELECT ?1, ?2"
+		" WHERE ?1 IN ('messages', 'mailbox_entries', 'queue')",
+
 	/* Addresses that differ only by case (sqlite_schema.c, version 2):
 	 * each group that still has more than one spelling, the one that
 	 * answers to other spellings first. */
