@@ -35,7 +35,7 @@ struct smtp_committer {
 	bool stop;
 	/* Only the committer thread touches these after init. */
 	pthread_t thread;
-	const char *db_path;
+	store_pool_t *pool;
 	store_t *store;
 	/* Only the loop thread touches these. */
 	uv_async_t async;
@@ -61,7 +61,7 @@ static bool have_store(struct smtp_committer *c, size_t n)
 	char err[256];
 
 	if (c->store == NULL &&
-	    store_open(c->db_path, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0) {
+	    store_pool_open(c->pool, STORE_OPEN_BULK, &c->store, err, sizeof(err)) != 0) {
 		c->store = NULL; /* tried again with the next batch */
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 	}
@@ -181,7 +181,7 @@ static void async_cb(uv_async_t *handle)
 	deliver_results(handle->data);
 }
 
-int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_pool_t *pool,
                     char *err, size_t errlen)
 {
 	struct smtp_committer *c = calloc(1, sizeof(*c));
@@ -195,7 +195,7 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
 	pthread_cond_init(&c->work, NULL);
 	list_init(&c->pending);
 	list_init(&c->done);
-	c->db_path = db_path;
+	c->pool = pool;
 	int rc = uv_async_init(loop, &c->async, async_cb);
 	if (rc < 0) {
 		snprintf(err, errlen, "commit: %s", uv_strerror(rc));

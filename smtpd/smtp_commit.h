@@ -48,12 +48,14 @@ struct smtp_commit_result {
 typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_commit_result *result);
 
 /*
- * Starts a committer thread, which opens the store at db_path (a string
- * that must outlive smtp_commit_stop) when it first commits. Call it on
- * the loop thread, after dropping privileges. Returns 0, or -1 with a
- * message in err; either way *c_r (possibly NULL) is for smtp_commit_free.
+ * Starts a committer thread, which opens a handle of its own through
+ * `pool` (store_pool_open: outside the pool's count, since it is the
+ * process's one writer and is held for good; the pool must outlive
+ * smtp_commit_stop) when it first commits. Call it on the loop thread,
+ * after dropping privileges. Returns 0, or -1 with a message in err;
+ * either way *c_r (possibly NULL) is for smtp_commit_free.
  */
-int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_pool_t *pool,
                     char *err, size_t errlen);
 
 /*
