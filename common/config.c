@@ -43,6 +43,23 @@ static const struct config_key config_keys[] = {
 	{ .name = "db", .type = CONFIG_STRING, FIELD(db), .def = "mail.db",
 	  .help = "The mailbox database: a SQLite file, created if missing, or a PostgreSQL "
 	          "`postgresql://` URI (libpq) whose empty database gets the schema at first use." },
+	{ .name = "db_connections", .type = CONFIG_UINT, FIELD(db_connections), .def = "8",
+	  .min = 1, .max = 1000,
+	  .help = "PostgreSQL: the most connections each daemon keeps to the database for its "
+	          "sessions' work, shared by its worker threads (idle ones stay open); smtpd also "
+	          "opens 4 for its commits and one for queue wake-ups. Keep the sum over all "
+	          "daemons below the server's `max_connections`. SQLite: not used (each worker "
+	          "thread has the file open)." },
+	{ .name = "db_connection_wait", .type = CONFIG_UINT, FIELD(db_connection_wait),
+	  .def = "30", .min = 1, .max = 3600,
+	  .help = "PostgreSQL: seconds a job waits for one of the `db_connections` to be free "
+	          "before it fails with a temporary error." },
+	{ .name = "db_password_file", .type = CONFIG_STRING, FIELD(db_password_file), .def = "",
+	  .help = "PostgreSQL: file whose first line is the password for `db` (libpq's "
+	          "`password`, over one in the URI or `PGPASSFILE`), kept out of the "
+	          "configuration, the environment and the command line. The daemons read it at "
+	          "start, before dropping privileges, and mailctl too; refused when anyone but its "
+	          "owner and group may read or change it (as ssh refuses a key)." },
 	{ .name = "hostname", .type = CONFIG_STRING, FIELD(hostname), .def = "",
 	  .def_doc = "the system host name (else `localhost`)",
 	  .help = "Name this server gives in greetings, Received: headers and bounces." },
@@ -557,6 +574,12 @@ static int config_validate(struct config_loader *ld)
 	if (cfg->db[0] == '\0') {
 		config_where(ld, config_index("db"), where, sizeof(where));
 		return config_fail(ld, where, "db must not be empty");
+	}
+	if (cfg->db_password_file[0] != '\0' && strncmp(cfg->db, "postgresql://", 13) != 0 &&
+	    strncmp(cfg->db, "postgres://", 11) != 0) {
+		config_where(ld, config_index("db_password_file"), where, sizeof(where));
+		return config_fail(ld, where, "db_password_file is for a PostgreSQL db "
+		                   "(postgresql://...); an SQLite file has no password");
 	}
 	if (!config__valid_host(cfg->hostname)) {
 		config_where(ld, config_index("hostname"), where, sizeof(where));

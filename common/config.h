@@ -46,6 +46,9 @@ struct config_listen {
 
 struct mail_config {
 	char db[1024];
+	unsigned db_connections;       /* PostgreSQL: pooled connections per daemon (store_pool) */
+	unsigned db_connection_wait;   /* PostgreSQL: seconds a job waits for a free one */
+	char db_password_file[1024];   /* PostgreSQL: the password's file; read at start */
 	char hostname[256];            /* never empty after config_load: gethostname(), else "localhost" */
 
 	struct config_listen smtp_listen;       /* MX: no AUTH, local recipients from anyone */

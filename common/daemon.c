@@ -7,6 +7,7 @@
 
 #include "authlimit.h"
 #include "log.h"
+#include "secret_file.h"
 #include "service_http.h"
 #include "server.h"
 #include "store.h"
@@ -87,14 +88,44 @@ static void address_problem_cb(void *ctx, const char *problem)
 	         log_escape(esc, sizeof(esc), problem, strlen(problem)));
 }
 
+/*
+ * The process's pool (store.h) on cfg->db, with the password of
+ * db_password_file: read here, before privileges are dropped, so the file
+ * may be readable by root alone; the pool keeps the only copy.
+ */
+static int make_pool(const struct mail_config *cfg, store_pool_t **pool_r, char *err,
+                     size_t errlen)
+{
+	char *password = NULL;
+
+	if (cfg->db_password_file[0] != '\0' &&
+	    secret_file_read("db_password_file", cfg->db_password_file, SECRET_FILE_PRIVATE,
+	                     &password, err, errlen) != 0)
+		return -1;
+	struct store_pool_config pc = {
+		.db = cfg->db,
+		.password = password,
+		.max_open = cfg->db_connections,
+		.wait_ms = cfg->db_connection_wait * 1000,
+	};
+	int rc = store_pool_new(&pc, pool_r);
+	secret_free(&password);
+	if (rc != STORE_OK) {
+		snprintf(err, errlen, "database pool: %s", store_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 /* Creates or migrates the schema once, here, before any worker thread opens the file. */
-static int prepare_store(const struct mail_config *cfg, char *err, size_t errlen)
+static int prepare_store(const struct mail_config *cfg, store_pool_t *pool, char *err,
+                         size_t errlen)
 {
 	char msg[512];
 	store_t *store = NULL;
 
-	if (store_open(cfg->db, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, msg, sizeof(msg)) !=
-	    STORE_OK) {
+	if (store_pool_open(pool, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, msg,
+	                    sizeof(msg)) != STORE_OK) {
 		snprintf(err, errlen, "%.200s: %.300s", cfg->db, msg);
 		return -1;
 	}
@@ -125,8 +156,7 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 {
 	static struct mail_config cfg; /* sessions keep pointers into it until exit */
 	struct daemon d = { .name = def->name, .cfg = &cfg };
-	struct running running = { .def = def,
-	                           .service = { .render = def->metrics, .db_path = cfg.db } };
+	struct running running = { .def = def, .service = { .render = def->metrics } };
 	struct authlimit_params limits;
 	char err[512] = "";
 	bool started = false;
@@ -148,12 +178,16 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 		snprintf(err, sizeof(err), "out of memory");
 		goto out;
 	}
+	/* Before server_drop_privileges, which comes with the listeners. */
+	if (make_pool(&cfg, &d.pool, err, sizeof(err)) != 0)
+		goto out;
+	running.service.pool = d.pool;
 	/* server_new ignores SIGPIPE and sizes libuv's thread pool. */
 	if (server_new(&d.srv, &cfg, def->name, err, sizeof(err)) != 0 ||
 	    listen_all(def, d.srv, &cfg, &running.service, err, sizeof(err)) != 0 ||
 	    server_drop_privileges(d.srv, err, sizeof(err)) != 0 ||
 	    /* As the service user, so the files SQLite creates belong to it. */
-	    prepare_store(&cfg, err, sizeof(err)) != 0)
+	    prepare_store(&cfg, d.pool, err, sizeof(err)) != 0)
 		goto out;
 	started = true;
 	if (def->start(&d, &running.ctx, err, sizeof(err)) != 0)
@@ -172,6 +206,8 @@ out:
 	server_free(&d.srv);
 	if (started)
 		def->finish(running.ctx);
+	/* After finish: the context's handles go back to the pool first. */
+	store_pool_free(&d.pool);
 	authlimit_free(&d.authlimit);
 	return status;
 }

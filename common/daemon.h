@@ -2,8 +2,10 @@
  * daemon.h - the one start-up path of smtpd and pop3d.
  *
  * daemon_main() follows Postfix's order: parse "[-c FILE] [-h]", load and
- * validate the configuration, create the server and the per-address login
- * failure table, bind the listeners, drop privileges, bring the database
+ * validate the configuration, read the database's password
+ * (db_password_file) while still privileged, create the server and the
+ * per-address login failure table, bind the listeners, drop privileges,
+ * bring the database
  * schema up to date as the service user (and say which stored addresses
  * need the operator), let the daemon make its context, then serve until
  * SIGTERM/SIGINT have drained the sessions. A daemon describes only what
@@ -20,6 +22,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "store.h"
 
 #define DAEMON_EXIT_OK 0
 #define DAEMON_EXIT_RUNTIME 1
@@ -46,6 +49,9 @@ struct daemon {
 	const struct mail_config *cfg;
 	struct server *srv;
 	struct authlimit *authlimit;
+	/* The process's handles on the database (store.h), with the password
+	 * of db_password_file: every store handle of the daemon comes from it. */
+	store_pool_t *pool;
 };
 
 struct daemon_def {

@@ -26,7 +26,7 @@ static void check_work(void *arg)
 	const char *hash = NULL;
 
 	memset(&user, 0, sizeof(user));
-	store_t *store = store_thread_handle(login->db_path, 0, login->error, sizeof(login->error));
+	store_t *store = store_pool_acquire(login->pool, login->error, sizeof(login->error));
 	uint64_t started = uv_hrtime();
 	int rc = store != NULL ? store_user_get(store, login->user, &user) : STORE_EIO;
 	login->store_micros = (uv_hrtime() - started) / 1000;
@@ -39,6 +39,8 @@ static void check_work(void *arg)
 		login->store_err = rc;
 	if (login->store_err != STORE_OK && store != NULL)
 		snprintf(login->error, sizeof(login->error), "%s", store_errmsg(store));
+	/* The hash check takes long and needs no handle: another job may use it meanwhile. */
+	store_pool_release(login->pool, &store);
 	/* Unknown, disabled and store failures all pay for one hash check. */
 	int ok = password_verify(login->password, hash);
 	explicit_bzero(login->password, sizeof(login->password));
@@ -49,14 +51,20 @@ static void check_work(void *arg)
 		login->result = LOGIN_FAIL;
 	} else {
 		snprintf(login->address, sizeof(login->address), "%s", user.address);
-		started = uv_hrtime();
-		rc = login->extra != NULL ? login->extra(store, user.address, login->extra_ctx)
-		                          : STORE_OK;
-		login->store_micros += (uv_hrtime() - started) / 1000;
+		rc = STORE_OK;
+		if (login->extra != NULL) {
+			store = store_pool_acquire(login->pool, login->error, sizeof(login->error));
+			started = uv_hrtime();
+			rc = store != NULL ? login->extra(store, user.address, login->extra_ctx)
+			                   : STORE_EIO;
+			if (rc != STORE_OK && store != NULL)
+				snprintf(login->error, sizeof(login->error), "%s", store_errmsg(store));
+			store_pool_release(login->pool, &store);
+			login->store_micros += (uv_hrtime() - started) / 1000;
+		}
 		if (rc != STORE_OK) {
 			login->result = LOGIN_TEMPFAIL;
 			login->store_err = rc;
-			snprintf(login->error, sizeof(login->error), "%s", store_errmsg(store));
 		} else {
 			login->result = LOGIN_OK;
 		}
@@ -78,14 +86,14 @@ static void check_done(conn_t *conn, void *arg, int status)
 	free_login(login);
 }
 
-int login_start(conn_t *conn, const char *db_path, const char *method, const char *user,
+int login_start(conn_t *conn, store_pool_t *pool, const char *method, const char *user,
                 const char *password, size_t pwlen, login_extra_fn *extra, void *extra_ctx,
                 void (*done)(conn_t *conn, struct login *login))
 {
 	struct login *login = calloc(1, sizeof(*login));
 	if (login == NULL)
 		return UV_ENOMEM;
-	login->db_path = db_path;
+	login->pool = pool;
 	login->method = method;
 	snprintf(login->user, sizeof(login->user), "%s", user);
 	/* Longer than any line can carry: checked (for the time) as an empty one, never matched. */

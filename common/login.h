@@ -64,7 +64,7 @@ struct login {
 	uint64_t store_micros;
 
 	/* Private to login.c. */
-	const char *db_path;
+	store_pool_t *pool;
 	char password[LOGIN_PASSWORD_MAX + 1];
 	bool too_long;
 	void (*done)(conn_t *conn, struct login *login);
@@ -72,12 +72,13 @@ struct login {
 
 /*
  * Starts checking user/password (pwlen octets, no NUL among them) on the
- * pool. done(conn, login) follows on the loop, with conn == NULL when the
+ * thread pool, with handles from the store's `pool`, which is not held
+ * during the password check. done(conn, login) follows on the loop, with conn == NULL when the
  * client has gone (then it only frees extra_ctx); the login is freed
  * after done returns. Returns 0, or a negative error (conn_strerror) when
  * nothing was started.
  */
-int login_start(conn_t *conn, const char *db_path, const char *method, const char *user,
+int login_start(conn_t *conn, store_pool_t *pool, const char *method, const char *user,
                 const char *password, size_t pwlen, login_extra_fn *extra, void *extra_ctx,
                 void (*done)(conn_t *conn, struct login *login));
 

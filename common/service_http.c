@@ -84,6 +84,31 @@ void metrics_sample_text(struct metrics_text *out, const char *name, const char 
 	out->len += (size_t)n;
 }
 
+void metrics_store_pool(struct metrics_text *out, const char *prefix, store_pool_t *pool)
+{
+	struct store_pool_stats st;
+	char name[64];
+
+	store_pool_stats(pool, &st);
+	if (!st.pooled)
+		return;
+	snprintf(name, sizeof(name), "%s_db_connections_max", prefix);
+	metrics_sample(out, name, "gauge", "Database connections the pool may open (db_connections).",
+	               st.max_open);
+	snprintf(name, sizeof(name), "%s_db_connections_open", prefix);
+	metrics_sample(out, name, "gauge", "Pooled database connections open now.", st.open);
+	snprintf(name, sizeof(name), "%s_db_connections_in_use", prefix);
+	metrics_sample(out, name, "gauge", "Pooled database connections serving a job now.",
+	               st.in_use);
+	snprintf(name, sizeof(name), "%s_db_connection_waiters", prefix);
+	metrics_sample(out, name, "gauge", "Jobs waiting for a free database connection now.",
+	               st.waiting);
+	snprintf(name, sizeof(name), "%s_db_connection_wait_timeouts_total", prefix);
+	metrics_sample(out, name, "counter",
+	               "Jobs that failed after waiting db_connection_wait for a connection.",
+	               st.wait_timeouts);
+}
+
 static void respond(conn_t *conn, struct request *r, int code, const char *reason,
                     const char *type, const char *body, size_t len, const char *extra)
 {
@@ -103,22 +128,13 @@ static void respond_text(conn_t *conn, struct request *r, int code, const char *
 	respond(conn, r, code, reason, "text/plain; charset=utf-8", text, strlen(text), extra);
 }
 
-/* Pool thread: the database opened afresh and read, so a file that went
- * away or went bad shows (a handle kept open would still answer). */
+/* Pool thread: the database read (store_pool_probe: an SQLite file opened
+ * afresh, so a file that went away or went bad shows). */
 static void probe_work(void *arg)
 {
 	struct request *r = arg;
-	store_t *store = NULL;
-	int version = 0;
 
-	r->probe_status = store_open(r->svc->db_path, 0, &store, r->probe_error,
-	                             sizeof(r->probe_error));
-	if (r->probe_status == STORE_OK) {
-		r->probe_status = store_file_version(store, &version);
-		if (r->probe_status != STORE_OK)
-			snprintf(r->probe_error, sizeof(r->probe_error), "%s", store_errmsg(store));
-	}
-	store_close(&store);
+	r->probe_status = store_pool_probe(r->svc->pool, r->probe_error, sizeof(r->probe_error));
 }
 
 static void probe_done(conn_t *conn, void *arg, int status)

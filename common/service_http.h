@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "store.h"
 
 #define SERVICE_HTTP_HEAD_MAX 8192
 
@@ -47,8 +48,15 @@ void metrics_sample_text(struct metrics_text *out, const char *name, const char 
 struct service_http {
 	/* Writes the daemon's samples; ctx is the daemon's context (conn_context). */
 	void (*render)(void *ctx, struct metrics_text *out);
-	const char *db_path; /* probed by /healthz */
+	store_pool_t *pool; /* probed by /healthz (store_pool_probe) */
 };
+
+/*
+ * The gauges of a pool of database connections (store.h), as
+ * PREFIX_db_connections_open and so on; nothing for a backend whose
+ * handles are not pooled (SQLite).
+ */
+void metrics_store_pool(struct metrics_text *out, const char *prefix, store_pool_t *pool);
 
 /* The handler of the metrics listener; the listener's data is a struct service_http. */
 extern const struct conn_handler service_http_handler;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mailctl.h"
+#include "secret_file.h"
 
 #ifndef MAIL_VERSION
 #error "MAIL_VERSION must be defined by the build"
@@ -135,7 +136,14 @@ static int open_store(struct mailctl *ctx)
 	if (ctx->cmd->store == MAILCTL_STORE_WRITE)
 		flags = STORE_OPEN_CREATE | STORE_OPEN_MIGRATE;
 	err[0] = '\0';
-	int rc = store_open(ctx->cfg.db, flags, &ctx->store, err, sizeof(err));
+	/* The daemons' database, with the daemons' password (db_password_file). */
+	char *password = NULL;
+	if (ctx->cfg.db_password_file[0] != '\0' &&
+	    secret_file_read("db_password_file", ctx->cfg.db_password_file, SECRET_FILE_PRIVATE,
+	                     &password, err, sizeof(err)) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s", err);
+	int rc = store_open_auth(ctx->cfg.db, password, flags, &ctx->store, err, sizeof(err));
+	secret_free(&password);
 	if (rc == 0)
 		return 0;
 	/* The store's messages name the database already. */

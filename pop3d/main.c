@@ -14,7 +14,7 @@
 static int start(const struct daemon *d, void **ctx_r, char *err, size_t errlen)
 {
 	struct pop3_context *ctx = NULL;
-	int rc = pop3_context_new(&ctx, d->cfg, d->authlimit, err, errlen);
+	int rc = pop3_context_new(&ctx, d->cfg, d->pool, d->authlimit, err, errlen);
 
 	*ctx_r = ctx;
 	return rc;

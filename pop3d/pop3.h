@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "conn.h"
+#include "store.h"
 
 struct authlimit;
 
@@ -35,8 +36,9 @@ enum pop3_role {
 struct pop3_context;
 
 /*
- * Makes the context every session shares: the configuration and the
- * per-address login failure table (kept by pointer: both must outlive it),
+ * Makes the context every session shares: the configuration, the
+ * database's handles (store.h) and the per-address login failure table
+ * (kept by pointer: all three must outlive it),
  * the lease owner prefix (hostname:pid:start time), and the loop's own
  * read handle (STORE_OPEN_NOWAIT), through which small messages are read
  * without a thread-pool round trip (without it, which is logged, every
@@ -46,7 +48,7 @@ struct pop3_context;
  * is for pop3_context_free, after the loop has ended.
  */
 int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
-                     struct authlimit *authlimit, char *err, size_t errlen);
+                     store_pool_t *pool, struct authlimit *authlimit, char *err, size_t errlen);
 void pop3_context_free(struct pop3_context **ctx);
 
 /* The counters for GET /metrics (service_http.h); ctx is the pop3_context. */

@@ -130,7 +130,7 @@ static void auth_start(struct pop3_session *s, const char *method, const char *u
 		auth_failed(s, true, method, user, "lockout");
 		return;
 	}
-	int r = login_start(s->core.conn, s->ctx->cfg->db, method, user, password, pwlen, NULL,
+	int r = login_start(s->core.conn, s->ctx->pool, method, user, password, pwlen, NULL,
 	                    NULL, login_done_cb);
 	if (r != 0) {
 		log_error(s->core.id, "auth_error", "error=\"%s\"", conn_strerror(r));

@@ -16,14 +16,9 @@
 #define IN_USE_TEXT "maildrop is in use by another session"
 #define LEASE_LOST_REPLY "-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
 
-store_t *pop3_worker_store(const char *db, char *err, size_t errlen)
-{
-	return store_thread_handle(db, 0, err, errlen);
-}
-
 /* What a job needs to act on a session's lease: copies, as jobs never touch the session. */
 struct lease_ref {
-	const char *db; /* the configuration's, which outlives every job */
+	store_pool_t *pool; /* the daemon's, which outlives every job */
 	char mailbox[POP3_MAILBOX_MAX];
 	char owner[POP3_OWNER_MAX];
 	int ttl;
@@ -34,7 +29,7 @@ static void lease_ref_init(struct lease_ref *lease, const struct pop3_session *s
 	snprintf(lease->mailbox, sizeof(lease->mailbox), "%s", s->mailbox);
 	snprintf(lease->owner, sizeof(lease->owner), "%s", s->owner);
 	lease->ttl = (int)s->ctx->lease_ttl;
-	lease->db = s->ctx->cfg->db;
+	lease->pool = s->ctx->pool;
 }
 
 /* On a worker. A failure only costs time: the lease expires after its ttl. */
@@ -55,13 +50,14 @@ static void release_work(void *arg)
 {
 	struct release_job *job = arg;
 	char err[256];
-	store_t *store = pop3_worker_store(job->lease.db, err, sizeof(err));
+	store_t *store = store_pool_acquire(job->lease.pool, err, sizeof(err));
 
 	if (store == NULL)
 		log_warn(0, "pop3_lease_release_failed", "owner=%s error=\"%s\"", job->lease.owner,
 		         err);
 	else
 		lease_release(store, &job->lease);
+	store_pool_release(job->lease.pool, &store);
 }
 
 static void release_done(conn_t *conn, void *arg, int status)
@@ -114,7 +110,7 @@ struct renew_job {
 static void renew_work(void *arg)
 {
 	struct renew_job *job = arg;
-	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
+	store_t *store = store_pool_acquire(job->lease.pool, job->error, sizeof(job->error));
 
 	if (store == NULL) {
 		job->result = STORE_EIO;
@@ -123,6 +119,7 @@ static void renew_work(void *arg)
 	job->result = store_lease_renew(store, job->lease.mailbox, job->lease.owner, job->lease.ttl);
 	if (job->result != STORE_OK)
 		snprintf(job->error, sizeof(job->error), "%s", store_errmsg(store));
+	store_pool_release(job->lease.pool, &store);
 }
 
 static void renew_done(conn_t *conn, void *arg, int status)
@@ -199,7 +196,7 @@ static void open_lease_and_snapshot(struct open_job *job, store_t *store)
 static void open_work(void *arg)
 {
 	struct open_job *job = arg;
-	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
+	store_t *store = store_pool_acquire(job->lease.pool, job->error, sizeof(job->error));
 
 	job->result = OPEN_TEMPFAIL;
 	job->store_err = STORE_EIO;
@@ -208,6 +205,7 @@ static void open_work(void *arg)
 	uint64_t started = histogram_now_us();
 	open_lease_and_snapshot(job, store);
 	job->micros = histogram_now_us() - started;
+	store_pool_release(job->lease.pool, &store);
 }
 
 static void transaction_begin(struct pop3_session *s, struct open_job *job)
@@ -425,7 +423,7 @@ struct update_job {
 static void update_work(void *arg)
 {
 	struct update_job *job = arg;
-	store_t *store = pop3_worker_store(job->lease.db, job->error, sizeof(job->error));
+	store_t *store = store_pool_acquire(job->lease.pool, job->error, sizeof(job->error));
 
 	job->result = UPDATE_FAILED;
 	job->store_err = STORE_EIO;
@@ -445,6 +443,7 @@ static void update_work(void *arg)
 	if (r != STORE_ENOTFOUND)
 		lease_release(store, &job->lease);
 	job->micros = histogram_now_us() - started;
+	store_pool_release(job->lease.pool, &store);
 }
 
 /* Logs the outcome, which holds even when the client left during UPDATE. */

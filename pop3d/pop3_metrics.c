@@ -29,6 +29,7 @@ void pop3_metrics_render(void *ctx, struct metrics_text *out)
 	metrics_sample(out, "pop3_sessions_open", "gauge", "POP3 sessions open now.",
 	               m->sessions_open);
 	tls_metrics_render(&m->tls, "pop3", out);
+	metrics_store_pool(out, "pop3", ((const struct pop3_context *)ctx)->pool);
 	metrics_sample(out, "pop3_logins_total", "counter", "Successful POP3 logins.", m->logins);
 	metrics_sample(out, "pop3_login_failures_total", "counter", "Failed POP3 logins.",
 	               m->login_failures);

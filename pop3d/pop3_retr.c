@@ -58,7 +58,7 @@ struct stream_batch {
 };
 
 struct pop3_stream {
-	const char *db; /* the configuration's */
+	store_pool_t *pool; /* the daemon's */
 	/* Worker side: the running job's, and nobody else's while it runs. */
 	store_reader_t *reader; /* the message being read, or one TOP stopped early */
 	bool restart;           /* start over: close any old reader first */
@@ -165,12 +165,13 @@ static void stream_work(void *arg)
 {
 	struct pop3_stream *st = arg;
 	char err[256];
-	store_t *store = pop3_worker_store(st->db, err, sizeof(err));
+	store_t *store = store_pool_acquire(st->pool, err, sizeof(err));
 
 	if (store == NULL)
 		batch_fail(st->filling, STORE_EIO, err);
 	else
 		stream_fill(st, store);
+	store_pool_release(st->pool, &store);
 }
 
 static void stream_destroy(struct pop3_stream *st)
@@ -376,7 +377,7 @@ static void stream_start(struct pop3_session *s, size_t index, bool top, uint64_
 		return;
 	}
 	s->stream = st;
-	st->db = s->ctx->cfg->db;
+	st->pool = s->ctx->pool;
 	st->message_id = s->entries[index].message_id;
 	st->size = s->entries[index].size;
 	st->index = index;

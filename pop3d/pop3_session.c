@@ -18,7 +18,7 @@
 #include "pop3_session.h"
 
 int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
-                     struct authlimit *authlimit, char *err, size_t errlen)
+                     store_pool_t *pool, struct authlimit *authlimit, char *err, size_t errlen)
 {
 #ifdef MAIL_TEST_HOOKS
 	const char *ttl = getenv("MAILTEST_POP3_LEASE_TTL");
@@ -38,6 +38,7 @@ int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
 		return -1;
 	}
 	ctx->cfg = cfg;
+	ctx->pool = pool;
 	ctx->authlimit = authlimit;
 	ctx->lease_ttl = POP3_LEASE_TTL_DEFAULT;
 	if (ttl != NULL && *ttl != '\0') {
@@ -58,7 +59,7 @@ int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
 	snprintf(ctx->owner_prefix, sizeof(ctx->owner_prefix), "%s:%ld:%lld", cfg->hostname,
 	         (long)getpid(), (long long)time(NULL));
 	/* Without it (it logs why), every read goes through the pool: slower, not wrong. */
-	if (store_open(cfg->db, STORE_OPEN_NOWAIT, &ctx->loop_store, msg, sizeof(msg)) != STORE_OK)
+	if (store_pool_open_loop(pool, &ctx->loop_store, msg, sizeof(msg)) != STORE_OK)
 		log_warn(0, "loop_store", "error=\"%s\"", msg);
 	return 0;
 }

@@ -84,6 +84,7 @@ struct pop3_context {
 	struct authlimit *authlimit; /* per-address login failures; owned by the start-up */
 	char owner_prefix[POP3_OWNER_MAX - 24]; /* hostname:pid:start; 24 left for ":session" */
 	unsigned lease_ttl;     /* seconds */
+	store_pool_t *pool;     /* the daemon's (daemon.h): worker jobs take their handles here */
 	store_t *loop_store;    /* the loop's no-wait read handle, or NULL (then reads use the pool) */
 };
 
@@ -123,10 +124,6 @@ struct pop3_session {
 	/* RETR/TOP (pop3_retr.c) */
 	struct pop3_stream *stream; /* RETR/TOP streaming; only while the command runs */
 };
-
-/* This worker thread's store handle for db (the daemon migrated the schema
- * at start). Only on thread-pool threads. NULL with a message in err. */
-store_t *pop3_worker_store(const char *db, char *err, size_t errlen);
 
 /* The session's state (s->core.state; changed with session_enter_state, checked against
  * the table in pop3_session.c). */

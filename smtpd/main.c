@@ -78,13 +78,13 @@ static int start(const struct daemon *d, void **ctx_r, char *err, size_t errlen)
 	}
 	env->cfg = d->cfg;
 	env->authlimit = d->authlimit;
-	if (smtp_queueid_new(&env->queueids, server_loop(d->srv), d->cfg->db, err, errlen) != 0)
+	env->pool = d->pool;
+	if (smtp_queueid_new(&env->queueids, server_loop(d->srv), d->pool, err, errlen) != 0)
 		return -1;
 	/* Without it, every lookup goes through the thread pool: slower, not wrong. */
-	if (store_open(d->cfg->db, STORE_OPEN_NOWAIT, &env->lookup_store, msg, sizeof(msg)) !=
-	    STORE_OK)
+	if (store_pool_open_loop(d->pool, &env->lookup_store, msg, sizeof(msg)) != STORE_OK)
 		log_warn(0, "lookup_store", "error=\"%s\"", msg);
-	if (smtp_commit_new(&env->committer, server_loop(d->srv), d->cfg->db,
+	if (smtp_commit_new(&env->committer, server_loop(d->srv), d->pool,
 	                    store_writers_wanted(d->cfg->db), err, errlen) != 0)
 		return -1;
 	return smtp_runner_new(&env->runner, d->srv, env, err, errlen);
@@ -129,6 +129,7 @@ static void metrics_render(void *ctx, struct metrics_text *out)
 	                      &m->queue_oldest_seconds) != STORE_OK)
 		log_debug(0, "metrics_queue", "error=\"%s\"", store_errmsg(env->lookup_store));
 	smtp_metrics_render(m, out);
+	metrics_store_pool(out, "smtp", env->pool);
 }
 
 static const struct daemon_listener listeners[] = {

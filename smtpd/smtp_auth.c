@@ -163,7 +163,7 @@ static void auth_check(struct smtp_session *s, const char *mech, const char *use
 	}
 	struct smtp_senders *senders = calloc(1, sizeof(*senders));
 	int rc = senders == NULL ? -1
-	                         : login_start(s->core.conn, s->env->cfg->db, mech, username, password,
+	                         : login_start(s->core.conn, s->env->pool, mech, username, password,
 	                                       strlen(password), fetch_senders, senders,
 	                                       login_done_cb);
 	if (rc == 0) {

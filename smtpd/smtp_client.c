@@ -317,7 +317,7 @@ static void start_job(struct smtp_client *c)
 	enter(c, CS_PREPARE);
 	if (r != NULL) {
 		r->prepare = true;
-		r->db_path = c->env->cfg->db;
+		r->pool = c->env->pool;
 		r->message_id = c->job->message_id;
 		if (session_queue_work(&c->core, smtp_msgread_work, prepare_done, r) == 0)
 			return;
@@ -447,7 +447,7 @@ static void read_next(struct smtp_client *c)
 		fail_session(c, "out of memory");
 		return;
 	}
-	r->db_path = c->env->cfg->db;
+	r->pool = c->env->pool;
 	r->reader = c->reader;
 	c->reader = NULL;
 	r->message_id = c->job->message_id; /* the first read opens the reader */

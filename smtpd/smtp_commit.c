@@ -40,7 +40,7 @@ struct smtp_committer {
 	struct job_list pending; /* loop -> committers */
 	struct job_list done;    /* committers -> loop */
 	bool stop;
-	const char *db_path;
+	store_pool_t *pool;
 	struct committer_thread threads[SMTP_COMMIT_THREADS_MAX];
 	unsigned nthreads; /* started */
 	/* Only the loop thread touches these. */
@@ -67,7 +67,7 @@ static bool have_store(struct committer_thread *t, size_t n)
 	char err[256];
 
 	if (t->store == NULL &&
-	    store_open(t->c->db_path, STORE_OPEN_BULK, &t->store, err, sizeof(err)) != 0) {
+	    store_pool_open(t->c->pool, STORE_OPEN_BULK, &t->store, err, sizeof(err)) != 0) {
 		t->store = NULL; /* tried again with the next batch */
 		log_error(0, "commit_failed", "n=%zu error=\"%s\"", n, err);
 	}
@@ -188,7 +188,7 @@ static void async_cb(uv_async_t *handle)
 	deliver_results(handle->data);
 }
 
-int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_pool_t *pool,
                     unsigned threads, char *err, size_t errlen)
 {
 	struct smtp_committer *c = calloc(1, sizeof(*c));
@@ -202,7 +202,7 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const c
 	pthread_cond_init(&c->work, NULL);
 	list_init(&c->pending);
 	list_init(&c->done);
-	c->db_path = db_path;
+	c->pool = pool;
 	int rc = uv_async_init(loop, &c->async, async_cb);
 	if (rc < 0) {
 		snprintf(err, errlen, "commit: %s", uv_strerror(rc));

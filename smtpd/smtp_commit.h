@@ -55,12 +55,13 @@ typedef void smtp_commit_done_fn(conn_t *conn, void *arg, const struct smtp_comm
 
 /*
  * Starts `threads` committer threads (1 to SMTP_COMMIT_THREADS_MAX), each
- * of which opens its own handle on db_path (a string that must outlive
- * smtp_commit_stop) when it first commits. Call it on the loop thread,
- * after dropping privileges. Returns 0, or -1 with a
- * message in err; either way *c_r (possibly NULL) is for smtp_commit_free.
+ * of which opens a handle of its own through `pool` when it first commits
+ * (store_pool_open: outside the pool's count, since a committer holds it
+ * for good; the pool must outlive smtp_commit_stop). Call it on the loop
+ * thread, after dropping privileges. Returns 0, or -1 with a message in
+ * err; either way *c_r (possibly NULL) is for smtp_commit_free.
  */
-int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_pool_t *pool,
                     unsigned threads, char *err, size_t errlen);
 
 /*

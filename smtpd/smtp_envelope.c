@@ -149,7 +149,7 @@ struct resolve_dest {
 /* A recipient lookup, on the loop (resolve_now) or on a worker thread;
  * owned by the work until done runs. */
 struct resolve_job {
-	const char *db_path;
+	store_pool_t *pool;
 	struct store_resolve_config rules; /* points into the config, which outlives the job */
 	char address[SMTP_MAILBOX_MAX + 1];
 	uint64_t size; /* the transaction's declared size (SIZE=), 0 if none */
@@ -254,13 +254,14 @@ static void resolve_run(store_t *store, struct resolve_job *job)
 static void resolve_work(void *arg)
 {
 	struct resolve_job *job = arg;
-	store_t *store = store_thread_handle(job->db_path, 0, job->err, sizeof(job->err));
+	store_t *store = store_pool_acquire(job->pool, job->err, sizeof(job->err));
 
 	if (store == NULL) {
 		job->rc = STORE_EIO;
 		return;
 	}
 	resolve_run(store, job);
+	store_pool_release(job->pool, &store);
 }
 
 static void resolve_free(struct resolve_job *job)
@@ -455,7 +456,7 @@ void smtp_cmd_rcpt(struct smtp_session *s, const char *args, size_t len)
 		smtp_session_local_error(s);
 		return;
 	}
-	job->db_path = s->env->cfg->db;
+	job->pool = s->env->pool;
 	job->size = s->txn->declared_size;
 	job->notify = rcpt.notify;
 	memcpy(job->orcpt, rcpt.orcpt, sizeof(job->orcpt));

@@ -65,14 +65,9 @@ out:
 	}
 }
 
-void smtp_msgread_work(void *arg)
+/* What smtp_msgread_work does, on its handle. */
+static void msgread_run(struct smtp_msgread *r, store_t *store)
 {
-	struct smtp_msgread *r = arg;
-	store_t *store = store_thread_handle(r->db_path, 0, r->error, sizeof(r->error));
-	if (store == NULL) {
-		r->status = STORE_EIO;
-		return;
-	}
 	if (r->reader == NULL) {
 		r->status = store_reader_open(store, r->message_id, &r->reader);
 		if (r->status != STORE_OK) {
@@ -131,5 +126,17 @@ void smtp_msgread_work(void *arg)
 			r->eightbit = true;
 		r->size += len;
 	} while (1);
+}
+
+void smtp_msgread_work(void *arg)
+{
+	struct smtp_msgread *r = arg;
+	store_t *store = store_pool_acquire(r->pool, r->error, sizeof(r->error));
+	if (store == NULL) {
+		r->status = STORE_EIO;
+		return;
+	}
+	msgread_run(r, store);
+	store_pool_release(r->pool, &store);
 }
 

@@ -1,7 +1,7 @@
 /*
  * smtp_msgread.h - reading a queued message for the SMTP client, off the
- * loop (conn_work_fn, on the thread pool with the thread's own store
- * handle): the preparing pass over the whole body, then one chunk at a
+ * loop (conn_work_fn, on the thread pool with a handle from the store's
+ * pool): the preparing pass over the whole body, then one chunk at a
  * time while the body is sent.
  *
  * The preparing pass learns what the client must know before MAIL FROM:
@@ -22,7 +22,7 @@
 
 struct smtp_msgread {
 	/* In. */
-	const char *db_path;
+	store_pool_t *pool;
 	int64_t message_id;
 	bool prepare;        /* the preparing pass; else the next chunk */
 	store_reader_t *reader; /* in and out: NULL opens one (the first chunk) */

@@ -29,7 +29,7 @@ struct refill {
 
 struct smtp_queueid {
 	uv_loop_t *loop;
-	const char *db_path;
+	store_pool_t *pool;
 	unsigned block;
 	/* Ids [next, end) are ours; [spare, spare_end) is the block after. */
 	int64_t next, end;
@@ -55,7 +55,7 @@ static unsigned block_size(void)
 	return SMTP_QUEUEID_BLOCK;
 }
 
-int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, store_pool_t *pool,
                      char *err, size_t errlen)
 {
 	store_t *store = NULL;
@@ -68,19 +68,20 @@ int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, const ch
 		return -1;
 	}
 	q->loop = loop;
-	q->db_path = db_path;
+	q->pool = pool;
 	q->block = block_size();
 	q->waiters_tail = &q->waiters;
-	if (store_open(db_path, 0, &store, msg, sizeof(msg)) != STORE_OK) {
-		snprintf(err, errlen, "%s: %s", db_path, msg);
+	store = store_pool_acquire(pool, msg, sizeof(msg));
+	if (store == NULL) {
+		snprintf(err, errlen, "queue ids: %s", msg);
 		return -1;
 	}
 	int rc = store_message_ids_reserve(store, q->block, &q->next);
 	if (rc != STORE_OK)
-		snprintf(err, errlen, "%s: reserving message ids: %s", db_path, store_errmsg(store));
+		snprintf(err, errlen, "reserving message ids: %s", store_errmsg(store));
 	else
 		q->end = q->next + q->block;
-	store_close(&store);
+	store_pool_release(pool, &store);
 	return rc == STORE_OK ? 0 : -1;
 }
 
@@ -93,7 +94,7 @@ static void refill_work(uv_work_t *req)
 {
 	struct smtp_queueid *q = req->data;
 	struct refill *r = &q->refill;
-	store_t *store = store_thread_handle(q->db_path, 0, r->err, sizeof(r->err));
+	store_t *store = store_pool_acquire(q->pool, r->err, sizeof(r->err));
 
 	if (store == NULL) {
 		r->rc = STORE_EIO;
@@ -102,6 +103,7 @@ static void refill_work(uv_work_t *req)
 	r->rc = store_message_ids_reserve(store, q->block, &r->first);
 	if (r->rc != STORE_OK)
 		snprintf(r->err, sizeof(r->err), "%s", store_errmsg(store));
+	store_pool_release(q->pool, &store);
 }
 
 static void refill_start(struct smtp_queueid *q);

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "store.h"
 
 struct uv_loop_s;
 struct smtp_queueid;
@@ -39,13 +40,14 @@ struct smtp_queueid;
 
 /*
  * Reserves the first block (blocking: call it at start-up, as the service
- * user, after the schema is up to date). db_path must outlive the pool.
+ * user, after the schema is up to date), on a handle of `pool` (store.h),
+ * which must outlive the id pool; the refills take theirs there too.
  * The test hook MAILTEST_QUEUEID_BLOCK=N (1-1024; MAIL_TEST_HOOKS builds
  * only) reserves N ids at a time instead, so tests can empty the pool.
  * Returns 0 or -1 with a message in err; either way *q_r (possibly NULL)
  * is for smtp_queueid_free.
  */
-int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, const char *db_path,
+int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, store_pool_t *pool,
                      char *err, size_t errlen);
 
 /* Frees the pool once the loop has ended (a refill keeps it alive). Safe on NULL. */

@@ -6,7 +6,6 @@
  */
 #include "smtp_runner.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "dns.h"
 #include "log.h"
 #include "route.h"
+#include "secret_file.h"
 #include "server.h"
 #include "smtp_bounce.h"
 #include "smtp_client.h"
@@ -29,6 +29,7 @@
 #include "smtp_parse.h"
 #include "smtp_retry.h"
 #include "smtp_session.h"
+#include "smtp_wakeup.h"
 #include "store.h"
 
 /* Rows held at most, claimed CLAIM_BATCH at a time (a full claim is followed
@@ -75,6 +76,7 @@ struct smtp_runner {
 	char *relay_password;
 	uv_timer_t scan_timer;
 	uv_timer_t renew_timer;
+	struct smtp_wakeup *wakeup; /* other processes' new mail; NULL without */
 	struct dns_resolver *dns;
 	struct dest *dests;
 	unsigned conns;       /* outbound sessions in all */
@@ -626,6 +628,12 @@ static void scan_cb(uv_timer_t *t)
 	claim(t->data);
 }
 
+/* Another process queued or retried mail (smtp_wakeup.h). */
+static void wakeup_cb(void *arg)
+{
+	claim(arg);
+}
+
 static void renew_cb(uv_timer_t *t)
 {
 	struct smtp_runner *r = t->data;
@@ -635,40 +643,24 @@ static void renew_cb(uv_timer_t *t)
 
 /* ---- life cycle --------------------------------------------------------------- */
 
-static int read_password(const char *path, char **out, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	if (f == NULL) {
-		snprintf(err, errlen, "relay_auth_password_file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	bool got = fgets(line, sizeof(line), f) != NULL;
-	fclose(f);
-	if (!got) {
-		snprintf(err, errlen, "relay_auth_password_file %s: empty", path);
-		return -1;
-	}
-	line[strcspn(line, "\r\n")] = '\0';
-	if (line[0] == '\0') {
-		snprintf(err, errlen, "relay_auth_password_file %s: the first line is empty", path);
-		return -1;
-	}
-	*out = strdup(line);
-	memset(line, 0, sizeof(line));
-	if (*out == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * Test hooks (MAIL_TEST_HOOKS builds): MAILTEST_QUEUE_LEASE=S shortens the
  * claim lease, so a test of a killed runner need not wait ten minutes;
  * MAILTEST_MX_PORT=P sends MX deliveries to port P, so the DNS path can be
- * tested without binding port 25.
+ * tested without binding port 25; MAILTEST_QUEUE_RUNNER=off starts no
+ * runner at all, so that a test can show another process's runner
+ * sending what this one accepted.
  */
+static bool runner_disabled(void)
+{
+#ifdef MAIL_TEST_HOOKS
+	const char *v = getenv("MAILTEST_QUEUE_RUNNER");
+	return v != NULL && strcmp(v, "off") == 0;
+#else
+	return false;
+#endif
+}
+
 static void read_hooks(struct smtp_runner *r)
 {
 	r->lease_s = LEASE_S;
@@ -686,8 +678,12 @@ static void read_hooks(struct smtp_runner *r)
 int smtp_runner_new(struct smtp_runner **r_r, struct server *srv, struct smtp_env *env, char *err,
                     size_t errlen)
 {
-	struct smtp_runner *r = calloc(1, sizeof(*r));
 	*r_r = NULL;
+	if (runner_disabled()) {
+		log_warn(0, "queue_runner_off", "reason=MAILTEST_QUEUE_RUNNER");
+		return 0;
+	}
+	struct smtp_runner *r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		snprintf(err, errlen, "runner: out of memory");
 		return -1;
@@ -699,13 +695,14 @@ int smtp_runner_new(struct smtp_runner **r_r, struct server *srv, struct smtp_en
 	snprintf(r->owner, sizeof(r->owner), "%.100s:%ld:%08x", env->cfg->hostname, (long)getpid(),
 	         random32());
 	if (env->cfg->relay_auth_password_file[0] != '\0' &&
-	    read_password(env->cfg->relay_auth_password_file, &r->relay_password, err, errlen) != 0) {
+	    secret_file_read("relay_auth_password_file", env->cfg->relay_auth_password_file, 0,
+	                     &r->relay_password, err, errlen) != 0) {
 		free(r);
 		return -1;
 	}
 	uv_loop_t *loop = server_loop(srv);
 	if (dns_resolver_new(loop, env->cfg->dns_servers, 5000, &r->dns, err, errlen) != 0) {
-		free(r->relay_password);
+		secret_free(&r->relay_password);
 		free(r);
 		return -1;
 	}
@@ -718,8 +715,10 @@ int smtp_runner_new(struct smtp_runner **r_r, struct server *srv, struct smtp_en
 	uv_timer_start(&r->scan_timer, scan_cb, 0, scan_ms);
 	uint64_t renew_ms = (uint64_t)r->lease_s * 1000 / 3;
 	uv_timer_start(&r->renew_timer, renew_cb, renew_ms, renew_ms);
+	/* From here on r is the caller's, whatever happens: smtp_runner_stop
+	 * closes the timers. */
 	*r_r = r;
-	return 0;
+	return smtp_wakeup_new(&r->wakeup, loop, env->pool, wakeup_cb, r, err, errlen);
 }
 
 void smtp_runner_kick(struct smtp_runner *r)
@@ -749,6 +748,7 @@ void smtp_runner_stop(struct smtp_runner *r)
 	/* A claim still on its way is ahead of the release in the committer. */
 	if (r->claimed_ever || r->claiming)
 		smtp_commit_run(r->env->committer, release_op, lease_done, r);
+	smtp_wakeup_stop(r->wakeup);
 	uv_close((uv_handle_t *)&r->scan_timer, NULL);
 	uv_close((uv_handle_t *)&r->renew_timer, NULL);
 	dns_resolver_close(r->dns);
@@ -765,10 +765,8 @@ void smtp_runner_free(struct smtp_runner **rp)
 		r->dests = d->next;
 		free(d);
 	}
-	if (r->relay_password != NULL) {
-		memset(r->relay_password, 0, strlen(r->relay_password));
-		free(r->relay_password);
-	}
+	smtp_wakeup_free(&r->wakeup);
+	secret_free(&r->relay_password);
 	free(r);
 	*rp = NULL;
 }

@@ -12,6 +12,10 @@
  * messages. The destination of a recipient domain is, in this order, its
  * `routes` entry, `relay_host`, or its MX hosts (dns.h).
  *
+ * It looks at the queue when this process queued mail (smtp_runner_kick),
+ * every queue_scan_interval, and, where the store has them, when another
+ * process queued or retried some (smtp_wakeup.h).
+ *
  * Every store write (claim, outcomes with their bounce, lease renewal,
  * the release at shutdown) goes through the committer thread
  * (smtp_commit_run), so the loop never waits for the database and the
@@ -33,7 +37,8 @@ struct server;
 struct smtp_env;
 struct smtp_runner;
 
-/* Starts the runner (after privileges are dropped: it reads relay_auth_password_file). */
+/* Starts the runner (after privileges are dropped: it reads relay_auth_password_file).
+ * In MAIL_TEST_HOOKS builds, MAILTEST_QUEUE_RUNNER=off starts none: 0 with *r_r NULL. */
 int smtp_runner_new(struct smtp_runner **r_r, struct server *srv, struct smtp_env *env, char *err,
                     size_t errlen);
 /* New mail was queued: look at the queue now rather than at the next scan. Safe on NULL. */

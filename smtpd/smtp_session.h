@@ -30,13 +30,16 @@ struct smtp_queueid;
 struct smtp_runner;
 
 /* What every session shares: the read-only config, the counters, the
- * per-address login failure budget, and the process's writers (owned by
- * main.c; only lookup_store may be NULL). */
+ * per-address login failure budget, the database's handles, and the
+ * process's writers (owned by main.c; only lookup_store may be NULL). */
 struct smtp_env {
 	const struct mail_config *cfg;
 	struct smtp_metrics metrics;
 	struct authlimit *authlimit;
-	/* The loop's own read handle (STORE_OPEN_NOWAIT) for RCPT lookups; may be NULL. */
+	store_pool_t *pool; /* the daemon's (daemon.h): worker jobs take their handles here */
+	/* The loop's own read handle (STORE_OPEN_NOWAIT) for RCPT lookups; NULL
+	 * when there is none (an error, or a backend whose handles cannot
+	 * serve a loop). */
 	store_t *lookup_store;
 	struct smtp_queueid *queueids;    /* reserved message ids (smtp_queueid.h) */
 	struct smtp_committer *committer; /* the group commit (smtp_commit.h) */

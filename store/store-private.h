@@ -202,6 +202,10 @@ struct store {
 
 /* ---- store_db.c: errors, statements, transactions --------------------- */
 
+/* The backend a `db` value names: a postgresql:// or postgres:// URI, or
+ * else the path of an SQLite file. */
+const struct store__driver *store__driver_for(const char *target);
+
 /* Formats the handle's message and returns err. */
 int store__fail(store_t *store, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -263,6 +267,11 @@ extern void (*store__before_commit_hook)(void);
 void store__set_clock_offset(int64_t seconds);
 /* The offset, for the backends' clock functions. */
 int64_t store__clock_offset(void);
+
+/* ---- store_pool.c --------------------------------------------------------- */
+
+/* The backend of the pool's database (store_wakeup.c). */
+const struct store__driver *store__pool_driver(const store_pool_t *pool);
 
 /* ---- store_account.c --------------------------------------------------- */
 

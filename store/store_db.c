@@ -65,6 +65,8 @@ const char *store_strerror(int err)
 		return "mailbox quota exceeded";
 	case STORE_ETOOBIG:
 		return "larger than the mailbox's whole quota";
+	case STORE_ENOTSUP:
+		return "not supported by this database";
 	default:
 		return "unknown store error";
 	}
@@ -275,9 +277,7 @@ static void stall_commit_from_env(long *n_r, long *ms_r)
 
 #endif
 
-/* The backend a `db` value names: a postgresql:// or postgres:// URI, or
- * else the path of an SQLite file. */
-static const struct store__driver *driver_for(const char *target)
+const struct store__driver *store__driver_for(const char *target)
 {
 	if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
 		return &store__pg_driver;
@@ -286,10 +286,16 @@ static const struct store__driver *driver_for(const char *target)
 
 unsigned store_writers_wanted(const char *db)
 {
-	return db != NULL ? driver_for(db)->parallel_writers : 1;
+	return db != NULL ? store__driver_for(db)->parallel_writers : 1;
 }
 
 int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen)
+{
+	return store_open_auth(path, NULL, flags, store_r, err, errlen);
+}
+
+int store_open_auth(const char *path, const char *password, int flags, store_t **store_r,
+                    char *err, size_t errlen)
 {
 	*store_r = NULL;
 	if (path == NULL || *path == '\0') {
@@ -297,7 +303,7 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 			snprintf(err, errlen, "no database path given");
 		return STORE_EINVAL;
 	}
-	const struct store__driver *drv = driver_for(path);
+	const struct store__driver *drv = store__driver_for(path);
 	store_t *store = calloc(1, drv->handle_size);
 	if (store == NULL) {
 		if (err != NULL && errlen > 0)
@@ -310,7 +316,7 @@ int store_open(const char *path, int flags, store_t **store_r, char *err, size_t
 	store->fail_commit_at = fail_commit_from_env();
 	stall_commit_from_env(&store->stall_commit_at, &store->stall_commit_ms);
 #endif
-	int rc = drv->open(store, path, flags);
+	int rc = drv->open(store, path, password, flags);
 	if (rc != STORE_OK) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s", store->errmsg);

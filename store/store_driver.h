@@ -84,15 +84,22 @@ struct store__driver {
 	 * network round trips and the server syncs concurrent commits
 	 * together (PostgreSQL). */
 	unsigned parallel_writers;
+	/* Whether a process shares a few handles among its worker threads
+	 * (store_pool_acquire): true where each handle costs the server a
+	 * process (PostgreSQL); false where a handle is a local file open with
+	 * its own cache, which each worker thread keeps for itself (SQLite). */
+	bool pooled;
 	/* The backend's own text per enum store__stmt_id, NULL where the
 	 * shared text of store_sql.c applies (store__sql). */
 	const char *const *sql;
 
 	/* ---- the connection ---- */
 	/* Opens `target` (a path, a URI) into the zeroed handle, with the
-	 * store_open flags: connect, configure, check and migrate the schema.
-	 * On failure the message names the target; close still runs. */
-	int (*open)(store_t *store, const char *target, int flags);
+	 * store_open flags: connect (with `password` when not NULL, for a
+	 * backend that logs in; never part of a message), configure, check
+	 * and migrate the schema. On failure the message names the target;
+	 * close still runs. */
+	int (*open)(store_t *store, const char *target, const char *password, int flags);
 	/* Releases what open made, after every statement was finalized; also
 	 * after a failed or partial open. */
 	void (*close)(store_t *store);
@@ -101,6 +108,22 @@ struct store__driver {
 	/* The engine's own consistency checks, run first by store_check inside
 	 * its read transaction: each problem through report. 0 or an error. */
 	int (*check)(store_t *store, store__report_fn *report, void *ctx);
+	/* Whether a pooled handle may serve the next job: its connection is
+	 * up (as far as can be told without waiting) and no transaction is
+	 * open. Asked when it is given back and when it is taken again. */
+	bool (*reusable)(store_t *store);
+
+	/* ---- queue wake-ups (store.h store_wakeup); NULL when the backend
+	 * has none ---- */
+	/* Makes the handle's connection listen for the queue's wake-ups; it
+	 * runs no statement after that. */
+	int (*listen)(store_t *store);
+	/* The connection's descriptor. */
+	int (*listen_fd)(store_t *store);
+	/* Reads what arrived without waiting: 1 when a wake-up was among it,
+	 * 0 when none, STORE_EIO (with the handle's message) when the
+	 * connection is lost. */
+	int (*listen_drain)(store_t *store);
 
 	/* ---- statements ---- */
 	int (*prepare)(store_t *store, const char *sql, store__stmt_t **stmt_r);

@@ -8,8 +8,8 @@
  * no SQL).
  *
  * Threading: every call blocks. A store_t is a single database connection
- * and must be used by one thread at a time; a daemon opens one per worker
- * thread. Never call these functions on an event-loop thread, with one
+ * and must be used by one thread at a time; a daemon's worker threads take
+ * them from a pool (store_pool_acquire). Never call these functions on an event-loop thread, with one
  * exception: a handle for which store_loop_safe() is true may serve, on
  * the loop, the calls marked "loop-safe" below (the reads behind an SMTP
  * RCPT and a small POP3 RETR), and nothing else. Such a handle never
@@ -58,6 +58,7 @@ enum store_err {
 	/* Larger than a limit that no waiting lifts (a mailbox's whole quota):
 	 * unlike STORE_EQUOTA, retrying the same thing can never succeed. */
 	STORE_ETOOBIG = -11,
+	STORE_ENOTSUP = -12,  /* the backend does not do this (store_wakeup on SQLite) */
 };
 
 /* Returns a static English description of an error code. */
@@ -92,16 +93,152 @@ typedef struct store store_t;
  */
 int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen);
 
+/*
+ * The same with a password for a backend that logs in (PostgreSQL: libpq's
+ * `password`, which takes precedence over one in the URI and over
+ * PGPASSFILE); NULL for none. A backend without logins (SQLite) ignores
+ * it. The password is never part of a message in err.
+ */
+int store_open_auth(const char *path, const char *password, int flags, store_t **store_r,
+                    char *err, size_t errlen);
+
 /* Closes the handle and sets *store to NULL. Safe on NULL. */
 void store_close(store_t **store);
 
+/* ---- a process's handles: the pool ------------------------------------ */
+
 /*
- * This thread's handle on the database at `path`, opened on first use with
- * the given flags and closed when the thread exits. For the daemons' worker
- * threads, which each need their own connection. Returns NULL with a
- * message in err on failure. All threads of a process must use one path.
+ * The handles of one process on one database. A daemon's worker threads
+ * take a handle for each job (store_pool_acquire) and give it back when
+ * the job is done (store_pool_release).
+ *
+ * PostgreSQL: a handle is a connection, and each connection is a process
+ * on the server, which allows max_connections (100 by default) for all
+ * clients together. So the pool opens at most max_open handles for the
+ * whole process (db_connections), on demand, and keeps them open while
+ * idle; a job that finds them all in use waits for one (a condition
+ * variable, no polling) for at most wait_ms, then fails. A handle given
+ * back with its connection broken, or inside a transaction (a bug), is
+ * closed; so is an idle one the server closed meanwhile (a restart), when
+ * it is taken: the job gets a fresh one instead.
+ *
+ * SQLite: a handle is the file opened with its own page cache, and reads
+ * never leave the machine, so each worker thread keeps one handle of its
+ * own for its lifetime, as the daemons always did, and max_open and
+ * wait_ms do not apply: acquire never waits, release keeps the handle.
+ *
+ * The process's other handles (a committer's, the loop's) are opened
+ * through the pool too (store_pool_open), with its target and password,
+ * outside its count. Thread-safe.
  */
-store_t *store_thread_handle(const char *path, int flags, char *err, size_t errlen);
+typedef struct store_pool store_pool_t;
+
+struct store_pool_config {
+	const char *db;       /* as store_open's path; copied */
+	const char *password; /* as store_open_auth's, or NULL; copied, and wiped at free */
+	unsigned max_open;    /* PostgreSQL: most pooled handles open at once (at least 1) */
+	unsigned wait_ms;     /* PostgreSQL: longest wait for a free handle */
+};
+
+/* Makes a pool; opens nothing yet. STORE_EINVAL (no db, max_open 0) or
+ * STORE_ENOMEM; *pool_r is NULL then. */
+int store_pool_new(const struct store_pool_config *cfg, store_pool_t **pool_r);
+
+/*
+ * Frees the pool and sets *pool to NULL; safe on NULL. Every acquired
+ * handle must have been released. Closes the idle pooled handles; SQLite's
+ * per-thread handles stay with their threads, which close them when they
+ * exit.
+ */
+void store_pool_free(store_pool_t **pool);
+
+/*
+ * A handle for one job on this thread, waiting for a free one as described
+ * above. Returns NULL with a message in err when none could be had: the
+ * database cannot be reached, or every handle stayed busy for wait_ms (the
+ * caller reports a temporary failure). Give it back with
+ * store_pool_release on the same thread before the job ends, and take
+ * none other from the pool meanwhile (with max_open 1 that would wait
+ * for itself).
+ */
+store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen);
+
+/* Gives an acquired handle back and sets *store to NULL. Safe on NULL. */
+void store_pool_release(store_pool_t *pool, store_t **store);
+
+/* Opens a handle of the process's own on the pool's database, with its
+ * password, outside the pool's count: store_open_auth. */
+int store_pool_open(store_pool_t *pool, int flags, store_t **store_r, char *err, size_t errlen);
+
+/*
+ * The event loop's handle (STORE_OPEN_NOWAIT): opened when the backend's
+ * handles can serve a loop (store_loop_safe); when they cannot
+ * (PostgreSQL), 0 with *store_r NULL, and no connection is made for
+ * nothing. Errors as store_pool_open.
+ */
+int store_pool_open_loop(store_pool_t *pool, store_t **store_r, char *err, size_t errlen);
+
+/*
+ * The health check (/healthz): whether the database answers now, by
+ * reading its schema version. SQLite opens the file afresh (a handle kept
+ * open would still answer for a file that went away); PostgreSQL asks on
+ * a pooled connection rather than make one per probe. Blocks. Returns 0
+ * or an error with a message in err.
+ */
+int store_pool_probe(store_pool_t *pool, char *err, size_t errlen);
+
+/* The pool's gauges, for metrics. pooled is false on SQLite, where the
+ * counts stay 0. */
+struct store_pool_stats {
+	bool pooled;
+	unsigned max_open;
+	unsigned open;   /* pooled handles open now, in use or idle */
+	unsigned in_use; /* acquired and not yet released */
+	unsigned waiting; /* jobs waiting for a handle now */
+	uint64_t wait_timeouts; /* acquires that gave up after wait_ms */
+};
+void store_pool_stats(store_pool_t *pool, struct store_pool_stats *stats_r);
+
+/* ---- queue wake-ups ----------------------------------------------------- */
+
+/*
+ * Word from the database that the queue has rows due that nobody holds:
+ * one was added, retried (store_queue_retry), or handed back (a deferral
+ * whose time has come does not count: the runner's periodic scan finds
+ * those). For queue runners in several processes, on several hosts, that
+ * share one database, so mail committed by one is sent by any at once.
+ * PostgreSQL has it (LISTEN/NOTIFY on a connection of its own, the
+ * notifications sent at commit and folded together); SQLite does not (one
+ * host, and the process that commits kicks its own runner).
+ *
+ * A wake-up says "look now", nothing more: several changes may come as
+ * one, and some may come when there is nothing left to claim.
+ */
+typedef struct store_wakeup store_wakeup_t;
+
+/* Whether the pool's backend has wake-ups. Connects to nothing: loop-safe. */
+bool store_wakeup_supported(const store_pool_t *pool);
+
+/*
+ * Opens the wake-ups' own connection (outside the pool's count) and
+ * starts listening. Blocks: call it off the loop. STORE_ENOTSUP when the
+ * backend has none; another error with a message in err.
+ */
+int store_wakeup_open(store_pool_t *pool, store_wakeup_t **w_r, char *err, size_t errlen);
+
+/* The descriptor to watch for reading (uv_poll); valid until close. */
+int store_wakeup_fd(const store_wakeup_t *w);
+
+/*
+ * Reads what the descriptor has, without waiting: loop-safe. Returns 1 when
+ * a wake-up was among it, 0 when not, or STORE_EIO when the connection is
+ * lost (with a message in err): close it and open another, and look at
+ * the queue then, since wake-ups were missed meanwhile.
+ */
+int store_wakeup_drain(store_wakeup_t *w, char *err, size_t errlen);
+
+/* Closes the connection and sets *w to NULL. Safe on NULL. */
+void store_wakeup_close(store_wakeup_t **w);
 
 /*
  * Whether the loop-safe calls (see "Threading" above) may run on an event
@@ -483,7 +620,7 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
  * query, so a slow client never holds a database snapshot open. A reader is
  * not tied to the handle it was opened with: each read takes a handle on
  * the same database, so successive reads may run on different worker
- * threads with their own handles (store_thread_handle). Opening and
+ * threads with other handles (store_pool_acquire). Opening and
  * reading are loop-safe, for a body of one chunk (64 KiB) at most: a
  * longer one is read off the loop. After an error on a loop-safe handle
  * the reader may have moved: close it and start over off the loop.

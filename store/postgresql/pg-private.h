@@ -5,7 +5,8 @@
  *
  * Files: pg_driver.c (statements, transactions, errors, reconnection, the
  * driver table), pg_schema.c (connection set-up, the schema), pg_sql.c
- * (the statements in PostgreSQL's dialect).
+ * (the statements in PostgreSQL's dialect), pg_listen.c (the queue's
+ * wake-ups: LISTEN/NOTIFY).
  */
 #ifndef MAIL_STORE_PG_PRIVATE_H
 #define MAIL_STORE_PG_PRIVATE_H
@@ -33,6 +34,14 @@ struct store__pg {
 /* How long a statement waits for a lock (SQLite's busy timeout,
  * STORE__BUSY_TIMEOUT_MS) before failing with STORE_EBUSY. */
 #define STORE__PG_LOCK_TIMEOUT "5s"
+
+/* Seconds a connection attempt may take when the URI does not say
+ * (libpq's own default is to wait as long as TCP does, minutes for a host
+ * that drops packets, during which a worker or a shutdown would wait). */
+#define STORE__PG_CONNECT_TIMEOUT "10"
+
+/* The channel of the queue's wake-ups (pg_schema.c's trigger, pg_listen.c). */
+#define STORE__PG_QUEUE_CHANNEL "mail_queue"
 
 /* Most parameters any statement of store_sql.c has. */
 #define STORE__PG_MAX_PARAMS 16
@@ -68,11 +77,18 @@ int store__pg_exec(store_t *store, const char *sql, const char *what);
 
 /* ---- pg_schema.c -------------------------------------------------------- */
 
-int store__pg_open(store_t *store, const char *uri, int flags);
+int store__pg_open(store_t *store, const char *uri, const char *password, int flags);
 void store__pg_close(store_t *store);
 int store__pg_schema_version(store_t *store, int *version_r);
 /* After a reconnection: the per-connection settings again. */
 int store__pg_configure(store_t *store);
+
+/* ---- pg_listen.c -------------------------------------------------------- */
+
+/* The driver's listen, listen_fd and listen_drain (store_driver.h). */
+int store__pg_listen(store_t *store);
+int store__pg_listen_fd(store_t *store);
+int store__pg_listen_drain(store_t *store);
 
 /* ---- pg_sql.c ----------------------------------------------------------- */
 

@@ -454,18 +454,44 @@ static int pg_check(store_t *store, store__report_fn *report, void *ctx)
 	return STORE_OK;
 }
 
+/*
+ * A connection serves the pool's next job only up and outside a
+ * transaction: a broken one would cost that job its first statement. One
+ * the server closed while it was idle (a restart) looks up until read:
+ * reading what has arrived, without waiting, shows its end. The server's
+ * last words come first (an error saying why), the end of the stream on
+ * the next read; both are parsed here, so nothing is left in libpq's
+ * buffer for the next statement to take for its own answer.
+ */
+static bool pg_reusable(store_t *store)
+{
+	struct store__pg *pg = store__pg(store);
+	if (pg->txn || PQstatus(pg->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
+		return false;
+	bool up = PQconsumeInput(pg->conn) == 1 && PQconsumeInput(pg->conn) == 1;
+	(void)PQisBusy(pg->conn); /* parses it: an error while idle is a notice */
+	return up && PQstatus(pg->conn) == CONNECTION_OK;
+}
+
 const struct store__driver store__pg_driver = {
 	.name = "postgresql",
 	.handle_size = sizeof(struct store__pg),
 	/* Every call is a network round trip: never on an event loop. */
 	.nowait_loop_safe = false,
 	.parallel_writers = 4,
+	/* A connection is a server process: a few, shared by the workers. */
+	.pooled = true,
 	.sql = store__pg_sql,
 
 	.open = store__pg_open,
 	.close = store__pg_close,
 	.schema_version = store__pg_schema_version,
 	.check = pg_check,
+	.reusable = pg_reusable,
+	.listen = store__pg_listen,
+	.listen_fd = store__pg_listen_fd,
+	.listen_drain = store__pg_listen_drain,
 
 	.prepare = pg_prepare,
 	.finalize = pg_finalize,

@@ -1,8 +1,10 @@
 /*
  * pg_schema.c - the PostgreSQL connection and schema: connecting with any
- * libpq URI, the per-connection settings, the schema at
- * STORE__SCHEMA_VERSION in one script (no history to migrate from: the
- * backend starts at version 5), and its identity check.
+ * libpq URI (and a password from db_password_file), the per-connection
+ * settings, the schema at STORE__SCHEMA_VERSION in one script (no history
+ * to migrate from: the backend starts at version 5, and is unreleased, so
+ * what it gains before its release goes into that script), and its
+ * identity check.
  *
  * Translation of sqlite_schema.c's choices: BIGINT identities BY DEFAULT
  * (ids are never reused, and `db copy` and MESSAGE_ADD_AS insert explicit
@@ -94,6 +96,22 @@ static const char schema[] =
 	"  delay_warned bigint NOT NULL DEFAULT 0);"
 	"CREATE INDEX queue_due ON queue (state, next_attempt);"
 	"CREATE INDEX queue_message ON queue (message_id);"
+	/* The queue's wake-ups (store.h, pg_listen.c): a row that is due and
+	 * that nobody holds, as store_queue_claim would take it, after an
+	 * insert, a retry or a release. Sent at commit, and identical
+	 * notifications of one transaction fold into one (an empty payload),
+	 * so a batch of a hundred rows wakes each runner once. A claim, a
+	 * renewal and a deferral to later wake nobody. */
+	"CREATE FUNCTION mail_queue_notify() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN"
+	"  PERFORM pg_notify('" STORE__PG_QUEUE_CHANNEL "', '');"
+	"  RETURN NULL;"
+	" END $$;"
+	"CREATE TRIGGER mail_queue_notify"
+	" AFTER INSERT OR UPDATE OF state, next_attempt, lease_owner, lease_until ON queue"
+	" FOR EACH ROW WHEN (NEW.state = 0 AND NEW.next_attempt <= mail_now()"
+	"  AND (NEW.lease_until IS NULL OR NEW.lease_until < mail_now()))"
+	" EXECUTE FUNCTION mail_queue_notify();"
 	"CREATE TABLE mailbox_usage ("
 	"  user_id bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,"
 	"  bytes bigint NOT NULL,"
@@ -210,10 +228,26 @@ static int create_schema(store_t *store)
 	return err;
 }
 
-int store__pg_open(store_t *store, const char *uri, int flags)
+/*
+ * Connects with the URI expanded (expand_dbname), keywords taking effect in
+ * order: our connect_timeout first, so the URI's own wins; the password
+ * (db_password_file) last, so it wins over the URI's and PGPASSFILE's.
+ */
+static PGconn *connect_uri(const char *uri, const char *password)
+{
+	const char *keys[4] = { "connect_timeout", "dbname", NULL, NULL };
+	const char *values[4] = { STORE__PG_CONNECT_TIMEOUT, uri, NULL, NULL };
+	if (password != NULL) {
+		keys[2] = "password";
+		values[2] = password;
+	}
+	return PQconnectdbParams(keys, values, 1);
+}
+
+int store__pg_open(store_t *store, const char *uri, const char *password, int flags)
 {
 	struct store__pg *pg = store__pg(store);
-	pg->conn = PQconnectdb(uri);
+	pg->conn = connect_uri(uri, password);
 	if (pg->conn == NULL)
 		return store__fail(store, STORE_ENOMEM, "%s: out of memory", uri);
 	if (PQstatus(pg->conn) != CONNECTION_OK) {

@@ -56,7 +56,8 @@ int store__sqlite_step_retrying(store_t *store, sqlite3_stmt *stmt);
 
 /* ---- sqlite_open.c ----------------------------------------------------- */
 
-int store__sqlite_open(store_t *store, const char *path, int flags);
+/* The driver's open; SQLite has no logins, so the password is ignored. */
+int store__sqlite_open(store_t *store, const char *path, const char *password, int flags);
 void store__sqlite_close(store_t *store);
 
 /* ---- sqlite_schema.c --------------------------------------------------- */

@@ -233,18 +233,30 @@ static void sq_rollback(store_t *store)
 	sqlite3_reset(stmt);
 }
 
+/* Per-thread handles are never given back (store_pool_release keeps
+ * them); this is only asked of a pooled backend's. */
+static bool sq_reusable(store_t *store)
+{
+	return !sq_in_transaction(store);
+}
+
 const struct store__driver store__sqlite_driver = {
 	.name = "sqlite",
 	.handle_size = sizeof(struct store__sqlite),
 	/* Reads are local and a no-wait handle never sleeps. */
 	.nowait_loop_safe = true,
 	.parallel_writers = 1,
+	/* A handle is a file open: each worker thread keeps its own. */
+	.pooled = false,
 	.sql = store__sqlite_sql,
 
 	.open = store__sqlite_open,
 	.close = store__sqlite_close,
 	.schema_version = store__sqlite_schema_version,
 	.check = store__sqlite_check,
+	.reusable = sq_reusable,
+	/* One host: the process that commits kicks its own runner. */
+	.listen = NULL,
 
 	.prepare = sq_prepare,
 	.finalize = sq_finalize,

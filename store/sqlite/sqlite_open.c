@@ -92,8 +92,9 @@ static int configure(store_t *store, int flags)
 	return err;
 }
 
-int store__sqlite_open(store_t *store, const char *path, int flags)
+int store__sqlite_open(store_t *store, const char *path, const char *password, int flags)
 {
+	(void)password;
 	struct store__sqlite *sq = store__sqlite(store);
 	struct stat st;
 	if (!(flags & STORE_OPEN_CREATE) && stat(path, &st) != 0 && errno == ENOENT)

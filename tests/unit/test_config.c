@@ -24,7 +24,8 @@
 
 /* Every key; test_reference checks this list against the table. */
 static const char *const all_keys[] = {
-	"db", "hostname", "smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
+	"db", "db_connections", "db_connection_wait", "db_password_file", "hostname",
+	"smtp_listen", "submission_listen", "smtps_listen", "pop3_listen",
 	"pop3s_listen", "metrics_listen", "proxy_protocol_from", "tls_cert", "tls_key", "allow_plaintext_auth",
 	"max_message_size", "max_recipients", "max_hops", "received_auth_header", "max_connections",
 	"max_connections_per_ip", "idle_timeout", "handshake_timeout", "login_timeout",
@@ -321,6 +322,12 @@ static const struct {
 	{ "relay_auth_user = me@example.test\n",
 	  "%s:1: relay_auth_user and relay_auth_password_file go together: set both or neither" },
 	{ "queue_lifetime = 59\n", "%s:1: queue_lifetime: 59 is out of range 60-5184000" },
+	/* PostgreSQL's settings. */
+	{ "db = mail.db\ndb_password_file = /run/secrets/db\n",
+	  "%s:2: db_password_file is for a PostgreSQL db (postgresql://...); an SQLite file has "
+	  "no password" },
+	{ "db_connections = 0\n", "%s:1: db_connections: 0 is out of range 1-1000" },
+	{ "db_connection_wait = 0\n", "%s:1: db_connection_wait: 0 is out of range 1-3600" },
 	{ "relay_host = smtp.example.net:0\n",
 	  "%s:1: relay_host: next hop 'smtp.example.net:0': the port must be 1-65535" },
 	{ "db = x\nroutes = example.com=mx.example.net, example.com=other\n",

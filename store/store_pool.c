@@ -1,0 +1,293 @@
+/*
+ * store_pool.c - a process's handles on one database (store.h "the
+ * pool"): a bounded set of shared handles for a backend whose handles
+ * are server connections, one handle per worker thread for the others.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store-private.h"
+
+struct store_pool {
+	const struct store__driver *drv;
+	char *db;
+	char *password; /* NULL: none */
+	unsigned max_open;
+	unsigned wait_ms;
+
+	/* Pooled backends: handles open, the idle ones on a stack (the last
+	 * given back is the next taken, its caches warmest). */
+	pthread_mutex_t lock;
+	pthread_cond_t freed; /* an idle handle, or room to open one */
+	store_t **idle;
+	unsigned idle_count;
+	unsigned open;
+	unsigned in_use;
+	unsigned waiting;
+	uint64_t wait_timeouts;
+
+	/* Per-thread backends: each worker thread's handle on this pool's
+	 * database, also on a list (under lock) so that freeing the pool
+	 * closes the handles of threads that are still alive. */
+	pthread_key_t thread_key;
+	bool thread_key_made;
+	struct thread_handle *threads;
+};
+
+/* A worker thread's handle, closed when the thread exits or the pool is freed. */
+struct thread_handle {
+	store_pool_t *pool;
+	store_t *store;
+	struct thread_handle *prev, *next;
+};
+
+/* The key's destructor: the thread exits. */
+static void thread_handle_free(void *arg)
+{
+	struct thread_handle *th = arg;
+	store_pool_t *pool = th->pool;
+	pthread_mutex_lock(&pool->lock);
+	if (th->prev != NULL)
+		th->prev->next = th->next;
+	else
+		pool->threads = th->next;
+	if (th->next != NULL)
+		th->next->prev = th->prev;
+	pthread_mutex_unlock(&pool->lock);
+	store_close(&th->store);
+	free(th);
+}
+
+const struct store__driver *store__pool_driver(const store_pool_t *pool)
+{
+	return pool->drv;
+}
+
+int store_pool_new(const struct store_pool_config *cfg, store_pool_t **pool_r)
+{
+	*pool_r = NULL;
+	if (cfg->db == NULL || *cfg->db == '\0' || cfg->max_open == 0)
+		return STORE_EINVAL;
+	store_pool_t *pool = calloc(1, sizeof(*pool));
+	if (pool == NULL)
+		return STORE_ENOMEM;
+	pool->drv = store__driver_for(cfg->db);
+	pool->max_open = cfg->max_open;
+	pool->wait_ms = cfg->wait_ms;
+	pool->db = strdup(cfg->db);
+	pool->password = cfg->password != NULL ? strdup(cfg->password) : NULL;
+	pool->idle = calloc(cfg->max_open, sizeof(*pool->idle));
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	/* Waits are measured on the monotonic clock: a clock step is no timeout. */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&pool->freed, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!pool->drv->pooled)
+		pool->thread_key_made = pthread_key_create(&pool->thread_key, thread_handle_free) == 0;
+	if (pool->db == NULL || pool->idle == NULL ||
+	    (cfg->password != NULL && pool->password == NULL) ||
+	    (!pool->drv->pooled && !pool->thread_key_made)) {
+		store_pool_free(&pool);
+		return STORE_ENOMEM;
+	}
+	*pool_r = pool;
+	return STORE_OK;
+}
+
+void store_pool_free(store_pool_t **poolp)
+{
+	store_pool_t *pool = *poolp;
+	if (pool == NULL)
+		return;
+	/* Deleting the key runs no destructor and makes the threads' values
+	 * unreachable: their handles are closed here (no job runs now). */
+	if (pool->thread_key_made)
+		pthread_key_delete(pool->thread_key);
+	while (pool->threads != NULL) {
+		struct thread_handle *th = pool->threads;
+		pool->threads = th->next;
+		store_close(&th->store);
+		free(th);
+	}
+	for (unsigned i = 0; i < pool->idle_count; i++)
+		store_close(&pool->idle[i]);
+	free(pool->idle);
+	pthread_cond_destroy(&pool->freed);
+	pthread_mutex_destroy(&pool->lock);
+	if (pool->password != NULL) {
+		explicit_bzero(pool->password, strlen(pool->password));
+		free(pool->password);
+	}
+	free(pool->db);
+	free(pool);
+	*poolp = NULL;
+}
+
+int store_pool_open(store_pool_t *pool, int flags, store_t **store_r, char *err, size_t errlen)
+{
+	return store_open_auth(pool->db, pool->password, flags, store_r, err, errlen);
+}
+
+int store_pool_open_loop(store_pool_t *pool, store_t **store_r, char *err, size_t errlen)
+{
+	*store_r = NULL;
+	if (!pool->drv->nowait_loop_safe)
+		return STORE_OK;
+	return store_pool_open(pool, STORE_OPEN_NOWAIT, store_r, err, errlen);
+}
+
+/* The calling thread's own handle (per-thread backends). */
+static store_t *thread_handle(store_pool_t *pool, char *err, size_t errlen)
+{
+	struct thread_handle *th = pthread_getspecific(pool->thread_key);
+	if (th != NULL)
+		return th->store;
+	th = calloc(1, sizeof(*th));
+	if (th == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	th->pool = pool;
+	if (store_pool_open(pool, 0, &th->store, err, errlen) != STORE_OK) {
+		free(th);
+		return NULL;
+	}
+	if (pthread_setspecific(pool->thread_key, th) != 0) {
+		store_close(&th->store);
+		free(th);
+		snprintf(err, errlen, "cannot keep the thread's store handle");
+		return NULL;
+	}
+	pthread_mutex_lock(&pool->lock);
+	th->next = pool->threads;
+	if (th->next != NULL)
+		th->next->prev = th;
+	pool->threads = th;
+	pthread_mutex_unlock(&pool->lock);
+	return th->store;
+}
+
+/* The moment wait_ms from now, on the pool's clock. */
+static struct timespec deadline_after(unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
+{
+	if (!pool->drv->pooled)
+		return thread_handle(pool, err, errlen);
+
+	struct timespec deadline = deadline_after(pool->wait_ms);
+	bool timed_out = false;
+	store_t *store = NULL;
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		if (pool->idle_count > 0) {
+			store = pool->idle[--pool->idle_count];
+			break;
+		}
+		if (pool->open < pool->max_open) {
+			pool->open++; /* counted now, connected without the lock */
+			break;
+		}
+		if (timed_out) {
+			pool->wait_timeouts++;
+			pthread_mutex_unlock(&pool->lock);
+			snprintf(err, errlen, "all %u database connections (db_connections) stayed busy "
+			         "for %u ms", pool->max_open, pool->wait_ms);
+			return NULL;
+		}
+		pool->waiting++;
+		timed_out = pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT;
+		pool->waiting--;
+	}
+	pool->in_use++;
+	pthread_mutex_unlock(&pool->lock);
+
+	/* An idle connection the server closed meanwhile (a restart) would
+	 * fail the job's first statement: a fresh one takes its place. */
+	if (store != NULL && pool->drv->reusable(store))
+		return store;
+	store_close(&store);
+	if (store_pool_open(pool, 0, &store, err, errlen) == STORE_OK)
+		return store;
+	pthread_mutex_lock(&pool->lock);
+	pool->open--;
+	pool->in_use--;
+	pthread_cond_signal(&pool->freed); /* a waiter may try to open it */
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+void store_pool_release(store_pool_t *pool, store_t **storep)
+{
+	store_t *store = *storep;
+	if (store == NULL)
+		return;
+	*storep = NULL;
+	if (!pool->drv->pooled)
+		return; /* the thread's own, kept until it exits */
+
+	/* A broken one is closed, so the next acquire opens a fresh one. */
+	bool keep = pool->drv->reusable(store);
+	if (!keep)
+		store_close(&store);
+	pthread_mutex_lock(&pool->lock);
+	pool->in_use--;
+	if (keep)
+		pool->idle[pool->idle_count++] = store;
+	else
+		pool->open--;
+	pthread_cond_signal(&pool->freed);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+int store_pool_probe(store_pool_t *pool, char *err, size_t errlen)
+{
+	store_t *store = NULL;
+	int version = 0;
+	/* SQLite: the file afresh; PostgreSQL: a pooled connection, checked
+	 * (store_pool_acquire) and used, rather than a connection per probe. */
+	int rc = pool->drv->pooled ? (store = store_pool_acquire(pool, err, errlen)) != NULL
+	                                     ? STORE_OK
+	                                     : STORE_EIO
+	                           : store_pool_open(pool, 0, &store, err, errlen);
+	if (rc == STORE_OK) {
+		rc = store_file_version(store, &version);
+		if (rc != STORE_OK)
+			snprintf(err, errlen, "%s", store_errmsg(store));
+	}
+	if (pool->drv->pooled)
+		store_pool_release(pool, &store);
+	else
+		store_close(&store);
+	return rc;
+}
+
+void store_pool_stats(store_pool_t *pool, struct store_pool_stats *stats_r)
+{
+	memset(stats_r, 0, sizeof(*stats_r));
+	stats_r->pooled = pool->drv->pooled;
+	stats_r->max_open = pool->max_open;
+	pthread_mutex_lock(&pool->lock);
+	stats_r->open = pool->open;
+	stats_r->in_use = pool->in_use;
+	stats_r->waiting = pool->waiting;
+	stats_r->wait_timeouts = pool->wait_timeouts;
+	pthread_mutex_unlock(&pool->lock);
+}
