@@ -292,8 +292,8 @@ static int report_once(store_t *store, const char *owner, struct store_queue_out
                        size_t n, store_delivery_t *bounce)
 {
 	struct store__ids bodies = { 0 };
-	bool small[32] = { false };
-	bool *done = n <= 32 ? small : calloc(n, sizeof(*done));
+	bool small[64] = { false }; /* a job's recipients (smtpd: at most 50) */
+	bool *done = n <= 64 ? small : calloc(n, sizeof(*done));
 	if (done == NULL)
 		return store__fail(store, STORE_ENOMEM, "out of memory");
 	int err = begin_report(store, bounce);

@@ -241,7 +241,9 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned FROM queue"
 		" ORDER BY id",
 	/* Marking and reading back in one statement: no other claimer can
-	 * take the same rows, and rows this owner already held stay out. */
+	 * take the same rows (writers are serialised; PostgreSQL's claimers
+	 * run at once and lock the rows: pg_sql.c), and rows this owner
+	 * already held stay out. */
 	[STORE__QUEUE_CLAIM] =
 		"UPDATE queue SET lease_owner = ?1, lease_until = " NOW " + ?2"
 		" WHERE id IN (SELECT id FROM queue WHERE state = 0 AND next_attempt <= " NOW

@@ -21,7 +21,7 @@ import threading
 
 import pytest
 
-from mailtest import test_hooks_built
+import mailtest
 from pop3lib import ALICE, Pop3, deliver, entry_ids, message, pop3_install
 from smtptest import Session, smtp_close, smtp_install, stored
 
@@ -194,7 +194,7 @@ def test_mailctl_retryable_failure_says_run_again(monkeypatch):
     """An operator's write is not retried by the store: mailctl says that
     nothing was changed and the command may simply be run again (exit 1)."""
     with pop3_install() as inst:
-        if not test_hooks_built():
+        if not mailtest.test_hooks_built():
             pytest.skip("MAILTEST_STORE_FAIL_COMMIT: this build has no test hooks")
         monkeypatch.setenv("MAILTEST_STORE_FAIL_COMMIT", "1:retry")
         r = inst.mailctl("domain", "add", "new.test", check=False)

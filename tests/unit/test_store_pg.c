@@ -179,6 +179,20 @@ static void test_scoped_write_retried_once(void **state)
 	tsu_check_clean(s);
 }
 
+/* Every statement prepares on PostgreSQL: its own texts (pg_sql.c) and
+ * the shared ones, against its schema. */
+static void test_every_statement_prepares(void **state)
+{
+	struct store_fixture *f = *state;
+	if (tsu_pg_uri() == NULL)
+		skip();
+	assert_true(store__scopes_parallel(f->store));
+	for (int id = 0; id < STORE__STMT_COUNT; id++)
+		if (store__stmt(f->store, (enum store__stmt_id)id) == NULL)
+			fail_msg("statement %d (%s): %s", id, store__sql(f->store, (enum store__stmt_id)id),
+			         store_errmsg(f->store));
+}
+
 /* SQLSTATE to store errors (store.h STORE_ERETRY): the server undid the
  * transaction and the same work may succeed, or it timed out waiting. */
 static void test_sqlstate_mapping(void **state)
@@ -215,6 +229,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sqlstate_mapping),
+		cmocka_unit_test_setup_teardown(test_every_statement_prepares, tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_before_commit_is_retryable, tsu_setup,
 		                                hook_teardown),
 		cmocka_unit_test_setup_teardown(test_scoped_write_retried_once, tsu_setup,
