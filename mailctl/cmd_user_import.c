@@ -12,6 +12,7 @@ struct import {
 	const char *name; /* the file as the operator named it, for messages */
 	unsigned long lineno;
 	size_t imported, skipped, failed;
+	int store_err; /* the store failure that stopped the import */
 };
 
 /* Reports a bad line as "FILE:LINE: reason", the form editors jump to. */
@@ -69,6 +70,7 @@ static int import_entry(struct import *imp, const struct passwd_entry *e)
 		line_error(imp, "%s", store_errmsg(store));
 		return 0;
 	default:
+		imp->store_err = rc;
 		return -1;
 	}
 }
@@ -121,8 +123,9 @@ int cmd_user_import(struct mailctl *ctx, const struct mailctl_args *args)
 	fprintf(ctx->out, "imported %zu, skipped %zu (already exist), failed %zu\n", imp.imported,
 	        imp.skipped, imp.failed);
 	if (rc != 0) {
-		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s:%lu: %s; import stopped", imp.name,
-		                    imp.lineno, store_errmsg(ctx->store));
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s:%lu: %s; import stopped%s", imp.name,
+		                    imp.lineno, store_errmsg(ctx->store),
+		                    mailctl_store_hint(imp.store_err));
 	}
 	if (read_failed) {
 		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "reading %s: %s", imp.name,

@@ -121,9 +121,14 @@ int mailctl_fail(struct mailctl *ctx, int status, const char *fmt, ...)
 
 /*
  * Reports a store failure as exit 1: "<what>: <store text>", where the store
- * text is store_errmsg() when the handle has one, else store_strerror(rc).
+ * text is store_errmsg() when the handle has one, else store_strerror(rc),
+ * followed by mailctl_store_hint(rc).
  */
 int mailctl_store_fail(struct mailctl *ctx, int rc, const char *what);
+/* What to add to a store failure's message: for STORE_ERETRY (a lost
+ * database connection, a deadlock) that nothing was changed and running
+ * the command again may work; "" for any other error. */
+const char *mailctl_store_hint(int rc);
 
 /* Value of the declared option `name` (without "--" and "="), or NULL. */
 const char *mailctl_opt(const struct mailctl_args *args, const char *name);

@@ -23,13 +23,18 @@ int mailctl_fail(struct mailctl *ctx, int status, const char *fmt, ...)
 	return status;
 }
 
+const char *mailctl_store_hint(int rc)
+{
+	return rc == STORE_ERETRY ? " (temporary: nothing was changed; run the command again)" : "";
+}
+
 int mailctl_store_fail(struct mailctl *ctx, int rc, const char *what)
 {
 	const char *text = ctx->store != NULL ? store_errmsg(ctx->store) : "";
 
 	if (text[0] == '\0')
 		text = store_strerror(rc);
-	return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: %s", what, text);
+	return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: %s%s", what, text, mailctl_store_hint(rc));
 }
 
 const char *mailctl_opt(const struct mailctl_args *args, const char *name)

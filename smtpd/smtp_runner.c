@@ -172,6 +172,11 @@ static int report_op(store_t *store, void *arg)
 	store_delivery_free(&bounce);
 	if (err == STORE_OK)
 		return STORE_OK;
+	/* A lost connection or a deadlock that the store's own retry did not
+	 * overcome says nothing against the bounce: nothing was written, and
+	 * the rows come back when their lease expires, bounce and all. */
+	if (err == STORE_ERETRY)
+		return err;
 	/* The report could not be built or stored (the sender's mailbox is
 	 * full, or leads nowhere): keep the failures for the operator. */
 	snprintf(rep->bounce_error, sizeof(rep->bounce_error), "%s", store_errmsg(store));

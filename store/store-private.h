@@ -68,6 +68,11 @@ enum store__stmt_id {
 	STORE__SAVEPOINT,
 	STORE__ROLLBACK_TO,
 	STORE__RELEASE,
+	/* Backends with lock_keys only (store_driver.h): the keys of a scoped
+	 * write, given as one text of comma-separated int32s, waited for or
+	 * (_TRY, a STORE_OPEN_NOWAIT handle) only tried. */
+	STORE__LOCK_KEYS,
+	STORE__LOCK_KEYS_TRY,
 
 	STORE__DOMAIN_ADD,
 	STORE__DOMAIN_DEL,
@@ -109,6 +114,7 @@ enum store__stmt_id {
 
 	STORE__SNAPSHOT,
 	STORE__ENTRY_DEL,
+	STORE__BODY_LOCK,
 	STORE__BODY_REFERENCED,
 	STORE__BODY_CHUNKS_DEL,
 	STORE__BODY_MESSAGE_DEL,
@@ -190,8 +196,10 @@ struct store {
 	bool loop_safe;
 	/* The test hooks (store.h), read at open in a MAIL_TEST_HOOKS build
 	 * and always 0 in any other (the fields stay, so that the layout
-	 * does not depend on the option). MAILTEST_STORE_FAIL_COMMIT: */
+	 * does not depend on the option). MAILTEST_STORE_FAIL_COMMIT=N: */
 	long fail_commit_at;
+	/* ... with ":retry": STORE_ERETRY, for N and the store's retries. */
+	bool fail_commit_retry;
 	/* MAILTEST_STORE_STALL_COMMIT=N:MS: */
 	long stall_commit_at, stall_commit_ms;
 	/* MAILTEST_STORE_NOWAIT_BUSY on a STORE_OPEN_NOWAIT handle, once open. */
@@ -235,9 +243,62 @@ void store__column_copy(store__stmt_t *stmt, int col, char *dst, size_t dstlen);
  * store__commit applies fault injection and rolls back when COMMIT fails;
  * store__rollback is safe when no transaction is open. Savepoints are
  * plain statements (STORE__SAVEPOINT, ...) run with store__exec.
+ *
+ * Scoped writes (store_scope.c) are the hot writes that may run together
+ * on a backend with lock_keys (PostgreSQL, READ COMMITTED): each names the
+ * mailboxes whose checks it relies on (quota, lease) and locks them before
+ * its first read, in ascending key order, so that writers of one mailbox
+ * are serialised as by BEGIN IMMEDIATE and writers of different ones are
+ * not, and never wait for each other in a cycle. What they share beyond
+ * mailboxes is made safe row by row: queue rows by their lease_owner
+ * conditions and by locking in ascending id order (claims skip locked
+ * rows), and a body's last reference by locking its message row before
+ * looking for references (store_body.c), message rows in ascending id
+ * order and after every other lock of the transaction. Lock order within
+ * a transaction: the writers' lock, mailbox keys, queue rows, message
+ * rows. Every other write is store__begin_write: exclusive. On SQLite a
+ * scoped write is exactly an exclusive one.
  */
 int store__begin_write(store_t *store);
 int store__begin_read(store_t *store);
+
+/* The mailboxes a scoped write names (store_scope.c): lock keys, gathered
+ * in any order; store__begin_scoped sorts them. Empty on a backend without
+ * lock_keys, where adding costs nothing. */
+struct store__scope {
+	uint32_t *keys;
+	size_t count, cap;
+};
+/* Adds the mailbox a normalised address names (by its lookup key, so that
+ * spellings that differ by case are one mailbox). 0 or STORE_ENOMEM. */
+int store__scope_add(store_t *store, struct store__scope *scope, const char *mailbox);
+/* Adds every local mailbox of a delivery. */
+int store__scope_add_delivery(store_t *store, struct store__scope *scope,
+                              const store_delivery_t *d);
+/* Begins a scoped write transaction and locks the scope's keys (NULL: no
+ * keys, only row-level conflicts, as the queue's calls). The scope may be
+ * freed once this returns. */
+int store__begin_scoped(store_t *store, struct store__scope *scope);
+/* The same for one mailbox (a normalised address). */
+int store__begin_mailbox(store_t *store, const char *mailbox);
+void store__scope_free(struct store__scope *scope);
+/* Whether scoped writers run at once on this handle's backend: then the
+ * logic locks what READ COMMITTED would otherwise let two of them miss. */
+static inline bool store__scopes_parallel(const store_t *store)
+{
+	return store->drv->lock_keys != NULL;
+}
+
+/* How often a scoped write call runs again after STORE_ERETRY (store.h):
+ * nothing was written, and a second try on a new connection, or after the
+ * other side of a deadlock has finished, usually succeeds. */
+#define STORE__RETRIES 1
+/* Whether a call whose attempt number `attempt` (from 0) failed with err
+ * should run again. */
+static inline bool store__again(int err, int attempt)
+{
+	return err == STORE_ERETRY && attempt < STORE__RETRIES;
+}
 int store__commit(store_t *store);
 /* A COMMIT that the fault injection hooks neither see nor count (message
  * id reservations, store_deliver.c); rolls back when it fails. */
@@ -343,8 +404,12 @@ int store__address_is_postmaster(const char *address);
 
 /* ---- store_body.c ------------------------------------------------------ */
 
-/* Inside a write transaction: deletes the body (chunks and message row)
- * when no mailbox entry and no queue row references it any more. */
+/* Inside a write transaction, after the references it removed: deletes
+ * the body (chunks and message row) when no mailbox entry and no queue row
+ * references it any more. Where scoped writers run at once it locks the
+ * message row first, so that of two transactions removing the last two
+ * references the second looks only after the first has committed (else
+ * each sees the other's row and neither deletes: an orphan). */
 int store__body_release(store_t *store, int64_t message_id);
 
 /* A growable list of message ids to release after a bulk delete. */
@@ -357,7 +422,8 @@ int store__ids_push(store_t *store, struct store__ids *list, int64_t id);
  * DELETE ... RETURNING message_id), and resets it. */
 int store__ids_collect(store_t *store, store__stmt_t *stmt, struct store__ids *list,
                        const char *what);
-/* Releases every body in the list (the caller still frees the list). */
+/* Releases every body in the list, in ascending id order and each once
+ * (the list is sorted in place; the caller still frees it). */
 int store__ids_release_all(store_t *store, struct store__ids *list);
 void store__ids_free(struct store__ids *list);
 

@@ -4,7 +4,9 @@
  * A body is stored once however many mailboxes and queue rows point at it.
  * Whoever removes a reference (POP3 delete, user removal, queue completion
  * or deletion) calls store__body_release in the same transaction, so a
- * crash can never leave a body without references behind.
+ * crash can never leave a body without references behind, nor can two
+ * writers that remove its last two references at once (where they run
+ * together, store__body_release locks the body's row first).
  */
 #include <stdlib.h>
 
@@ -24,6 +26,11 @@ static int step_done(store_t *store, enum store__stmt_id id, int64_t message_id,
 int store__body_release(store_t *store, int64_t message_id)
 {
 	store__stmt_t *stmt;
+	if (store__scopes_parallel(store)) {
+		int err = step_done(store, STORE__BODY_LOCK, message_id, "lock body");
+		if (err != STORE_OK)
+			return err;
+	}
 	STORE__STMT_OR_RETURN(stmt, store, STORE__BODY_REFERENCED);
 	store__bind_int64(stmt, 1, message_id);
 	int rc = store__step(stmt, "check body references");
@@ -65,11 +72,23 @@ int store__ids_collect(store_t *store, store__stmt_t *stmt, struct store__ids *l
 	return err;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Ascending, so that two transactions lock shared message rows in one
+ * order (store-private.h "Scoped writes"); once each, as a body shared by
+ * two deleted entries needs one look. */
 int store__ids_release_all(store_t *store, struct store__ids *list)
 {
 	int err = STORE_OK;
+	if (list->count > 1)
+		qsort(list->ids, list->count, sizeof(*list->ids), id_cmp);
 	for (size_t i = 0; i < list->count && err == STORE_OK; i++)
-		err = store__body_release(store, list->ids[i]);
+		if (i == 0 || list->ids[i] != list->ids[i - 1])
+			err = store__body_release(store, list->ids[i]);
 	return err;
 }
 

@@ -67,6 +67,8 @@ const char *store_strerror(int err)
 		return "larger than the mailbox's whole quota";
 	case STORE_ENOTSUP:
 		return "not supported by this database";
+	case STORE_ERETRY:
+		return "temporary database failure (nothing was written; try again)";
 	default:
 		return "unknown store error";
 	}
@@ -143,12 +145,12 @@ void store__column_copy(store__stmt_t *stmt, int col, char *dst, size_t dstlen)
 
 int store__begin_write(store_t *store)
 {
-	return store->drv->begin(store, true);
+	return store->drv->begin(store, STORE__TXN_WRITE);
 }
 
 int store__begin_read(store_t *store)
 {
-	return store->drv->begin(store, false);
+	return store->drv->begin(store, STORE__TXN_READ);
 }
 
 bool store__in_transaction(store_t *store)
@@ -199,9 +201,13 @@ static int commit_hooks(store_t *store)
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 	}
-	if (store->fail_commit_at > 0 && n == store->fail_commit_at) {
+	/* A retryable failure also fails the store's retries of the call
+	 * (store__again), so that its caller gets it. */
+	long last = store->fail_commit_at + (store->fail_commit_retry ? STORE__RETRIES : 0);
+	if (store->fail_commit_at > 0 && n >= store->fail_commit_at && n <= last) {
 		store__rollback(store);
-		return store__fail(store, STORE_EIO, "commit: failed by MAILTEST_STORE_FAIL_COMMIT");
+		return store__fail(store, store->fail_commit_retry ? STORE_ERETRY : STORE_EIO,
+		                   "commit: failed by MAILTEST_STORE_FAIL_COMMIT");
 	}
 	return STORE_OK;
 }
@@ -241,16 +247,21 @@ int store__finish(store_t *store, int err)
 }
 
 #ifdef MAIL_TEST_HOOKS
-/* MAILTEST_STORE_FAIL_COMMIT=N; 0 when unset or malformed. */
-static long fail_commit_from_env(void)
+/* MAILTEST_STORE_FAIL_COMMIT=N or N:retry; 0 when unset or malformed. */
+static long fail_commit_from_env(bool *retry_r)
 {
 	const char *s = getenv("MAILTEST_STORE_FAIL_COMMIT");
+	*retry_r = false;
 	if (s == NULL || *s == '\0')
 		return 0;
 	char *end;
 	errno = 0;
 	long n = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || n < 0)
+	if (errno != 0 || n < 0)
+		return 0;
+	if (strcmp(end, ":retry") == 0)
+		*retry_r = true;
+	else if (*end != '\0')
 		return 0;
 	return n;
 }
@@ -313,7 +324,7 @@ int store_open_auth(const char *path, const char *password, int flags, store_t *
 	store->drv = drv;
 #ifdef MAIL_TEST_HOOKS
 	/* Before the open: a migration's commit counts too. */
-	store->fail_commit_at = fail_commit_from_env();
+	store->fail_commit_at = fail_commit_from_env(&store->fail_commit_retry);
 	stall_commit_from_env(&store->stall_commit_at, &store->stall_commit_ms);
 #endif
 	int rc = drv->open(store, path, password, flags);

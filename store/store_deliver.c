@@ -112,7 +112,8 @@ static int insert_queue(store_t *store, const store_delivery_t *d, int64_t messa
  * Every local mailbox must have room for the whole message (store.h
  * "quotas"), checked in the commit's own write transaction: two
  * deliveries to a nearly full mailbox, in one batch or from two
- * processes, are serialised by the write lock, and the second sees the
+ * processes, are serialised by the mailbox's lock (the transaction's
+ * scope, taken before this reads anything), and the second sees the
  * first's entry. Checked before any write, so a refusal costs nothing.
  * A mailbox whose whole quota is smaller than the message makes the
  * refusal permanent (STORE_ETOOBIG) whichever place it has among the
@@ -168,7 +169,8 @@ static int write_delivery(store_t *store, store_delivery_t *d)
 }
 
 /* A whole delivery inside the caller's transaction (a bounce queued with
- * the outcome that caused it, store_queue_report). */
+ * the outcome that caused it, store_queue_report), whose scope holds the
+ * delivery's local mailboxes. */
 int store__deliver_in_txn(store_t *store, store_delivery_t *d)
 {
 	int err = precheck(d);
@@ -214,6 +216,9 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r)
 
 	if (count == 0 || count > 1000000)
 		return store__fail(store, STORE_EINVAL, "cannot reserve %u message ids", count);
+	/* Exclusive: it reads the last id and then moves the mark, and a
+	 * scoped delivery taking the next id in between (MESSAGE_ADD) would
+	 * take one of the block. smtpd reserves in blocks, so this is rare. */
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;
@@ -231,16 +236,30 @@ int store_message_ids_reserve(store_t *store, unsigned count, int64_t *first_r)
 	return STORE_OK;
 }
 
+/* One attempt of store_deliver: scoped to the delivery's local mailboxes. */
+static int deliver_once(store_t *store, store_delivery_t *delivery)
+{
+	struct store__scope scope = { 0 };
+	int err = store__scope_add_delivery(store, &scope, delivery);
+	if (err == STORE_OK)
+		err = store__begin_scoped(store, &scope);
+	store__scope_free(&scope);
+	if (err != STORE_OK)
+		return err;
+	err = write_delivery(store, delivery);
+	return store__finish(store, err);
+}
+
 int store_deliver(store_t *store, store_delivery_t *delivery)
 {
 	int err = precheck(delivery);
 	if (err != STORE_OK)
 		return precheck_fail(store, err);
-	err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	err = write_delivery(store, delivery);
-	return store__finish(store, err);
+	for (int attempt = 0;; attempt++) {
+		err = deliver_once(store, delivery);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }
 
 /* One member of a group commit under its savepoint. Returns the member's
@@ -267,8 +286,25 @@ static int deliver_member(store_t *store, store_delivery_t *d, int *result_r)
 	return err;
 }
 
-int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, size_t n,
-                        int *results_r)
+/* Begins the batch's transaction, scoped to every local mailbox of the
+ * members that passed their precheck (all locked before the first read). */
+static int begin_batch(store_t *store, store_delivery_t *const *deliveries, size_t n,
+                       const int *results)
+{
+	struct store__scope scope = { 0 };
+	int err = STORE_OK;
+	for (size_t i = 0; err == STORE_OK && i < n; i++)
+		if (results[i] == STORE_OK)
+			err = store__scope_add_delivery(store, &scope, deliveries[i]);
+	if (err == STORE_OK)
+		err = store__begin_scoped(store, &scope);
+	store__scope_free(&scope);
+	return err;
+}
+
+/* One attempt of store_deliver_batch. */
+static int deliver_batch_once(store_t *store, store_delivery_t *const *deliveries, size_t n,
+                              int *results_r)
 {
 	size_t todo = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -280,7 +316,7 @@ int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, siz
 	}
 	if (todo == 0)
 		return STORE_OK;
-	int err = store__begin_write(store);
+	int err = begin_batch(store, deliveries, n, results_r);
 	for (size_t i = 0; err == STORE_OK && i < n; i++)
 		if (results_r[i] == STORE_OK)
 			err = deliver_member(store, deliveries[i], &results_r[i]);
@@ -289,4 +325,14 @@ int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, siz
 		for (size_t i = 0; i < n; i++)
 			results_r[i] = err;
 	return err;
+}
+
+int store_deliver_batch(store_t *store, store_delivery_t *const *deliveries, size_t n,
+                        int *results_r)
+{
+	for (int attempt = 0;; attempt++) {
+		int err = deliver_batch_once(store, deliveries, n, results_r);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }

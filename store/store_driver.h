@@ -66,6 +66,13 @@ enum {
 	STORE__ROW = 1,  /* a result row is ready for the column getters */
 };
 
+/* The kinds of transaction (store-private.h "Transactions"). */
+enum store__txn {
+	STORE__TXN_READ,   /* one snapshot over several statements */
+	STORE__TXN_WRITE,  /* excludes every other writer */
+	STORE__TXN_SCOPED, /* excludes exclusive writers and, with lock_keys, writers of the same keys */
+};
+
 /* Reported by a backend's own checks (store_check). */
 typedef void store__report_fn(void *ctx, const char *problem);
 
@@ -147,12 +154,23 @@ struct store__driver {
 	void (*reset)(store__stmt_t *stmt);
 
 	/* ---- transactions ---- */
-	/* A write transaction takes the database's write lock up front, so
-	 * that writers are serialised and a check and the write it guards are
-	 * never separated (the logic relies on it); a read transaction gives
-	 * one snapshot over several statements. Both wait for a lock as long
-	 * as the handle may (STORE_OPEN_NOWAIT: not at all). */
-	int (*begin)(store_t *store, bool write);
+	/* A write transaction (STORE__TXN_WRITE) takes the database's write
+	 * lock up front, exclusively, so that a check and the write it guards
+	 * are never separated by another writer (the logic relies on it). A
+	 * scoped one (STORE__TXN_SCOPED) takes the same lock shared: scoped
+	 * writers run together and exclude the exclusive ones; what they must
+	 * not do at once they name with lock_keys right after. A read
+	 * transaction gives one snapshot over several statements. All wait
+	 * for a lock as long as the handle may (STORE_OPEN_NOWAIT: not at
+	 * all). A backend without lock_keys runs scoped as exclusive. */
+	int (*begin)(store_t *store, enum store__txn kind);
+	/* Inside a scoped transaction, before any statement: locks `keys` (n
+	 * of them, ascending and distinct, so that two writers never wait for
+	 * each other in a cycle) until the transaction ends; a scoped writer
+	 * of any of them waits. NULL where scoped writers are serialised
+	 * anyway (SQLite): then the logic also skips what it does only
+	 * because scoped writers run at once (store-private.h). */
+	int (*lock_keys)(store_t *store, const uint32_t *keys, size_t n);
 	/* COMMIT. On failure writes "what: ..." unless what is NULL (ending a
 	 * read transaction, whose failure nobody reports) and returns the
 	 * error; the caller then rolls back. */

@@ -8,21 +8,15 @@
  */
 #include "store-private.h"
 
-/* Runs one lease statement in its own write transaction; *changed_r is
- * the number of rows it changed. */
-static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbox,
+/* One attempt of lease_exec, in a write transaction scoped to the mailbox:
+ * the lease changes hands only between, never inside, the mailbox's other
+ * scoped writes (store_mailbox_delete checks it and deletes). */
+static int lease_once(store_t *store, enum store__stmt_id id, const char *addr,
                       const char *owner, int ttl_seconds, int *changed_r)
 {
-	char addr[STORE__ADDRESS_BUF];
 	store__stmt_t *stmt;
-	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
-		return store__fail(store, STORE_EINVAL, "malformed address");
-	if (owner == NULL || *owner == '\0')
-		return store__fail(store, STORE_EINVAL, "a lease needs an owner");
-	if (ttl_seconds < 0)
-		return store__fail(store, STORE_EINVAL, "negative lease time");
 	STORE__STMT_OR_RETURN(stmt, store, id);
-	int err = store__begin_write(store);
+	int err = store__begin_mailbox(store, addr);
 	if (err != STORE_OK)
 		return err;
 	store__bind_text(stmt, 1, addr);
@@ -36,6 +30,25 @@ static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbo
 		*changed_r = (int)store__changes(stmt);
 	store__reset(stmt);
 	return store__finish(store, err);
+}
+
+/* Runs one lease statement in its own write transaction; *changed_r is
+ * the number of rows it changed. */
+static int lease_exec(store_t *store, enum store__stmt_id id, const char *mailbox,
+                      const char *owner, int ttl_seconds, int *changed_r)
+{
+	char addr[STORE__ADDRESS_BUF];
+	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	if (owner == NULL || *owner == '\0')
+		return store__fail(store, STORE_EINVAL, "a lease needs an owner");
+	if (ttl_seconds < 0)
+		return store__fail(store, STORE_EINVAL, "negative lease time");
+	for (int attempt = 0;; attempt++) {
+		int err = lease_once(store, id, addr, owner, ttl_seconds, changed_r);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }
 
 int store_lease_acquire(store_t *store, const char *mailbox, const char *owner, int ttl_seconds)

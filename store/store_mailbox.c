@@ -78,18 +78,16 @@ static int lease_held(store_t *store, const char *addr, const char *owner)
 	return err;
 }
 
-int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
-                         const int64_t *entry_ids, size_t n)
+/* One attempt of store_mailbox_delete, scoped to the mailbox: its lease
+ * cannot change hands between the check and the deletes (store_lease.c
+ * takes the same scope). */
+static int delete_once(store_t *store, const char *addr, const char *owner,
+                       const int64_t *entry_ids, size_t n)
 {
-	char addr[STORE__ADDRESS_BUF];
 	store__stmt_t *stmt;
 	struct store__ids bodies = { 0 };
-	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
-		return store__fail(store, STORE_EINVAL, "malformed address");
-	if (owner == NULL || *owner == '\0')
-		return store__fail(store, STORE_EINVAL, "a lease needs an owner");
 	STORE__STMT_OR_RETURN(stmt, store, STORE__ENTRY_DEL);
-	int err = store__begin_write(store);
+	int err = store__begin_mailbox(store, addr);
 	if (err != STORE_OK)
 		return err;
 	err = lease_held(store, addr, owner);
@@ -102,4 +100,19 @@ int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
 		err = store__ids_release_all(store, &bodies);
 	store__ids_free(&bodies);
 	return store__finish(store, err);
+}
+
+int store_mailbox_delete(store_t *store, const char *mailbox, const char *owner,
+                         const int64_t *entry_ids, size_t n)
+{
+	char addr[STORE__ADDRESS_BUF];
+	if (store__address_normalize_legacy(mailbox, addr) != STORE_OK)
+		return store__fail(store, STORE_EINVAL, "malformed address");
+	if (owner == NULL || *owner == '\0')
+		return store__fail(store, STORE_EINVAL, "a lease needs an owner");
+	for (int attempt = 0;; attempt++) {
+		int err = delete_once(store, addr, owner, entry_ids, n);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }

@@ -2,12 +2,20 @@
  * store_queue.c - the outbound queue: listing, claiming with leases, and
  * the outcomes a queue runner reports back.
  *
- * Claiming is one UPDATE ... RETURNING under BEGIN IMMEDIATE: rows are
+ * Claiming is one UPDATE ... RETURNING in a write transaction: rows are
  * marked for the owner and read back in the same statement, so two runners
  * (processes or hosts) can never claim the same row, and a runner that dies
  * loses its rows only until their lease expires. Every outcome call checks
  * the owner, so a runner whose lease expired and was taken over cannot
  * touch the row any more.
+ *
+ * The runner's calls (claim, report, renew, release) and retry are scoped
+ * writes (store-private.h) that name no mailbox, except a report's bounce
+ * to a local sender: each statement is safe row by row (the owner and
+ * lease conditions are checked again on the newest version of a row that
+ * another writer changed), PostgreSQL's claims skip rows another claimer
+ * holds, and rows are locked in ascending id order. Deleting rows is the
+ * operator's and stays exclusive.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +123,30 @@ static int item_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* One attempt at claiming: the rows, or nothing (*items_r NULL) on error. */
+static int claim_once(store_t *store, const char *owner, int lease_seconds, size_t max,
+                      struct store_queue_item **items_r, size_t *count_r)
+{
+	store__stmt_t *stmt;
+	*items_r = NULL;
+	*count_r = 0;
+	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_CLAIM);
+	int err = store__begin_scoped(store, NULL);
+	if (err != STORE_OK)
+		return err;
+	store__bind_text(stmt, 1, owner);
+	store__bind_int(stmt, 2, lease_seconds);
+	store__bind_int64(stmt, 3, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	err = collect_items(store, stmt, items_r, count_r, "claim queue items");
+	err = store__finish(store, err);
+	if (err != STORE_OK) {
+		free(*items_r);
+		*items_r = NULL;
+		*count_r = 0;
+	}
+	return err;
+}
+
 int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size_t max,
                       struct store_queue_item **items_r, size_t *count_r)
 {
@@ -133,21 +165,16 @@ int store_queue_claim(store_t *store, const char *owner, int lease_seconds, size
 		return rc;
 	if (!due)
 		return STORE_OK;
-	STORE__STMT_OR_RETURN(stmt, store, STORE__QUEUE_CLAIM);
-	int err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	store__bind_text(stmt, 1, owner);
-	store__bind_int(stmt, 2, lease_seconds);
-	store__bind_int64(stmt, 3, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	struct store_queue_item *items = NULL;
 	size_t count = 0;
-	err = collect_items(store, stmt, &items, &count, "claim queue items");
-	err = store__finish(store, err);
-	if (err != STORE_OK) {
-		free(items);
-		return err;
+	int err;
+	for (int attempt = 0;; attempt++) {
+		err = claim_once(store, owner, lease_seconds, max, &items, &count);
+		if (!store__again(err, attempt))
+			break;
 	}
+	if (err != STORE_OK)
+		return err;
 	if (count == 0) {
 		free(items);
 		return STORE_OK;
@@ -234,27 +261,75 @@ static int apply_outcome(store_t *store, const char *owner, const struct store_q
 	return store__fail(store, STORE_EINVAL, "unknown queue verdict");
 }
 
-int store_queue_report(store_t *store, const char *owner, struct store_queue_outcome *outcomes,
+/* Begins a report's transaction, scoped to the bounce's local mailboxes
+ * (a report to a local sender checks that mailbox's quota). */
+static int begin_report(store_t *store, const store_delivery_t *bounce)
+{
+	struct store__scope scope = { 0 };
+	int err = bounce != NULL ? store__scope_add_delivery(store, &scope, bounce) : STORE_OK;
+	if (err == STORE_OK)
+		err = store__begin_scoped(store, &scope);
+	store__scope_free(&scope);
+	return err;
+}
+
+/* The outcome not done yet with the smallest id (n when none is left):
+ * they are applied in ascending id order. Reports are short (a job's
+ * recipients), so a plain scan does. */
+static size_t next_by_id(const struct store_queue_outcome *outcomes, const bool *done, size_t n)
+{
+	size_t best = n;
+	for (size_t i = 0; i < n; i++)
+		if (!done[i] && (best == n || outcomes[i].id < outcomes[best].id))
+			best = i;
+	return best;
+}
+
+/* One attempt of store_queue_report. The rows are touched in ascending id
+ * order, as renewals and retries lock them (pg_sql.c), so that writers of
+ * overlapping rows never wait for each other in a cycle. */
+static int report_once(store_t *store, const char *owner, struct store_queue_outcome *outcomes,
                        size_t n, store_delivery_t *bounce)
 {
 	struct store__ids bodies = { 0 };
-	int err = check_owner(store, owner);
-	if (err != STORE_OK)
+	bool small[64] = { false }; /* a job's recipients (smtpd: at most 50) */
+	bool *done = n <= 64 ? small : calloc(n, sizeof(*done));
+	if (done == NULL)
+		return store__fail(store, STORE_ENOMEM, "out of memory");
+	int err = begin_report(store, bounce);
+	if (err != STORE_OK) {
+		if (done != small)
+			free(done);
 		return err;
-	err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
+	}
 	if (bounce != NULL)
 		err = store__deliver_in_txn(store, bounce);
-	for (size_t i = 0; err == STORE_OK && i < n; i++) {
+	for (size_t k = 0; err == STORE_OK && k < n; k++) {
+		size_t i = next_by_id(outcomes, done, n);
+		done[i] = true;
 		outcomes[i].status = apply_outcome(store, owner, &outcomes[i], &bodies);
 		if (outcomes[i].status != STORE_ENOTFOUND)
 			err = outcomes[i].status;
 	}
+	if (done != small)
+		free(done);
 	if (err == STORE_OK)
 		err = store__ids_release_all(store, &bodies);
 	store__ids_free(&bodies);
 	return store__finish(store, err);
+}
+
+int store_queue_report(store_t *store, const char *owner, struct store_queue_outcome *outcomes,
+                       size_t n, store_delivery_t *bounce)
+{
+	int err = check_owner(store, owner);
+	if (err != STORE_OK)
+		return err;
+	for (int attempt = 0;; attempt++) {
+		err = report_once(store, owner, outcomes, n, bounce);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }
 
 /* One outcome alone: its status is the result. */
@@ -300,17 +375,19 @@ static int owner_update(store_t *store, enum store__stmt_id which, const char *o
 	if (err != STORE_OK)
 		return err;
 	STORE__STMT_OR_RETURN(stmt, store, which);
-	err = store__begin_write(store);
-	if (err != STORE_OK)
-		return err;
-	store__bind_text(stmt, 1, owner);
-	if (which == STORE__QUEUE_RENEW)
-		store__bind_int(stmt, 2, lease_seconds);
-	int rc = store__step(stmt, what);
-	if (rc < 0)
-		err = rc;
-	store__reset(stmt);
-	return store__finish(store, err);
+	for (int attempt = 0;; attempt++) {
+		err = store__begin_scoped(store, NULL);
+		if (err == STORE_OK) {
+			store__bind_text(stmt, 1, owner);
+			if (which == STORE__QUEUE_RENEW)
+				store__bind_int(stmt, 2, lease_seconds);
+			int rc = store__step(stmt, what);
+			store__reset(stmt);
+			err = store__finish(store, rc < 0 ? rc : STORE_OK);
+		}
+		if (!store__again(err, attempt))
+			return err;
+	}
 }
 
 int store_queue_renew(store_t *store, const char *owner, int lease_seconds)
@@ -325,11 +402,12 @@ int store_queue_release(store_t *store, const char *owner)
 	return owner_update(store, STORE__QUEUE_RELEASE, owner, 0, "release queue leases");
 }
 
-int store_queue_retry(store_t *store, int64_t id)
+/* One attempt of store_queue_retry: row by row, so scoped. */
+static int retry_once(store_t *store, int64_t id)
 {
 	store__stmt_t *stmt;
 	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_RETRY_ALL : STORE__QUEUE_RETRY_ONE);
-	int err = store__begin_write(store);
+	int err = store__begin_scoped(store, NULL);
 	if (err != STORE_OK)
 		return err;
 	if (id != 0)
@@ -341,6 +419,15 @@ int store_queue_retry(store_t *store, int64_t id)
 		err = store__fail(store, STORE_ENOTFOUND, "no such queue item: %lld", (long long)id);
 	store__reset(stmt);
 	return store__finish(store, err);
+}
+
+int store_queue_retry(store_t *store, int64_t id)
+{
+	for (int attempt = 0;; attempt++) {
+		int err = retry_once(store, id);
+		if (!store__again(err, attempt))
+			return err;
+	}
 }
 
 /* Whether a runner holds row id now (inside the caller's transaction). */
@@ -361,6 +448,8 @@ int store_queue_delete(store_t *store, int64_t id)
 	store__stmt_t *stmt;
 	struct store__ids bodies = { 0 };
 	STORE__STMT_OR_RETURN(stmt, store, id == 0 ? STORE__QUEUE_DELETE_ALL : STORE__QUEUE_DELETE_ONE);
+	/* Exclusive: the operator's, rare, and its "is it leased?" follow-up
+	 * then sees the queue as the delete left it. */
 	int err = store__begin_write(store);
 	if (err != STORE_OK)
 		return err;

@@ -42,7 +42,14 @@
  *   such user yet, room left in a quota, the last message id) are never
  *   separated by another writer. One advisory lock keeps exactly that;
  *   SERIALIZABLE would need retries the logic does not have. The busy
- *   timeout becomes lock_timeout (55P03 and 40P01 -> STORE_EBUSY).
+ *   timeout becomes lock_timeout (55P03 -> STORE_EBUSY). Scoped writes
+ *   (store-private.h) take the same lock shared and then their mailbox
+ *   keys (LOCK_KEYS), so that the hot writes run together; where READ
+ *   COMMITTED would let two of them miss each other's rows the PostgreSQL
+ *   text locks rows: BODY_LOCK, and QUEUE_CLAIM (SKIP LOCKED), _RENEW,
+ *   _RELEASE, _RETRY_ALL (in id order). LOCK_KEYS, LOCK_KEYS_TRY and
+ *   BODY_LOCK have no shared text: only a backend with lock_keys runs
+ *   them.
  * - MESSAGE_ID_LAST, _SET, _INIT: SQLite keeps the AUTOINCREMENT
  *   high-water mark in sqlite_sequence, PostgreSQL in the column's
  *   sequence. LAST: "SELECT GREATEST((SELECT CASE WHEN is_called THEN
@@ -237,7 +244,9 @@ static const char *const sql_text[STORE__STMT_COUNT] = {
 		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned FROM queue"
 		" ORDER BY id",
 	/* Marking and reading back in one statement: no other claimer can
-	 * take the same rows, and rows this owner already held stay out. */
+	 * take the same rows (writers are serialised; PostgreSQL's claimers
+	 * run at once and lock the rows: pg_sql.c), and rows this owner
+	 * already held stay out. */
 	[STORE__QUEUE_CLAIM] =
 		"UPDATE queue SET lease_owner = ?1, lease_until = " NOW " + ?2"
 		" WHERE id IN (SELECT id FROM queue WHERE state = 0 AND next_attempt <= " NOW

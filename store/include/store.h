@@ -35,6 +35,20 @@
  *
  * Time: lease expiry and queue due times are taken from the database's own
  * clock, never from the caller, so processes on several hosts agree.
+ *
+ * Write concurrency: every write call is one transaction in which its
+ * checks and the writes they guard are never separated by another writer
+ * (a quota, a lease, the last reference to a body). SQLite gets that from
+ * one writer at a time. On PostgreSQL the hot writes are scoped: deliveries
+ * (store_deliver, store_deliver_batch, a queue report's bounce), the POP3
+ * calls (leases, store_mailbox_delete) and the queue runner's calls
+ * (claim, report, renew, release, retry) lock only the mailboxes they touch
+ * and commit in parallel with writes to other mailboxes, from any process
+ * or host; queue claims skip rows another claimer is taking. Every other
+ * write (domains, users, aliases, quotas, DKIM keys, message id
+ * reservations, queue deletion) excludes all writers while it runs. A
+ * scoped write that fails with STORE_ERETRY is run once more by the store
+ * before the error is returned.
  */
 #ifndef MAIL_STORE_H
 #define MAIL_STORE_H
@@ -58,7 +72,17 @@ enum store_err {
 	/* Larger than a limit that no waiting lifts (a mailbox's whole quota):
 	 * unlike STORE_EQUOTA, retrying the same thing can never succeed. */
 	STORE_ETOOBIG = -11,
-	STORE_ENOTSUP = -12,  /* the backend does not do this (store_wakeup on SQLite) */
+	/* A serialization failure, deadlock or lost connection (PostgreSQL:
+	 * SQLSTATE 40001, 40P01, class 08, or the server ending the session):
+	 * nothing was written; the same call may succeed if retried. Temporary
+	 * for the client, like STORE_EIO. The store already retried a write
+	 * once where that was safe (see "Write concurrency" below), so a caller
+	 * that gets it should not spin on it. A connection lost while COMMIT
+	 * was on its way is STORE_EIO instead: whether it committed is unknown.
+	 * A server that cannot be reached at all is STORE_EIO too. SQLite
+	 * never returns it. */
+	STORE_ERETRY = -12,
+	STORE_ENOTSUP = -13,  /* the backend does not do this (store_wakeup on SQLite) */
 };
 
 /* Returns a static English description of an error code. */
@@ -814,7 +838,10 @@ int store_copy(store_t *src, store_t *dst, store_copy_progress_cb *progress, voi
  *
  * MAILTEST_STORE_FAIL_COMMIT=N: the Nth commit (counted per process from
  * 1) fails with STORE_EIO after its writes and before COMMIT, and is
- * rolled back. MAILTEST_STORE_STALL_COMMIT=N:MS makes the Nth commit wait
+ * rolled back. MAILTEST_STORE_FAIL_COMMIT=N:retry fails it with
+ * STORE_ERETRY instead, and the commits of the store's retries of the
+ * same call too (see "Write concurrency"; meant for a scoped write, such
+ * as a delivery or a POP3 lease, whose caller then gets STORE_ERETRY). MAILTEST_STORE_STALL_COMMIT=N:MS makes the Nth commit wait
  * MS milliseconds at the same point, holding its transaction open, so a
  * crash test can kill the process inside it. Both are read once at
  * store_open and count the same commits (store_message_ids_reserve's

@@ -31,6 +31,11 @@ struct store__pg {
 	int64_t clock_offset;    /* mail.clock_offset as last SET on this connection */
 };
 
+/* The key space of the mailbox keys of scoped writes (pg_lock_keys): the
+ * first half of pg_advisory_xact_lock's two-int form, "MBOX" in ASCII. The
+ * writers' lock is in the one-bigint form, a key space of its own. */
+#define STORE__PG_MAILBOX_LOCKS "1296191320"
+
 /* How long a statement waits for a lock (SQLite's busy timeout,
  * STORE__BUSY_TIMEOUT_MS) before failing with STORE_EBUSY. */
 #define STORE__PG_LOCK_TIMEOUT "5s"
@@ -69,9 +74,12 @@ static inline struct store__pg *store__pg(store_t *store)
 
 /* ---- pg_driver.c -------------------------------------------------------- */
 
-/* The store error for a failed result (by SQLSTATE), with the message
- * "what: server's message" written on the handle. */
+/* The store error for a failed result (by SQLSTATE; STORE_ERETRY when
+ * the connection is gone), with the message "what: server's message"
+ * written on the handle. */
 int store__pg_fail(store_t *store, const PGresult *res, const char *what);
+/* The store error for a SQLSTATE (NULL: none came). */
+int store__pg_map_sqlstate(const char *state);
 /* Runs a command without parameters (SET, BEGIN, DDL). */
 int store__pg_exec(store_t *store, const char *sql, const char *what);
 

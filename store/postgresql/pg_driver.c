@@ -1,11 +1,12 @@
 /*
  * pg_driver.c - the statement driver (store_driver.h) over libpq:
  * prepared statements with ?N rewritten as $N, results kept until the
- * next step, transactions with the writers' lock, SQLSTATE to store
- * errors, and reconnection after a lost connection.
+ * next step, transactions with the writers' lock and mailbox keys,
+ * SQLSTATE to store errors, and reconnection after a lost connection.
  */
 #include <assert.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@
 #define PG_INT2OID 21
 #define PG_INT4OID 23
 
-static int map_sqlstate(const char *state)
+int store__pg_map_sqlstate(const char *state)
 {
 	if (state == NULL)
 		return STORE_EIO; /* no server answer: the connection is gone */
@@ -29,17 +30,24 @@ static int map_sqlstate(const char *state)
 		return STORE_EEXIST;
 	if (strncmp(state, "23", 2) == 0)
 		return STORE_EINVAL;
-	/* Serialization failure, deadlock, lock_timeout, statement_timeout:
-	 * held by someone else for too long. */
+	/* Serialization failure and deadlock: the server rolled the
+	 * transaction back, and the same work may well succeed once more.
+	 * Connection exceptions (08) and the server ending the session
+	 * (57P01 administrator command, 57P02 crash shutdown, 57P03 cannot
+	 * connect now): the transaction died with the session. */
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-	    strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
+	    strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
+		return STORE_ERETRY;
+	/* lock_timeout, statement_timeout: held by someone else for too long,
+	 * which retrying at once would not change. */
+	if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0)
 		return STORE_EBUSY;
 	if (strcmp(state, "XX001") == 0 || strcmp(state, "XX002") == 0)
 		return STORE_ECORRUPT;
 	if (strcmp(state, "53200") == 0)
 		return STORE_ENOMEM;
-	/* Connection failures (08), disk full (53100), shutdowns (57P0x) and
-	 * the rest: temporary for the client. */
+	/* Disk full (53100), the rest: temporary for the client. */
 	return STORE_EIO;
 }
 
@@ -53,7 +61,26 @@ int store__pg_fail(store_t *store, const PGresult *res, const char *what)
 	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		len--;
 	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	return store__fail(store, map_sqlstate(state), "%s: %.*s", what, (int)len, msg);
+	/* A connection that died under the statement answers with no SQLSTATE
+	 * (or the server's last words): whatever it was doing is undone. */
+	int err = PQstatus(pg->conn) != CONNECTION_OK ? STORE_ERETRY : store__pg_map_sqlstate(state);
+	return store__fail(store, err, "%s: %.*s", what, (int)len, msg);
+}
+
+/*
+ * Whether the server has closed the connection while it sat idle between
+ * two of our statements (pg_terminate_backend, a restart): libpq learns it
+ * only by reading, which this does without waiting, so that the caller
+ * knows the next command was never sent.
+ */
+static bool hung_up(PGconn *conn)
+{
+	struct pollfd p = { .fd = PQsocket(conn), .events = POLLIN };
+	/* A FATAL message, then the end of the stream: two reads at most. */
+	for (int i = 0; i < 3 && PQstatus(conn) == CONNECTION_OK && poll(&p, 1, 0) > 0; i++)
+		if (!PQconsumeInput(conn))
+			break;
+	return PQstatus(conn) != CONNECTION_OK;
 }
 
 /* A lost connection is made again before the next statement or
@@ -235,8 +262,8 @@ static int run(store__stmt_t *stmt, const char *what)
 		if (err != STORE_OK)
 			return err;
 	} else if (PQstatus(pg->conn) != CONNECTION_OK) {
-		return store__fail(store, STORE_EIO, "%s: the connection was lost in a transaction",
-		                   what);
+		return store__fail(store, STORE_ERETRY,
+		                   "%s: the connection was lost in a transaction", what);
 	}
 	if (s->generation != pg->generation) {
 		err = prepare_on_connection(store, s);
@@ -371,14 +398,28 @@ static int sync_clock(store_t *store)
 	return err;
 }
 
+/* The writers' lock as each kind of write takes it: exclusive, or shared
+ * by the scoped writers; tried instead of waited for on a no-wait handle. */
+static const char *writer_lock_sql(enum store__txn kind, bool nowait)
+{
+	if (kind == STORE__TXN_SCOPED)
+		return nowait ? "SELECT pg_try_advisory_xact_lock_shared(" STORE__PG_WRITER_LOCK ")"
+		              : "SELECT pg_advisory_xact_lock_shared(" STORE__PG_WRITER_LOCK ")";
+	return nowait ? "SELECT pg_try_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")"
+	              : "SELECT pg_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")";
+}
+
 /*
  * A read transaction is one snapshot (REPEATABLE READ), as SQLite's WAL
  * read is. A write transaction takes the writers' lock first, which is
  * what BEGIN IMMEDIATE gives the logic on SQLite: a check and the write it
- * guards are never separated by another writer (store_sql.c). A no-wait
- * handle tries the lock and is STORE_EBUSY when it is held.
+ * guards are never separated by another writer (store_sql.c). A scoped
+ * write takes that lock shared, so scoped writers run together (READ
+ * COMMITTED) while every exclusive one waits for them all, and then its
+ * mailbox keys (pg_lock_keys). A no-wait handle tries the lock and is
+ * STORE_EBUSY when it is held.
  */
-static int pg_begin(store_t *store, bool write)
+static int pg_begin(store_t *store, enum store__txn kind)
 {
 	struct store__pg *pg = store__pg(store);
 	int err = ensure_connected(store);
@@ -386,7 +427,8 @@ static int pg_begin(store_t *store, bool write)
 		err = sync_clock(store);
 	if (err != STORE_OK)
 		return err;
-	const char *begin = write ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+	const char *begin = kind != STORE__TXN_READ ? "BEGIN"
+	                                            : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 	err = store__pg_exec(store, begin, "begin transaction");
 	/* A connection the server closed (a restart) shows only when used:
 	 * nothing has been done yet, so make it again and begin once more. */
@@ -395,11 +437,9 @@ static int pg_begin(store_t *store, bool write)
 	if (err != STORE_OK)
 		return err;
 	pg->txn = true;
-	if (!write)
+	if (kind == STORE__TXN_READ)
 		return STORE_OK;
-	PGresult *res = PQexec(pg->conn, pg->nowait
-	                       ? "SELECT pg_try_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")"
-	                       : "SELECT pg_advisory_xact_lock(" STORE__PG_WRITER_LOCK ")");
+	PGresult *res = PQexec(pg->conn, writer_lock_sql(kind, pg->nowait));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		err = store__pg_fail(store, res, "take the writers' lock");
 	else if (pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
@@ -412,20 +452,70 @@ static int pg_begin(store_t *store, bool write)
 	return err;
 }
 
+/* Longest text of one key: a sign, ten digits and a comma. */
+#define KEY_TEXT_MAX 12
+
+/*
+ * The mailbox keys of a scoped write, in one round trip: one prepared
+ * statement over the list as text (pg_sql.c, STORE__LOCK_KEYS), whose
+ * function scan takes them in the order given, which is ascending.
+ */
+static int pg_lock_keys(store_t *store, const uint32_t *keys, size_t n)
+{
+	struct store__pg *pg = store__pg(store);
+	char small[16 * KEY_TEXT_MAX + 1];
+	size_t cap = n * KEY_TEXT_MAX + 1;
+	char *text = cap <= sizeof(small) ? small : malloc(cap);
+	if (text == NULL)
+		return store__fail(store, STORE_ENOMEM, "out of memory");
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s%" PRId32, i > 0 ? "," : "",
+		                        (int32_t)keys[i]);
+	store__stmt_t *stmt = store__stmt(store, pg->nowait ? STORE__LOCK_KEYS_TRY : STORE__LOCK_KEYS);
+	int err = stmt != NULL ? STORE_OK : store->last_err;
+	if (stmt != NULL) {
+		store__bind_textn(stmt, 1, text, len);
+		int rc = store__step(stmt, "lock the mailboxes");
+		if (rc < 0)
+			err = rc;
+		else if (pg->nowait && (rc != STORE__ROW || store__column_int64(stmt, 0) != 0))
+			err = store__fail(store, STORE_EBUSY, "lock the mailboxes: held by another writer");
+		store__reset(stmt);
+	}
+	if (text != small)
+		free(text);
+	return err;
+}
+
+/*
+ * COMMIT, and what its failure means: a connection found dead before the
+ * COMMIT went out committed nothing (STORE_ERETRY); one lost while it was
+ * on its way may have committed or not, which no retry may guess
+ * (STORE_EIO).
+ */
 static int pg_commit(store_t *store, const char *what)
 {
 	struct store__pg *pg = store__pg(store);
-	if (PQstatus(pg->conn) != CONNECTION_OK)
-		return what != NULL ? store__fail(store, STORE_EIO, "%s: the connection was lost", what)
-		                    : STORE_EIO;
+	if (hung_up(pg->conn))
+		return what != NULL ? store__fail(store, STORE_ERETRY,
+		                                  "%s: the connection was lost before COMMIT", what)
+		                    : STORE_ERETRY;
 	PGresult *res = PQexec(pg->conn, "COMMIT");
 	int err = STORE_OK;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		err = what != NULL ? store__pg_fail(store, res, what) : STORE_EIO;
-	else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		if (PQstatus(pg->conn) != CONNECTION_OK)
+			err = what != NULL ? store__fail(store, STORE_EIO,
+			                                 "%s: the connection was lost during COMMIT, "
+			                                 "which may or may not have committed", what)
+			                   : STORE_EIO;
+		else
+			err = what != NULL ? store__pg_fail(store, res, what) : STORE_EIO;
+	} else if (strcmp(PQcmdStatus(res), "COMMIT") != 0) {
 		/* COMMIT of an aborted transaction answers ROLLBACK. */
 		err = what != NULL ? store__fail(store, STORE_EIO, "%s: the transaction was aborted", what)
 		                   : STORE_EIO;
+	}
 	PQclear(res);
 	/* A COMMIT that answered is over either way; one that failed to reach
 	 * the server is left for the caller's rollback. */
@@ -508,6 +598,7 @@ const struct store__driver store__pg_driver = {
 	.reset = pg_reset,
 
 	.begin = pg_begin,
+	.lock_keys = pg_lock_keys,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.in_transaction = pg_in_transaction,

@@ -203,7 +203,7 @@ static int schema_is_empty(store_t *store, bool *empty_r)
  * looking again: another process may have made it meanwhile. */
 static int create_schema(store_t *store)
 {
-	int err = store->drv->begin(store, true);
+	int err = store->drv->begin(store, STORE__TXN_WRITE);
 	if (err != STORE_OK)
 		return err;
 	int version = 0;

@@ -1,18 +1,67 @@
 /*
  * pg_sql.c - the statements whose PostgreSQL text is not the shared one of
  * store_sql.c (its header says why each differs): the message id
- * bookkeeping in the column's sequence, and the aggregates of the address
- * checks. Transactions are the driver's own (pg_driver.c, pg_begin).
+ * bookkeeping in the column's sequence, the aggregates of the address
+ * checks, and the row locks of scoped writers running at once under READ
+ * COMMITTED (store-private.h "Scoped writes"): mailbox keys, message rows,
+ * and queue rows taken in id order or skipped when another claimer has
+ * them. Transactions are the driver's own (pg_driver.c, pg_begin).
  */
 #include "pg-private.h"
 
+#define NOW STORE__SQL_NOW
+
 /* The sequence behind messages.id (pg_schema.c). */
 #define MESSAGES_SEQ "pg_get_serial_sequence('messages', 'id')"
+
+/* ?1, the keys as "k1,k2,...", one row each in the order given. */
+#define KEYS "unnest(string_to_array(?1, ',')::int4[]) AS k"
+
+/* Locks in ascending id order the queue rows the condition selects (then
+ * updated by id): two writers of overlapping sets of rows (a runner's
+ * renewal and its report on another committer thread, mailctl queue
+ * retry) cannot each hold a row the other waits for. */
+#define QUEUE_ROWS_LOCKED(cond) \
+	" WHERE id IN (SELECT id FROM queue WHERE " cond " ORDER BY id FOR UPDATE)"
 
 const char *const store__pg_sql[STORE__STMT_COUNT] = {
 	/* Unused (pg_begin runs its own), but every id needs a text. */
 	[STORE__BEGIN_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
 	[STORE__BEGIN_WRITE] = "BEGIN",
+
+	/* A function scan evaluates its rows in order: the keys are taken
+	 * one after the other as given, ascending (store_scope.c). _TRY
+	 * counts the keys it could not take. */
+	[STORE__LOCK_KEYS] =
+		"SELECT pg_advisory_xact_lock(" STORE__PG_MAILBOX_LOCKS ", k) FROM " KEYS,
+	[STORE__LOCK_KEYS_TRY] =
+		"SELECT count(*) FROM " KEYS
+		" WHERE NOT pg_try_advisory_xact_lock(" STORE__PG_MAILBOX_LOCKS ", k)",
+
+	/* Before the last-reference check (store_body.c), as its own
+	 * statement: the check that follows takes its snapshot after the
+	 * lock, so it sees what an earlier releaser of the body committed. */
+	[STORE__BODY_LOCK] = "SELECT id FROM messages WHERE id = ?1 FOR UPDATE",
+
+	/* As store_sql.c's, but a row another claimer has locked (claiming
+	 * it now) is skipped instead of waited for: runners on several hosts
+	 * take disjoint rows at once. Under READ COMMITTED a locked row is
+	 * checked again in its newest version, so a row another runner took
+	 * and committed meanwhile is not taken twice. */
+	[STORE__QUEUE_CLAIM] =
+		"UPDATE queue SET lease_owner = ?1, lease_until = " NOW " + ?2"
+		" WHERE id IN (SELECT id FROM queue WHERE state = 0 AND next_attempt <= " NOW
+		"              AND (lease_until IS NULL OR lease_until < " NOW ")"
+		"              ORDER BY next_attempt, id LIMIT ?3 FOR UPDATE SKIP LOCKED)"
+		" RETURNING id, message_id, sender, recipient, attempts, created, next_attempt, state,"
+		" last_error, dsn_notify, dsn_orcpt, dsn_ret, dsn_envid, delay_warned",
+	[STORE__QUEUE_RENEW] =
+		"UPDATE queue SET lease_until = " NOW " + ?2" QUEUE_ROWS_LOCKED("lease_owner = ?1"),
+	[STORE__QUEUE_RELEASE] =
+		"UPDATE queue SET lease_owner = NULL, lease_until = NULL"
+		QUEUE_ROWS_LOCKED("lease_owner = ?1"),
+	[STORE__QUEUE_RETRY_ALL] =
+		"UPDATE queue SET state = 0, next_attempt = " NOW QUEUE_ROWS_LOCKED("TRUE"),
 
 	/* The highest id taken or reserved: the sequence's last value (minus
 	 * one before its first use), or a larger id inserted explicitly. */

@@ -196,10 +196,13 @@ static sqlite3_stmt *cached(store_t *store, enum store__stmt_id id)
 	return stmt != NULL ? sq(stmt) : NULL;
 }
 
-/* Writes take BEGIN IMMEDIATE (sqlite_sql.c): the write lock up front. */
-static int sq_begin(store_t *store, bool write)
+/* Writes take BEGIN IMMEDIATE (sqlite_sql.c): the write lock up front.
+ * One writer at a time, so a scoped write is an exclusive one (there is
+ * no lock_keys). */
+static int sq_begin(store_t *store, enum store__txn kind)
 {
-	sqlite3_stmt *stmt = cached(store, write ? STORE__BEGIN_WRITE : STORE__BEGIN_READ);
+	sqlite3_stmt *stmt = cached(store, kind == STORE__TXN_READ ? STORE__BEGIN_READ
+	                                                           : STORE__BEGIN_WRITE);
 	if (stmt == NULL)
 		return store->last_err;
 	int rc = store__sqlite_step_retrying(store, stmt);
@@ -273,6 +276,7 @@ const struct store__driver store__sqlite_driver = {
 	.reset = sq_reset,
 
 	.begin = sq_begin,
+	.lock_keys = NULL, /* one writer at a time: scopes need no keys */
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.in_transaction = sq_in_transaction,

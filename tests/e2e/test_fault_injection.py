@@ -4,7 +4,9 @@ MAILTEST_STORE_FAIL_COMMIT=N (store/include/store.h) makes the Nth commit of a p
 fail after its writes, as a full disk or a failed sync would. A failed
 commit is answered with a temporary error, leaves nothing half-written
 (`mailctl db check` is clean, no mailbox holds a piece of the message) and
-the session goes on. The simplest cases are in test_smtp_errors.py
+the session goes on. MAILTEST_STORE_FAIL_COMMIT=N:retry fails it with
+STORE_ERETRY (a lost PostgreSQL connection, a deadlock), and the store's own
+retry of it too: temporary as well, for smtpd, pop3d and mailctl alike. The simplest cases are in test_smtp_errors.py
 (test_store_failure_keeps_nothing) and test_pop3_maildrop.py
 (test_failed_delete_deletes_nothing); here: a failing group commit under
 concurrent senders, BDAT and spooled messages, a login whose lease commit
@@ -19,6 +21,7 @@ import threading
 
 import pytest
 
+import mailtest
 from pop3lib import ALICE, Pop3, deliver, entry_ids, message, pop3_install
 from smtptest import Session, smtp_close, smtp_install, stored
 
@@ -145,6 +148,62 @@ def test_pop3_failed_delete_of_every_message_then_retry():
 
 
 # ---- a real full disk --------------------------------------------------------
+
+def test_smtp_retryable_commit_failure_is_451():
+    """Commits 1 and 2 (the delivery and the store's retry of it) fail with
+    STORE_ERETRY: 451 4.3.0, nothing stored; the next message is stored."""
+    inst = smtp_install(tls=False, env={"MAILTEST_STORE_FAIL_COMMIT": "1:retry"})
+    try:
+        with Session(inst.port("smtp")) as s:
+            s.expect(None, "220 ")
+            s.expect("EHLO client.test", "250")
+            assert send(s, "retry-fails").startswith("451 4.3.0 ")
+            assert send(s, "retry-works").startswith("250 2.0.0 Ok")
+            s.expect("QUIT", "221 ")
+        got = subjects(inst)
+        for mailbox in RCPTS:
+            assert got[mailbox] == ["retry-works"], got
+        assert "temporary database failure" in inst.log("smtpd")
+        db_check(inst)
+    finally:
+        smtp_close(inst)
+
+
+def test_pop3_retryable_failures_are_sys_temp():
+    """STORE_ERETRY at login (the lease: commits 1 and 2) and at QUIT (the
+    delete: commits 2 and 3 of the next pop3d) is -ERR [SYS/TEMP]; nothing
+    is deleted, and the next session works."""
+    with pop3_install(allow_plaintext_auth="yes") as inst:
+        ids = [deliver(inst, ALICE, message(i)) for i in range(2)]
+        proc = inst.start("pop3d", env={"MAILTEST_STORE_FAIL_COMMIT": "1:retry"})
+        p = Pop3(inst.port("pop3"))
+        assert p.login() == b"-ERR [SYS/TEMP] cannot open the maildrop\r\n"
+        assert p.login().startswith(b"+OK maildrop has 2 messages")
+        assert p.cmd("QUIT").startswith(b"+OK")
+        inst.stop(proc)
+        inst.start("pop3d", env={"MAILTEST_STORE_FAIL_COMMIT": "2:retry"})
+        p = Pop3(inst.port("pop3"))
+        assert p.login().startswith(b"+OK maildrop has 2 messages")
+        assert p.cmd("DELE 1").startswith(b"+OK")
+        assert p.cmd("QUIT") == b"-ERR [SYS/TEMP] deleting failed; nothing deleted\r\n"
+        assert entry_ids(inst, ALICE) == ids
+        db_check(inst)
+
+
+def test_mailctl_retryable_failure_says_run_again(monkeypatch):
+    """An operator's write is not retried by the store: mailctl says that
+    nothing was changed and the command may simply be run again (exit 1)."""
+    with pop3_install() as inst:
+        if not mailtest.test_hooks_built():
+            pytest.skip("MAILTEST_STORE_FAIL_COMMIT: this build has no test hooks")
+        monkeypatch.setenv("MAILTEST_STORE_FAIL_COMMIT", "1:retry")
+        r = inst.mailctl("domain", "add", "new.test", check=False)
+        assert r.returncode == 1, r
+        assert "nothing was changed; run the command again" in r.stderr, r.stderr
+        monkeypatch.delenv("MAILTEST_STORE_FAIL_COMMIT")
+        assert "new.test" not in inst.mailctl("domain", "list").stdout.split()
+        inst.mailctl("domain", "add", "new.test")
+
 
 def mount_tmpfs(path, size):
     """Mounts a tmpfs of `size` at path. Returns None, or why it could not
