@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,10 +55,17 @@ int pop3_context_new(struct pop3_context **ctx_r, const struct mail_config *cfg,
 	/*
 	 * The start time tells apart two processes that got the same pid on
 	 * one host (a restarted container is always pid 1), so a new process
-	 * never mistakes a dead one's lease for its own.
+	 * never mistakes a dead one's lease for its own. The random part tells
+	 * apart replicas that share the hostname setting, the pid (each
+	 * container's own pid 7) and the second they started in: without it
+	 * the second replica's first session would "renew" the first one's
+	 * lease instead of getting [IN-USE].
 	 */
-	snprintf(ctx->owner_prefix, sizeof(ctx->owner_prefix), "%s:%ld:%lld", cfg->hostname,
-	         (long)getpid(), (long long)time(NULL));
+	uint64_t nonce = 0;
+	if (getrandom(&nonce, sizeof(nonce), GRND_NONBLOCK) != (ssize_t)sizeof(nonce))
+		nonce = (uint64_t)(uintptr_t)ctx ^ ((uint64_t)clock() << 32);
+	snprintf(ctx->owner_prefix, sizeof(ctx->owner_prefix), "%.200s:%ld:%lld:%016" PRIx64,
+	         cfg->hostname, (long)getpid(), (long long)time(NULL), nonce);
 	/* Without it (it logs why), every read goes through the pool: slower, not wrong. */
 	if (store_pool_open_loop(pool, &ctx->loop_store, msg, sizeof(msg)) != STORE_OK)
 		log_warn(0, "loop_store", "error=\"%s\"", msg);
