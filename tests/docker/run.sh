@@ -107,15 +107,17 @@ say "base image $base"
 
 # --- The stack -------------------------------------------------------------------
 # Host ports of their own, so a local run of scripts/start.sh does not collide;
-# two of each for the scaled replicas. On 127.0.0.1 only: Docker 20.10 picks
-# a range's port for IPv4 and IPv6 apart, and once their choices differ (after
-# a failed start), one replica's [::] listener holds the IPv4 port another
-# replica is given.
+# two of each for the scaled replicas. Below the kernel's ephemeral range
+# (32768 and up), where any outgoing connection on the machine may hold the
+# port Docker picks, and Docker does not try another. On 127.0.0.1 only:
+# Docker 20.10 picks a range's port for IPv4 and IPv6 apart, and once their
+# choices differ (after a failed start), one replica's [::] listener holds
+# the IPv4 port another replica is given.
 export BASE_IMAGE=$base MAIL_IMAGE=mail-server:test
-export PUBLISH_SMTP=127.0.0.1:42525-42526 PUBLISH_SUBMISSION=127.0.0.1:42587-42588
-export PUBLISH_SMTPS=127.0.0.1:42465-42466
-export PUBLISH_POP3=127.0.0.1:42110-42111 PUBLISH_POP3S=127.0.0.1:42995-42996
-export PUBLISH_SMTPD_METRICS=42125-42126 PUBLISH_POP3D_METRICS=42080-42081
+export PUBLISH_SMTP=127.0.0.1:12525-12526 PUBLISH_SUBMISSION=127.0.0.1:12587-12588
+export PUBLISH_SMTPS=127.0.0.1:12465-12466
+export PUBLISH_POP3=127.0.0.1:12110-12111 PUBLISH_POP3S=127.0.0.1:12995-12996
+export PUBLISH_SMTPD_METRICS=12125-12126 PUBLISH_POP3D_METRICS=12080-12081
 # The stack under test: the PostgreSQL stage below switches both.
 project=mailtest-docker
 files=(-f "$root/docker/compose.yaml")
