@@ -3,7 +3,6 @@
 #   smtpd | pop3d      makes a self-signed certificate on first start when none
 #                      is mounted, then runs the daemon in the foreground
 #   mailctl ARGS...    the admin tool (compose's one-shot `mailctl` service)
-#   (all three: MAIL_DB_PASSWORD_FILE, the PostgreSQL password, see below)
 #   healthcheck        exits 0 when this container's GET /healthz answers 200
 #   anything else      runs as given
 # Settings come from MAIL_* variables (see the README's configuration table).
@@ -31,21 +30,6 @@ make_certificate() {
 	exec 9>&-
 }
 
-# MAIL_DB_PASSWORD_FILE (compose.postgres.yaml) names the PostgreSQL
-# password's file, shared with the postgres container by group (mode 0640).
-# libpq takes a password file (PGPASSFILE) only when it is private to its
-# owner (0600): this container's own copy on /tmp (a tmpfs in compose.yaml)
-# is. In its format, `\` and `:` are escaped with a backslash.
-db_password() {
-	local file=${MAIL_DB_PASSWORD_FILE:-} password
-	[ -n "$file" ] && [ -z "${PGPASSFILE:-}" ] || return 0
-	IFS= read -r password <"$file" || true
-	[ -n "$password" ] || { echo "mail-entrypoint: no password in $file" >&2; exit 1; }
-	password=${password//\\/\\\\}
-	(umask 077 && printf '*:*:*:*:%s\n' "${password//:/\\:}" >/tmp/pgpass)
-	export PGPASSFILE=/tmp/pgpass
-}
-
 # GET /healthz on the first metrics_listen address, with bash's /dev/tcp, so
 # the image needs no HTTP client.
 healthcheck() {
@@ -61,12 +45,7 @@ healthcheck() {
 
 case ${1:-} in
 smtpd | pop3d)
-	db_password
 	make_certificate
-	exec "$@"
-	;;
-mailctl)
-	db_password
 	exec "$@"
 	;;
 healthcheck)
