@@ -29,6 +29,14 @@ struct store_pool {
 	unsigned in_use;
 	unsigned waiting;
 	uint64_t wait_timeouts;
+	/* After a failed connect, none is tried again before reconnect_at
+	 * (monotonic ms): while the server is down or unreachable, jobs fail
+	 * at once with a temporary error instead of each waiting out its own
+	 * connect attempt (connect_timeout). The pause doubles from
+	 * POOL_BACKOFF_MIN_MS to POOL_BACKOFF_MAX_MS and ends with a success,
+	 * so service resumes at most POOL_BACKOFF_MAX_MS after the server. */
+	uint64_t reconnect_at;
+	unsigned backoff_ms;
 
 	/* Per-thread backends: each worker thread's handle on this pool's
 	 * database, also on a list (under lock) so that freeing the pool
@@ -37,6 +45,9 @@ struct store_pool {
 	bool thread_key_made;
 	struct thread_handle *threads;
 };
+
+#define POOL_BACKOFF_MIN_MS 250
+#define POOL_BACKOFF_MAX_MS 4000
 
 /* A worker thread's handle, closed when the thread exits or the pool is freed. */
 struct thread_handle {
@@ -187,6 +198,41 @@ static struct timespec deadline_after(unsigned ms)
 	return ts;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Opens a new pooled connection unless the last attempt failed less than
+ * the backoff ago; keeps the backoff (see struct store_pool). */
+static store_t *pool_connect(store_pool_t *pool, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&pool->lock);
+	uint64_t now = now_ms();
+	uint64_t at = pool->reconnect_at;
+	pthread_mutex_unlock(&pool->lock);
+	if (now < at) {
+		snprintf(err, errlen, "the database could not be reached; next attempt in %llu ms",
+		         (unsigned long long)(at - now));
+		return NULL;
+	}
+	store_t *store = NULL;
+	int rc = store_pool_open(pool, 0, &store, err, errlen);
+	pthread_mutex_lock(&pool->lock);
+	if (rc == STORE_OK) {
+		pool->backoff_ms = 0;
+	} else {
+		pool->backoff_ms = pool->backoff_ms == 0 ? POOL_BACKOFF_MIN_MS
+		                   : pool->backoff_ms >= POOL_BACKOFF_MAX_MS / 2 ? POOL_BACKOFF_MAX_MS
+		                                                              : pool->backoff_ms * 2;
+		pool->reconnect_at = now_ms() + pool->backoff_ms;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return store;
+}
+
 store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
 {
 	if (!pool->drv->pooled)
@@ -224,7 +270,8 @@ store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
 	if (store != NULL && pool->drv->reusable(store))
 		return store;
 	store_close(&store);
-	if (store_pool_open(pool, 0, &store, err, errlen) == STORE_OK)
+	store = pool_connect(pool, err, errlen);
+	if (store != NULL)
 		return store;
 	pthread_mutex_lock(&pool->lock);
 	pool->open--;

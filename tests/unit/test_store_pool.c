@@ -284,6 +284,29 @@ static void kill_pool_connections(const char *uri)
 	                 " WHERE application_name = '" POOL_APP "'");
 }
 
+/* While the server cannot be reached, a failed connect is not tried again
+ * at once: the next job fails fast with a temporary error that says when. */
+static void test_pg_unreachable_server_backs_off(void **state)
+{
+	(void)state;
+	struct store_pool_config cfg = {
+		/* Port 1 on loopback: refused at once, no server there. */
+		.db = "postgresql://mail@127.0.0.1:1/mail", .max_open = 2, .wait_ms = 1000
+	};
+	store_pool_t *pool = NULL;
+	char err[512];
+	assert_int_equal(store_pool_new(&cfg, &pool), STORE_OK);
+	assert_null(store_pool_acquire(pool, err, sizeof(err)));
+	assert_null(strstr(err, "next attempt"));
+	assert_null(store_pool_acquire(pool, err, sizeof(err)));
+	assert_non_null(strstr(err, "could not be reached; next attempt in"));
+	struct store_pool_stats st;
+	store_pool_stats(pool, &st);
+	assert_int_equal(st.open, 0);
+	assert_int_equal(st.in_use, 0);
+	store_pool_free(&pool);
+}
+
 static void test_pg_broken_handle_is_replaced(void **state)
 {
 	struct store_fixture *f = *state;
@@ -403,6 +426,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_never_opens_more_than_max, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_waits_for_a_free_handle, tsu_setup,
+		                                tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_unreachable_server_backs_off, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_broken_handle_is_replaced, tsu_setup,
 		                                tsu_teardown),
