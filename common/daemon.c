@@ -126,7 +126,9 @@ static int prepare_store(const struct mail_config *cfg, store_pool_t *pool, char
 
 	if (store_pool_open(pool, STORE_OPEN_CREATE | STORE_OPEN_MIGRATE, &store, msg,
 	                    sizeof(msg)) != STORE_OK) {
-		snprintf(err, errlen, "%.200s: %.300s", cfg->db, msg);
+		char shown[256];
+		snprintf(err, errlen, "%.200s: %.300s", store_db_redacted(cfg->db, shown, sizeof(shown)),
+		         msg);
 		return -1;
 	}
 	/* Addresses an older schema left for the operator (store.h): said at
@@ -194,7 +196,9 @@ int daemon_main(int argc, char **argv, const struct daemon_def *def)
 		goto out;
 	server_set_context(d.srv, running.ctx);
 	server_set_stop_cb(d.srv, stop_cb, &running);
-	log_info(0, "start", "daemon=%s hostname=%s db=%s", def->name, cfg.hostname, cfg.db);
+	char shown[sizeof(cfg.db)];
+	log_info(0, "start", "daemon=%s hostname=%s db=%s", def->name, cfg.hostname,
+	         store_db_redacted(cfg.db, shown, sizeof(shown)));
 	int rc = server_run(d.srv);
 	log_info(0, "stop", "daemon=%s status=%d", def->name, rc);
 	status = rc == 0 ? DAEMON_EXIT_OK : DAEMON_EXIT_RUNTIME;

@@ -17,7 +17,7 @@ int cmd_db_migrate(struct mailctl *ctx, const struct mailctl_args *args)
 
 	if (rc != 0)
 		return mailctl_store_fail(ctx, rc, "reading the schema version");
-	fprintf(ctx->out, "%s: schema version %d\n", ctx->cfg.db, version);
+	fprintf(ctx->out, "%s: schema version %d\n", mailctl_db_shown(ctx), version);
 	rc = store_address_problems(ctx->store, print_conflict_cb, ctx->out);
 	if (rc < 0)
 		return mailctl_store_fail(ctx, rc, "checking addresses");
@@ -46,11 +46,11 @@ int cmd_db_check(struct mailctl *ctx, const struct mailctl_args *args)
 	int rc = store_check(ctx->store, print_problem_cb, &check);
 
 	if (rc == 0) {
-		fprintf(ctx->out, "%s: ok\n", ctx->cfg.db);
+		fprintf(ctx->out, "%s: ok\n", mailctl_db_shown(ctx));
 		return MAILCTL_EXIT_OK;
 	}
 	if (rc == STORE_ECORRUPT && check.problems > 0) {
-		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: %lu problem%s found", ctx->cfg.db,
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: %lu problem%s found", mailctl_db_shown(ctx),
 		                    check.problems, check.problems == 1 ? "" : "s");
 	}
 	return mailctl_store_fail(ctx, rc, "checking the database");

@@ -148,7 +148,7 @@ static int open_store(struct mailctl *ctx)
 		return 0;
 	/* The store's messages name the database already. */
 	if (err[0] == '\0')
-		snprintf(err, sizeof(err), "%s: %s", ctx->cfg.db, store_strerror(rc));
+		snprintf(err, sizeof(err), "%s: %s", mailctl_db_shown(ctx), store_strerror(rc));
 	return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s%s", err,
 	                    rc == STORE_ENOTFOUND ? " (mailctl db migrate creates it)" : "");
 }

@@ -96,6 +96,7 @@ struct mailctl {
 	store_t *store;                /* opened per cmd->store, else NULL */
 	FILE *out;                     /* results (stdout) */
 	FILE *err;                     /* the one-line failure message (stderr) */
+	char db_shown[sizeof(((struct mail_config *)0)->db)]; /* mailctl_db_shown's */
 };
 
 /*
@@ -129,6 +130,8 @@ int mailctl_store_fail(struct mailctl *ctx, int rc, const char *what);
  * database connection, a deadlock) that nothing was changed and running
  * the command again may work; "" for any other error. */
 const char *mailctl_store_hint(int rc);
+/* The configured database as messages show it: a URI's password hidden. */
+const char *mailctl_db_shown(struct mailctl *ctx);
 
 /* Value of the declared option `name` (without "--" and "="), or NULL. */
 const char *mailctl_opt(const struct mailctl_args *args, const char *name);

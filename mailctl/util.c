@@ -28,6 +28,11 @@ const char *mailctl_store_hint(int rc)
 	return rc == STORE_ERETRY ? " (temporary: nothing was changed; run the command again)" : "";
 }
 
+const char *mailctl_db_shown(struct mailctl *ctx)
+{
+	return store_db_redacted(ctx->cfg.db, ctx->db_shown, sizeof(ctx->db_shown));
+}
+
 int mailctl_store_fail(struct mailctl *ctx, int rc, const char *what)
 {
 	const char *text = ctx->store != NULL ? store_errmsg(ctx->store) : "";

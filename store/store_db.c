@@ -295,6 +295,61 @@ const struct store__driver *store__driver_for(const char *target)
 	return &store__sqlite_driver;
 }
 
+/* Appends n bytes of s to out (of outlen, *len used so far), truncating. */
+static void append(char *out, size_t outlen, size_t *len, const char *s, size_t n)
+{
+	if (*len + 1 >= outlen)
+		return;
+	if (n > outlen - 1 - *len)
+		n = outlen - 1 - *len;
+	memcpy(out + *len, s, n);
+	*len += n;
+	out[*len] = '\0';
+}
+
+char *store_db_redacted(const char *db, char *out, size_t outlen)
+{
+	size_t len = 0;
+	if (outlen == 0)
+		return out;
+	out[0] = '\0';
+	const char *scheme_end = strstr(db, "://");
+	if (store__driver_for(db) != &store__pg_driver || scheme_end == NULL) {
+		append(out, outlen, &len, db, strlen(db));
+		return out;
+	}
+	const char *p = scheme_end + 3;
+	/* The authority ends at the path or the query; its user part at the
+	 * last '@' (a password may hold '@' only percent-encoded, but be safe). */
+	const char *auth_end = p + strcspn(p, "/?");
+	const char *at = NULL;
+	for (const char *q = p; q < auth_end; q++)
+		if (*q == '@')
+			at = q;
+	const char *colon = at != NULL ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon != NULL) {
+		append(out, outlen, &len, db, (size_t)(colon + 1 - db));
+		append(out, outlen, &len, "***", 3);
+		p = at;
+	} else {
+		append(out, outlen, &len, db, (size_t)(p - db));
+	}
+	/* The rest, with the value of every password= parameter hidden. */
+	while (*p != '\0') {
+		const char *param = strstr(p, "password=");
+		if (param == NULL || (param != p && param[-1] != '?' && param[-1] != '&')) {
+			size_t n = param == NULL ? strlen(p) : (size_t)(param - p) + 9;
+			append(out, outlen, &len, p, n);
+			p += n;
+			continue;
+		}
+		append(out, outlen, &len, p, (size_t)(param + 9 - p));
+		append(out, outlen, &len, "***", 3);
+		p = param + 9 + strcspn(param + 9, "&");
+	}
+	return out;
+}
+
 unsigned store_writers_wanted(const char *db)
 {
 	return db != NULL ? store__driver_for(db)->parallel_writers : 1;

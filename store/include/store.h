@@ -109,13 +109,21 @@ typedef struct store store_t;
 #define STORE_OPEN_INIT    0x10
 
 /*
- * Opens the database at `path` (a file name; later also a postgresql:// URI).
+ * Opens the database `path` names: an SQLite file, or a postgresql:// (or
+ * postgres://) URI for PostgreSQL.
  * Without STORE_OPEN_MIGRATE an out-of-date schema is STORE_ECORRUPT with a
  * message that says to run `mailctl db migrate`. A schema newer than this
  * program is always STORE_ECORRUPT. On failure *store_r is NULL and `err`
  * (if not NULL) holds a message of at most errlen bytes.
  */
 int store_open(const char *path, int flags, store_t **store_r, char *err, size_t errlen);
+
+/*
+ * `db` as it may be shown in a message or a log: a URI's password (in its
+ * user part, or a password= parameter) replaced by "***"; anything else as
+ * it is. Truncated to fit outlen; returns out.
+ */
+char *store_db_redacted(const char *db, char *out, size_t outlen);
 
 /*
  * The same with a password for a backend that logs in (PostgreSQL: libpq's

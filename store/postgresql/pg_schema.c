@@ -249,7 +249,7 @@ int store__pg_open(store_t *store, const char *uri, const char *password, int fl
 	struct store__pg *pg = store__pg(store);
 	pg->conn = connect_uri(uri, password);
 	if (pg->conn == NULL)
-		return store__fail(store, STORE_ENOMEM, "%s: out of memory", uri);
+		return store__fail(store, STORE_ENOMEM, "connect: out of memory");
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
 		char msg[400];
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(pg->conn));

@@ -272,9 +272,34 @@ static void test_concurrent_migrate(void **state)
 	testutil_rmtree(dir);
 }
 
+/* What messages and logs show of `db`: never a URI's password. */
+static void test_db_redacted(void **state)
+{
+	(void)state;
+	static const char *const cases[][2] = {
+		{ "/var/lib/mail/mail.db", "/var/lib/mail/mail.db" },
+		{ "postgresql://mail@db.example/mail", "postgresql://mail@db.example/mail" },
+		{ "postgresql://mail:s3cret@db.example:5432/mail",
+		  "postgresql://mail:***@db.example:5432/mail" },
+		{ "postgres://mail:p@ss@db/mail", "postgres://mail:***@db/mail" },
+		{ "postgresql://db/mail?user=mail&password=s3cret&sslmode=require",
+		  "postgresql://db/mail?user=mail&password=***&sslmode=require" },
+		{ "postgresql://db/mail?password=s3cret", "postgresql://db/mail?password=***" },
+		{ "postgresql://db/mail?xpassword=kept", "postgresql://db/mail?xpassword=kept" },
+		{ "postgresql://mail:only@db", "postgresql://mail:***@db" },
+	};
+	char out[128];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(store_db_redacted(cases[i][0], out, sizeof(out)), cases[i][1]);
+	char tiny[12];
+	assert_string_equal(store_db_redacted("postgresql://mail:s3cret@db", tiny, sizeof(tiny)),
+	                    "postgresql:");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_db_redacted),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_create_needs_migrate),
 		cmocka_unit_test(test_old_file),
