@@ -427,21 +427,35 @@ static int pg_begin(store_t *store, enum store__txn kind)
 		err = sync_clock(store);
 	if (err != STORE_OK)
 		return err;
-	const char *begin = kind != STORE__TXN_READ ? "BEGIN"
-	                                            : "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-	err = store__pg_exec(store, begin, "begin transaction");
-	/* A connection the server closed (a restart) shows only when used:
-	 * nothing has been done yet, so make it again and begin once more. */
-	if (err != STORE_OK && PQstatus(pg->conn) != CONNECTION_OK)
+	if (kind == STORE__TXN_READ) {
+		const char *begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 		err = store__pg_exec(store, begin, "begin transaction");
+		/* A connection the server closed (a restart) shows only when
+		 * used: nothing has been done yet, so make it again and begin
+		 * once more. */
+		if (err != STORE_OK && PQstatus(pg->conn) != CONNECTION_OK)
+			err = store__pg_exec(store, begin, "begin transaction");
+		pg->txn = err == STORE_OK;
+		return err;
+	}
+	/* BEGIN and the writers' lock in one round trip (a simple query of two
+	 * statements runs as one transaction block; PQexec returns the last
+	 * result, or the first error). */
+	char sql[160];
+	snprintf(sql, sizeof(sql), "BEGIN; %s", writer_lock_sql(kind, pg->nowait));
+	err = ensure_connected(store);
+	PGresult *res = err == STORE_OK ? PQexec(pg->conn, sql) : NULL;
+	if (err == STORE_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQstatus(pg->conn) != CONNECTION_OK) {
+		PQclear(res); /* the restart case above, for a write */
+		err = ensure_connected(store);
+		res = err == STORE_OK ? PQexec(pg->conn, sql) : NULL;
+	}
 	if (err != STORE_OK)
 		return err;
 	pg->txn = true;
-	if (kind == STORE__TXN_READ)
-		return STORE_OK;
-	PGresult *res = PQexec(pg->conn, writer_lock_sql(kind, pg->nowait));
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		err = store__pg_fail(store, res, "take the writers' lock");
+		err = store__pg_fail(store, res, "begin transaction and take the writers' lock");
 	else if (pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		err = store__fail(store, STORE_EBUSY, "take the writers' lock: held by another writer");
 	PQclear(res);
