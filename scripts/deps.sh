@@ -12,13 +12,16 @@
 #   tests/e2e/test_dkim.py), prometheus (for promtool: test_metrics.py checks
 #   the /metrics pages with it; no Prometheus server is started),
 #   postgresql (the store's tests also run on a throwaway cluster of
-#   tests/tools/pgcluster.sh on 127.0.0.1:54329; no system cluster is used).
+#   tests/tools/pgcluster.sh on 127.0.0.1:54329; no system cluster is used),
+#   python3-psycopg2 (the end-to-end tests read and set up the store's rows
+#   on PostgreSQL with it, as with Python's sqlite3 on SQLite).
 set -euo pipefail
 want=(build-essential cmake pkg-config libuv1-dev libmbedtls-dev libsqlite3-dev libcrypt-dev
       libc-ares-dev libpq-dev)
 if [ "${1:-build}" = test ]; then
   want+=(libcmocka-dev python3 python3-pytest curl swaks libnet-ssleay-perl fetchmail openssl
-         clang procps mount strace dnsmasq-base python3-dkim prometheus postgresql)
+         clang procps mount strace dnsmasq-base python3-dkim prometheus postgresql
+         python3-psycopg2)
 fi
 
 # Installs the packages of "$@" that are missing.

@@ -123,7 +123,8 @@ static void metrics_render(void *ctx, struct metrics_text *out)
 	struct smtp_metrics *m = &env->metrics;
 
 	/* The queue's gauges, when the loop's no-wait handle can read them now
-	 * (a locked database keeps the last values). */
+	 * (a locked database keeps the last values); otherwise the runner's
+	 * claims refresh them (smtp_runner.c). */
 	if (store_loop_safe(env->lookup_store) &&
 	    store_queue_stats(env->lookup_store, &m->queue_pending, &m->queue_failed,
 	                      &m->queue_oldest_seconds) != STORE_OK)

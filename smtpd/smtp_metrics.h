@@ -87,7 +87,10 @@ struct smtp_metrics {
 	struct histogram store_ops[SMTP_STORE_OP_COUNT];
 	/* Sessions ended, by how (enum smtp_session_end). */
 	uint64_t sessions_ended[SMTP_SESSION_END_COUNT];
-	/* Gauges the metrics page fills from the queue just before it is written. */
+	/* Gauges of the queue: the metrics page reads them just before it is
+	 * written where the loop may read the store (SQLite); elsewhere
+	 * (PostgreSQL) the runner reads them after each claim, so they are
+	 * as of the last scan (queue_scan_interval). */
 	uint64_t queue_pending;
 	uint64_t queue_failed;
 	uint64_t queue_oldest_seconds;

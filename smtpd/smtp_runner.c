@@ -551,13 +551,22 @@ struct claim_job {
 	size_t max;
 	struct store_queue_item *items;
 	size_t count;
+	/* The queue's gauges, read after the claim when the metrics page may
+	 * not read them on the loop itself (smtp_metrics.h). */
+	bool stats;
+	bool stats_read;
+	uint64_t pending, failed, oldest;
 };
 
 static int claim_op(store_t *store, void *arg)
 {
 	struct claim_job *cj = arg;
-	return store_queue_claim(store, cj->runner->owner, cj->runner->lease_s, cj->max, &cj->items,
-	                         &cj->count);
+	int err = store_queue_claim(store, cj->runner->owner, cj->runner->lease_s, cj->max,
+	                            &cj->items, &cj->count);
+	if (cj->stats)
+		cj->stats_read = store_queue_stats(store, &cj->pending, &cj->failed, &cj->oldest) ==
+		                 STORE_OK;
+	return err;
 }
 
 static void claim_done(conn_t *conn, void *arg, const struct smtp_commit_result *res)
@@ -567,6 +576,11 @@ static void claim_done(conn_t *conn, void *arg, const struct smtp_commit_result 
 	(void)conn;
 	smtp_metrics_count_store(&r->env->metrics, SMTP_STORE_QUEUE_CLAIM, res->micros);
 	r->claiming = false;
+	if (cj->stats_read) {
+		r->env->metrics.queue_pending = cj->pending;
+		r->env->metrics.queue_failed = cj->failed;
+		r->env->metrics.queue_oldest_seconds = cj->oldest;
+	}
 	if (res->status != STORE_OK) {
 		log_error(0, "queue_claim_failed", "error=\"%s\"", store_strerror(res->status));
 	} else if (cj->count > 0) {
@@ -601,6 +615,7 @@ static void claim(struct smtp_runner *r)
 		return;
 	cj->runner = r;
 	cj->max = CLAIM_MAX - r->claimed < CLAIM_BATCH ? CLAIM_MAX - r->claimed : CLAIM_BATCH;
+	cj->stats = !store_loop_safe(r->env->lookup_store);
 	r->claiming = true;
 	if (smtp_commit_run(r->env->committer, claim_op, claim_done, cj) != 0) {
 		r->claiming = false;

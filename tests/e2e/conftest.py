@@ -2,7 +2,8 @@
 
 The programs under test come from $MAIL_BUILD_DIR (default: build/plain of
 this checkout): $MAIL_BUILD_DIR/<name>/<name>. Every test gets its own
-directory with a config file and a database path, and runs the programs
+directory with a config file and a database (a SQLite path, or with
+MAIL_TEST_BACKEND=postgresql a database of its own: mailtest.py), and runs the programs
 with an environment free of the caller's MAIL_* variables, so a developer's
 shell settings never leak into a test.
 
@@ -11,7 +12,7 @@ Fixtures:
     source_dir    Path of the source tree
     binary        binary("smtpd") -> Path of that program; fails clearly if not built
     program_env   program_env(extra=None) -> the environment to start programs with
-    mail_dir      MailDir: a fresh directory, its config file and db path
+    mail_dir      MailDir: a fresh directory, its config file and database
     mailctl       callable running mailctl against mail_dir:
                   mailctl("user", "add", "a@b.test", "--password-stdin", stdin="pw\\n")
                   -> Result(rc, out, err)
@@ -23,6 +24,8 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+
+from mailtest import ON_PG, pg_create_database, pg_drop_database, sql
 
 SOURCE_DIR = Path(os.environ.get("MAIL_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BUILD_DIR = Path(os.environ.get("MAIL_BUILD_DIR", SOURCE_DIR / "build" / "plain"))
@@ -45,12 +48,13 @@ def clean_env(extra=None):
 
 class MailDir:
     """A throw-away installation directory: `root`, a config file `conf`
-    and the database path `db` it names. write_config() rewrites the file
-    with more keys."""
+    and the database `db` it names (a Path, or a postgresql:// URI on that
+    backend). write_config() rewrites the file with more keys."""
 
     def __init__(self, root):
         self.root = Path(root)
-        self.db = self.root / "mail.db"
+        self.pg_db = pg_create_database() if ON_PG else None
+        self.db = self.pg_db or self.root / "mail.db"
         self.conf = self.root / "mail.conf"
         self.config = {"db": str(self.db), "hostname": "mx.example.test"}
         self.write_config()
@@ -62,6 +66,17 @@ class MailDir:
 
     def path(self, name):
         return self.root / name
+
+    def db_exists(self):
+        """Whether the store's database was made: SQLite's file, or on
+        PostgreSQL the schema in the (always existing) database."""
+        if self.pg_db is None:
+            return self.db.exists()
+        return sql(self.db, "SELECT to_regclass('mail_meta') IS NOT NULL")[0][0]
+
+    def close(self):
+        if self.pg_db is not None:
+            pg_drop_database(self.pg_db)
 
 
 @pytest.fixture(scope="session")
@@ -91,7 +106,9 @@ def program_env():
 
 @pytest.fixture
 def mail_dir(tmp_path):
-    return MailDir(tmp_path)
+    d = MailDir(tmp_path)
+    yield d
+    d.close()
 
 
 def run_program(argv, stdin=None, env=None, cwd=None, timeout=RUN_TIMEOUT):

@@ -7,16 +7,28 @@ loopback ports.
         inst.add_user("alice@example.test", "secret")
         smtpd = inst.start("smtpd")
         smtp = smtplib.SMTP("127.0.0.1", inst.port("smtp"))
+        inst.sql("SELECT count(*) FROM queue")        # [(0,)], on either backend
+
+The backend is SQLite unless MAIL_TEST_BACKEND=postgresql (ctest's e2e-pg/
+copies of these tests): then each Install gets a database of its own on
+the cluster that MAIL_TEST_PG_ADMIN_URI reaches (as a role that may
+CREATE DATABASE: tests/tools/pgcluster.sh makes one), dropped by close().
+A test reads and writes the store's tables through Install.sql() and
+connect(), which take SQLite's `?` placeholders on both backends.
 """
 
+import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
+import urllib.parse
 
 import pytest
 
@@ -61,19 +73,200 @@ def wait_port(port, timeout=10.0, proc=None):
     raise TimeoutError("nothing listens on port %d" % port)
 
 
+# ---- the backend ------------------------------------------------------------
+
+BACKEND = os.environ.get("MAIL_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "postgresql"):
+    raise RuntimeError("MAIL_TEST_BACKEND=%s: sqlite or postgresql" % BACKEND)
+ON_PG = BACKEND == "postgresql"
+
+# The key of the PostgreSQL writers' advisory lock (store/postgresql/
+# pg_driver.c STORE__PG_WRITER_LOCK): every write transaction holds it, in
+# some mode, so an exclusive hold of it stops every writer, as SQLite's
+# write lock does.
+PG_WRITER_LOCK = 1296124236
+
+
+def sqlite_only(reason):
+    """Marks a test of SQLite itself (its file, its locks, its pages): on
+    PostgreSQL it is skipped, saying why."""
+    return pytest.mark.skipif(ON_PG, reason="SQLite only: " + reason)
+
+
+def is_pg(db):
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def _pg_connect(uri):
+    import psycopg2  # Debian's python3-psycopg2 (scripts/deps.sh test)
+    conn = psycopg2.connect(uri)
+    conn.autocommit = True
+    return conn
+
+
+def pg_admin(statement):
+    """Runs one statement as the test cluster's admin role (on its database
+    `mail`, not the one a statement may be about); returns the admin URI."""
+    uri = os.environ.get("MAIL_TEST_PG_ADMIN_URI")
+    if not uri:
+        raise RuntimeError("MAIL_TEST_BACKEND=postgresql needs MAIL_TEST_PG_ADMIN_URI")
+    conn = _pg_connect(uri)
+    try:
+        conn.cursor().execute(statement)
+    finally:
+        conn.close()
+    return uri
+
+
+def pg_create_database():
+    """A new, empty database on the test cluster; returns its URI."""
+    name = "e2e_" + secrets.token_hex(6)
+    admin = urllib.parse.urlsplit(pg_admin("CREATE DATABASE " + name))
+    return urllib.parse.urlunsplit(admin._replace(path="/" + name))
+
+
+def pg_drop_database(uri):
+    """Drops a database of pg_create_database(). FORCE ends the sessions a
+    killed daemon may have left (the server notices a dead client only
+    when it next talks to it), which would otherwise keep it in use."""
+    pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_database_name(uri))
+
+
+def pg_database_name(uri):
+    """The name of a database of pg_create_database(), safe to put in SQL."""
+    name = urllib.parse.urlsplit(uri).path.lstrip("/")
+    assert re.fullmatch(r"e2e_[0-9a-f]+", name), uri
+    return name
+
+
+class Db:
+    """One connection to a store's database, SQLite file or postgresql://
+    URI, for what the tests read and set up behind the programs' backs.
+    Statements use `?` placeholders on both; rows are tuples, blobs bytes.
+    Each statement is its own transaction unless inside transaction()."""
+
+    def __init__(self, db, timeout=30):
+        self.pg = is_pg(db)
+        if self.pg:
+            self.conn = _pg_connect(db)
+            # The database's clock, as the store reads it (without the
+            # daemons' MAILTEST_ clock offset).
+            self.now = "mail_now()"
+        else:
+            self.conn = sqlite3.connect(str(db), timeout=timeout, isolation_level=None)
+            self.now = "CAST(strftime('%s','now') AS INTEGER)"
+
+    def sql(self, query, *params):
+        """Runs one statement; returns its rows (none for most writes: use
+        RETURNING for ids, which both backends have)."""
+        if not self.pg:
+            return self.conn.execute(query, params).fetchall()
+        cur = self.conn.cursor()
+        cur.execute(query.replace("%", "%%").replace("?", "%s"), params)
+        rows = cur.fetchall() if cur.description is not None else []
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+
+    def one(self, query, *params):
+        """The first column of the only row."""
+        [row] = self.sql(query, *params)
+        return row[0]
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Statements that commit together, with the write lock taken up
+        front as the store's writers do (SQLite: BEGIN IMMEDIATE)."""
+        if self.pg:
+            self.sql("BEGIN")
+            self.sql("SELECT pg_advisory_xact_lock(?)", PG_WRITER_LOCK)
+        else:
+            self.sql("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.sql("ROLLBACK")
+            raise
+        self.sql("COMMIT")
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def sql(db, query, *params):
+    """Db(db).sql(query, *params) on a connection of its own."""
+    with Db(db) as conn:
+        return conn.sql(query, *params)
+
+
+def writers_busy(db):
+    """True while some process holds the store's write lock (SQLite's, or
+    PostgreSQL's writers' lock in any mode)."""
+    if is_pg(db):
+        with Db(db) as conn:
+            if not conn.one("SELECT pg_try_advisory_lock(?)", PG_WRITER_LOCK):
+                return True
+            conn.sql("SELECT pg_advisory_unlock(?)", PG_WRITER_LOCK)
+            return False
+    con = sqlite3.connect(str(db), timeout=0, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def writers_held(db):
+    """Holds the store's write lock until the block ends: every writer
+    waits (or, past the store's busy timeout, fails as busy)."""
+    with Db(db) as conn:
+        if conn.pg:
+            conn.sql("SELECT pg_advisory_lock(?)", PG_WRITER_LOCK)
+            try:
+                yield
+            finally:
+                conn.sql("SELECT pg_advisory_unlock(?)", PG_WRITER_LOCK)
+        else:
+            conn.sql("BEGIN IMMEDIATE")
+            try:
+                yield
+            finally:
+                conn.sql("ROLLBACK")
+
+
 LISTEN_KEYS = ("smtp", "submission", "smtps", "pop3", "pop3s")
 
 
 class Install:
     """A config file, database and certificate in a fresh directory, with
     every listener on its own free port. Extra config keys can be given
-    as keyword arguments (allow_plaintext_auth="yes")."""
+    as keyword arguments (allow_plaintext_auth="yes"); a db= given so is
+    kept whatever the backend (test_pg_backend.py names its own)."""
 
     def __init__(self, tls=True, **config):
         self.dir = tempfile.mkdtemp(prefix="mail-e2e-")
-        self.db = os.path.join(self.dir, "mail.db")
-        self.ports = {k: free_port() for k in LISTEN_KEYS}
         self.procs = []
+        self.own_pg_db = None
+        if ON_PG and "db" not in config:
+            self.own_pg_db = self.db = pg_create_database()
+        else:
+            self.db = os.path.join(self.dir, "mail.db")
+        try:
+            self._setup(tls, config)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, tls, config):
+        self.ports = {k: free_port() for k in LISTEN_KEYS}
         self.config = {
             "db": self.db,
             "hostname": "mx.example.test",
@@ -122,6 +315,14 @@ class Install:
         return p
 
     mailctl = run_mailctl
+
+    def sql(self, query, *params):
+        """Rows of one statement on this install's database (Db.sql)."""
+        return sql(self.db, query, *params)
+
+    def connect(self):
+        """A Db on this install's database, for several statements."""
+        return Db(self.db)
 
     def add_user(self, address, password):
         domain = address.split("@", 1)[1]
@@ -187,13 +388,17 @@ class Install:
                 p.kill()
                 p.wait()
         # A state change the daemon's state table does not allow (common/session.h)
-        # is a bug whatever the test checked.
-        bugs = [name for name in os.listdir(self.dir) if name.endswith(".log") and
+        # is a bug whatever the test checked. (A second close finds no directory.)
+        names = os.listdir(self.dir) if os.path.isdir(self.dir) else []
+        bugs = [name for name in names if name.endswith(".log") and
                 "event=state_bug" in open(os.path.join(self.dir, name), errors="replace").read()]
         if os.environ.get("MAIL_KEEP_TEST_DIRS"):
-            print("kept", self.dir)
+            print("kept", self.dir, self.own_pg_db or "")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+            if self.own_pg_db is not None:
+                pg_drop_database(self.own_pg_db)
+                self.own_pg_db = None
         assert not bugs, "state_bug logged by %s" % ", ".join(bugs)
 
     def __enter__(self):

@@ -18,7 +18,6 @@ import email.policy
 import smtplib
 import socket
 import socketserver
-import sqlite3
 import threading
 import time
 
@@ -186,20 +185,13 @@ def enqueue(inst, sender, recipient, body):
     """Queues a message straight into the store, as a commit would: for
     senders no client may use (the null sender)."""
     body = body.encode() if isinstance(body, str) else body
-    db = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
-    try:
-        db.execute("BEGIN IMMEDIATE")
-        now = "CAST(strftime('%s','now') AS INTEGER)"
-        mid = db.execute("INSERT INTO messages (size, created) VALUES (?, %s)" % now,
-                         (len(body),)).lastrowid
-        db.execute("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, 0, ?)",
-                   (mid, body))
-        db.execute("INSERT INTO queue (message_id, sender, recipient, attempts, created, "
-                   "next_attempt, state, last_error) VALUES (?, ?, ?, 0, %s, %s, 0, '')"
-                   % (now, now), (mid, sender, recipient))
-        db.execute("COMMIT")
-    finally:
-        db.close()
+    with inst.connect() as db, db.transaction():
+        mid = db.one("INSERT INTO messages (size, created) VALUES (?, %s) RETURNING id"
+                     % db.now, len(body))
+        db.sql("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, 0, ?)", mid, body)
+        db.sql("INSERT INTO queue (message_id, sender, recipient, attempts, created, "
+               "next_attempt, state, last_error) VALUES (?, ?, ?, 0, %s, %s, 0, '')"
+               % (db.now, db.now), mid, sender, recipient)
 
 
 def queue_rows(inst):

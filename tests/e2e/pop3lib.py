@@ -13,7 +13,6 @@
 import contextlib
 import itertools
 import os
-import sqlite3
 import ssl
 import time
 
@@ -32,34 +31,24 @@ def deliver(inst, address, body):
     `address`; returns the mailbox entry id, i.e. the POP3 UIDL."""
     if isinstance(body, str):
         body = body.encode()
-    db = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
-    try:
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("BEGIN IMMEDIATE")
-        (user_id,) = db.execute("SELECT id FROM users WHERE address = ?", (address,)).fetchone()
-        now = "CAST(strftime('%s','now') AS INTEGER)"
-        msg_id = db.execute("INSERT INTO messages (size, created) VALUES (?, %s)" % now,
-                            (len(body),)).lastrowid
+    with inst.connect() as db, db.transaction():
+        if not db.pg:
+            db.sql("PRAGMA foreign_keys = ON")  # PostgreSQL checks them always
+        user_id = db.one("SELECT id FROM users WHERE address = ?", address)
+        msg_id = db.one("INSERT INTO messages (size, created) VALUES (?, %s) RETURNING id"
+                        % db.now, len(body))
         for seq, off in enumerate(range(0, len(body), CHUNK)):
-            db.execute("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, ?, ?)",
-                       (msg_id, seq, body[off:off + CHUNK]))
-        entry = db.execute("INSERT INTO mailbox_entries (user_id, message_id, size, created) "
-                           "VALUES (?, ?, ?, %s)" % now, (user_id, msg_id, len(body))).lastrowid
-        db.execute("COMMIT")
-        return entry
-    finally:
-        db.close()
+            db.sql("INSERT INTO message_chunks (message_id, seq, data) VALUES (?, ?, ?)",
+                   msg_id, seq, body[off:off + CHUNK])
+        return db.one("INSERT INTO mailbox_entries (user_id, message_id, size, created) "
+                      "VALUES (?, ?, ?, %s) RETURNING id" % db.now, user_id, msg_id, len(body))
 
 
 def entry_ids(inst, address):
     """The mailbox's entry ids, oldest first, straight from the database."""
-    db = sqlite3.connect(inst.db, timeout=30)
-    try:
-        return [r[0] for r in db.execute(
-            "SELECT e.id FROM mailbox_entries e JOIN users u ON u.id = e.user_id "
-            "WHERE u.address = ? ORDER BY e.id", (address,))]
-    finally:
-        db.close()
+    return [r[0] for r in inst.sql(
+        "SELECT e.id FROM mailbox_entries e JOIN users u ON u.id = e.user_id "
+        "WHERE u.address = ? ORDER BY e.id", address)]
 
 
 def message(n, extra_body=""):

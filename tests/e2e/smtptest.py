@@ -8,10 +8,9 @@
     smtp_close(inst)                              # SIGTERM, exit 0, clean log
 """
 
-import sqlite3
 import ssl
 
-from mailtest import Install, Raw, wait_port
+from mailtest import Db, Install, Raw, wait_port
 
 DOMAIN = "example.test"
 USERS = {
@@ -68,26 +67,24 @@ def client_tls_context():
 
 
 def stored(db):
-    """Everything smtpd committed, read from the database read-only:
+    """Everything smtpd committed, read from the database (a SQLite path or
+    a postgresql:// URI):
     {"mailbox address": [message bytes, oldest first], ...,
      "queue": [(sender, recipient, message bytes), ...]}."""
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
-    try:
+    with Db(db) as con:
         def body(message_id):
-            rows = con.execute("SELECT data FROM message_chunks WHERE message_id = ? "
-                               "ORDER BY seq", (message_id,))
-            return b"".join(bytes(r[0]) for r in rows)
+            rows = con.sql("SELECT data FROM message_chunks WHERE message_id = ? "
+                           "ORDER BY seq", message_id)
+            return b"".join(r[0] for r in rows)
 
         out = {}
-        for address, message_id in con.execute(
+        for address, message_id in con.sql(
                 "SELECT u.address, e.message_id FROM mailbox_entries e "
-                "JOIN users u ON u.id = e.user_id ORDER BY e.id").fetchall():
+                "JOIN users u ON u.id = e.user_id ORDER BY e.id"):
             out.setdefault(address, []).append(body(message_id))
-        out["queue"] = [(sender, rcpt, body(mid)) for sender, rcpt, mid in con.execute(
-            "SELECT sender, recipient, message_id FROM queue ORDER BY id").fetchall()]
+        out["queue"] = [(sender, rcpt, body(mid)) for sender, rcpt, mid in con.sql(
+            "SELECT sender, recipient, message_id FROM queue ORDER BY id")]
         return out
-    finally:
-        con.close()
 
 
 class Session(Raw):

@@ -6,7 +6,6 @@ postmaster_address, never to whoever came first; an alias loop says so;
 POP3 PASS takes the rest of the line."""
 
 import base64
-import sqlite3
 
 import pytest
 
@@ -25,14 +24,9 @@ HOST = "mx.example.test"
 def raw_alias(inst, source, target):
     """An alias row as an older program could write it: mailctl now
     refuses loops (test_mailctl.py), resolution must still catch them."""
-    db = sqlite3.connect(inst.db, timeout=30)
-    try:
-        with db:
-            db.execute("INSERT INTO aliases (domain_id, address, target, address_key, target_key)"
-                       " SELECT id, ?, ?, lower(?), lower(?) FROM domains"
-                       " WHERE name = 'example.test'", (source, target, source, target))
-    finally:
-        db.close()
+    inst.sql("INSERT INTO aliases (domain_id, address, target, address_key, target_key)"
+             " SELECT id, ?, ?, lower(?), lower(?) FROM domains"
+             " WHERE name = 'example.test'", source, target, source, target)
 
 
 @pytest.fixture(scope="module")
@@ -305,14 +299,11 @@ def test_daemons_report_case_conflicts_and_keep_each_spelling():
     daemons say at start what the operator has to resolve."""
     inst = smtp_install(start=False, allow_plaintext_auth="yes", auth_failure_delay_ms=0)
     try:
-        db = sqlite3.connect(inst.db, timeout=30)
-        with db:
-            # What the migration makes of such a pair (store_schema.c, version 2).
-            db.execute("INSERT INTO users (id, domain_id, address, hash, created, address_key,"
-                       " case_conflict) SELECT 100, u.domain_id, 'Alice@example.test', u.hash,"
-                       " 0, 'alice@example.test', 100 FROM users u"
-                       " WHERE u.address = 'bob@example.test'")
-        db.close()
+        # What the migration makes of such a pair (store_schema.c, version 2).
+        inst.sql("INSERT INTO users (id, domain_id, address, hash, created, address_key,"
+                 " case_conflict) SELECT 100, u.domain_id, 'Alice@example.test', u.hash,"
+                 " 0, 'alice@example.test', 100 FROM users u"
+                 " WHERE u.address = 'bob@example.test'")
         inst.smtpd = inst.start("smtpd")
         inst.pop3d = inst.start("pop3d")
         with connect(inst) as s:

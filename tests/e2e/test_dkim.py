@@ -6,10 +6,11 @@ printed record, served by a dnsfunc instead of DNS. Tampering with what is
 signed must break the signature, and what relays add must not."""
 
 import re
-import sqlite3
 import subprocess
 
 import pytest
+
+from mailtest import sql
 
 dkim = pytest.importorskip("dkim", reason="python3-dkim (dkimpy) is not installed")
 
@@ -43,12 +44,10 @@ def parse_record(out):
 
 
 def stored_key(mail_dir, domain):
-    conn = sqlite3.connect(str(mail_dir.db))
-    try:
-        return conn.execute("SELECT selector, private_key FROM dkim_keys WHERE domain = ?",
-                            (domain,)).fetchone()
-    finally:
-        conn.close()
+    """(selector, PEM) of the domain's key, or None."""
+    rows = sql(mail_dir.db, "SELECT selector, private_key FROM dkim_keys WHERE domain = ?",
+               domain)
+    return rows[0] if rows else None
 
 
 @pytest.fixture

@@ -4,21 +4,19 @@ the password, count no failure against the client, and serve the login
 again once the store is back."""
 
 import base64
-import sqlite3
 
+from mailtest import sql
 from pop3lib import ALICE, PASSWORD, Pop3, pop3_install
 from smtptest import USERS, Session, smtp_close, smtp_install
 
 
 def break_users(db):
     """The user lookup now fails on every handle (its table is gone)."""
-    with sqlite3.connect(db, timeout=30) as con:
-        con.execute("ALTER TABLE users RENAME TO users_away")
+    sql(db, "ALTER TABLE users RENAME TO users_away")
 
 
 def mend_users(db):
-    with sqlite3.connect(db, timeout=30) as con:
-        con.execute("ALTER TABLE users_away RENAME TO users")
+    sql(db, "ALTER TABLE users_away RENAME TO users")
 
 
 def plain(user, password):

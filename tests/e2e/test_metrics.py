@@ -6,6 +6,7 @@ handshakes and failed ones by reason, store operation latencies), GET
 errors, an endpoint that answers when clients fill the limits, and a real
 Prometheus scraping both daemons when one is installed."""
 
+import contextlib
 import json
 import os
 import poplib
@@ -20,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from mailtest import Install, Raw, free_port, wait_port
+from mailtest import ON_PG, Install, Raw, free_port, pg_admin, pg_database_name, wait_port
 from outbound import close, enqueue, wait_for
 from pop3lib import deliver
 from smtptest import client_tls_context
@@ -305,6 +306,26 @@ def test_http_errors():
         close(inst)
 
 
+@contextlib.contextmanager
+def database_away(inst):
+    """The database cannot be opened afresh in the block (handles open
+    before it stay): its SQLite file renamed, or PostgreSQL refusing new
+    connections to it."""
+    if ON_PG:
+        name = pg_database_name(inst.db)
+        pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS false" % name)
+        try:
+            yield
+        finally:
+            pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS true" % name)
+        return
+    os.rename(inst.db, inst.db + ".away")
+    try:
+        yield
+    finally:
+        os.rename(inst.db + ".away", inst.db)
+
+
 def test_healthz_reports_a_missing_database_and_the_drain():
     inst = install()
     try:
@@ -315,10 +336,9 @@ def test_healthz_reports_a_missing_database_and_the_drain():
         with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as s:
             s.sendmail("x@remote.test", ["alice@example.test"], b"Subject: h\r\n\r\nhi\r\n")
         assert get(port, "/healthz")[0] == 200
-        os.rename(inst.db, inst.db + ".away")
-        status, _, body = get(port, "/healthz")
-        assert status == 503 and body.startswith("store: ")
-        os.rename(inst.db + ".away", inst.db)
+        with database_away(inst):
+            status, _, body = get(port, "/healthz")
+            assert status == 503 and body.startswith("store: ")
         assert get(port, "/healthz")[0] == 200
         # A client keeps its session open through SIGTERM: the daemon drains,
         # /healthz says so (a load balancer stops sending), /metrics still answers.

@@ -8,7 +8,6 @@ import contextlib
 import re
 import signal
 import smtplib
-import sqlite3
 
 from outbound import (ALICE, PASSWORD, FaultServer, close, make_install, message, queue,
                       start_second_smtpd, start_smtpd, wait_for)
@@ -98,12 +97,7 @@ def test_sigterm_hands_claims_back():
         stats = re.search(r"event=stats .*outbound_sent=(\d+) outbound_deferred=(\d+)",
                           a.log("smtpd"))
         assert stats and int(stats.group(1)) == sent and int(stats.group(2)) == 0
-        db = sqlite3.connect(a.db)
-        try:
-            held = db.execute("SELECT COUNT(*) FROM queue WHERE lease_owner IS NOT NULL").fetchone()[0]
-        finally:
-            db.close()
-        assert held == 0
+        assert a.sql("SELECT COUNT(*) FROM queue WHERE lease_owner IS NOT NULL") == [(0,)]
         a.smtpd = start_smtpd(a)  # the real 10-minute lease
         wait_for(lambda: not queue(a), timeout=60, what="the rest to go out")
         assert set(subjects(fault)) == {"term %d" % i for i in range(30)}

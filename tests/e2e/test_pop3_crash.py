@@ -9,9 +9,9 @@ The commits of a pop3d here: 1 the lease at login, 2 the delete (with its
 lease check) at QUIT, 3 the release."""
 
 import random
-import sqlite3
 import time
 
+from mailtest import writers_busy
 from pop3lib import Pop3, deliver, entry_ids, message, new_user, pop3_install
 
 MESSAGES = 5
@@ -21,19 +21,6 @@ MARKED = (1, 3, 4)  # message numbers the session deletes
 def db_check(inst):
     check = inst.mailctl("db", "check", check=False)
     assert check.returncode == 0, check.stdout + check.stderr
-
-
-def write_locked(db):
-    """True while some process holds the database's write lock."""
-    con = sqlite3.connect(db, timeout=0, isolation_level=None)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        con.close()
 
 
 def quit_and_kill(inst, stall, wait):
@@ -69,7 +56,7 @@ def test_kill_inside_the_delete_transaction_deletes_nothing():
             held = 0
             while held < 3:
                 assert time.monotonic() < deadline, "the delete never held the write lock"
-                held = held + 1 if write_locked(inst.db) else 0
+                held = held + 1 if writers_busy(inst.db) else 0
                 time.sleep(0.1)
 
         before, after = quit_and_kill(inst, "2:30000", in_delete)

@@ -10,13 +10,12 @@ import hashlib
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from mailtest import binary, free_port, wait_port
+from mailtest import binary, free_port, wait_port, writers_held
 from pop3lib import (PASSWORD, Pop3, big_body, deliver, entry_ids, message, new_user,
                      pop3_install, rss_kib, running_pop3d, sanitized, unstuff, wait_login)
 
@@ -189,26 +188,9 @@ def test_failed_delete_deletes_nothing():
 LEASE_LOST = b"-ERR [SYS/TEMP] maildrop lock lost; nothing deleted\r\n"
 
 
-def write_locked(db):
-    """True while some process holds the database's write lock."""
-    con = sqlite3.connect(db, timeout=0, isolation_level=None)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        con.close()
-
-
 def lease_owner(inst, user):
-    db = sqlite3.connect(inst.db, timeout=30)
-    try:
-        row = db.execute("SELECT owner FROM pop3_locks WHERE mailbox = ?", (user,)).fetchone()
-        return row[0] if row else None
-    finally:
-        db.close()
+    rows = inst.sql("SELECT owner FROM pop3_locks WHERE mailbox = ?", user)
+    return rows[0][0] if rows else None
 
 
 def test_quit_after_lease_taken_over_deletes_nothing(inst):
@@ -220,10 +202,7 @@ def test_quit_after_lease_taken_over_deletes_nothing(inst):
     assert p.login(user).startswith(b"+OK maildrop has 3 messages")
     assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
     assert p.cmd("DELE 3") == b"+OK message 3 deleted\r\n"
-    db = sqlite3.connect(inst.db, timeout=30)
-    with db:
-        db.execute("UPDATE pop3_locks SET owner = 'otherhost:1:1:1' WHERE mailbox = ?", (user,))
-    db.close()
+    inst.sql("UPDATE pop3_locks SET owner = 'otherhost:1:1:1' WHERE mailbox = ?", user)
     assert p.cmd("QUIT") == LEASE_LOST
     assert p.closed()
     assert entry_ids(inst, user) == ids
@@ -250,9 +229,7 @@ def test_drop_during_update_deletes_before_anyone_else_looks():
             p = Pop3(inst.port("pop3"))
             assert p.login(user).startswith(b"+OK maildrop has 2 messages")
             assert p.cmd("DELE 1") == b"+OK message 1 deleted\r\n"
-            lock = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
-            try:
-                lock.execute("BEGIN IMMEDIATE")
+            with writers_held(inst.db):
                 log = inst.log("pop3d")
                 updates = log.count(" to=UPDATE")
                 gone = log.count("event=disconnect")
@@ -265,9 +242,6 @@ def test_drop_during_update_deletes_before_anyone_else_looks():
                 p.close()
                 wait_for(lambda: inst.log("pop3d").count("event=disconnect") > gone,
                          "pop3d to see the reset")
-            finally:
-                lock.execute("ROLLBACK")
-                lock.close()
             while True:
                 q = Pop3(inst.port("pop3"))
                 r = q.login(user)
@@ -330,12 +304,9 @@ def test_lease_expires_after_kill9():
 
 def lease_and_clock(inst):
     """(expires, now) of the only maildrop lease, on the database clock."""
-    db = sqlite3.connect("file:%s?mode=ro" % inst.db, uri=True, timeout=30)
-    try:
-        return db.execute("SELECT expires, CAST(strftime('%s','now') AS INTEGER)"
-                          " FROM pop3_locks").fetchone()
-    finally:
-        db.close()
+    with inst.connect() as db:
+        [row] = db.sql("SELECT expires, %s FROM pop3_locks" % db.now)
+        return row
 
 
 def test_lease_renewal_keeps_maildrop():
@@ -428,12 +399,9 @@ def test_damaged_message_is_sys_perm():
     with pop3_install(allow_plaintext_auth="yes") as inst:
         inst.start("pop3d")
         user, ids = maildrop(inst, 2)
-        db = sqlite3.connect(inst.db)
         # A chunk longer than its message says: the reader refuses to overrun.
-        db.execute("UPDATE message_chunks SET data = zeroblob(100000) WHERE message_id = "
-                   "(SELECT message_id FROM mailbox_entries WHERE id = ?)", (ids[0],))
-        db.commit()
-        db.close()
+        inst.sql("UPDATE message_chunks SET data = ? WHERE message_id = "
+                 "(SELECT message_id FROM mailbox_entries WHERE id = ?)", bytes(100000), ids[0])
         p = Pop3(inst.port("pop3"))
         assert p.login(user).startswith(b"+OK maildrop has 2 messages")
         assert p.cmd("RETR 1") == b"-ERR [SYS/PERM] cannot read the message\r\n"

@@ -12,7 +12,6 @@ about 1.1 MiB; what a session itself needs (connection, line reader,
 maildrop snapshot) is a few KiB."""
 
 import os
-import sqlite3
 import threading
 
 from pop3lib import PASSWORD, Pop3, big_body, deliver, pop3_install, rss_kib, sanitized
@@ -34,25 +33,20 @@ def add_users(inst, n):
     first = "mem0@example.test"
     inst.add_user(first, PASSWORD)
     deliver(inst, first, big_body(MESSAGE))
-    db = sqlite3.connect(inst.db, timeout=30)
-    try:
-        users = [first]
-        with db:
-            (message_id, size) = db.execute(
-                "SELECT message_id, size FROM mailbox_entries").fetchone()
-            for i in range(1, n):
-                address = "mem%d@example.test" % i
-                # The address is in lower case: it is its own lookup key.
-                db.execute("INSERT INTO users (domain_id, address, address_key, hash, disabled,"
-                           " quota, created) SELECT domain_id, ?, ?, hash, 0, 0, created"
-                           " FROM users WHERE address = ?", (address, address, first))
-                db.execute("INSERT INTO mailbox_entries (user_id, message_id, size, created)"
-                           " SELECT id, ?, ?, created FROM users WHERE address = ?",
-                           (message_id, size, address))
-                users.append(address)
-        return users, size
-    finally:
-        db.close()
+    users = [first]
+    with inst.connect() as db, db.transaction():
+        [(message_id, size)] = db.sql("SELECT message_id, size FROM mailbox_entries")
+        for i in range(1, n):
+            address = "mem%d@example.test" % i
+            # The address is in lower case: it is its own lookup key.
+            db.sql("INSERT INTO users (domain_id, address, address_key, hash, disabled,"
+                   " quota, created) SELECT domain_id, ?, ?, hash, 0, 0, created"
+                   " FROM users WHERE address = ?", address, address, first)
+            db.sql("INSERT INTO mailbox_entries (user_id, message_id, size, created)"
+                   " SELECT id, ?, ?, created FROM users WHERE address = ?",
+                   message_id, size, address)
+            users.append(address)
+    return users, size
 
 
 def login(port, user):

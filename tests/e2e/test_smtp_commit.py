@@ -8,11 +8,11 @@ commit open for MS milliseconds, long enough for the client to leave first."""
 
 import re
 import socket
-import sqlite3
 import time
 
 import pytest
 
+from mailtest import writers_busy
 from smtptest import Session, smtp_close, smtp_install, stored
 
 BOB = "bob@example.test"
@@ -23,19 +23,6 @@ def stats(log):
     m = re.search(r" event=stats (.*)$", log, re.M)
     assert m, "no stats line in:\n" + log[-2000:]
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
-
-
-def write_locked(db):
-    """True while some process holds the database's write lock."""
-    con = sqlite3.connect(db, timeout=0, isolation_level=None)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("ROLLBACK")
-        return False
-    except sqlite3.OperationalError:
-        return True
-    finally:
-        con.close()
 
 
 def wait_for(cond, what, timeout=20):
@@ -65,7 +52,7 @@ def test_message_stored_after_client_left_is_counted():
             s.send(body + ".\r\n")
             # The commit has the message (and stalls); the client gives up
             # before the reply, with an RST.
-            wait_for(lambda: write_locked(inst.db), "the commit never started")
+            wait_for(lambda: writers_busy(inst.db), "the commit never started")
             s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
         wait_stored(inst, BOB, 1)
         # And one more the ordinary way, so both paths add up.
@@ -121,7 +108,7 @@ def test_quota_refusal_after_client_left_is_logged_and_counted(reason):
             s.expect("RCPT TO:<%s>" % BOB, "250 ")
             s.expect("DATA", "354 ")
             s.send(body + ".\r\n")
-            wait_for(lambda: write_locked(inst.db), "the commit never started")
+            wait_for(lambda: writers_busy(inst.db), "the commit never started")
             s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
         wait_for(lambda: "client=gone" in inst.log("smtpd"), "the commit's result")
         assert inst.stop(inst.smtpd) == 0

@@ -11,11 +11,11 @@ import email.parser
 import email.policy
 import re
 import smtplib
-import sqlite3
 import threading
 
 import pytest
 
+from mailtest import writers_held
 from smtptest import (USERS, Session, client_tls_context, smtp_close, smtp_install,
                       stored)
 
@@ -312,13 +312,9 @@ def test_queue_id_everywhere(inst):
     assert re.search(r" event=accepted id=%s from=x@remote.test to=bob@example.test " % qid,
                      inst.log("smtpd"))
     # It is the message's id in the store.
-    con = sqlite3.connect("file:%s?mode=ro" % inst.db, uri=True)
-    try:
-        [(mid,)] = con.execute("SELECT e.message_id FROM mailbox_entries e JOIN users u"
-                               " ON u.id = e.user_id WHERE u.address = ? ORDER BY e.id DESC"
-                               " LIMIT 1", (BOB,)).fetchall()
-    finally:
-        con.close()
+    [(mid,)] = inst.sql("SELECT e.message_id FROM mailbox_entries e JOIN users u"
+                        " ON u.id = e.user_id WHERE u.address = ? ORDER BY e.id DESC"
+                        " LIMIT 1", BOB)
     assert str(mid) == qid
 
     # A relayed message: mailctl queue list shows it under the same id.
@@ -360,11 +356,7 @@ def test_queue_ids_unique_across_restarts_and_processes():
         assert second.stop(proc) == 0
         assert len(set(ids)) == len(ids) == 6, ids
         assert int(ids[0]) < int(ids[1]) < int(ids[2])  # restarts move on, never back
-        con = sqlite3.connect("file:%s?mode=ro" % inst.db, uri=True)
-        try:
-            rows = con.execute("SELECT id FROM messages").fetchall()
-        finally:
-            con.close()
+        rows = inst.sql("SELECT id FROM messages")
         assert sorted(int(m) for m in ids) == sorted(mid for (mid,) in rows)
     finally:
         if second is not None:
@@ -415,19 +407,17 @@ def test_queue_id_refill_failure_is_a_temporary_error():
     ids can be reserved: a DATA that needs one gets 451, a BDAT has its
     chunk read and refused with 451; both work once the lock is gone."""
     inst = smtp_install(tls=False, env={"MAILTEST_QUEUEID_BLOCK": "1"})
-    lock = sqlite3.connect(inst.db, timeout=30, isolation_level=None)
     try:
         first, data, bdat = (connect(inst) for _ in range(3))
         for s in (first, data, bdat):
             s.expect("MAIL FROM:<x@remote.test>", "250 ")
             s.expect("RCPT TO:<%s>" % BOB, "250 ")
-        lock.execute("BEGIN IMMEDIATE")
-        first.expect("DATA", "354 ")  # the last id; its refill now waits for the lock
-        data.send(b"DATA\r\n")
-        bdat.send(b"BDAT 5 LAST\r\nhello")
-        assert data.reply() == "451 4.3.0 Error: local error in processing, try again later"
-        assert bdat.reply() == "451 4.3.0 Error: local error in processing, try again later"
-        lock.execute("ROLLBACK")
+        with writers_held(inst.db):
+            first.expect("DATA", "354 ")  # the last id; its refill now waits for the lock
+            data.send(b"DATA\r\n")
+            bdat.send(b"BDAT 5 LAST\r\nhello")
+            assert data.reply() == "451 4.3.0 Error: local error in processing, try again later"
+            assert bdat.reply() == "451 4.3.0 Error: local error in processing, try again later"
         assert "event=queueid_refill_failed" in inst.log("smtpd")
         # The DATA transaction is still there; the BDAT one is over.
         data.expect("DATA", "354 ")
@@ -440,7 +430,6 @@ def test_queue_id_refill_failure_is_a_temporary_error():
             s.expect("QUIT", "221 ")
             s.close()
     finally:
-        lock.close()
         smtp_close(inst)
 
 

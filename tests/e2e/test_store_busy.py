@@ -6,7 +6,9 @@ loop, through a store handle that never waits for a lock
 the pool, whose handles wait. MAILTEST_STORE_NOWAIT_BUSY=1 (store/include/store.h)
 makes every statement on such a handle fail as a locked database would,
 so every one of those reads takes the fallback here; the answers must be
-exactly the ones the loop would have given.
+exactly the ones the loop would have given. (On PostgreSQL no handle may
+serve the loop, so every read goes to the pool anyway: e2e-pg/ checks the
+same answers.)
 """
 
 import smtplib

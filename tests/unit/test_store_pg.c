@@ -10,12 +10,13 @@
 #include "test_store_util.h"
 #include "postgresql/pg-private.h"
 
-/* Ends every other session of the mail role: a server restart, as far as
- * our connections can tell. */
+/* Ends every other session on this database: a server restart, as far as
+ * our connections can tell. Only this one: the end-to-end tests on
+ * PostgreSQL (e2e-pg/) may be running beside us on databases of their own. */
 static void kill_connections(const char *uri)
 {
 	tsu_pg_exec(uri, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-	                 " WHERE usename = 'mail' AND pid <> pg_backend_pid()");
+	                 " WHERE datname = current_database() AND pid <> pg_backend_pid()");
 }
 
 static void test_connection_lost_inside_a_transaction(void **state)
