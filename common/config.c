@@ -47,7 +47,7 @@ static const struct config_key config_keys[] = {
 	  .min = 1, .max = 1000,
 	  .help = "PostgreSQL: the most connections each daemon keeps to the database for its "
 	          "sessions' work, shared by its worker threads (idle ones stay open); smtpd also "
-	          "opens 4 for its commits and one for queue wake-ups. Keep the sum over all "
+	          "opens 2 for its commits and one for queue wake-ups. Keep the sum over all "
 	          "daemons below the server's `max_connections`. SQLite: not used (each worker "
 	          "thread has the file open)." },
 	{ .name = "db_connection_wait", .type = CONFIG_UINT, FIELD(db_connection_wait),

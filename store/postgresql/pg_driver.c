@@ -583,7 +583,7 @@ const struct store__driver store__pg_driver = {
 	.handle_size = sizeof(struct store__pg),
 	/* Every call is a network round trip: never on an event loop. */
 	.nowait_loop_safe = false,
-	.parallel_writers = 4,
+	.parallel_writers = 2,
 	/* A connection is a server process: a few, shared by the workers. */
 	.pooled = true,
 	.sql = store__pg_sql,

@@ -86,9 +86,9 @@ def stop_clean(inst, proc, name="smtpd"):
 SESSIONS = 20
 MESSAGES = 3
 POOL = 3
-# smtpd's connections besides the pool: its committers' (4 on PostgreSQL)
+# smtpd's connections besides the pool: its committers' (2 on PostgreSQL)
 # and its queue wake-ups' (db_connections' help text).
-EXTRAS = 5
+EXTRAS = 3
 
 
 def test_concurrent_sessions_stay_within_db_connections(cluster):
