@@ -13,6 +13,8 @@ Fixtures:
     binary        binary("smtpd") -> Path of that program; fails clearly if not built
     program_env   program_env(extra=None) -> the environment to start programs with
     mail_dir      MailDir: a fresh directory, its config file and database
+    cluster       (module) a throwaway PostgreSQL cluster: pgcluster.PgCluster;
+                  the module's tests are skipped where no server is installed
     mailctl       callable running mailctl against mail_dir:
                   mailctl("user", "add", "a@b.test", "--password-stdin", stdin="pw\\n")
                   -> Result(rc, out, err)
@@ -24,6 +26,8 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
+
+import pgcluster
 
 from mailtest import ON_PG, pg_create_database, pg_drop_database, sql
 
@@ -77,6 +81,15 @@ class MailDir:
     def close(self):
         if self.pg_db is not None:
             pg_drop_database(self.pg_db)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if not pgcluster.available():
+        pytest.skip("no PostgreSQL server (apt-get install postgresql)")
+    c = pgcluster.PgCluster()
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

@@ -5,41 +5,22 @@ of its own, and `mailctl db check` is clean on each target. Copying into a
 database that holds anything, from an out-of-date source, or a copy that
 fails half-way, leaves the target as it was. The PostgreSQL side runs on a
 throwaway cluster from tests/tools/pgcluster.sh."""
-import glob
 import os
 import poplib
 import re
-import shutil
 import smtplib
 import sqlite3
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 import mailtest
-from mailtest import Install, binary, free_port
+from mailtest import Install, binary
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PGCLUSTER = os.path.join(HERE, "..", "tools", "pgcluster.sh")
 
 USERS = {"alice@example.test": "alice-pw", "bob@example.test": "bob-pw",
          "carol@other.test": "carol-pw"}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    # Under /tmp: the server runs as `postgres`, which may not reach a
-    # checkout under /root.
-    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
-        pytest.skip("no PostgreSQL server (apt-get install postgresql)")
-    d = tempfile.mkdtemp(prefix="mail-pg-", dir="/tmp")
-    uri = subprocess.run([PGCLUSTER, "start", d, str(free_port())], check=True,
-                         capture_output=True, text=True).stdout.strip()
-    yield uri
-    subprocess.run([PGCLUSTER, "stop", d], check=False)
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def install(**config):
@@ -165,12 +146,12 @@ def test_copy_sqlite_to_postgresql_and_back(cluster):
         assert "attempts=1" in admin["queue list"] and "far@remote.test" in admin["queue list"]
 
         # SQLite -> PostgreSQL: an empty database gets the schema.
-        res = copy(src.db, cluster)
+        res = copy(src.db, cluster.uri)
         assert res.returncode == 0, res.stderr
         assert re.fullmatch(r"copied 2 domains, 4 users, 4 aliases, 1 DKIM key, 6 messages"
                             r" \(\d+ bytes\) in 8 mailbox entries, 1 queued delivery\n",
                             res.stdout), res.stdout
-        pg = install(db=cluster)  # its `db migrate` finds the schema current
+        pg = install(db=cluster.uri)  # its `db migrate` finds the schema current
         check_clean(pg)
         assert admin_view(pg) == admin
         pg.start("pop3d")
@@ -191,7 +172,7 @@ def test_copy_sqlite_to_postgresql_and_back(cluster):
         admin_pg = admin_view(pg)
 
         # A target that holds anything is refused, and left as it is.
-        res = copy(src.db, cluster)
+        res = copy(src.db, cluster.uri)
         assert res.returncode == 1
         assert "target: not empty (table domains has rows)" in res.stderr
         assert res.stderr.count("\n") == 1
@@ -199,7 +180,7 @@ def test_copy_sqlite_to_postgresql_and_back(cluster):
 
         # PostgreSQL -> a new SQLite file (here: a fresh install's empty schema).
         back = install()
-        res = copy(cluster, back.db)
+        res = copy(cluster.uri, back.db)
         assert res.returncode == 0, res.stderr
         assert "7 messages" in res.stdout
         check_clean(back)
@@ -210,7 +191,7 @@ def test_copy_sqlite_to_postgresql_and_back(cluster):
         assert deliver(back, "x@sender.test", ["carol@other.test"], "home again") > new_id
         stop_all(back)
         check_clean(back)
-        res = copy(cluster, back.db)
+        res = copy(cluster.uri, back.db)
         assert res.returncode == 1 and "not empty" in res.stderr
     finally:
         for inst in (back, pg, src):

@@ -3,36 +3,12 @@ with a throwaway cluster from tests/tools/pgcluster.sh: mail in with
 smtplib, out and deleted with poplib, the maildrop lock across sessions,
 and a database restart in the middle that no client notices and that loses
 nothing acknowledged."""
-import glob
-import os
 import poplib
-import shutil
 import smtplib
-import subprocess
-import tempfile
 
 import pytest
 
-from mailtest import Install, free_port
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-PGCLUSTER = os.path.join(HERE, "..", "tools", "pgcluster.sh")
-
-pytestmark = pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                                reason="no PostgreSQL server (apt-get install postgresql)")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    # Under /tmp: the server runs as `postgres`, which may not reach a
-    # checkout under /root.
-    d = tempfile.mkdtemp(prefix="mail-pg-", dir="/tmp")
-    port = str(free_port())
-    uri = subprocess.run([PGCLUSTER, "start", d, port], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    yield d, uri
-    subprocess.run([PGCLUSTER, "stop", d], check=False)
-    shutil.rmtree(d, ignore_errors=True)
+from mailtest import Install
 
 
 def send(inst, subject):
@@ -55,7 +31,7 @@ def subjects(pop):
 
 
 def test_daemons_on_postgresql_through_a_restart(cluster):
-    d, uri = cluster
+    uri = cluster.uri
     inst = Install(tls=False, db=uri, allow_plaintext_auth="yes")
     try:
         assert "schema version 5" in inst.mailctl("db", "migrate").stdout
@@ -72,7 +48,7 @@ def test_daemons_on_postgresql_through_a_restart(cluster):
         pop.dele(1)
         pop.quit()
 
-        subprocess.run([PGCLUSTER, "restart", d], check=True)
+        cluster.restart()
         for n in range(2):
             send(inst, "after %d" % n)  # smtplib raises on anything but 250
         pop = login(inst)

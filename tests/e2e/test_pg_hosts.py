@@ -6,15 +6,11 @@ is fetched through the other's pop3d; a maildrop open on one host is
 errors and /healthz says 503, and service comes back by itself; a database
 restart and a kill -9 of smtpd in the middle of load lose no message that
 got its 250."""
-import glob
 import http.client
 import os
 import poplib
-import shutil
 import signal
 import smtplib
-import subprocess
-import tempfile
 import threading
 import time
 
@@ -22,34 +18,11 @@ import pytest
 
 from mailtest import Install, free_port
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PGCLUSTER = os.path.join(HERE, "..", "tools", "pgcluster.sh")
-
-pytestmark = pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                                reason="no PostgreSQL server (apt-get install postgresql)")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    # Under /tmp: the server runs as `postgres`, which may not reach a
-    # checkout under /root.
-    d = tempfile.mkdtemp(prefix="mail-pg-", dir="/tmp")
-    port = str(free_port())
-    uri = subprocess.run([PGCLUSTER, "start", d, port], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    yield d, port, uri
-    subprocess.run([PGCLUSTER, "stop", d], check=False)
-    shutil.rmtree(d, ignore_errors=True)
-
 
 @pytest.fixture
 def hosts(cluster):
     """Hosts A and B on a database of their own, emptied for each test."""
-    d, port, uri = cluster
-    name = "hosts_%d" % os.getpid()
-    psql(cluster, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
-    psql(cluster, "CREATE DATABASE %s OWNER mail" % name)
-    db = uri.rsplit("/", 1)[0] + "/" + name
+    db = cluster.new_database("hosts_%d" % os.getpid())
     config = dict(tls=False, db=db, allow_plaintext_auth="yes",
                   metrics_listen="127.0.0.1:%d" % free_port())
     a = Install(**config)
@@ -61,20 +34,6 @@ def hosts(cluster):
     finally:
         a.close()
         b.close()
-
-
-def psql(cluster, sql):
-    _, port, _ = cluster
-    bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
-    subprocess.run([os.path.join(bindir, "psql"), "-h", "127.0.0.1", "-p", port, "-U",
-                    "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-                   check=True, capture_output=True)
-
-
-def pg(cluster, action):
-    d, port, _ = cluster
-    args = [PGCLUSTER, action, d] + ([port] if action == "start" else [])
-    subprocess.run(args, check=True, capture_output=True)
 
 
 def send(inst, rcpt, subject):
@@ -151,7 +110,7 @@ def test_database_outage_gives_temporary_errors_and_service_resumes(hosts, clust
     send(a, "alice@example.test", "before")
     assert healthz(a)[0] == 200
 
-    pg(cluster, "stop")
+    cluster.stop()
     try:
         status, body = healthz(a)
         assert status == 503, body
@@ -169,7 +128,7 @@ def test_database_outage_gives_temporary_errors_and_service_resumes(hosts, clust
             p.pass_("secret")
         p.close()
     finally:
-        pg(cluster, "start")
+        cluster.start()
 
     # Back by itself, with no restart of either daemon.
     deadline = time.monotonic() + 60
@@ -254,9 +213,9 @@ def test_database_restart_under_load_loses_nothing_acknowledged(hosts, cluster):
     rcpts = ["alice@example.test", "bob@example.test"]
     with Load([a, b], rcpts) as load:
         load.wait_for(50)
-        pg(cluster, "restart")
+        cluster.restart()
         load.wait_for(50)
-        pg(cluster, "restart")
+        cluster.restart()
         load.wait_for(50)
     assert_nothing_acknowledged_lost(load, b)
     assert a.mailctl("db", "check").returncode == 0

@@ -7,7 +7,6 @@ and a bad or unprotected file is a clear error; and a queue row that one
 smtpd accepts, or that `mailctl queue retry` makes due, is sent at once
 by the queue runner of another smtpd on the same database (LISTEN/NOTIFY),
 long before its next scan."""
-import glob
 import os
 import shutil
 import smtplib
@@ -24,11 +23,7 @@ from outbound import BOB, close, mailbox, make_install, start_second_smtpd, star
     wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PGCLUSTER = os.path.join(HERE, "..", "tools", "pgcluster.sh")
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 
-pytestmark = pytest.mark.skipif(not glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                                reason="no PostgreSQL server (apt-get install postgresql)")
 
 # The scan interval of the wake-up tests' runners: nothing they send can
 # have been found by a scan, which comes an hour after their start.
@@ -39,32 +34,8 @@ SCAN_S = 3600
 DELIVERY_S = 120
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    d = tempfile.mkdtemp(prefix="mail-pgops-", dir="/tmp")
-    port = free_port()
-    uri = subprocess.run([PGCLUSTER, "start", d, str(port)], check=True, capture_output=True,
-                         text=True).stdout.strip()
-    yield {"dir": d, "port": port, "uri": uri}
-    subprocess.run([PGCLUSTER, "stop", d], check=False)
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def psql(cluster, sql, db="postgres", user="postgres"):
-    """One statement as the cluster's superuser (trust); its output, trimmed."""
-    p = subprocess.run([os.path.join(PG_BIN[-1], "psql"), "-h", "127.0.0.1", "-p",
-                        str(cluster["port"]), "-U", user, "-d", db, "-v", "ON_ERROR_STOP=1",
-                        "-qAt", "-c", sql], check=True, capture_output=True, text=True)
-    return p.stdout.strip()
-
-
-def new_database(cluster, name, owner="mail"):
-    psql(cluster, "CREATE DATABASE %s OWNER %s" % (name, owner))
-    return "postgresql://%s@127.0.0.1:%d/%s" % (owner, cluster["port"], name)
-
-
 def connections(cluster, db):
-    return int(psql(cluster, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'" % db))
+    return int(cluster.psql("SELECT count(*) FROM pg_stat_activity WHERE datname = '%s'" % db))
 
 
 def metrics(port):
@@ -92,7 +63,7 @@ EXTRAS = 3
 
 
 def test_concurrent_sessions_stay_within_db_connections(cluster):
-    uri = new_database(cluster, "pool")
+    uri = cluster.new_database("pool")
     mport = free_port()
     # All from 127.0.0.1: more than the default per-address limit may be open.
     inst = Install(tls=False, db=uri, db_connections=POOL, metrics_listen="127.0.0.1:%d" % mport,
@@ -130,7 +101,7 @@ def test_concurrent_sessions_stay_within_db_connections(cluster):
         seen.append(connections(cluster, "pool"))
 
         assert errors == []
-        stored = int(psql(cluster, "SELECT count(*) FROM mailbox_entries", db="pool"))
+        stored = int(cluster.psql("SELECT count(*) FROM mailbox_entries", db="pool"))
         assert stored == SESSIONS * MESSAGES
         assert max(seen) <= POOL + EXTRAS, seen
         assert samples["smtp_db_connections_max"] == POOL
@@ -152,14 +123,14 @@ PASSWORD = "Pg-secret 42!"
 def password_role(cluster):
     """A role that must log in with a password (scram-sha-256), ahead of
     the cluster's trust lines, and its database."""
-    psql(cluster, "CREATE ROLE mailpw LOGIN PASSWORD '%s'" % PASSWORD)
-    hba = os.path.join(cluster["dir"], "data", "pg_hba.conf")
+    cluster.psql("CREATE ROLE mailpw LOGIN PASSWORD '%s'" % PASSWORD)
+    hba = os.path.join(cluster.dir, "data", "pg_hba.conf")
     with open(hba) as f:
         lines = f.read()
     with open(hba, "w") as f:
         f.write("host all mailpw 127.0.0.1/32 scram-sha-256\n" + lines)
-    psql(cluster, "SELECT pg_reload_conf()")
-    return new_database(cluster, "pwdb", owner="mailpw")
+    cluster.psql("SELECT pg_reload_conf()")
+    return cluster.new_database("pwdb", owner="mailpw")
 
 
 def secret_file(inst, name, text, mode=0o600):
@@ -201,7 +172,7 @@ def test_db_password_file(cluster, password_role):
         smtpd = inst.start("smtpd")
         with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as s:
             s.sendmail("bob@remote.test", ["alice@example.test"], "Subject: pw\r\n\r\nin\r\n")
-        assert psql(cluster, "SELECT count(*) FROM mailbox_entries", db="pwdb") == "1"
+        assert cluster.psql("SELECT count(*) FROM mailbox_entries", db="pwdb") == "1"
         no_password_anywhere(inst)
         with open("/proc/%d/environ" % smtpd.pid, "rb") as f:
             assert PASSWORD.encode() not in f.read()
@@ -243,7 +214,7 @@ def test_db_password_file(cluster, password_role):
 
         # libpq's own PGPASSFILE still works.
         passfile = secret_file(inst, "pgpass", "127.0.0.1:%d:pwdb:mailpw:%s\n"
-                               % (cluster["port"], PASSWORD))
+                               % (cluster.port, PASSWORD))
         env = dict(os.environ, PGPASSFILE=passfile)
         p = subprocess.run([binary("mailctl"), "-c", inst.conf, "domain", "list"], env=env,
                            capture_output=True, text=True, timeout=60)
@@ -252,7 +223,7 @@ def test_db_password_file(cluster, password_role):
         smtpd = inst.start("smtpd", env={"PGPASSFILE": passfile})
         with smtplib.SMTP("127.0.0.1", inst.port("smtp"), timeout=30) as s:
             s.sendmail("bob@remote.test", ["alice@example.test"], "Subject: pw\r\n\r\nin\r\n")
-        assert psql(cluster, "SELECT count(*) FROM mailbox_entries", db="pwdb") == "2"
+        assert cluster.psql("SELECT count(*) FROM mailbox_entries", db="pwdb") == "2"
         stop_clean(inst, smtpd)
         no_password_anywhere(inst)
     finally:
@@ -263,7 +234,7 @@ def test_db_password_file(cluster, password_role):
 # ---- queue wake-ups ---------------------------------------------------------------
 
 def queue_rows(cluster, db):
-    out = psql(cluster, "SELECT attempts FROM queue ORDER BY id", db=db)
+    out = cluster.psql("SELECT attempts FROM queue ORDER BY id", db=db)
     return [int(x) for x in out.split()] if out else []
 
 
@@ -273,7 +244,7 @@ def test_another_smtpd_sends_at_once(cluster):
     once; then, while the next hop is down, B's attempt is deferred, and
     `mailctl queue retry` has B send it at once when it is back up."""
     receiver = make_install("mx.b.test", "b.test", BOB)
-    uri = new_database(cluster, "wakeup")
+    uri = cluster.new_database("wakeup")
     a = Install(tls=False, db=uri, hostname="mx.a.test", queue_scan_interval=SCAN_S,
                 routes="b.test=127.0.0.1:%d" % receiver.port("smtp"))
     try:
@@ -319,7 +290,7 @@ def test_runner_listens_again_after_a_restart(cluster):
     """The wake-ups' connection dies with the server; the runner makes it
     again, and a wake-up after that still arrives."""
     receiver = make_install("mx.b.test", "b.test", BOB)
-    uri = new_database(cluster, "relisten")
+    uri = cluster.new_database("relisten")
     a = Install(tls=False, db=uri, hostname="mx.a.test", queue_scan_interval=SCAN_S,
                 routes="b.test=127.0.0.1:%d" % receiver.port("smtp"))
     try:
@@ -330,7 +301,7 @@ def test_runner_listens_again_after_a_restart(cluster):
         wait_for(lambda: a.log("smtpd2").count("event=queue_wakeup_listening") == 1,
                  what="B to listen")
         # Only B's wake-up connection, which runs LISTEN and nothing else.
-        psql(cluster, "SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity"
+        cluster.psql("SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity"
                       " WHERE datname = 'relisten' AND query LIKE 'LISTEN%'")
         wait_for(lambda: "event=queue_wakeup_lost" in a.log("smtpd2"), what="B to notice")
         wait_for(lambda: a.log("smtpd2").count("event=queue_wakeup_listening") == 2,
