@@ -227,35 +227,8 @@ wait_healthy smtpd 2
 wait_healthy pop3d 2
 send_mx "$(published smtpd 25 2)" "through the second smtpd" ||
 	fail "swaks through the second smtpd replica"
-python3 - "$(published pop3d 110 1)" "$(published pop3d 110 2)" >>"$log" 2>&1 <<'PY' ||
-import poplib, ssl, sys
-
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-
-def login(hostport):
-    host, port = hostport.rsplit(":", 1)
-    pop = poplib.POP3(host, int(port), timeout=20)
-    pop.stls(ctx)
-    pop.user("alice@example.test")
-    pop.pass_("secret")
-    return pop
-
-first = login(sys.argv[1])
-count = first.stat()[0]
-assert count == 3, f"replica 1 sees {count} messages, expected 3"
-try:
-    login(sys.argv[2])
-except poplib.error_proto as e:
-    assert b"[IN-USE]" in e.args[0], e
-    print("replica 2 refused:", e.args[0].decode())
-else:
-    raise SystemExit("replica 2 let a second session into a maildrop open on replica 1")
-first.quit()
-# Released at QUIT: the other replica now gets in.
-login(sys.argv[2]).quit()
-PY
+"$root/tests/docker/pop3_replicas.py" "$(published pop3d 110 1)" "$(published pop3d 110 2)" --count 3 \
+	>>"$log" 2>&1 ||
 	fail "[IN-USE] across pop3d replicas"
 say "scaled to 2 + 2: mail in through the second smtpd; [IN-USE] across pop3d replicas"
 
@@ -315,40 +288,8 @@ pop3_count() { pop3_list "$(published pop3d 110 "$1")" | grep -c . || true; }
 for n in 1 2; do
 	send_mx "$(published smtpd 25 $n)" "through smtpd $n" || fail "swaks through smtpd #$n on PostgreSQL"
 done
-python3 - "$(published pop3d 110 1)" "$(published pop3d 110 2)" >>"$log" 2>&1 <<'PY' ||
-import poplib, ssl, sys
-
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-
-def login(hostport):
-    host, port = hostport.rsplit(":", 1)
-    pop = poplib.POP3(host, int(port), timeout=20)
-    pop.stls(ctx)
-    pop.user("alice@example.test")
-    pop.pass_("secret")
-    return pop
-
-def subjects(pop):
-    return sorted(line for n in range(1, pop.stat()[0] + 1)
-                  for line in pop.retr(n)[1] if line.startswith(b"Subject:"))
-
-want = [b"Subject: through smtpd 1", b"Subject: through smtpd 2"]
-first = login(sys.argv[1])
-assert subjects(first) == want, subjects(first)
-try:
-    login(sys.argv[2])
-except poplib.error_proto as e:
-    assert b"[IN-USE]" in e.args[0], e
-    print("replica 2 refused:", e.args[0].decode())
-else:
-    raise SystemExit("replica 2 let a second session into a maildrop open on replica 1")
-first.quit()
-second = login(sys.argv[2])
-assert subjects(second) == want, subjects(second)
-second.quit()
-PY
+"$root/tests/docker/pop3_replicas.py" "$(published pop3d 110 1)" "$(published pop3d 110 2)" \
+	--subjects "through smtpd 1" "through smtpd 2" >>"$log" 2>&1 ||
 	fail "fetching through both pop3d replicas on PostgreSQL, [IN-USE] across them"
 say "mail in through both smtpd replicas, out through both pop3d replicas; [IN-USE] across them"
 

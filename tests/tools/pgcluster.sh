@@ -53,8 +53,12 @@ start)
 	if [ "$("${psql[@]}" -c "SELECT 1 FROM pg_roles WHERE rolname = 'mail'")" != 1 ]; then
 		"${psql[@]}" -c "CREATE ROLE mail LOGIN" -c "CREATE DATABASE mail OWNER mail"
 	fi
-	# Also on a cluster made before the role needed it.
-	"${psql[@]}" -c "ALTER ROLE mail CREATEDB"
+	# Also on a cluster made before the role needed them. CREATEDB: each
+	# end-to-end test makes a database of its own. pg_signal_backend: its
+	# DROP DATABASE ... WITH (FORCE) must also end an autovacuum worker that
+	# happens to be on that database, which runs as no role of ours.
+	"${psql[@]}" -c "SET client_min_messages = warning" -c "ALTER ROLE mail CREATEDB" \
+		-c "GRANT pg_signal_backend TO mail"
 	# The databases of end-to-end tests that were killed before they could
 	# drop their own (mailtest.py names them e2e_*).
 	"${psql[@]}" <<-'EOF' >/dev/null
