@@ -129,7 +129,12 @@ def pg_drop_database(uri):
     """Drops a database of pg_create_database(). FORCE ends the sessions a
     killed daemon may have left (the server notices a dead client only
     when it next talks to it), which would otherwise keep it in use."""
-    pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_database_name(uri))
+    statement = "DROP DATABASE IF EXISTS %s WITH (FORCE)" % pg_database_name(uri)
+    try:
+        pg_admin(statement)
+    except Exception:  # a session that was starting as FORCE looked: once more
+        time.sleep(1)
+        pg_admin(statement)
 
 
 def pg_database_name(uri):
