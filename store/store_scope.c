@@ -9,6 +9,12 @@
  * as if they were one. Keys are locked in ascending numeric order, never
  * in the order of the addresses, whose order two colliding pairs could
  * invert.
+ *
+ * A transaction naming more than STORE__SCOPE_KEYS_MAX mailboxes (a large
+ * group commit, a message to a big alias) takes the writers' lock
+ * exclusively instead: PostgreSQL keeps advisory locks in its shared lock
+ * table, sized for about max_locks_per_transaction (64) per connection, and
+ * a transaction that filled it would make every session's locks fail.
  */
 #include <stdlib.h>
 
@@ -83,11 +89,15 @@ static int begin_locked(store_t *store, const uint32_t *keys, size_t n)
 	return err;
 }
 
+#define STORE__SCOPE_KEYS_MAX 32
+
 int store__begin_scoped(store_t *store, struct store__scope *scope)
 {
 	if (scope == NULL)
 		return begin_locked(store, NULL, 0);
 	normalise(scope);
+	if (scope->count > STORE__SCOPE_KEYS_MAX)
+		return store->drv->begin(store, STORE__TXN_WRITE);
 	return begin_locked(store, scope->keys, scope->count);
 }
 

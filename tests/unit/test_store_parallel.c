@@ -209,6 +209,62 @@ static void test_scope_is_the_mailbox_in_any_case(void **state)
 	store_close(&w.store);
 }
 
+/* A delivery to more mailboxes than a scope locks one by one (store_scope.c)
+ * takes the writers' lock exclusively: it waits for a scoped writer of a
+ * mailbox it does not name, and is delivered in full after it. */
+#define MANY 40
+
+struct many {
+	pthread_t thread;
+	store_t *store;
+	int rc;
+};
+
+static void *many_main(void *arg)
+{
+	struct many *m = arg;
+	store_delivery_t *d = NULL;
+	char body[BODY_SIZE + 1], box[64];
+	m->rc = store_delivery_new("sender@remote.test", NULL, &d);
+	for (int i = 0; m->rc == STORE_OK && i < MANY; i++) {
+		snprintf(box, sizeof(box), "u%02d@example.test", i);
+		m->rc = store_delivery_add_local(d, box);
+	}
+	make_body(body, 7);
+	if (m->rc == STORE_OK)
+		m->rc = store_delivery_write(d, body, BODY_SIZE);
+	if (m->rc == STORE_OK)
+		m->rc = store_deliver(m->store, d);
+	store_delivery_free(&d);
+	return NULL;
+}
+
+static void test_many_mailboxes_take_the_lock_exclusively(void **state)
+{
+	struct store_fixture *f = *state;
+	char box[64];
+	for (int i = 0; i < MANY; i++) {
+		snprintf(box, sizeof(box), "u%02d@example.test", i);
+		TSU_OK(f->store, store_user_add(f->store, box, "$y$hash"));
+	}
+	struct many m = { .store = tsu_pg_uri() != NULL ? patient_handle(f->db) : f->store };
+	if (tsu_pg_uri() != NULL) {
+		TSU_OK(f->store, store__begin_mailbox(f->store, ALICE));
+		assert_int_equal(pthread_create(&m.thread, NULL, many_main, &m), 0);
+		wait_for_lock_waiters(f->db, 1);
+		TSU_OK(f->store, store__commit(f->store));
+		assert_int_equal(pthread_join(m.thread, NULL), 0);
+		store_close(&m.store);
+	} else {
+		many_main(&m);
+	}
+	assert_int_equal(m.rc, STORE_OK);
+	for (int i = 0; i < MANY; i++) {
+		snprintf(box, sizeof(box), "u%02d@example.test", i);
+		assert_int_equal(entries_of(f->db, box), 1);
+	}
+}
+
 /* ---- queue claims skip each other's rows (PostgreSQL) --------------------- */
 
 static void test_claims_skip_rows_being_claimed(void **state)
@@ -536,6 +592,8 @@ int main(void)
 		                                tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_scope_is_the_mailbox_in_any_case, tsu_setup,
 		                                tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_many_mailboxes_take_the_lock_exclusively,
+		                                tsu_setup, tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_claims_skip_rows_being_claimed, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_parallel_claimers_take_disjoint_rows, tsu_setup,
