@@ -37,7 +37,11 @@ struct committer_thread {
 struct smtp_committer {
 	pthread_mutex_t mutex;
 	pthread_cond_t work;     /* pending is no longer empty, or stop */
-	struct job_list pending; /* loop -> committers */
+	struct job_list pending; /* deliveries: loop -> committers */
+	/* Operations (smtp_commit_run): loop -> the first committer only, so
+	 * that they run one at a time and in the order given (the runner's
+	 * release must follow its claims and reports). */
+	struct job_list ops;
 	struct job_list done;    /* committers -> loop */
 	bool stop;
 	store_pool_t *pool;
@@ -114,24 +118,30 @@ static void *committer_main(void *arg)
 	struct committer_thread *t = arg;
 	struct smtp_committer *c = t->c;
 
+	bool serves_ops = t == &c->threads[0];
 	pthread_mutex_lock(&c->mutex);
 	for (;;) {
-		while (c->pending.head == NULL && !c->stop)
+		while (c->pending.head == NULL && (!serves_ops || c->ops.head == NULL) && !c->stop)
 			pthread_cond_wait(&c->work, &c->mutex);
-		if (c->pending.head == NULL)
-			break; /* stop, and nothing left to commit */
-
-		/* Oldest first; what arrives during the commit forms the next batch. */
 		struct commit_job *batch[SMTP_COMMIT_BATCH_MAX];
 		size_t n = 0;
-		/* An operation runs alone; deliveries gather up to the next one. */
-		while (c->pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX &&
-		       (n == 0 || (c->pending.head->op == NULL && batch[0]->op == NULL))) {
-			batch[n++] = c->pending.head;
-			c->pending.head = c->pending.head->next;
+		if (serves_ops && c->ops.head != NULL) {
+			/* An operation runs alone, before the deliveries waiting. */
+			batch[n++] = c->ops.head;
+			c->ops.head = c->ops.head->next;
+			if (c->ops.head == NULL)
+				list_init(&c->ops);
+		} else if (c->pending.head != NULL) {
+			/* Oldest first; what arrives during the commit forms the next batch. */
+			while (c->pending.head != NULL && n < SMTP_COMMIT_BATCH_MAX) {
+				batch[n++] = c->pending.head;
+				c->pending.head = c->pending.head->next;
+			}
+			if (c->pending.head == NULL)
+				list_init(&c->pending);
+		} else {
+			break; /* stop, and nothing left to commit */
 		}
-		if (c->pending.head == NULL)
-			list_init(&c->pending);
 		pthread_mutex_unlock(&c->mutex);
 
 		commit_batch(t, batch, n);
@@ -150,6 +160,20 @@ static void *committer_main(void *arg)
 	}
 	pthread_mutex_unlock(&c->mutex);
 	return NULL;
+}
+
+/* Lets the committers finish what is pending, and joins them. */
+static void join_threads(struct smtp_committer *c)
+{
+	pthread_mutex_lock(&c->mutex);
+	c->stop = true;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->mutex);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		pthread_join(c->threads[i].thread, NULL);
+	for (unsigned i = 0; i < c->nthreads; i++)
+		store_close(&c->threads[i].store);
+	c->nthreads = 0;
 }
 
 static void finish_job(conn_t *conn, void *arg, int status)
@@ -201,6 +225,7 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_p
 	pthread_mutex_init(&c->mutex, NULL);
 	pthread_cond_init(&c->work, NULL);
 	list_init(&c->pending);
+	list_init(&c->ops);
 	list_init(&c->done);
 	c->pool = pool;
 	int rc = uv_async_init(loop, &c->async, async_cb);
@@ -229,15 +254,14 @@ int smtp_commit_new(struct smtp_committer **c_r, struct uv_loop_s *loop, store_p
 			c->nthreads++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	c->running = c->nthreads > 0;
-	*c_r = c; /* with no thread: freed after the loop has run the close */
+	*c_r = c;
 	if (rc != 0) {
 		snprintf(err, errlen, "commit: cannot start a committer thread: %s", strerror(rc));
-		/* The threads that did start are stopped by smtp_commit_stop. */
-		if (!c->running)
-			uv_close((uv_handle_t *)&c->async, NULL);
+		join_threads(c); /* those that did start */
+		uv_close((uv_handle_t *)&c->async, NULL); /* freed after the loop has run it */
 		return -1;
 	}
+	c->running = true;
 	return 0;
 }
 
@@ -250,8 +274,14 @@ static void enqueue(struct smtp_committer *c, struct commit_job *job)
 		uv_ref((uv_handle_t *)&c->async);
 
 	pthread_mutex_lock(&c->mutex);
-	list_append(&c->pending, job, &job->next);
-	pthread_cond_signal(&c->work);
+	if (job->op != NULL) {
+		list_append(&c->ops, job, &job->next);
+		/* Only the first committer takes it: a signal could wake another. */
+		pthread_cond_broadcast(&c->work);
+	} else {
+		list_append(&c->pending, job, &job->next);
+		pthread_cond_signal(&c->work);
+	}
 	pthread_mutex_unlock(&c->mutex);
 }
 
@@ -294,16 +324,9 @@ void smtp_commit_stop(struct smtp_committer *c)
 {
 	if (c == NULL || !c->running)
 		return;
-	pthread_mutex_lock(&c->mutex);
-	c->stop = true;
-	pthread_cond_broadcast(&c->work);
-	pthread_mutex_unlock(&c->mutex);
-	for (unsigned i = 0; i < c->nthreads; i++)
-		pthread_join(c->threads[i].thread, NULL);
+	join_threads(c);
 	c->running = false;
 	deliver_results(c);
-	for (unsigned i = 0; i < c->nthreads; i++)
-		store_close(&c->threads[i].store);
 	uv_close((uv_handle_t *)&c->async, NULL);
 }
 
@@ -311,6 +334,9 @@ void smtp_commit_free(struct smtp_committer **c)
 {
 	if (*c == NULL)
 		return;
+	/* Never stopped (a start-up that failed after the committers did):
+	 * their mutex and condition variable must outlive them. */
+	join_threads(*c);
 	pthread_mutex_destroy(&(*c)->mutex);
 	pthread_cond_destroy(&(*c)->work);
 	free(*c);

@@ -77,9 +77,10 @@ int smtp_commit_start(struct smtp_committer *c, conn_t *conn, store_delivery_t *
 
 /*
  * A store operation of the queue runner (claim, outcomes, lease renewal):
- * runs on a committer thread with its handle, alone in its transaction
- * (not batched with deliveries), so on SQLite this process still has one
- * writer. Returns 0 or a
+ * runs on the first committer thread with its handle, alone in its
+ * transaction (not batched with deliveries), one at a time and in the
+ * order given: the runner's release must come after its claims and
+ * reports. On SQLite this process still has one writer. Returns 0 or a
  * negative enum store_err, which done receives as result->status (done
  * gets conn NULL). The op owns its transaction; keep it short.
  */

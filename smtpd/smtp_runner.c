@@ -765,7 +765,8 @@ void smtp_runner_stop(struct smtp_runner *r)
 		d->tail = &d->head;
 		d->waiting = 0;
 	}
-	/* A claim still on its way is ahead of the release in the committer. */
+	/* A claim still on its way is ahead of the release: the committer runs
+	 * operations one at a time, in order (smtp_commit_run). */
 	if (r->claimed_ever || r->claiming)
 		smtp_commit_run(r->env->committer, release_op, lease_done, r);
 	smtp_wakeup_stop(r->wakeup);
