@@ -319,9 +319,10 @@ char *store_db_redacted(const char *db, char *out, size_t outlen)
 		return out;
 	}
 	const char *p = scheme_end + 3;
-	/* The authority ends at the path or the query; its user part at the
-	 * last '@' (a password may hold '@' only percent-encoded, but be safe). */
-	const char *auth_end = p + strcspn(p, "/?");
+	/* The user part ends at the last '@' before the path, as libpq reads
+	 * it: a password may hold a raw '?' (and '@' only percent-encoded,
+	 * but the last one is safe either way). */
+	const char *auth_end = p + strcspn(p, "/");
 	const char *at = NULL;
 	for (const char *q = p; q < auth_end; q++)
 		if (*q == '@')

@@ -287,6 +287,8 @@ static void test_db_redacted(void **state)
 		{ "postgresql://db/mail?password=s3cret", "postgresql://db/mail?password=***" },
 		{ "postgresql://db/mail?xpassword=kept", "postgresql://db/mail?xpassword=kept" },
 		{ "postgresql://mail:only@db", "postgresql://mail:***@db" },
+		{ "postgresql://u:pa?ss@db/mail", "postgresql://u:***@db/mail" },
+		{ "postgresql://u:pa?ss@db", "postgresql://u:***@db" },
 	};
 	char out[128];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
