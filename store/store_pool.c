@@ -233,13 +233,15 @@ static store_t *pool_connect(store_pool_t *pool, char *err, size_t errlen)
 	return store;
 }
 
-store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
+/* A pooled handle, waiting up to wait_ms for one to be free; NULL with a
+ * message in err after that (*busy_r true), or when the handle cannot be
+ * opened (*busy_r false). */
+static store_t *acquire(store_pool_t *pool, unsigned wait_ms, bool *busy_r, char *err,
+                        size_t errlen)
 {
-	if (!pool->drv->pooled)
-		return thread_handle(pool, err, errlen);
-
-	struct timespec deadline = deadline_after(pool->wait_ms);
-	bool timed_out = false;
+	*busy_r = false;
+	struct timespec deadline = deadline_after(wait_ms);
+	bool timed_out = wait_ms == 0;
 	store_t *store = NULL;
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
@@ -252,8 +254,10 @@ store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
 			break;
 		}
 		if (timed_out) {
-			pool->wait_timeouts++;
+			if (wait_ms > 0)
+				pool->wait_timeouts++;
 			pthread_mutex_unlock(&pool->lock);
+			*busy_r = true;
 			snprintf(err, errlen, "all %u database connections (db_connections) stayed busy "
 			         "for %u ms", pool->max_open, pool->wait_ms);
 			return NULL;
@@ -279,6 +283,14 @@ store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
 	pthread_cond_signal(&pool->freed); /* a waiter may try to open it */
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
+}
+
+store_t *store_pool_acquire(store_pool_t *pool, char *err, size_t errlen)
+{
+	if (!pool->drv->pooled)
+		return thread_handle(pool, err, errlen);
+	bool busy;
+	return acquire(pool, pool->wait_ms, &busy, err, errlen);
 }
 
 void store_pool_release(store_pool_t *pool, store_t **storep)
@@ -308,18 +320,28 @@ int store_pool_probe(store_pool_t *pool, char *err, size_t errlen)
 {
 	store_t *store = NULL;
 	int version = 0;
-	/* SQLite: the file afresh; PostgreSQL: a pooled connection, checked
-	 * (store_pool_acquire) and used, rather than a connection per probe. */
-	int rc = pool->drv->pooled ? (store = store_pool_acquire(pool, err, errlen)) != NULL
-	                                     ? STORE_OK
-	                                     : STORE_EIO
-	                           : store_pool_open(pool, 0, &store, err, errlen);
+	/* SQLite: the file afresh. PostgreSQL: an idle pooled connection,
+	 * checked (acquire) and used, rather than a connection per probe; when
+	 * all are busy, one of its own for this probe, since waiting for the
+	 * sessions' work would make a busy database look down. */
+	bool pooled = false, busy = false;
+	int rc;
+	if (!pool->drv->pooled) {
+		rc = store_pool_open(pool, 0, &store, err, errlen);
+	} else if ((store = acquire(pool, 0, &busy, err, errlen)) != NULL) {
+		pooled = true;
+		rc = STORE_OK;
+	} else if (busy && (store = pool_connect(pool, err, errlen)) != NULL) {
+		rc = STORE_OK;
+	} else {
+		rc = STORE_EIO;
+	}
 	if (rc == STORE_OK) {
 		rc = store_file_version(store, &version);
 		if (rc != STORE_OK)
 			snprintf(err, errlen, "%s", store_errmsg(store));
 	}
-	if (pool->drv->pooled)
+	if (pooled)
 		store_pool_release(pool, &store);
 	else
 		store_close(&store);

@@ -284,6 +284,25 @@ static void kill_pool_connections(const char *uri)
 	                 " WHERE application_name = '" POOL_APP "'");
 }
 
+/* /healthz's probe does not wait for the sessions' work: with every pooled
+ * connection busy it answers at once, on a connection of its own. */
+static void test_pg_probe_does_not_wait_for_a_busy_pool(void **state)
+{
+	struct store_fixture *f = *state;
+	if (tsu_pg_uri() == NULL)
+		TESTUTIL_SKIP("about PostgreSQL's pooled connections");
+	store_pool_t *pool = pool_new(f, 1, 600000); /* a wait would hang the test */
+	store_t *busy = acquire(pool);
+	char err[256] = "";
+	assert_int_equal(store_pool_probe(pool, err, sizeof(err)), STORE_OK);
+	struct store_pool_stats st;
+	store_pool_stats(pool, &st);
+	assert_int_equal(st.open, 1);
+	assert_int_equal(st.wait_timeouts, 0);
+	store_pool_release(pool, &busy);
+	store_pool_free(&pool);
+}
+
 /* While the server cannot be reached, a failed connect is not tried again
  * at once: the next job fails fast with a temporary error that says when. */
 static void test_pg_unreachable_server_backs_off(void **state)
@@ -426,6 +445,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_never_opens_more_than_max, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_waits_for_a_free_handle, tsu_setup,
+		                                tsu_teardown),
+		cmocka_unit_test_setup_teardown(test_pg_probe_does_not_wait_for_a_busy_pool, tsu_setup,
 		                                tsu_teardown),
 		cmocka_unit_test_setup_teardown(test_pg_unreachable_server_backs_off, tsu_setup,
 		                                tsu_teardown),
