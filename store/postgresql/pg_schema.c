@@ -230,16 +230,23 @@ static int create_schema(store_t *store)
 
 /*
  * Connects with the URI expanded (expand_dbname), keywords taking effect in
- * order: our connect_timeout first, so the URI's own wins; the password
+ * order: our defaults first, so the URI's own win; the password
  * (db_password_file) last, so it wins over the URI's and PGPASSFILE's.
+ * The defaults bound how long a server that vanished without a word (a
+ * host down, a NAT or firewall dropping the flow) can hold a connection:
+ * connect_timeout for the connect, TCP keepalives for an idle connection
+ * (about a minute) and tcp_user_timeout for a request unanswered at the
+ * TCP level, instead of the kernel's retransmissions for a quarter hour.
  */
 static PGconn *connect_uri(const char *uri, const char *password)
 {
-	const char *keys[4] = { "connect_timeout", "dbname", NULL, NULL };
-	const char *values[4] = { STORE__PG_CONNECT_TIMEOUT, uri, NULL, NULL };
+	const char *keys[] = { "connect_timeout", "keepalives_idle", "keepalives_interval",
+		               "keepalives_count", "tcp_user_timeout", "dbname", NULL, NULL };
+	const char *values[] = { STORE__PG_CONNECT_TIMEOUT, "30", "10", "3", "60000", uri,
+		                 NULL, NULL };
 	if (password != NULL) {
-		keys[2] = "password";
-		values[2] = password;
+		keys[6] = "password";
+		values[6] = password;
 	}
 	return PQconnectdbParams(keys, values, 1);
 }
