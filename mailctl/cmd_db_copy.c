@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "mailctl.h"
+#include "secret_file.h"
 
 #define COPY_USAGE "(usage: mailctl db copy --from DB --to DB)"
 
@@ -47,12 +48,20 @@ static void progress_cb(void *ctx, const char *table, const struct store_copy_st
 
 /* Opens one side; a failure is exit 1 with the store's message, which
  * names the file (SQLite) or the server (libpq). URIs are not repeated:
- * they may carry a password. */
+ * they may carry a password. The side that is the configured `db` logs in
+ * with db_password_file, as the daemons do; another finds its password in
+ * PGPASSFILE (never give it in the URI: it would show in `ps`). */
 static int open_side(struct mailctl *ctx, const char *side, const char *db, int flags,
                      store_t **store_r)
 {
 	char err[1024] = "";
-	int rc = store_open(db, flags, store_r, err, sizeof(err));
+	char *password = NULL;
+	if (strcmp(db, ctx->cfg.db) == 0 && ctx->cfg.db_password_file[0] != '\0' &&
+	    secret_file_read("db_password_file", ctx->cfg.db_password_file, SECRET_FILE_PRIVATE,
+	                     &password, err, sizeof(err)) != 0)
+		return mailctl_fail(ctx, MAILCTL_EXIT_FAIL, "%s: %s", side, err);
+	int rc = store_open_auth(db, password, flags, store_r, err, sizeof(err));
+	secret_free(&password);
 
 	if (rc == 0)
 		return 0;

@@ -190,7 +190,10 @@ const struct mailctl_cmd mailctl_commands[] = {
 	 "mailctl db migrate` on it first); it is never changed. It is read as one\n"
 	 "snapshot, so stop smtpd and pop3d first: what they store after it is not\n"
 	 "copied. The target is written in one transaction: a copy that fails\n"
-	 "leaves it empty, and can simply be run again.\n"},
+	 "leaves it empty, and can simply be run again.\n"
+	 "Passwords: the side that is the configured db logs in with\n"
+	 "db_password_file; another finds its password in PGPASSFILE. Never put\n"
+	 "one in the URI: command lines are visible to every local user.\n"},
 
 	{"config", "check", NULL, cmd_config_check, 0, 0, MAILCTL_STORE_NONE,
 	 {NULL}, "",

@@ -231,6 +231,31 @@ def test_db_password_file(cluster, password_role):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_db_copy_logs_in_with_db_password_file(cluster, password_role):
+    """`mailctl db copy` to the configured database uses its
+    db_password_file, so the password never needs to be in the URI."""
+    src = Install(tls=False)
+    dst = None
+    try:
+        src.add_user("alice@example.test", "secret")
+        uri = cluster.new_database("pwcopy", owner="mailpw")
+        good = secret_file(src, "db.password", PASSWORD + "\n")
+        dst = Install(tls=False, db=uri, db_password_file=good)
+        p = dst.mailctl("db", "copy", "--from", src.db, "--to", uri)
+        assert p.stdout.startswith("copied 1 domain, 1 user"), p.stdout
+        assert "example.test" in dst.mailctl("domain", "list").stdout
+        # Without the file, the same copy cannot log in.
+        del dst.config["db_password_file"]
+        dst.write_config()
+        p = dst.mailctl("db", "copy", "--from", src.db, "--to", uri, check=False)
+        assert p.returncode == 1 and "no password supplied" in p.stderr, p.stderr
+        assert PASSWORD not in p.stderr + p.stdout
+    finally:
+        src.close()
+        if dst is not None:
+            dst.close()
+
+
 # ---- queue wake-ups ---------------------------------------------------------------
 
 def queue_rows(cluster, db):
