@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 from mailtest import binary, free_port, wait_port
 from pop3lib import Pop3, pop3_install
@@ -60,7 +61,11 @@ def test_sigterm_exits_0_and_pop3s_needs_a_certificate():
             proc = subprocess.Popen([binary("pop3d"), "-c", inst.conf], stderr=log)
         inst.procs.append(proc)
         wait_port(inst.port("pop3"), proc=proc)
-        assert "event=listener_skipped key=pop3s_listen" in inst.log("pop3d")
+        # The sockets are bound before the start-up is logged: wait for the line.
+        deadline = time.monotonic() + 30
+        while "event=listener_skipped key=pop3s_listen" not in inst.log("pop3d"):
+            assert time.monotonic() < deadline, inst.log("pop3d")
+            time.sleep(0.05)
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", inst.port("pop3s"))) != 0
         p = Pop3(inst.port("pop3"))
