@@ -71,8 +71,9 @@ int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, store_po
 	q->pool = pool;
 	q->block = block_size();
 	q->waiters_tail = &q->waiters;
-	store = store_pool_acquire(pool, msg, sizeof(msg));
-	if (store == NULL) {
+	/* A handle for this once, on the loop thread before any session: not
+	 * the pool's, which would keep an SQLite handle on this thread. */
+	if (store_pool_open(pool, 0, &store, msg, sizeof(msg)) != STORE_OK) {
 		snprintf(err, errlen, "queue ids: %s", msg);
 		return -1;
 	}
@@ -81,7 +82,7 @@ int smtp_queueid_new(struct smtp_queueid **q_r, struct uv_loop_s *loop, store_po
 		snprintf(err, errlen, "reserving message ids: %s", store_errmsg(store));
 	else
 		q->end = q->next + q->block;
-	store_pool_release(pool, &store);
+	store_close(&store);
 	return rc == STORE_OK ? 0 : -1;
 }
 

@@ -178,9 +178,9 @@ int store_pool_new(const struct store_pool_config *cfg, store_pool_t **pool_r);
 
 /*
  * Frees the pool and sets *pool to NULL; safe on NULL. Every acquired
- * handle must have been released. Closes the idle pooled handles; SQLite's
- * per-thread handles stay with their threads, which close them when they
- * exit.
+ * handle must have been released and no job may run any more (the worker
+ * threads idle): closes the idle pooled handles and the worker threads'
+ * own (SQLite's per-thread handles).
  */
 void store_pool_free(store_pool_t **pool);
 
