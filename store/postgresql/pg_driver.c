@@ -419,6 +419,22 @@ static const char *writer_lock_sql(enum store__txn kind, bool nowait)
  * mailbox keys (pg_lock_keys). A no-wait handle tries the lock and is
  * STORE_EBUSY when it is held.
  */
+/* Runs a transaction's first statement. A connection the server closed (a
+ * restart) shows only when used: nothing has been done yet, so it is made
+ * again and the statement runs once more. NULL, with *err_r set, when the
+ * connection cannot be made again. */
+static PGresult *begin_exec(store_t *store, const char *sql, int *err_r)
+{
+	struct store__pg *pg = store__pg(store);
+	PGresult *res = PQexec(pg->conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || PQstatus(pg->conn) == CONNECTION_OK)
+		return res;
+	PQclear(res);
+	*err_r = ensure_connected(store);
+	return *err_r == STORE_OK ? PQexec(pg->conn, sql) : NULL;
+}
+
 static int pg_begin(store_t *store, enum store__txn kind)
 {
 	struct store__pg *pg = store__pg(store);
@@ -427,36 +443,23 @@ static int pg_begin(store_t *store, enum store__txn kind)
 		err = sync_clock(store);
 	if (err != STORE_OK)
 		return err;
-	if (kind == STORE__TXN_READ) {
-		const char *begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-		err = store__pg_exec(store, begin, "begin transaction");
-		/* A connection the server closed (a restart) shows only when
-		 * used: nothing has been done yet, so make it again and begin
-		 * once more. */
-		if (err != STORE_OK && PQstatus(pg->conn) != CONNECTION_OK)
-			err = store__pg_exec(store, begin, "begin transaction");
-		pg->txn = err == STORE_OK;
-		return err;
-	}
-	/* BEGIN and the writers' lock in one round trip (a simple query of two
-	 * statements runs as one transaction block; PQexec returns the last
-	 * result, or the first error). */
+	/* A write's BEGIN and the writers' lock go in one round trip (a simple
+	 * query of two statements runs as one transaction block; PQexec
+	 * returns the last result, or the first error). */
+	bool write = kind != STORE__TXN_READ;
 	char sql[160];
-	snprintf(sql, sizeof(sql), "BEGIN; %s", writer_lock_sql(kind, pg->nowait));
-	err = ensure_connected(store);
-	PGresult *res = err == STORE_OK ? PQexec(pg->conn, sql) : NULL;
-	if (err == STORE_OK && PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQstatus(pg->conn) != CONNECTION_OK) {
-		PQclear(res); /* the restart case above, for a write */
-		err = ensure_connected(store);
-		res = err == STORE_OK ? PQexec(pg->conn, sql) : NULL;
-	}
-	if (err != STORE_OK)
+	if (write)
+		snprintf(sql, sizeof(sql), "BEGIN; %s", writer_lock_sql(kind, pg->nowait));
+	else
+		snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+	PGresult *res = begin_exec(store, sql, &err);
+	if (res == NULL)
 		return err;
 	pg->txn = true;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		err = store__pg_fail(store, res, "begin transaction and take the writers' lock");
-	else if (pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	if (PQresultStatus(res) != (write ? PGRES_TUPLES_OK : PGRES_COMMAND_OK))
+		err = store__pg_fail(store, res, write ? "begin transaction and take the writers' lock"
+		                                       : "begin transaction");
+	else if (write && pg->nowait && strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		err = store__fail(store, STORE_EBUSY, "take the writers' lock: held by another writer");
 	PQclear(res);
 	if (err != STORE_OK) {
