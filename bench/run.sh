@@ -122,27 +122,11 @@ if [ "$(ulimit -n)" -lt 10500 ]; then
 fi
 
 # ---------------------------------------------------------------- ports
-# Below the ephemeral range (32768+), where no outgoing connection can hold them.
-port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
-base=${BENCH_PORT_BASE:-24000}
-while :; do
-	ok=1
-	for off in $(seq 0 10); do port_free $((base + off)) || { ok=0; break; }; done
-	[ $ok = 1 ] && break
-	base=$((base + 10))
-	[ $base -lt 32700 ] || die "no 10 free ports below 32700"
-done
+. "$src/bench/ports.sh"
+base=$(free_port_base "${BENCH_PORT_BASE:-24000}" 11)
 P_SMTP=$base P_SUB=$((base + 1)) P_SMTPS=$((base + 2)) P_POP3=$((base + 3)) P_POP3S=$((base + 4))
 P_SINK=$((base + 5)) P_POSTFIX=$((base + 6)) P_DOVECOT=$((base + 7)) P_DOVECOTS=$((base + 8))
 P_OUT=$((base + 9)) P_DEAD=$((base + 10))
-
-wait_port() {
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	die "nothing listens on 127.0.0.1:$1 after 10 s ($2)"
-}
 
 # ---------------------------------------------------------------- machine
 fsync_rate=$(/usr/bin/python3 - "$tmp" <<'PY'

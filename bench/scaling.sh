@@ -66,24 +66,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
-base=${BENCH_PORT_BASE:-25000}
-while :; do
-	ok=1
-	for off in $(seq 0 12); do port_free $((base + off)) || { ok=0; break; }; done
-	[ $ok = 1 ] && break
-	base=$((base + 13))
-	[ $base -lt 32700 ] || die "no 13 free ports below 32700"
-done
+. "$src/bench/ports.sh"
+base=$(free_port_base "${BENCH_PORT_BASE:-25000}" 13)
 P_PG=$((base + 12))
-
-wait_port() {
-	for _ in $(seq 1 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	die "nothing listens on 127.0.0.1:$1 after 10 s ($2)"
-}
 
 printf '{"tool":"scaling.sh","proto":"machine","cpus":%s,"cpu_model":"%s","reps":%s,"quick":%s,"loadavg_start":"%s"}\n' \
 	"$(nproc)" "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo | tr -d '"')" \
